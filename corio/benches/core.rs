@@ -1,0 +1,385 @@
+//! Core benchmarks: switch, spawn+join, and memory per parked coro, each
+//! against a baseline measured in the same run.
+//!
+//! ```text
+//! cargo bench --bench core                  # everything
+//! cargo bench --bench core -- cede spawn    # some workloads
+//! cargo bench --bench core -- memory 1000000
+//! ```
+//!
+//! Timed workloads alternate between the baseline and corio in rounds, so
+//! that a noisy neighbour slows both; the table reports the median and the
+//! minimum of the rounds, and the ratio of the medians.
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+const ROUNDS: usize = 15;
+
+struct Stats {
+    median: f64,
+    min: f64,
+}
+
+fn stats(mut v: Vec<f64>) -> Stats {
+    v.sort_by(|a, b| a.total_cmp(b));
+    Stats {
+        median: v[v.len() / 2],
+        min: v[0],
+    }
+}
+
+/// Runs `base` and `subject` alternately; each returns nanoseconds per op.
+fn paired(
+    name: &str,
+    base_name: &str,
+    mut base: impl FnMut() -> f64,
+    mut subject: impl FnMut() -> f64,
+) {
+    // Warm-up.
+    base();
+    subject();
+    let (mut b, mut s) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        b.push(base());
+        s.push(subject());
+    }
+    let (b, s) = (stats(b), stats(s));
+    println!(
+        "{name:<34} {:>9.1} ns (min {:>7.1})   {base_name:<30} {:>9.1} ns (min {:>7.1})   ratio {:>6.2}",
+        s.median,
+        s.min,
+        b.median,
+        b.min,
+        s.median / b.median
+    );
+}
+
+fn per_op(n: u64, f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+// ----- switching -------------------------------------------------------------
+
+/// Two raw corosensei coroutines resumed alternately: the floor of a switch.
+fn raw_switch(n: u64) -> f64 {
+    let mk = || {
+        Coroutine::new(move |y: &Yielder<(), ()>, ()| {
+            for _ in 0..n {
+                y.suspend(());
+            }
+        })
+    };
+    let (mut a, mut b) = (mk(), mk());
+    per_op(2 * n, || {
+        loop {
+            let ra = a.resume(());
+            let rb = b.resume(());
+            if matches!(ra, CoroutineResult::Return(()))
+                && matches!(rb, CoroutineResult::Return(()))
+            {
+                break;
+            }
+        }
+    })
+}
+
+/// Two corio coros ceding to each other (the main coro waits in join).
+fn corio_switch(n: u64) -> f64 {
+    let a = corio::spawn(move || {
+        for _ in 0..n {
+            corio::cede();
+        }
+    });
+    let b = corio::spawn(move || {
+        for _ in 0..n {
+            corio::cede();
+        }
+    });
+    per_op(2 * n, || {
+        a.join().unwrap();
+        b.join().unwrap();
+    })
+}
+
+#[inline(never)]
+fn cede_out_of_line() {
+    corio::cede();
+}
+
+/// As `corio_switch`, but `cede` is reached through a function call, as in
+/// most real code: every switch then also pays for mispredicted returns.
+fn corio_switch_called(n: u64) -> f64 {
+    let a = corio::spawn(move || {
+        for _ in 0..n {
+            cede_out_of_line();
+        }
+    });
+    let b = corio::spawn(move || {
+        for _ in 0..n {
+            cede_out_of_line();
+        }
+    });
+    per_op(2 * n, || {
+        a.join().unwrap();
+        b.join().unwrap();
+    })
+}
+
+#[inline(never)]
+fn suspend_out_of_line(y: &Yielder<(), ()>) {
+    y.suspend(());
+}
+
+/// Raw corosensei with the suspend behind a function call.
+fn raw_switch_called(n: u64) -> f64 {
+    let mk = || {
+        Coroutine::new(move |y: &Yielder<(), ()>, ()| {
+            for _ in 0..n {
+                suspend_out_of_line(y);
+            }
+        })
+    };
+    let (mut a, mut b) = (mk(), mk());
+    per_op(2 * n, || {
+        loop {
+            let ra = a.resume(());
+            let rb = b.resume(());
+            if matches!(ra, CoroutineResult::Return(()))
+                && matches!(rb, CoroutineResult::Return(()))
+            {
+                break;
+            }
+        }
+    })
+}
+
+fn bench_cede() {
+    let n = 2_000_000;
+    paired(
+        "cede: 2 coros ceding",
+        "raw corosensei resume+suspend",
+        || raw_switch(n),
+        || corio_switch(n),
+    );
+    paired(
+        "cede via a call (typical code)",
+        "raw corosensei, suspend via a call",
+        || raw_switch_called(n),
+        || corio_switch_called(n),
+    );
+}
+
+// ----- spawn + join ----------------------------------------------------------
+
+/// Creating, running and finishing a raw corosensei coroutine on a reused
+/// stack: the floor of a spawn.
+fn raw_spawn(n: u64) -> f64 {
+    let mut stack = Some(DefaultStack::new(256 * 1024).unwrap());
+    per_op(n, || {
+        for i in 0..n {
+            let mut co =
+                Coroutine::with_stack(stack.take().unwrap(), move |_: &Yielder<(), ()>, ()| {
+                    black_box(i);
+                });
+            assert!(matches!(co.resume(()), CoroutineResult::Return(())));
+            stack = Some(co.into_stack());
+        }
+    })
+}
+
+fn corio_spawn(n: u64) -> f64 {
+    per_op(n, || {
+        for i in 0..n {
+            corio::spawn(move || black_box(i)).join().unwrap();
+        }
+    })
+}
+
+/// spawn+join of a coro whose stack was given back to the OS: the first
+/// touch of its top page faults.
+fn corio_spawn_cold(n: u64) -> f64 {
+    let mut total = Duration::ZERO;
+    for i in 0..n {
+        corio::stack::trim();
+        let t = Instant::now();
+        corio::spawn(move || black_box(i)).join().unwrap();
+        total += t.elapsed();
+    }
+    total.as_nanos() as f64 / n as f64
+}
+
+/// First touch of a page in a fresh anonymous mapping: what a cold stack
+/// costs at least.
+fn page_touch(n: u64) -> f64 {
+    let page = 4096;
+    let len = n as usize * page;
+    // SAFETY: a fresh private anonymous mapping, unmapped below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    } as *mut u8;
+    assert!(p as isize != -1);
+    let r = per_op(n, || {
+        for i in 0..n as usize {
+            // SAFETY: inside the mapping.
+            unsafe { p.add(i * page).write_volatile(1) };
+        }
+    });
+    // SAFETY: our mapping.
+    unsafe { libc::munmap(p.cast(), len) };
+    r
+}
+
+/// Spawning many coros that stay alive: every one needs a stack slot that
+/// was never used (guard page installed, first touch faults).
+fn corio_spawn_fresh(n: u64) -> f64 {
+    let t = Instant::now();
+    let handles: Vec<_> = (0..n).map(|_| corio::spawn(corio::schedule)).collect();
+    let spawn = t.elapsed();
+    // Let them all park once (that is when the top page is touched).
+    let t2 = Instant::now();
+    corio::cede();
+    let park = t2.elapsed();
+    corio::killall();
+    drop(handles);
+    (spawn + park).as_nanos() as f64 / n as f64
+}
+
+fn bench_spawn() {
+    let n = 200_000;
+    paired(
+        "spawn+join, warm pool",
+        "raw corosensei on a reused stack",
+        || raw_spawn(n),
+        || corio_spawn(n),
+    );
+    paired(
+        "spawn+join, stack given back (cold)",
+        "first touch of a fresh page",
+        || page_touch(2_000),
+        || corio_spawn_cold(2_000),
+    );
+    let fresh = stats((0..3).map(|_| corio_spawn_fresh(20_000)).collect());
+    println!(
+        "{:<34} {:>9.1} ns (min {:>7.1})   (never-used slot: guard install + first touch)",
+        "spawn+park, fresh stacks", fresh.median, fresh.min
+    );
+}
+
+// ----- memory per parked coro ------------------------------------------------
+
+fn status_kib(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Child process: park `n` coros and report what they cost.
+fn memory_child(n: usize) {
+    let rss0 = status_kib("VmRSS:");
+    let pte0 = status_kib("VmPTE:");
+    let t = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        handles.push(corio::spawn(corio::schedule));
+    }
+    corio::cede(); // every coro runs once and parks in schedule()
+    let spawn = t.elapsed();
+    // The handles are the benchmark's own bookkeeping, not the coros' cost.
+    let handles_kib =
+        (handles.capacity() * std::mem::size_of::<corio::JoinHandle<()>>()) as u64 / 1024;
+    let rss = status_kib("VmRSS:") - rss0 - handles_kib;
+    let pte = status_kib("VmPTE:") - pte0;
+    let maps = std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0);
+    let t = Instant::now();
+    corio::killall();
+    let teardown = t.elapsed();
+    println!(
+        "MEMORY {n} {:.0} {:.0} {maps} {:.3} {:.3}",
+        rss as f64 * 1024.0 / n as f64,
+        pte as f64 * 1024.0 / n as f64,
+        spawn.as_secs_f64(),
+        teardown.as_secs_f64()
+    );
+    drop(handles);
+}
+
+fn bench_memory(counts: &[usize]) {
+    let exe = std::env::current_exe().expect("own path");
+    let page = 4096.0;
+    for &n in counts {
+        let out = Command::new(&exe)
+            .args(["--child-memory", &n.to_string()])
+            .output()
+            .expect("run child");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(line) = text.lines().find(|l| l.starts_with("MEMORY")) else {
+            println!(
+                "memory {n}: child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            continue;
+        };
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let rss: f64 = f[2].parse().unwrap_or(0.0);
+        let pte: f64 = f[3].parse().unwrap_or(0.0);
+        println!(
+            "{:<34} {:>9.0} B RSS ({:.2} KiB)   baseline: one page {page:.0} B   ratio {:>5.3}   \
+             +{pte:.0} B page tables, {} mappings in the process, spawn+park {}s, killall {}s",
+            format!("memory per parked coro, {n}"),
+            rss,
+            rss / 1024.0,
+            rss / page,
+            f[4],
+            f[5],
+            f[6]
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.first().map(String::as_str) == Some("--child-memory") {
+        let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+        memory_child(n);
+        return;
+    }
+    let all = args.is_empty();
+    let want = |w: &str| all || args.iter().any(|a| a == w);
+    println!("corio core benchmarks (median of {ROUNDS} rounds, baseline interleaved)");
+    if want("cede") {
+        bench_cede();
+    }
+    if want("spawn") {
+        bench_spawn();
+    }
+    if want("memory") {
+        let counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        bench_memory(if counts.is_empty() {
+            &[100_000, 1_000_000]
+        } else {
+            &counts
+        });
+    }
+}

@@ -1,0 +1,947 @@
+//! Coros and their handles: [`spawn`], [`Builder`], [`Coro`], [`JoinHandle`],
+//! and the calls that give up the CPU.
+
+use std::any::{Any, type_name};
+use std::fmt;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::marker::PhantomData;
+use std::panic::{self, Location};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use crate::sched::inner::{CANCELLED, CoroRef, Outcome, PENDING, QUEUED, SUSPENDED, State};
+use crate::sched::{self, SpawnOpts, TerminateUnwind, level_of, sched};
+
+pub use crate::sched::inner::CoroId;
+
+/// Highest priority: such a coro runs before all others.
+pub const PRIO_MAX: i32 = 3;
+/// High priority.
+pub const PRIO_HIGH: i32 = 1;
+/// The priority of every new coro and of the main coro.
+pub const PRIO_NORMAL: i32 = 0;
+/// Low priority.
+pub const PRIO_LOW: i32 = -1;
+/// Idle priority: runs only when nothing more important is ready.
+pub const PRIO_IDLE: i32 = -3;
+/// Lowest priority.
+pub const PRIO_MIN: i32 = -4;
+
+/// Why [`JoinHandle::join`] did not return the coro's value.
+pub enum JoinError {
+    /// The coro was cancelled ([`Coro::cancel`], [`killall`], thread exit).
+    Cancelled,
+    /// The coro panicked (or a [`Coro::throw`] payload was not caught); this
+    /// is the panic payload.
+    Panicked(Box<dyn Any + Send + 'static>),
+}
+
+impl JoinError {
+    /// Whether the coro was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled)
+    }
+
+    /// Whether the coro panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+
+    /// The panic payload, to resume the panic with
+    /// [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    /// Panics if the coro was cancelled rather than panicked.
+    #[track_caller]
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        match self {
+            JoinError::Panicked(p) => p,
+            JoinError::Cancelled => panic!("JoinError::into_panic on a cancelled coro"),
+        }
+    }
+
+    /// The panic message, if the payload is a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            JoinError::Panicked(p) => p
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            JoinError::Cancelled => None,
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("Cancelled"),
+            JoinError::Panicked(_) => match self.panic_message() {
+                Some(m) => f.debug_tuple("Panicked").field(&m).finish(),
+                None => f.write_str("Panicked(..)"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("coro was cancelled"),
+            JoinError::Panicked(_) => match self.panic_message() {
+                Some(m) => write!(f, "coro panicked: {m}"),
+                None => f.write_str("coro panicked"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for io::Error {
+    fn from(e: JoinError) -> io::Error {
+        io::Error::other(e.to_string())
+    }
+}
+
+/// A handle to a coro: cheap to clone, tied to the coro's thread (`!Send`).
+///
+/// It names the coro for the scheduler's operations (ready, suspend,
+/// cancel, throw, priorities) and for inspection (state, counters,
+/// description). It does not keep a finished coro's stack alive.
+///
+/// # Examples
+///
+/// ```
+/// let worker = corio::spawn(|| corio::schedule());
+/// let coro = worker.coro();
+/// corio::cede(); // the worker runs and blocks in schedule()
+/// assert!(!coro.is_ready() && !coro.is_done());
+/// assert!(coro.ready()); // wake it
+/// worker.join().unwrap();
+/// assert!(coro.is_done());
+/// ```
+#[derive(Clone)]
+pub struct Coro(pub(crate) CoroRef);
+
+// A coro's scheduling state stays consistent when a panic unwinds through
+// code holding a handle: every scheduler operation completes or has not
+// started, so observing the handle after `catch_unwind` is sound and
+// meaningful.
+impl std::panic::UnwindSafe for Coro {}
+impl std::panic::RefUnwindSafe for Coro {}
+impl<T> std::panic::UnwindSafe for JoinHandle<T> {}
+impl<T> std::panic::RefUnwindSafe for JoinHandle<T> {}
+
+impl PartialEq for Coro {
+    fn eq(&self, other: &Coro) -> bool {
+        self.0.ptr_eq(&other.0)
+    }
+}
+
+impl Eq for Coro {}
+
+impl Hash for Coro {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.id.hash(h);
+    }
+}
+
+impl fmt::Debug for Coro {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Coro");
+        d.field("id", &self.0.id);
+        if let Some(desc) = self.0.desc() {
+            d.field("desc", &desc);
+        }
+        d.field("state", &self.state_name()).finish()
+    }
+}
+
+impl Coro {
+    fn state_name(&self) -> &'static str {
+        match self.0.state() {
+            State::New => "new",
+            State::Running => "running",
+            State::Done => "done",
+            State::Parked if self.0.has(SUSPENDED) => "suspended",
+            State::Parked if self.0.has(QUEUED) => "ready",
+            State::Parked => "blocked",
+        }
+    }
+
+    /// The coro's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(corio::current().id(), corio::current().id());
+    /// ```
+    pub fn id(&self) -> CoroId {
+        self.0.id
+    }
+
+    /// The description shown by `ps`, or an empty string. The main coro's is
+    /// `[main]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().name("worker").spawn(|| ()).unwrap();
+    /// assert_eq!(h.coro().desc(), "worker");
+    /// h.coro().set_desc("renamed");
+    /// assert_eq!(h.coro().name().as_deref(), Some("renamed"));
+    /// # h.join().unwrap();
+    /// ```
+    pub fn desc(&self) -> String {
+        self.0.desc().unwrap_or_default()
+    }
+
+    /// The description, if one was set ([`Builder::name`], [`set_desc`]).
+    ///
+    /// [`set_desc`]: Coro::set_desc
+    pub fn name(&self) -> Option<String> {
+        self.0.desc()
+    }
+
+    /// Sets the description shown by `ps` (Perl's `$coro->{desc}`).
+    pub fn set_desc(&self, desc: impl Into<String>) {
+        let desc = desc.into();
+        self.0.extra_mut(|e| e.desc = Some(desc));
+    }
+
+    /// The priority, `PRIO_MIN..=PRIO_MAX`.
+    pub fn prio(&self) -> i32 {
+        sched::prio(&self.0)
+    }
+
+    /// Sets the priority (clamped to `PRIO_MIN..=PRIO_MAX`) and returns the
+    /// old one. A queued coro moves to the back of its new priority's queue;
+    /// for the running coro it takes effect at its next [`cede`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| ());
+    /// assert_eq!(h.coro().set_prio(corio::PRIO_HIGH), corio::PRIO_NORMAL);
+    /// assert_eq!(h.coro().set_prio(100), corio::PRIO_HIGH);
+    /// assert_eq!(h.coro().prio(), corio::PRIO_MAX);
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
+    pub fn set_prio(&self, prio: i32) -> i32 {
+        sched().set_prio(&self.0, prio)
+    }
+
+    /// Lowers the priority by `change` (`set_prio(prio() - change)`, like
+    /// Unix `nice`); returns the old priority.
+    pub fn nice(&self, change: i32) -> i32 {
+        let prio = self.prio().saturating_sub(change);
+        self.set_prio(prio)
+    }
+
+    /// Puts the coro at the back of its priority's ready queue. Returns
+    /// `false` if it already was ready (or is done). Never switches: the
+    /// coro runs when the current one gives up the CPU.
+    ///
+    /// Waking a coro that waits for something else is harmless: every
+    /// blocking call re-checks its condition and waits again.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
+    pub fn ready(&self) -> bool {
+        sched().ready(&self.0)
+    }
+
+    /// Whether the coro is queued to run (or holds an activation while
+    /// suspended).
+    pub fn is_ready(&self) -> bool {
+        self.0.has(QUEUED | PENDING) && !self.0.is_done()
+    }
+
+    /// Whether this is the running coro.
+    pub fn is_running(&self) -> bool {
+        self.0.state() == State::Running
+    }
+
+    /// Whether [`suspend`](Coro::suspend) is in effect.
+    pub fn is_suspended(&self) -> bool {
+        self.0.has(SUSPENDED)
+    }
+
+    /// Whether the coro never ran yet.
+    pub fn is_new(&self) -> bool {
+        self.0.state() == State::New
+    }
+
+    /// Whether the coro has finished (returned, panicked or was cancelled).
+    pub fn is_done(&self) -> bool {
+        self.0.is_done()
+    }
+
+    /// Whether the coro was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.has(CANCELLED)
+    }
+
+    /// Stops the scheduler from ever picking this coro until
+    /// [`resume`](Coro::resume). An activation (a `ready`) that arrives
+    /// meanwhile is kept, not lost; a running coro that suspends itself
+    /// keeps running until it blocks or cedes.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
+    pub fn suspend(&self) {
+        sched().suspend(&self.0);
+    }
+
+    /// Undoes [`suspend`](Coro::suspend), queuing the coro again if it was
+    /// readied meanwhile.
+    pub fn resume(&self) {
+        sched().resume(&self.0);
+    }
+
+    /// Ends the coro now: its stack unwinds at the point where it waits, so
+    /// every `Drop` runs (guards release locks, files close), in the coro's
+    /// own context. Then its [`on_destroy`](Coro::on_destroy) callbacks run,
+    /// last registered first, then its joiners wake; `cancel` returns after
+    /// all that. A coro that never ran is simply dropped. Cancelling the
+    /// running coro unwinds it at once. A coro that is itself in the middle
+    /// of a `cancel` finishes that one first.
+    ///
+    /// A cancelled coro stays cancelled: if it catches the unwind, every
+    /// later blocking call unwinds again, and `join` reports `Cancelled`
+    /// whatever it returns. The main coro is the exception, since it is the
+    /// thread itself: cancelling it makes its current or next blocking call
+    /// unwind once (like [`throw`](Coro::throw)), and `cancel` does not wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// struct Flag(Rc<Cell<bool>>);
+    /// impl Drop for Flag {
+    ///     fn drop(&mut self) { self.0.set(true); }
+    /// }
+    ///
+    /// let dropped = Rc::new(Cell::new(false));
+    /// let d = dropped.clone();
+    /// let h = corio::spawn(move || {
+    ///     let _flag = Flag(d);
+    ///     corio::schedule(); // waits forever
+    /// });
+    /// corio::cede();
+    /// h.cancel();
+    /// assert!(dropped.get());
+    /// assert!(h.join().unwrap_err().is_cancelled());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Suspends the current coro while the victim unwinds (unless the victim
+    /// never ran or is done).
+    #[track_caller]
+    pub fn cancel(&self) {
+        sched().cancel(&self.0, Location::caller());
+    }
+
+    /// Makes the coro's current (or next) blocking call panic with
+    /// `payload`, and readies it. The coro can catch it like any panic; if
+    /// it does not, [`JoinHandle::join`] returns `Panicked(payload)`.
+    /// Throwing at the running coro fires at its next blocking call
+    /// ([`cede`] included). A later throw replaces an earlier one that did
+    /// not fire yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| corio::schedule());
+    /// corio::cede();
+    /// h.coro().throw("stop");
+    /// let err = h.join().unwrap_err();
+    /// assert_eq!(err.panic_message(), Some("stop"));
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
+    pub fn throw<P: Any + Send>(&self, payload: P) {
+        sched().throw(&self.0, Box::new(payload));
+    }
+
+    /// Withdraws a [`throw`](Coro::throw) that did not fire yet (Perl's
+    /// `throw(undef)`); returns whether one was pending.
+    pub fn clear_throw(&self) -> bool {
+        sched().clear_throw(&self.0)
+    }
+
+    /// Registers `f` to run when the coro ends, after its stack unwound and
+    /// before its joiners wake; callbacks run last registered first. For a
+    /// coro that already ended, `f` runs now. The main coro's callbacks run
+    /// when its thread exits. A panic in `f` is reported and ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// let h = corio::spawn(|| ());
+    /// for i in 0..3 {
+    ///     let o = order.clone();
+    ///     h.coro().on_destroy(move || o.borrow_mut().push(i));
+    /// }
+    /// h.join().unwrap();
+    /// assert_eq!(*order.borrow(), [2, 1, 0]);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro (`f` must not either).
+    pub fn on_destroy(&self, f: impl FnOnce() + 'static) {
+        if self.0.is_done() {
+            f();
+        } else {
+            self.0.extra_mut(|e| e.on_destroy.push(Box::new(f)));
+        }
+    }
+
+    /// How many times the coro was switched in.
+    pub fn switches(&self) -> u64 {
+        self.0.switches.get()
+    }
+
+    /// Usable size of the coro's stack in bytes (0 for the main coro, whose
+    /// stack is the thread's).
+    pub fn stack_size(&self) -> usize {
+        if self.0.is_main() {
+            0
+        } else {
+            self.0.stack_size()
+        }
+    }
+
+    /// Deepest stack use seen when the coro was switched out, in bytes.
+    pub fn stack_used(&self) -> usize {
+        self.0.stack_used()
+    }
+
+    /// Where the coro last blocked or ceded (the caller of the blocking
+    /// call), if it ever did.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.0.where_.get()
+    }
+
+    /// Real and CPU time spent running this coro while
+    /// [`debug::enable_times`](crate::debug::enable_times) was on.
+    pub fn times(&self) -> (Duration, Duration) {
+        self.0
+            .with_extra(|e| e.map_or((Duration::ZERO, Duration::ZERO), |e| (e.real, e.cpu)))
+    }
+
+    /// Switches to this coro right away, ignoring priorities; the current
+    /// coro is not re-queued (like [`schedule`]). Perl's `schedule_to`.
+    ///
+    /// # Switching
+    ///
+    /// Suspends the current coro until something readies it.
+    #[track_caller]
+    pub fn schedule_to(&self) {
+        sched().switch_to(&self.0, false, Location::caller());
+    }
+
+    /// Queues the current coro, then switches to this one right away,
+    /// ignoring priorities. Perl's `cede_to`.
+    ///
+    /// # Switching
+    ///
+    /// Suspends the current coro; it is ready to run again at once.
+    #[track_caller]
+    pub fn cede_to(&self) {
+        sched().switch_to(&self.0, true, Location::caller());
+    }
+}
+
+/// Owns the right to [`join`](JoinHandle::join) a coro. Dropping it
+/// detaches the coro (it keeps running), like `std::thread`.
+///
+/// It is also a [`Future`], so async code can await a coro.
+#[must_use = "dropping a JoinHandle detaches the coro; call join() to wait for it"]
+pub struct JoinHandle<T> {
+    inner: CoroRef,
+    _result: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("coro", &Coro(self.inner.clone()))
+            .finish()
+    }
+}
+
+impl<T: 'static> JoinHandle<T> {
+    /// Blocks the current coro (not the thread) until the coro ends, and
+    /// returns its value, or why there is none. It returns after the coro's
+    /// `Drop`s and `on_destroy` callbacks ran.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| 6 * 7);
+    /// assert_eq!(h.join().unwrap(), 42);
+    ///
+    /// let p = corio::spawn(|| -> u32 { panic!("boom") });
+    /// assert_eq!(p.join().unwrap_err().panic_message(), Some("boom"));
+    /// ```
+    ///
+    /// # Panics
+    /// Panics if a coro joins itself, and with the deadlock report if
+    /// nothing can ever end the coro. A [`Coro::throw`] or
+    /// [`Coro::cancel`] aimed at the joining coro interrupts the wait.
+    ///
+    /// # Switching
+    ///
+    /// Suspends the current coro until the target ends (not at all if it
+    /// already did).
+    #[track_caller]
+    pub fn join(self) -> Result<T, JoinError> {
+        sched().join_wait(&self.inner, Location::caller());
+        convert(self.inner.outcome.take())
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// A handle to the coro.
+    pub fn coro(&self) -> Coro {
+        Coro(self.inner.clone())
+    }
+
+    /// Cancels the coro; see [`Coro::cancel`].
+    ///
+    /// # Switching
+    ///
+    /// Suspends the current coro while the victim unwinds.
+    #[track_caller]
+    pub fn cancel(&self) {
+        sched().cancel(&self.inner, Location::caller());
+    }
+
+    /// Whether the coro has ended.
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_done()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.inner.has_handle.set(false);
+        // The value of a finished coro nobody joined is dropped here, in the
+        // dropper's context.
+        drop(self.inner.outcome.take());
+    }
+}
+
+impl<T: 'static> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        if self.inner.is_done() {
+            Poll::Ready(convert(self.inner.outcome.take()))
+        } else {
+            let waker = cx.waker().clone();
+            self.inner.extra_mut(|e| e.waker = Some(waker));
+            Poll::Pending
+        }
+    }
+}
+
+fn convert<T: 'static>(outcome: Option<Outcome>) -> Result<T, JoinError> {
+    match outcome {
+        Some(Outcome::Returned(v)) => v.take::<T>().map_err(|_| {
+            JoinError::Panicked(Box::new("corio: internal error: result of the wrong type"))
+        }),
+        Some(Outcome::Terminated(b)) => {
+            let (value, name) = *b;
+            value.downcast::<T>().map(|b| *b).map_err(|_| {
+                JoinError::Panicked(Box::new(format!(
+                    "corio::terminate() was given a value of type `{name}`, \
+                     but this coro returns `{}`",
+                    type_name::<T>()
+                )))
+            })
+        }
+        Some(Outcome::Failed(e)) => Err(e),
+        None => Err(JoinError::Panicked(Box::new(
+            "corio: the result of this coro was already taken (JoinHandle polled after completion)",
+        ))),
+    }
+}
+
+/// Configures a coro before spawning it: description, priority, stack size.
+///
+/// # Examples
+///
+/// ```
+/// let h = corio::Builder::new()
+///     .name("indexer")
+///     .prio(corio::PRIO_LOW)
+///     .stack_size(1 << 20)
+///     .spawn(|| corio::current().desc())
+///     .unwrap();
+/// assert_eq!(h.join().unwrap(), "indexer");
+///
+/// let err = corio::Builder::new().stack_size(0).spawn(|| ()).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a Builder does nothing until spawn() is called"]
+pub struct Builder {
+    name: Option<String>,
+    prio: i32,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the defaults: no description, [`PRIO_NORMAL`], a
+    /// [`DEFAULT_STACK_SIZE`](crate::stack::DEFAULT_STACK_SIZE) stack.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Sets the description shown by `ps` (see [`Coro::desc`]).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the priority (clamped to `PRIO_MIN..=PRIO_MAX`) before the coro
+    /// is queued.
+    pub fn prio(mut self, prio: i32) -> Builder {
+        self.prio = prio;
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to whole pages, at
+    /// least [`MIN_STACK_SIZE`](crate::stack::MIN_STACK_SIZE)). Only touched
+    /// pages cost memory.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns the coro at the back of its priority's ready queue.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a stack size of 0 or beyond
+    /// [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE); `OutOfMemory` (or
+    /// the mapping's own error) when the stack cannot be mapped or guarded.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.spawn_inner(f, false)
+    }
+
+    /// Spawns the coro without queuing it: it runs only after
+    /// [`Coro::ready`] (Perl's `new Coro`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().spawn_suspended(|| 1).unwrap();
+    /// corio::cede();
+    /// assert!(h.coro().is_new());
+    /// h.coro().ready();
+    /// assert_eq!(h.join().unwrap(), 1);
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`spawn`](Builder::spawn).
+    pub fn spawn_suspended<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.spawn_inner(f, true)
+    }
+
+    fn spawn_inner<F, T>(self, f: F, suspended: bool) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let opts = SpawnOpts {
+            name: self.name,
+            level: level_of(self.prio),
+            stack_size: self.stack_size,
+            suspended,
+        };
+        let inner = sched().spawn(f, opts)?;
+        Ok(JoinHandle {
+            inner,
+            _result: PhantomData,
+        })
+    }
+}
+
+/// Creates a coro running `f` and puts it at the back of the ready queue
+/// (Perl's `async`). It does not run until the current coro gives up the
+/// CPU ([`cede`], a blocking call, or the end of the current coro).
+///
+/// # Examples
+///
+/// ```
+/// let h = corio::spawn(|| "hello from a coro");
+/// assert!(h.coro().is_new());
+/// assert_eq!(h.join().unwrap(), "hello from a coro");
+/// ```
+///
+/// # Panics
+/// Panics with the error's message if no stack can be mapped (see
+/// [`Builder::spawn`] for the fallible form).
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let opts = SpawnOpts {
+        name: None,
+        level: level_of(PRIO_NORMAL),
+        stack_size: None,
+        suspended: false,
+    };
+    match sched().spawn(f, opts) {
+        Ok(inner) => JoinHandle {
+            inner,
+            _result: PhantomData,
+        },
+        Err(e) => panic!("corio::spawn: {e}"),
+    }
+}
+
+/// A handle to the running coro (the main coro outside any other).
+///
+/// # Examples
+///
+/// ```
+/// let main = corio::current();
+/// assert_eq!(main.desc(), "[main]");
+/// let h = corio::spawn(move || corio::current() != main);
+/// assert!(h.join().unwrap());
+/// ```
+pub fn current() -> Coro {
+    Coro(sched().cur_ref())
+}
+
+/// Gives the CPU to the next ready coro of the same or higher priority,
+/// queuing the current one behind its equals. Returns at once if there is
+/// none: `cede` never runs lower-priority coros (see [`cede_notself`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let out = Rc::new(RefCell::new(Vec::new()));
+/// let o = out.clone();
+/// let h = corio::spawn(move || {
+///     o.borrow_mut().push("async 1");
+///     corio::cede();
+///     o.borrow_mut().push("async 2");
+/// });
+/// out.borrow_mut().push("main 1");
+/// corio::cede();
+/// out.borrow_mut().push("main 2");
+/// corio::cede();
+/// assert_eq!(*out.borrow(), ["main 1", "async 1", "main 2", "async 2"]);
+/// # h.join().unwrap();
+/// ```
+///
+/// # Panics
+/// Panics with the pending payload if a [`Coro::throw`] is aimed at the
+/// current coro; unwinds if it was cancelled.
+///
+/// # Switching
+///
+/// Suspends the current coro if an equal or higher priority coro is ready.
+#[track_caller]
+#[inline(always)]
+pub fn cede() {
+    sched().cede(Location::caller());
+}
+
+/// Gives the CPU to the next ready coro whatever its priority, then queues
+/// the current one. Returns at once if no other coro is ready.
+///
+/// # Switching
+///
+/// Suspends the current coro if any other coro is ready.
+#[track_caller]
+pub fn cede_notself() {
+    sched().cede_notself(Location::caller());
+}
+
+/// Suspends the current coro without queuing it: it runs again only after
+/// somebody calls [`Coro::ready`] on it. (`cede` is `current().ready()`
+/// followed by `schedule()`.)
+///
+/// # Examples
+///
+/// ```
+/// let me = corio::current();
+/// let waker = corio::spawn(move || { me.ready(); });
+/// corio::schedule(); // sleeps until the coro above readies us
+/// waker.join().unwrap();
+/// ```
+///
+/// # Panics
+/// Panics with the deadlock report when nothing is ready and nothing could
+/// ever ready anything; with a thrown payload; unwinds when cancelled.
+///
+/// # Switching
+///
+/// Always suspends the current coro (it resumes at once if it was queued).
+#[track_caller]
+pub fn schedule() {
+    let s = sched();
+    let c = s.cur();
+    if c.interrupted() {
+        s.raise(c);
+    }
+    s.park(Location::caller());
+}
+
+/// Number of ready coros, not counting the running one.
+///
+/// # Examples
+///
+/// ```
+/// let before = corio::nready();
+/// let h = corio::spawn(|| ());
+/// assert_eq!(corio::nready(), before + 1);
+/// h.join().unwrap();
+/// ```
+pub fn nready() -> usize {
+    sched().nready()
+}
+
+/// Ends the current coro from any call depth: every frame unwinds (all
+/// `Drop`s run) and [`JoinHandle::join`] returns `Ok(value)`. If `T` is not
+/// the coro's return type, `join` reports it as `Panicked` with a message
+/// naming both types.
+///
+/// # Examples
+///
+/// ```
+/// let h = corio::spawn(|| -> u32 {
+///     fn deep(n: u32) -> u32 {
+///         if n == 0 { corio::terminate(5u32) } else { deep(n - 1) + 1 }
+///     }
+///     deep(10)
+/// });
+/// assert_eq!(h.join().unwrap(), 5);
+/// ```
+///
+/// # Panics
+/// Panics when called in the main coro (return from it instead: it is the
+/// thread itself).
+#[track_caller]
+pub fn terminate<T: 'static>(value: T) -> ! {
+    let s = sched();
+    let c = s.cur();
+    if c.is_main() {
+        panic!(
+            "corio::terminate() called in the main coro; the main coro is the thread itself, return from it instead"
+        );
+    }
+    c.extra_mut(|e| e.terminate = Some((Box::new(value), type_name::<T>())));
+    panic::resume_unwind(Box::new(TerminateUnwind))
+}
+
+/// Cancels every coro of this thread except the current one and the main
+/// coro (which is the thread itself; Perl's `killall` includes it).
+///
+/// # Examples
+///
+/// ```
+/// let a = corio::spawn(|| corio::schedule());
+/// let b = corio::spawn(|| corio::schedule());
+/// corio::cede();
+/// corio::killall();
+/// assert!(a.join().unwrap_err().is_cancelled());
+/// assert!(b.join().unwrap_err().is_cancelled());
+/// ```
+///
+/// # Switching
+///
+/// Suspends the current coro while each victim unwinds.
+#[track_caller]
+pub fn killall() {
+    sched().killall(Location::caller());
+}
+
+/// Wraps `f` in a callback that may be called from anywhere on this thread
+/// (an event-loop callback, foreign code, a `Drop`) where blocking is not
+/// allowed: each call returns at once, and `f(arg)` runs later in a fresh
+/// coro where it may block. Calls run in the order they were made
+/// (Perl's `unblock_sub`).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let s = seen.clone();
+/// let cb = corio::unblock(move |n: u32| {
+///     corio::cede(); // blocking is fine in here
+///     s.borrow_mut().push(n);
+/// });
+/// cb(1);
+/// cb(2);
+/// assert!(seen.borrow().is_empty());
+/// while corio::nready() > 0 {
+///     corio::cede();
+/// }
+/// assert_eq!(*seen.borrow(), [1, 2]);
+/// ```
+///
+/// # Switching
+///
+/// The returned callback never suspends its caller.
+pub fn unblock<A: 'static>(f: impl Fn(A) + 'static) -> impl Fn(A) + Clone {
+    let f = Rc::new(f);
+    move |arg: A| {
+        let f = Rc::clone(&f);
+        if let Err(e) = Builder::new().spawn(move || f(arg)) {
+            eprintln!(
+                "corio::unblock: could not spawn a coro for a callback, the call is dropped: {e}"
+            );
+        }
+    }
+}

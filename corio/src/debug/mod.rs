@@ -1,0 +1,176 @@
+//! The inspector (Perl's `Coro::Debug`): what every coro of this thread is
+//! doing, and where.
+
+use std::fmt::Write as _;
+
+use crate::sched::inner::{CANCELLED, CoroInner, PENDING, QUEUED, State};
+use crate::sched::{Scheduler, sched};
+
+/// How much [`ps_with`] shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PsMode {
+    /// Descriptions cut at 24 characters, locations cut at 40.
+    #[default]
+    Normal,
+    /// Whole descriptions (`ps w`).
+    Wide,
+    /// Whole descriptions and full location paths (`ps v`).
+    Verbose,
+}
+
+/// The ps listing of this thread's coros: one row per live coro, the main
+/// coro first, then in creation order.
+///
+/// Columns:
+/// - `ID`: the [`CoroId`](crate::CoroId).
+/// - `ST`: state — `R` running, `r` ready, `S` blocked or suspended, `N` new
+///   (never ran); a following `C` marks a cancelled coro.
+/// - `STACK`: deepest stack use seen at a switch / stack size (`-` for the
+///   main coro, which runs on the thread's stack).
+/// - `SWITCHES`: how many times it was switched in.
+/// - `CPU`: CPU seconds while [`enable_times`] is on, else `-`.
+/// - `DESC`: its description ([`Coro::set_desc`](crate::Coro::set_desc)).
+/// - `WHERE`: `file:line` of the call it blocks (or last ceded) in.
+///
+/// # Examples
+///
+/// ```
+/// let h = corio::Builder::new().name("sleeper").spawn(|| corio::schedule()).unwrap();
+/// corio::cede();
+/// let ps = corio::debug::ps();
+/// let row = ps.lines().find(|l| l.contains("sleeper")).unwrap();
+/// assert!(row.contains(" S "));
+/// assert!(row.contains(".rs:"));
+/// h.cancel();
+/// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+pub fn ps() -> String {
+    listing(sched(), PsMode::Normal)
+}
+
+/// [`ps`] in the given form.
+pub fn ps_with(mode: PsMode) -> String {
+    listing(sched(), mode)
+}
+
+/// Turns per-coro time accounting on or off for this thread and returns the
+/// previous setting (Perl's `enable_times`). While on, every switch reads
+/// the clocks; [`Coro::times`](crate::Coro::times) and the `CPU` column of
+/// [`ps`] show the result.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!corio::debug::enable_times(true));
+/// let h = corio::spawn(|| (0..100_000u64).map(std::hint::black_box).sum::<u64>());
+/// let c = h.coro();
+/// h.join().unwrap();
+/// assert!(c.times().0 > std::time::Duration::ZERO);
+/// assert!(corio::debug::enable_times(false));
+/// ```
+pub fn enable_times(on: bool) -> bool {
+    sched().enable_times(on)
+}
+
+pub(crate) fn listing(s: &Scheduler, mode: PsMode) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>6} {:<3} {:>13} {:>8} {:>8} {:<24} WHERE",
+        "ID", "ST", "STACK", "SWITCHES", "CPU", "DESC"
+    );
+    let times = s.times_enabled();
+    s.for_each_coro(|c| row(&mut out, c, mode, times));
+    out
+}
+
+fn row(out: &mut String, c: &CoroInner, mode: PsMode, times: bool) {
+    let mut st = String::with_capacity(3);
+    st.push(match c.state() {
+        State::Running => 'R',
+        State::New => 'N',
+        State::Done => 'Z',
+        State::Parked if c.has(QUEUED | PENDING) && !c.has(crate::sched::inner::SUSPENDED) => 'r',
+        State::Parked => 'S',
+    });
+    if c.has(CANCELLED) {
+        st.push('C');
+    }
+    let stack = if c.is_main() {
+        "-".to_string()
+    } else {
+        format!(
+            "{}/{}",
+            human(c.stack_used() as u64),
+            human(c.stack_size() as u64)
+        )
+    };
+    let cpu = if times {
+        let cpu = c.with_extra(|e| e.map(|e| e.cpu).unwrap_or_default());
+        format!("{:.3}", cpu.as_secs_f64())
+    } else {
+        "-".to_string()
+    };
+    let desc = c.desc().unwrap_or_default();
+    let desc = match mode {
+        PsMode::Normal => cut_right(&desc, 24),
+        _ => desc,
+    };
+    let place = match c.where_.get() {
+        Some(l) if mode == PsMode::Verbose => format!("{}:{}", l.file(), l.line()),
+        Some(l) => format!("{}:{}", cut_left(l.file(), 40), l.line()),
+        None => "-".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "{:>6} {:<3} {:>13} {:>8} {:>8} {:<24} {}",
+        c.id,
+        st,
+        stack,
+        human(c.switches.get()),
+        cpu,
+        desc,
+        place
+    );
+}
+
+/// 1234 → "1234", 56789 → "55k", 3_000_000 → "2.9M".
+fn human(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if n < 10_000 {
+        n.to_string()
+    } else if f < K * K {
+        format!("{:.0}k", f / K)
+    } else if f < 10.0 * K * K {
+        format!("{:.1}M", f / (K * K))
+    } else if f < K * K * K {
+        format!("{:.0}M", f / (K * K))
+    } else {
+        format!("{:.1}G", f / (K * K * K))
+    }
+}
+
+fn cut_right(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn cut_left(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        s.to_string()
+    } else {
+        let mut t = String::from("…");
+        t.extend(s.chars().skip(n - (max - 1)));
+        t
+    }
+}

@@ -1,0 +1,227 @@
+//! `Generator`: a stackful generator (Perl's `Coro::State` layer), usable
+//! with or without the scheduler.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+
+use corosensei::{Coroutine, CoroutineResult};
+
+use crate::stack::{self, OWNER_GENERATOR, Stack};
+
+/// What [`Generator::resume`] gives back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GeneratorState<Y, R> {
+    /// The generator called [`Yielder::yield_`] with this value.
+    Yielded(Y),
+    /// The generator's closure returned this value; it cannot be resumed
+    /// again.
+    Complete(R),
+}
+
+/// Passed to a generator's closure: yields values to whoever resumes it,
+/// from any depth of recursion.
+#[repr(transparent)]
+pub struct Yielder<Y, I = ()> {
+    inner: corosensei::Yielder<I, Y>,
+}
+
+impl<Y, I> fmt::Debug for Yielder<Y, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Yielder").finish_non_exhaustive()
+    }
+}
+
+impl<Y, I> Yielder<Y, I> {
+    /// Hands `value` to the caller of [`Generator::resume`] and waits; returns
+    /// the input of the next `resume`.
+    ///
+    /// # Switching
+    ///
+    /// Switches to the generator's caller (not to another coro: the
+    /// scheduler is not involved).
+    pub fn yield_(&self, value: Y) -> I {
+        self.inner.suspend(value)
+    }
+}
+
+/// A stackful generator: its closure runs on a stack of its own and can
+/// yield from any depth of ordinary (non-async) code — a recursive solver
+/// can hand out each solution as it finds it, and get an answer back.
+///
+/// `Generator<Y, R, I>` yields `Y`s, finally returns an `R`, and receives
+/// an `I` on every resume (the first one as the closure's second argument).
+/// With `R = ()` and `I = ()` it is an [`Iterator`] of `Y`.
+///
+/// It needs no scheduler, but lives happily in a coro: if the closure calls
+/// a blocking corio function (a `cede`, a `join`, …), that parks the coro
+/// that resumed the generator, exactly as if the call had been made in the
+/// coro itself; the generator continues when the coro does. Dropping an
+/// unfinished generator unwinds its stack, so its `Drop`s run.
+///
+/// # Examples
+///
+/// ```
+/// use corio::Generator;
+///
+/// // Every permutation, yielded from the bottom of the recursion.
+/// fn permute(y: &corio::Yielder<Vec<u8>>, done: &mut Vec<u8>, left: &mut Vec<u8>) {
+///     if left.is_empty() {
+///         y.yield_(done.clone());
+///     }
+///     for i in 0..left.len() {
+///         let x = left.remove(i);
+///         done.push(x);
+///         permute(y, done, left);
+///         done.pop();
+///         left.insert(i, x);
+///     }
+/// }
+///
+/// let perms: Vec<Vec<u8>> = Generator::new(|y, ()| permute(y, &mut vec![], &mut vec![1, 2, 3])).collect();
+/// assert_eq!(perms.len(), 6);
+/// assert_eq!(perms[0], [1, 2, 3]);
+/// assert_eq!(perms[5], [3, 2, 1]);
+/// ```
+///
+/// A two-way generator (a running sum):
+///
+/// ```
+/// use corio::{Generator, GeneratorState};
+///
+/// let mut sum = Generator::new(|y: &corio::Yielder<u32, u32>, first: u32| -> &'static str {
+///     let mut total = first;
+///     while total < 10 {
+///         total += y.yield_(total);
+///     }
+///     "enough"
+/// });
+/// assert_eq!(sum.resume(3), GeneratorState::Yielded(3));
+/// assert_eq!(sum.resume(4), GeneratorState::Yielded(7));
+/// assert_eq!(sum.resume(5), GeneratorState::Complete("enough"));
+/// assert!(sum.is_complete());
+/// ```
+pub struct Generator<Y, R = (), I = ()> {
+    co: Coroutine<I, Y, R, Stack>,
+    complete: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<Y, R, I> fmt::Debug for Generator<Y, R, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Generator")
+            .field("started", &self.co.started())
+            .field("complete", &self.complete)
+            .finish()
+    }
+}
+
+impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
+    /// A generator that runs `f` on a stack of
+    /// [`DEFAULT_STACK_SIZE`](crate::stack::DEFAULT_STACK_SIZE) bytes,
+    /// starting at the first [`resume`](Generator::resume).
+    ///
+    /// # Panics
+    /// Panics if no stack can be mapped (see [`with_stack_size`] for the
+    /// fallible form).
+    ///
+    /// [`with_stack_size`]: Generator::with_stack_size
+    #[track_caller]
+    pub fn new<F>(f: F) -> Self
+    where
+        F: FnOnce(&Yielder<Y, I>, I) -> R + 'static,
+    {
+        match Self::build(stack::DEFAULT_STACK_SIZE, f) {
+            Ok(g) => g,
+            Err(e) => panic!("corio::Generator::new: {e}"),
+        }
+    }
+
+    /// Like [`new`](Generator::new) with a stack of `bytes` usable bytes.
+    ///
+    /// # Errors
+    /// `InvalidInput` for 0 bytes or more than
+    /// [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE); the mapping's error
+    /// when the stack cannot be mapped.
+    pub fn with_stack_size<F>(bytes: usize, f: F) -> io::Result<Self>
+    where
+        F: FnOnce(&Yielder<Y, I>, I) -> R + 'static,
+    {
+        Self::build(stack::usable_size(bytes)?, f)
+    }
+
+    fn build<F>(size: usize, f: F) -> io::Result<Self>
+    where
+        F: FnOnce(&Yielder<Y, I>, I) -> R + 'static,
+    {
+        let stack = Stack::acquire(size)?;
+        stack.set_owner(OWNER_GENERATOR);
+        let co = Coroutine::with_stack(stack, move |y: &corosensei::Yielder<I, Y>, input: I| {
+            // SAFETY: `Yielder` is a `repr(transparent)` wrapper of
+            // `corosensei::Yielder<I, Y>`, so the reference cast is sound.
+            let y = unsafe { &*(y as *const corosensei::Yielder<I, Y> as *const Yielder<Y, I>) };
+            f(y, input)
+        });
+        Ok(Generator {
+            co,
+            complete: false,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Runs the generator until it yields or returns. The first call starts
+    /// the closure with `input` as its second argument; later calls make the
+    /// pending [`Yielder::yield_`] return `input`.
+    ///
+    /// # Panics
+    /// Panics if the generator already completed. A panic inside the
+    /// generator propagates out of `resume` (and completes it).
+    ///
+    /// # Switching
+    ///
+    /// Switches into the generator; it may suspend the current coro if the
+    /// generator makes a blocking call.
+    #[track_caller]
+    pub fn resume(&mut self, input: I) -> GeneratorState<Y, R> {
+        assert!(
+            !self.complete,
+            "corio::Generator::resume on a completed generator"
+        );
+        // Mark completion before resuming, so that a panic leaves the
+        // generator completed.
+        self.complete = true;
+        match self.co.resume(input) {
+            CoroutineResult::Yield(y) => {
+                self.complete = false;
+                GeneratorState::Yielded(y)
+            }
+            CoroutineResult::Return(r) => GeneratorState::Complete(r),
+        }
+    }
+
+    /// Whether the closure returned (or panicked).
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Whether [`resume`](Generator::resume) was ever called.
+    pub fn is_started(&self) -> bool {
+        self.co.started()
+    }
+}
+
+impl<Y: 'static> Iterator for Generator<Y, (), ()> {
+    type Item = Y;
+
+    fn next(&mut self) -> Option<Y> {
+        if self.complete {
+            return None;
+        }
+        match self.resume(()) {
+            GeneratorState::Yielded(y) => Some(y),
+            GeneratorState::Complete(()) => None,
+        }
+    }
+}
+
+impl<Y: 'static> std::iter::FusedIterator for Generator<Y, (), ()> {}

@@ -1,0 +1,123 @@
+//! corio is Perl's [Coro] for Rust: cheap **stackful** cooperative threads
+//! ("coros") with a priority scheduler.
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//!
+//! // Coros share data without locks: only one runs at a time, and it only
+//! // gives up the CPU where it says so.
+//! let log = Rc::new(RefCell::new(Vec::new()));
+//!
+//! let l = log.clone();
+//! let pong = corio::spawn(move || {
+//!     for i in 0..3 {
+//!         l.borrow_mut().push(format!("pong {i}"));
+//!         corio::cede();
+//!     }
+//! });
+//! for i in 0..3 {
+//!     log.borrow_mut().push(format!("ping {i}"));
+//!     corio::cede(); // let the other coro run
+//! }
+//! pong.join().unwrap();
+//! assert_eq!(log.borrow()[..4], ["ping 0", "pong 0", "ping 1", "pong 1"]);
+//! ```
+//!
+//! # Why stackful
+//!
+//! A coro has a real stack, so it can give up the CPU anywhere, deep inside
+//! ordinary code: a recursive solver, a parser, any `std::io::Read` user.
+//! Nothing is coloured `async`. Coros never move between OS threads, so
+//! `Rc`, `RefCell` and `thread_local!` stay sound in them.
+//!
+//! # Threads of control
+//!
+//! Every OS thread gets a scheduler on first use; the thread's own stack is
+//! its *main coro*, which can [`cede`], block and be readied like any other
+//! (no `run()` wrapper needed). [`spawn`] (Perl's `async`) queues a new coro
+//! without running it. [`cede`] passes the CPU to the next ready coro of the
+//! same or higher priority; [`schedule`] sleeps until somebody calls
+//! [`Coro::ready`]. [`JoinHandle::join`] blocks the current coro (not the
+//! thread) until another one ends.
+//!
+//! Eight priorities, [`PRIO_MIN`] (-4) to [`PRIO_MAX`] (3), are strict: the
+//! scheduler always runs the highest-priority ready coro, first come first
+//! served within a priority, and `cede` never yields to a lower priority
+//! (use [`cede_notself`] for that).
+//!
+//! # Endings
+//!
+//! A panic ends only its own coro: `join` gets [`JoinError::Panicked`], and
+//! the panic is printed by the panic hook as usual. [`Coro::cancel`] unwinds
+//! the victim's stack where it waits, running every `Drop` in the victim's
+//! own context; then its [`Coro::on_destroy`] callbacks run (last
+//! registered first), then its joiners wake; `cancel` returns after all
+//! that. [`Coro::throw`] makes the target's current or next blocking call
+//! panic with a payload of your choice. [`terminate`] ends the current coro
+//! from any depth with a value.
+//!
+//! When every coro of a thread is blocked and nothing could ever wake one,
+//! the blocked call of the main coro panics with `deadlock detected` and a
+//! [`debug::ps`] listing that shows where each coro waits. When a thread
+//! exits, its remaining coros are cancelled (their `Drop`s run).
+//!
+//! # Generators and coro-local state
+//!
+//! [`Generator`] is a stackful generator that needs no scheduler: yield from
+//! any depth of recursion, receive a value back. [`coro_local!`] is the
+//! `thread_local!` of coros. [`on_enter`] and [`on_leave`] run hooks when the
+//! current coro is switched in and out.
+//!
+//! # Stacks
+//!
+//! Each coro has its own stack ([`stack::DEFAULT_STACK_SIZE`], 256 KiB of
+//! address space) with a guard page below it; a parked coro that did not go
+//! deep costs one resident page. Stacks come from big shared mappings and
+//! are reused through a per-thread pool, so spawning makes no system call
+//! once the pool is warm. A stack overflow aborts the process with a report
+//! naming the coro; it never corrupts memory. See the [`stack`] module.
+//!
+//! # Names from Perl's Coro
+//!
+//! | Perl Coro | corio |
+//! |---|---|
+//! | `async { … }` | [`spawn`], [`Builder::spawn`] |
+//! | `new Coro \&sub` | [`Builder::spawn_suspended`] |
+//! | `cede`, `Coro::cede_notself`, `schedule` | [`cede`], [`cede_notself`], [`schedule`] |
+//! | `$Coro::current` | [`current`] |
+//! | `$coro->ready`, `->cancel`, `->throw`, `->join`, `->on_destroy` | [`Coro::ready`], [`Coro::cancel`], [`Coro::throw`], [`JoinHandle::join`], [`Coro::on_destroy`] |
+//! | `->prio`, `->nice`, `->desc` | [`Coro::prio`]/[`Coro::set_prio`], [`Coro::nice`], [`Coro::desc`]/[`Coro::set_desc`] |
+//! | `terminate`, `killall`, `Coro::nready` | [`terminate`], [`killall`], [`nready`] |
+//! | `Coro::on_enter`, `Coro::on_leave` | [`on_enter`], [`on_leave`] (return guards) |
+//! | `unblock_sub` | [`unblock`] |
+//! | `Coro::State` | [`Generator`] |
+//! | `Coro::Specific` | [`coro_local!`] |
+//! | `Coro::Debug::ps` | [`debug::ps`] |
+//!
+//! Deliberate differences: a panic ends its coro, not the process;
+//! `killall` spares the main coro; a waiter that is cancelled leaves its
+//! wait queue; a suspended coro never loses an activation.
+//!
+//! [Coro]: https://metacpan.org/pod/Coro
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+mod coro;
+pub mod debug;
+mod generator;
+mod hooks;
+mod local;
+mod sched;
+pub mod stack;
+mod sys;
+
+pub use coro::{
+    Builder, Coro, CoroId, JoinError, JoinHandle, PRIO_HIGH, PRIO_IDLE, PRIO_LOW, PRIO_MAX,
+    PRIO_MIN, PRIO_NORMAL, cede, cede_notself, current, killall, nready, schedule, spawn,
+    terminate, unblock,
+};
+pub use generator::{Generator, GeneratorState, Yielder};
+pub use hooks::{HookGuard, on_enter, on_leave};
+pub use local::CoroLocal;

@@ -1,0 +1,450 @@
+//! The control block of a coro.
+//!
+//! # State protocol
+//!
+//! `state` is one of:
+//! - `New`: created, never switched to. Its closure sits on its stack.
+//! - `Running`: it is the current coro of its thread (exactly one is).
+//! - `Parked`: switched out: blocked, ready (queued), or suspended.
+//! - `Done`: finished (returned, panicked, cancelled); its stack is gone.
+//!
+//! `flags` qualify it:
+//! - `QUEUED`: linked in the ready queue (a running coro may be queued:
+//!   `current().ready()` followed by `schedule()` is how `cede` works).
+//! - `SUSPENDED`: `suspend()` was called; it is never picked, and an
+//!   activation that arrives meanwhile is kept as `PENDING`.
+//! - `CANCELLED`: `cancel` was called (sticky; every later blocking call
+//!   unwinds again unless the coro is already unwinding).
+//! - `THROWN`: a `throw` payload waits in `extra.throw`.
+//! - `CANCELLING`: parked inside `cancel`, waiting for its victim to finish;
+//!   its own interrupts wait until that is over.
+//! - `HOOKS`: it has `on_enter`/`on_leave` hooks to run at switches.
+//! - `MAIN`: it is the thread's main coro (it has no corosensei context).
+//!
+//! `has_handle` says a [`JoinHandle`](crate::JoinHandle) exists; otherwise
+//! the outcome is dropped as soon as it is known, in the coro's own context.
+//!
+//! Only the scheduler of the owning thread touches any of this; `Coro` and
+//! `JoinHandle` are `!Send`.
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::mem::ManuallyDrop;
+use std::num::NonZeroU64;
+use std::panic::Location;
+use std::ptr;
+use std::rc::Rc;
+use std::task::Waker;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use super::value::Value;
+use super::wait::WaitList;
+use crate::stack::Stack;
+
+/// The corosensei coroutine of a coro: no values cross the switch; the
+/// scheduler and the control block carry everything.
+pub(crate) type Context = Coroutine<(), (), (), Stack>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    New,
+    Running,
+    Parked,
+    Done,
+}
+
+// All flags live in one byte that is always read and written whole: mixing
+// byte-wide stores with wider loads of the same word stalls store
+// forwarding on every switch.
+pub(crate) const QUEUED: u8 = 1 << 0;
+pub(crate) const SUSPENDED: u8 = 1 << 1;
+pub(crate) const PENDING: u8 = 1 << 2;
+pub(crate) const CANCELLED: u8 = 1 << 3;
+pub(crate) const THROWN: u8 = 1 << 4;
+pub(crate) const CANCELLING: u8 = 1 << 5;
+pub(crate) const HOOKS: u8 = 1 << 6;
+pub(crate) const MAIN: u8 = 1 << 7;
+
+/// How a coro ended, kept for `join`.
+pub(crate) enum Outcome {
+    /// The closure returned this value.
+    Returned(Value),
+    /// `terminate(value)`: the value and its type name.
+    Terminated(Box<(Box<dyn Any>, &'static str)>),
+    /// Cancelled or panicked.
+    Failed(crate::JoinError),
+}
+
+/// Rarely used per-coro state, allocated on first use.
+#[derive(Default)]
+pub(crate) struct Extra {
+    pub(crate) desc: Option<String>,
+    pub(crate) on_destroy: Vec<Box<dyn FnOnce()>>,
+    pub(crate) locals: Vec<Option<Box<dyn Any>>>,
+    pub(crate) hooks: Vec<crate::hooks::Hook>,
+    pub(crate) throw: Option<Box<dyn Any + Send>>,
+    pub(crate) terminate: Option<(Box<dyn Any>, &'static str)>,
+    pub(crate) waker: Option<Waker>,
+    /// The coro parked in `cancel` waiting for this one to finish.
+    pub(crate) canceller: Option<*const CoroInner>,
+    pub(crate) cpu: std::time::Duration,
+    pub(crate) real: std::time::Duration,
+}
+
+/// Unique identity of a coro, process-wide.
+///
+/// Its `Display` form is the number in the ID column of
+/// [`debug::ps`](crate::debug::ps).
+///
+/// # Examples
+///
+/// ```
+/// let a = corio::spawn(|| corio::current().id());
+/// let b = corio::spawn(|| corio::current().id());
+/// let (ida, idb) = (a.coro().id(), b.coro().id());
+/// assert_ne!(ida, idb);
+/// assert_eq!(a.join().unwrap(), ida);
+/// assert_eq!(format!("{}", idb), idb.as_u64().to_string());
+/// # b.join().unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CoroId(pub(crate) NonZeroU64);
+
+impl CoroId {
+    /// The number.
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl std::fmt::Display for CoroId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// The control block (see the module docs for the protocol).
+pub(crate) struct CoroInner {
+    pub(crate) id: CoroId,
+    /// Ready-queue links (see `queue.rs`).
+    pub(crate) q_next: Cell<*const CoroInner>,
+    pub(crate) q_prev: Cell<*const CoroInner>,
+    /// Links of the scheduler's list of live coros, in creation order.
+    pub(crate) a_next: Cell<*const CoroInner>,
+    pub(crate) a_prev: Cell<*const CoroInner>,
+    /// The coroutine; `None` for the main coro and once done.
+    ctx: UnsafeCell<Option<Context>>,
+    /// The yielder of `ctx`, valid from its first switch-in until done.
+    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
+    /// Where it last blocked or ceded.
+    pub(crate) where_: Cell<Option<&'static Location<'static>>>,
+    /// Times it was switched in.
+    pub(crate) switches: Cell<u64>,
+    /// Top and bottom of its stack (both 0 for the main coro), and the
+    /// lowest stack pointer seen at a switch-out.
+    pub(crate) stack_base: usize,
+    pub(crate) stack_limit: usize,
+    pub(crate) low_sp: Cell<usize>,
+    /// Coros blocked in `join` on this one.
+    pub(crate) joiners: WaitList,
+    pub(crate) outcome: Cell<Option<Outcome>>,
+    extra: Cell<Option<Box<Extra>>>,
+    pub(crate) has_handle: Cell<bool>,
+    state: Cell<State>,
+    flags: Cell<u8>,
+    level: Cell<u8>,
+}
+
+impl CoroInner {
+    pub(crate) fn new(id: CoroId, level: u8, stack_base: usize, stack_limit: usize) -> Self {
+        CoroInner {
+            id,
+            q_next: Cell::new(ptr::null()),
+            q_prev: Cell::new(ptr::null()),
+            a_next: Cell::new(ptr::null()),
+            a_prev: Cell::new(ptr::null()),
+            ctx: UnsafeCell::new(None),
+            yielder: Cell::new(ptr::null()),
+            where_: Cell::new(None),
+            switches: Cell::new(0),
+            stack_base,
+            stack_limit,
+            low_sp: Cell::new(stack_base),
+            joiners: WaitList::new(),
+            outcome: Cell::new(None),
+            extra: Cell::new(None),
+            has_handle: Cell::new(false),
+            state: Cell::new(State::New),
+            flags: Cell::new(0),
+            level: Cell::new(level),
+        }
+    }
+
+    /// Makes a recycled control block new again. Everything that could hold
+    /// a user value was emptied when the coro ended.
+    pub(crate) fn reinit(&mut self, id: CoroId, level: u8, stack_base: usize, stack_limit: usize) {
+        debug_assert!(self.joiners.is_empty());
+        self.id = id;
+        self.ctx = UnsafeCell::new(None);
+        self.yielder.set(ptr::null());
+        self.where_.set(None);
+        self.switches.set(0);
+        self.stack_base = stack_base;
+        self.stack_limit = stack_limit;
+        self.low_sp.set(stack_base);
+        self.outcome.set(None);
+        self.extra.set(None);
+        self.has_handle.set(false);
+        self.state.set(State::New);
+        self.flags.set(0);
+        self.level.set(level);
+    }
+
+    /// Size of its stack as requested (page rounded); the top 16 bytes of
+    /// it hold the owner word read by the overflow reporter.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_base + crate::stack::TOP_RESERVED - self.stack_limit
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> State {
+        self.state.get()
+    }
+
+    #[inline]
+    pub(crate) fn set_state(&self, s: State) {
+        self.state.set(s);
+    }
+
+    #[inline]
+    pub(crate) fn has(&self, f: u8) -> bool {
+        self.flags.get() & f != 0
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, f: u8) {
+        self.flags.set(self.flags.get() | f);
+    }
+
+    #[inline]
+    pub(crate) fn clear(&self, f: u8) {
+        self.flags.set(self.flags.get() & !f);
+    }
+
+    #[inline]
+    pub(crate) fn level(&self) -> u8 {
+        self.level.get()
+    }
+
+    #[inline]
+    pub(crate) fn set_level(&self, l: u8) {
+        self.level.set(l);
+    }
+
+    #[inline]
+    pub(crate) fn is_main(&self) -> bool {
+        self.has(MAIN)
+    }
+
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.get() == State::Done
+    }
+
+    /// Whether a cancel or throw waits to be raised.
+    #[inline]
+    pub(crate) fn interrupted(&self) -> bool {
+        self.has(CANCELLED | THROWN)
+    }
+
+    /// Records the current stack depth at a switch-out.
+    #[inline]
+    pub(crate) fn note_sp(&self, sp: usize) {
+        // A coro that blocks inside a generator it drives is on the
+        // generator's stack: that says nothing about its own depth.
+        if sp < self.low_sp.get() && sp >= self.stack_limit {
+            self.low_sp.set(sp);
+        }
+    }
+
+    /// Deepest stack use seen at a switch-out, in bytes.
+    pub(crate) fn stack_used(&self) -> usize {
+        self.stack_base.saturating_sub(self.low_sp.get())
+    }
+
+    /// Installs the coroutine of a freshly spawned coro.
+    pub(crate) fn set_context(&self, ctx: Context) {
+        // SAFETY: only the owning thread's scheduler touches `ctx`, never
+        // while a reference from `resume` or `take_context` is alive.
+        unsafe { *self.ctx.get() = Some(ctx) };
+    }
+
+    /// Removes the coroutine (to drop an unstarted one, or to recycle the
+    /// stack of a finished one).
+    pub(crate) fn take_context(&self) -> Option<Context> {
+        // SAFETY: as in `set_context`; the coroutine is not running (callers
+        // are the scheduler loop after it returned, or `cancel` on a coro
+        // that never started).
+        unsafe { (*self.ctx.get()).take() }
+    }
+
+    /// Switches into the coroutine; returns `true` when it finished. A coro
+    /// without a coroutine (one that never started and is being cancelled)
+    /// is not switched to.
+    ///
+    /// # Safety
+    /// Must be called from the scheduler loop on the main coro's stack, for
+    /// a live, non-main coro that is not running.
+    #[inline]
+    pub(crate) unsafe fn resume(&self) -> bool {
+        // SAFETY: the caller guarantees nobody else holds `ctx`; the loop is
+        // the only place that resumes coroutines, and it is not reentrant.
+        let ctx = unsafe { (*self.ctx.get()).as_mut() };
+        match ctx {
+            Some(ctx) => matches!(ctx.resume(()), CoroutineResult::Return(())),
+            None => false,
+        }
+    }
+
+    /// Runs `f` on the extra state, allocating it on first use. `f` must
+    /// not reach the extra state of the same coro again (it would see an
+    /// empty one); it runs no user code in corio.
+    pub(crate) fn extra_mut<R>(&self, f: impl FnOnce(&mut Extra) -> R) -> R {
+        let mut extra = self.extra.take().unwrap_or_default();
+        let r = f(&mut extra);
+        self.extra.set(Some(extra));
+        r
+    }
+
+    /// Runs `f` on the extra state if it exists (without allocating it).
+    pub(crate) fn extra_if<R>(&self, f: impl FnOnce(&mut Extra) -> R) -> Option<R> {
+        let mut extra = self.extra.take()?;
+        let r = f(&mut extra);
+        self.extra.set(Some(extra));
+        Some(r)
+    }
+
+    /// Runs `f` on the extra state if it exists.
+    pub(crate) fn with_extra<R>(&self, f: impl FnOnce(Option<&Extra>) -> R) -> R {
+        let extra = self.extra.take();
+        let r = f(extra.as_deref());
+        self.extra.set(extra);
+        r
+    }
+
+    /// The description, if any.
+    pub(crate) fn desc(&self) -> Option<String> {
+        self.with_extra(|e| e.and_then(|e| e.desc.clone()))
+    }
+
+    /// Reads the description without touching the cell, for the signal
+    /// handler.
+    ///
+    /// # Safety
+    /// Nobody may be inside `extra_mut`/`extra_if`/`with_extra` of this
+    /// coro, and the returned string must not outlive the extra state.
+    pub(crate) unsafe fn desc_unguarded(&self) -> Option<&str> {
+        // SAFETY: `Cell<Option<Box<Extra>>>` has the layout of
+        // `Option<Box<Extra>>`; the caller guarantees nobody has it taken
+        // out or is writing it.
+        let extra = unsafe { &*(self.extra.as_ptr() as *const Option<Box<Extra>>) };
+        extra.as_ref()?.desc.as_deref()
+    }
+
+    /// Takes the extra state out (at the end of the coro's life).
+    pub(crate) fn take_extra(&self) -> Option<Box<Extra>> {
+        self.extra.take()
+    }
+}
+
+/// A strong handle to a control block. Like `Rc<CoroInner>`, but dropping
+/// the last handle gives the block back to the scheduler's free list (so a
+/// spawn usually allocates nothing) instead of freeing it.
+pub(crate) struct CoroRef(ManuallyDrop<Rc<CoroInner>>);
+
+impl CoroRef {
+    pub(crate) fn from_rc(rc: Rc<CoroInner>) -> Self {
+        CoroRef(ManuallyDrop::new(rc))
+    }
+
+    /// Gives up this handle as a raw pointer (see [`from_raw`](Self::from_raw)).
+    pub(crate) fn into_raw(self) -> *const CoroInner {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the Rc is moved out once.
+        Rc::into_raw(unsafe { ManuallyDrop::take(&mut this.0) })
+    }
+
+    /// Takes back a handle given up by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `p` must come from `into_raw`, and be taken back once.
+    pub(crate) unsafe fn from_raw(p: *const CoroInner) -> Self {
+        // SAFETY: guaranteed by the caller.
+        CoroRef(ManuallyDrop::new(unsafe { Rc::from_raw(p) }))
+    }
+
+    /// A new handle to a live control block.
+    ///
+    /// # Safety
+    /// `p` must point to a live control block made by `Rc` (every one is).
+    pub(crate) unsafe fn clone_raw(p: *const CoroInner) -> Self {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Rc::increment_strong_count(p);
+            Self::from_raw(p)
+        }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const CoroInner {
+        Rc::as_ptr(&self.0)
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &CoroRef) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Clone for CoroRef {
+    fn clone(&self) -> Self {
+        CoroRef(ManuallyDrop::new(Rc::clone(&self.0)))
+    }
+}
+
+impl std::ops::Deref for CoroRef {
+    type Target = CoroInner;
+    fn deref(&self) -> &CoroInner {
+        &self.0
+    }
+}
+
+impl Drop for CoroRef {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is not used after this.
+        let rc = unsafe { ManuallyDrop::take(&mut self.0) };
+        if Rc::strong_count(&rc) == 1 {
+            super::recycle(rc);
+        }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "CoroInner = {} bytes",
+            std::mem::size_of::<super::CoroInner>()
+        );
+        eprintln!(
+            "Stack = {} bytes",
+            std::mem::size_of::<crate::stack::Stack>()
+        );
+        eprintln!("Context = {} bytes", std::mem::size_of::<super::Context>());
+        eprintln!(
+            "Option<Outcome> = {} bytes",
+            std::mem::size_of::<Option<super::Outcome>>()
+        );
+        eprintln!("Extra = {} bytes", std::mem::size_of::<super::Extra>());
+    }
+}

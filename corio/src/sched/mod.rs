@@ -1,0 +1,1083 @@
+//! The per-thread scheduler.
+//!
+//! Every OS thread gets one, created on first use. The thread's own stack is
+//! the *main coro*; every other coro is a corosensei coroutine with a stack
+//! from the pool.
+//!
+//! # How switching works
+//!
+//! The scheduler loop ([`Scheduler::run_loop`]) runs on the main coro's
+//! stack, inside whatever blocking call the main coro made. A coro gives up
+//! the CPU by suspending its coroutine, which returns into the loop; the
+//! loop picks the next coro and resumes it. When the loop picks the main
+//! coro it simply returns, and the main coro's blocking call returns with
+//! it. So a switch between two coros costs one corosensei suspend plus one
+//! resume, and no coro ever runs on another thread.
+//!
+//! The loop picks, in order: the *hint* (a coro that must run next, set by
+//! `cancel` and `schedule_to`), else the head of the highest non-empty
+//! ready level. When nothing is ready the thread is deadlocked: the loop
+//! panics, on the main coro's stack, with a `deadlock detected` report.
+//!
+//! # Interrupts
+//!
+//! `cancel` and `throw` set a flag on their target and wake it; the
+//! target's blocking call notices the flag when it is switched back in and
+//! unwinds with a private payload (cancel) or the thrown payload. Every
+//! `Drop` on the way runs in the target's own context. The coro's entry
+//! function catches the unwind, records the outcome, runs the `on_destroy`
+//! callbacks and wakes the joiners, and its coroutine returns; the loop
+//! then recycles the stack.
+//!
+//! # Teardown
+//!
+//! When the thread exits, a thread-local destructor cancels every coro that
+//! is still alive (their `Drop`s run), runs the main coro's `on_destroy`
+//! callbacks and frees the scheduler. A coro whose cleanup blocks forever is
+//! reported and leaked, never resumed; its stack stays mapped.
+
+pub(crate) mod inner;
+pub(crate) mod queue;
+pub(crate) mod value;
+pub(crate) mod wait;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::num::NonZeroU64;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::pin::pin;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use corosensei::{Coroutine, Yielder};
+
+use crate::JoinError;
+use crate::stack::{self, SigBuf, Stack};
+use inner::{
+    CANCELLED, CANCELLING, CoroId, CoroInner, CoroRef, HOOKS, MAIN, Outcome, PENDING, QUEUED,
+    SUSPENDED, State, THROWN,
+};
+use queue::ReadyQueue;
+use value::Value;
+use wait::WaitNode;
+
+/// Payload of the unwind that `cancel` starts in its victim.
+pub(crate) struct CancelUnwind;
+
+/// Payload of the unwind that `terminate` starts; the value waits in the
+/// coro's extra state (it need not be `Send`).
+pub(crate) struct TerminateUnwind;
+
+/// Lowest priority (`PRIO_MIN`); level 0 of the ready queue.
+pub(crate) const PRIO_MIN: i32 = -4;
+/// Highest priority (`PRIO_MAX`); level 7.
+pub(crate) const PRIO_MAX: i32 = 3;
+
+/// The ready-queue level of a priority, clamped like Perl Coro does.
+#[inline]
+pub(crate) fn level_of(prio: i32) -> u8 {
+    (prio.clamp(PRIO_MIN, PRIO_MAX) - PRIO_MIN) as u8
+}
+
+/// The priority of a ready-queue level.
+#[inline]
+pub(crate) fn prio_of(level: u8) -> i32 {
+    level as i32 + PRIO_MIN
+}
+
+/// Ids are handed to threads in blocks, so a spawn needs no atomic.
+const ID_BLOCK: u64 = 256;
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+/// Sentinel for "this thread's scheduler was torn down".
+const DEAD: usize = 1;
+
+/// Control blocks kept for reuse per thread.
+const FREE_CAP: usize = 1024;
+
+thread_local! {
+    static SCHED: Cell<*const Scheduler> = const { Cell::new(ptr::null()) };
+    static TEARDOWN: Teardown = const { Teardown };
+}
+
+/// The scheduler of the current thread, created on first use.
+///
+/// # Panics
+/// Panics when called from a thread-local destructor that runs after this
+/// thread's scheduler was torn down.
+#[inline]
+pub(crate) fn sched() -> &'static Scheduler {
+    let p = SCHED.with(Cell::get);
+    if p as usize > DEAD {
+        // SAFETY: the scheduler is leaked when created and only freed by the
+        // thread-local destructor, which then stores DEAD; so a pointer
+        // above DEAD is alive for the rest of the thread's life.
+        unsafe { &*p }
+    } else {
+        init_slow(p as usize)
+    }
+}
+
+#[cold]
+fn init_slow(p: usize) -> &'static Scheduler {
+    if p == DEAD {
+        panic!(
+            "corio: this thread's scheduler has already been torn down \
+             (corio was used from a thread-local destructor that ran after it)"
+        );
+    }
+    let altstack = crate::sys::AltStack::ensure();
+    let s: &'static Scheduler = Box::leak(Box::new(Scheduler::new(altstack)));
+    SCHED.with(|c| c.set(s));
+    // Register the destructor that tears the scheduler down at thread exit.
+    TEARDOWN.with(|_| ());
+    s
+}
+
+/// Zero-sized thread-local whose destructor tears the scheduler down.
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let p = SCHED.with(Cell::get);
+        if p as usize <= DEAD {
+            return;
+        }
+        // SAFETY: see `sched`.
+        let s = unsafe { &*p };
+        let clean = s.teardown();
+        SCHED.with(|c| c.set(DEAD as *const Scheduler));
+        if clean {
+            // SAFETY: the pointer came from `Box::leak` in `init_slow`, the
+            // slot now holds DEAD so nobody can reach it any more, and no
+            // coro that could still refer to it will ever run again.
+            drop(unsafe { Box::from_raw(p as *mut Scheduler) });
+        }
+    }
+}
+
+/// Options of a spawn (see [`Builder`](crate::Builder)).
+pub(crate) struct SpawnOpts {
+    pub(crate) name: Option<String>,
+    pub(crate) level: u8,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) suspended: bool,
+}
+
+/// One thread's scheduler (see the module docs).
+pub(crate) struct Scheduler {
+    /// The running coro.
+    current: Cell<*const CoroInner>,
+    /// The main coro (owned).
+    main: CoroRef,
+    ready: ReadyQueue,
+    /// A coro that must run next, before the ready queue.
+    hint: Cell<*const CoroInner>,
+    /// Live coros other than main, oldest first. Each link owns one strong
+    /// count (`Rc::into_raw`), handed to the loop when the coro finishes.
+    all_head: Cell<*const CoroInner>,
+    all_tail: Cell<*const CoroInner>,
+    live: Cell<usize>,
+    /// Next id of this thread's block, and the end of the block.
+    next_id: Cell<u64>,
+    id_end: Cell<u64>,
+    /// Set while the thread-local destructor cancels what is left.
+    tearing_down: Cell<bool>,
+    /// Set when the loop found nothing to run during teardown.
+    stalled: Cell<bool>,
+    /// Per-coro time accounting (`debug::enable_times`).
+    times: Cell<bool>,
+    stamp: Cell<(Instant, Duration)>,
+    /// Control blocks of ended coros, for reuse by `spawn`.
+    free: RefCell<Vec<Rc<CoroInner>>>,
+    /// Kept alive for the thread's life: the fault handler runs on it.
+    _altstack: Option<crate::sys::AltStack>,
+}
+
+impl Scheduler {
+    fn new(altstack: Option<crate::sys::AltStack>) -> Self {
+        let block = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+        let main = CoroRef::from_rc(Rc::new(CoroInner::new(id_from(block), level_of(0), 0, 0)));
+        main.set(MAIN);
+        main.set_state(State::Running);
+        main.switches.set(1);
+        main.extra_mut(|e| e.desc = Some("[main]".to_string()));
+        Scheduler {
+            current: Cell::new(main.as_ptr()),
+            main,
+            ready: ReadyQueue::new(),
+            hint: Cell::new(ptr::null()),
+            all_head: Cell::new(ptr::null()),
+            all_tail: Cell::new(ptr::null()),
+            live: Cell::new(0),
+            next_id: Cell::new(block + 1),
+            id_end: Cell::new(block + ID_BLOCK),
+            tearing_down: Cell::new(false),
+            stalled: Cell::new(false),
+            times: Cell::new(false),
+            stamp: Cell::new((Instant::now(), Duration::ZERO)),
+            free: RefCell::new(Vec::new()),
+            _altstack: altstack,
+        }
+    }
+
+    /// The running coro.
+    #[inline]
+    pub(crate) fn cur(&self) -> &CoroInner {
+        // SAFETY: `current` always points to a live coro: the main coro, or
+        // a coro the loop switched to (alive while it runs).
+        unsafe { &*self.current.get() }
+    }
+
+    /// A strong handle to the running coro.
+    pub(crate) fn cur_ref(&self) -> CoroRef {
+        // SAFETY: `current` is live (see `cur`) and every control block is
+        // made by `Rc`.
+        unsafe { CoroRef::clone_raw(self.current.get()) }
+    }
+
+    /// Number of queued coros.
+    #[inline]
+    pub(crate) fn nready(&self) -> usize {
+        self.ready.len()
+    }
+
+    fn next_id(&self) -> CoroId {
+        let mut id = self.next_id.get();
+        if id == self.id_end.get() {
+            id = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            self.id_end.set(id + ID_BLOCK);
+        }
+        self.next_id.set(id + 1);
+        id_from(id)
+    }
+
+    // ----- the ready queue -------------------------------------------------
+
+    /// Makes `c` ready: appends it to its level (or keeps the activation if
+    /// it is suspended). Returns `false` if it already was ready or is done.
+    #[inline]
+    pub(crate) fn ready(&self, c: &CoroInner) -> bool {
+        if c.has(QUEUED | PENDING) || c.is_done() {
+            return false;
+        }
+        if c.has(SUSPENDED) {
+            c.set(PENDING);
+            return true;
+        }
+        c.set(QUEUED);
+        self.ready.push_back(c);
+        true
+    }
+
+    /// Takes `c` out of the ready queue if it is there.
+    #[inline]
+    fn dequeue(&self, c: &CoroInner) {
+        if c.has(QUEUED) {
+            self.ready.remove(c);
+            c.clear(QUEUED);
+        }
+    }
+
+    /// Changes the priority of `c`, moving it to the tail of its new level
+    /// if it is queued. Returns the old priority.
+    pub(crate) fn set_prio(&self, c: &CoroInner, prio: i32) -> i32 {
+        let old = prio_of(c.level());
+        let level = level_of(prio);
+        if c.has(QUEUED) {
+            self.ready.remove(c);
+            c.set_level(level);
+            self.ready.push_back(c);
+        } else {
+            c.set_level(level);
+        }
+        old
+    }
+
+    /// Stops `c` from being picked until [`resume`](Self::resume).
+    pub(crate) fn suspend(&self, c: &CoroInner) {
+        if c.is_done() {
+            return;
+        }
+        c.set(SUSPENDED);
+        if c.has(QUEUED) {
+            self.dequeue(c);
+            c.set(PENDING);
+        }
+    }
+
+    /// Undoes [`suspend`](Self::suspend), re-queuing a kept activation.
+    pub(crate) fn resume(&self, c: &CoroInner) {
+        if !c.has(SUSPENDED) {
+            return;
+        }
+        c.clear(SUSPENDED);
+        if c.has(PENDING) {
+            c.clear(PENDING);
+            self.ready(c);
+        }
+    }
+
+    // ----- the list of live coros ------------------------------------------
+
+    fn link_all(&self, c: CoroRef) {
+        let p = c.into_raw();
+        // SAFETY: `p` was just made from a live `Rc`.
+        let c = unsafe { &*p };
+        let tail = self.all_tail.get();
+        c.a_prev.set(tail);
+        c.a_next.set(ptr::null());
+        if tail.is_null() {
+            self.all_head.set(p);
+        } else {
+            // SAFETY: linked coros are owned by this list, hence alive.
+            unsafe { (*tail).a_next.set(p) };
+        }
+        self.all_tail.set(p);
+        self.live.set(self.live.get() + 1);
+    }
+
+    /// Unlinks `c` from the all-list. The strong count the list owned is
+    /// now owed by the caller (see [`release_owned`]).
+    fn unlink_all(&self, c: &CoroInner) {
+        let next = c.a_next.get();
+        let prev = c.a_prev.get();
+        if prev.is_null() {
+            self.all_head.set(next);
+        } else {
+            // SAFETY: linked coros are alive.
+            unsafe { (*prev).a_next.set(next) };
+        }
+        if next.is_null() {
+            self.all_tail.set(prev);
+        } else {
+            // SAFETY: linked coros are alive.
+            unsafe { (*next).a_prev.set(prev) };
+        }
+        c.a_next.set(ptr::null());
+        c.a_prev.set(ptr::null());
+        self.live.set(self.live.get() - 1);
+    }
+
+    /// Calls `f` for the main coro, then every live coro, oldest first.
+    pub(crate) fn for_each_coro(&self, mut f: impl FnMut(&CoroInner)) {
+        f(&self.main);
+        let mut p = self.all_head.get();
+        while !p.is_null() {
+            // SAFETY: linked coros are alive; `f` cannot unlink (it gets a
+            // shared reference and this runs no scheduler code).
+            let c = unsafe { &*p };
+            f(c);
+            p = c.a_next.get();
+        }
+    }
+
+    /// Strong handles to every live coro except main, oldest first.
+    pub(crate) fn live_coros(&self) -> Vec<CoroRef> {
+        let mut v = Vec::with_capacity(self.live.get());
+        let mut p = self.all_head.get();
+        while !p.is_null() {
+            // SAFETY: linked coros are alive and were made by `Rc`.
+            unsafe {
+                v.push(CoroRef::clone_raw(p));
+                p = (*p).a_next.get();
+            }
+        }
+        v
+    }
+
+    // ----- spawning --------------------------------------------------------
+
+    /// Creates a coro running `f` and (unless `opts.suspended`) queues it.
+    pub(crate) fn spawn<F, T>(&self, f: F, opts: SpawnOpts) -> io::Result<CoroRef>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let size = match opts.stack_size {
+            Some(n) => stack::usable_size(n)?,
+            None => stack::DEFAULT_STACK_SIZE,
+        };
+        let stack = Stack::acquire(size)?;
+        let (base, low, id) = (stack.base(), stack.usable_low(), self.next_id());
+        let recycled = self.free.borrow_mut().pop();
+        let c = match recycled {
+            Some(mut rc) => {
+                match Rc::get_mut(&mut rc) {
+                    Some(inner) => inner.reinit(id, opts.level, base, low),
+                    None => unreachable!("a recycled control block is unique"),
+                }
+                CoroRef::from_rc(rc)
+            }
+            None => CoroRef::from_rc(Rc::new(CoroInner::new(id, opts.level, base, low))),
+        };
+        if let Some(name) = opts.name {
+            c.extra_mut(|e| e.desc = Some(name));
+        }
+        stack.set_owner(c.as_ptr() as usize);
+        let ctx = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, f));
+        c.set_context(ctx);
+        c.has_handle.set(true);
+        self.link_all(c.clone());
+        if !opts.suspended {
+            self.ready(&c);
+        }
+        Ok(c)
+    }
+
+    // ----- switching -------------------------------------------------------
+
+    /// Gives up the CPU without re-queuing `c` (the running coro); returns
+    /// when `c` is switched back in. Does not look at interrupts.
+    #[inline]
+    fn switch_away(&self, c: &CoroInner) {
+        c.set_state(State::Parked);
+        if c.has(HOOKS) {
+            crate::hooks::run_leave(c);
+        }
+        if c.is_main() {
+            self.run_loop();
+        } else {
+            c.note_sp(crate::sys::stack_pointer());
+            let y = c.yielder.get();
+            // SAFETY: `yielder` was set when the coro first ran and stays
+            // valid until its coroutine returns; we are running on it.
+            unsafe { (*y).suspend(()) };
+        }
+        if c.has(HOOKS) {
+            crate::hooks::run_enter(c);
+        }
+    }
+
+    /// The loop (see the module docs). Runs on the main coro's stack and
+    /// returns when the main coro is picked.
+    fn run_loop(&self) {
+        let main: *const CoroInner = self.main.as_ptr();
+        if self.times.get() {
+            self.charge(&self.main);
+        }
+        loop {
+            let mut next = self.hint.replace(ptr::null());
+            if next.is_null() {
+                next = self.ready.pop();
+                if next.is_null() {
+                    next = self.idle();
+                } else {
+                    // SAFETY: popped coros are alive (queue invariant).
+                    unsafe { (*next).clear(QUEUED) };
+                }
+            } else {
+                // SAFETY: hints are live coros (set by `cancel`,
+                // `schedule_to`, `complete`, which hold them alive).
+                self.dequeue(unsafe { &*next });
+            }
+            // SAFETY: `next` is alive (see above).
+            let c = unsafe { &*next };
+            self.current.set(next);
+            c.set_state(State::Running);
+            c.switches.set(c.switches.get() + 1);
+            if next == main {
+                return;
+            }
+            // SAFETY: we are the loop, on the main stack; `c` is a live,
+            // non-main coro that is not running.
+            let finished = unsafe { c.resume() };
+            if self.times.get() {
+                self.charge(c);
+            }
+            if finished {
+                self.reap(next);
+            }
+        }
+    }
+
+    /// Nothing is ready. Returns the coro to run (only during teardown),
+    /// otherwise panics with the deadlock report.
+    #[cold]
+    fn idle(&self) -> *const CoroInner {
+        let main = self.main.as_ptr();
+        if self.tearing_down.get() {
+            self.stalled.set(true);
+            return main;
+        }
+        let report = format!(
+            "corio: deadlock detected: every coro of this thread is blocked, \
+             none is ready, and nothing could ever wake one.\n{}",
+            crate::debug::listing(self, crate::debug::PsMode::Normal)
+        );
+        self.current.set(main);
+        self.main.set_state(State::Running);
+        if self.main.has(HOOKS) {
+            crate::hooks::run_enter(&self.main);
+        }
+        panic!("{report}");
+    }
+
+    /// Frees what a finished coro still holds: its stack, and the strong
+    /// count its all-list link owned. No user code runs here.
+    fn reap(&self, p: *const CoroInner) {
+        // SAFETY: `p` is alive: its all-list count was handed to us by
+        // `complete` and is released below.
+        let c = unsafe { &*p };
+        if let Some(ctx) = c.take_context() {
+            let depth = c.stack_used();
+            ctx.into_stack().recycle(depth);
+        }
+        // SAFETY: `complete` unlinked `c` from the all-list and left us its
+        // strong count; `reap` runs once per coro.
+        unsafe { release_owned(p) };
+    }
+
+    /// Charges the time since the last stamp to `c`.
+    fn charge(&self, c: &CoroInner) {
+        let (real0, cpu0) = self.stamp.get();
+        let real = Instant::now();
+        let cpu = crate::sys::thread_cpu_time();
+        self.stamp.set((real, cpu));
+        c.extra_mut(|e| {
+            e.real += real.duration_since(real0);
+            e.cpu += cpu.saturating_sub(cpu0);
+        });
+    }
+
+    /// Turns per-coro time accounting on or off; returns the old setting.
+    pub(crate) fn enable_times(&self, on: bool) -> bool {
+        if on && !self.times.get() {
+            self.stamp
+                .set((Instant::now(), crate::sys::thread_cpu_time()));
+        }
+        self.times.replace(on)
+    }
+
+    pub(crate) fn times_enabled(&self) -> bool {
+        self.times.get()
+    }
+
+    /// Blocks the running coro until something readies it, then raises any
+    /// pending interrupt. `loc` is shown by `ps` as where it waits.
+    #[inline]
+    pub(crate) fn park(&self, loc: &'static Location<'static>) {
+        let c = self.cur();
+        c.where_.set(Some(loc));
+        self.switch_away(c);
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// `corio::cede`. The common case (a plain coro, no hooks, no pending
+    /// interrupt) is inlined into the caller on purpose: the switch then
+    /// happens in the caller's own frame, and no `ret` crosses a switch.
+    /// Every `ret` that does (the return from a non-inlined `cede`) is
+    /// mispredicted by the CPU's return-stack buffer, which costs more than
+    /// the whole switch.
+    #[inline(always)]
+    pub(crate) fn cede(&self, loc: &'static Location<'static>) {
+        let c = self.cur();
+        if c.has(MAIN | HOOKS | CANCELLED | THROWN | QUEUED | SUSPENDED | PENDING) {
+            return self.cede_slow(c, loc);
+        }
+        if !self.ready.has_at_least(c.level()) {
+            return;
+        }
+        c.where_.set(Some(loc));
+        c.set(QUEUED);
+        self.ready.push_back(c);
+        c.set_state(State::Parked);
+        c.note_sp(crate::sys::stack_pointer());
+        let y = c.yielder.get();
+        // SAFETY: `c` is a running non-main coro (MAIN is clear), so its
+        // yielder was set at its first switch-in and is valid until its
+        // coroutine returns; we are running on that coroutine.
+        unsafe { (*y).suspend(()) };
+        if c.has(HOOKS | CANCELLED | THROWN) {
+            self.after_switch_in(c);
+        }
+    }
+
+    /// `cede` for everything the inlined path does not handle.
+    #[cold]
+    #[inline(never)]
+    fn cede_slow(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        if c.interrupted() {
+            self.raise(c);
+        }
+        if !self.ready.has_at_least(c.level()) {
+            return;
+        }
+        c.where_.set(Some(loc));
+        self.ready(c);
+        self.switch_away(c);
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// What a coro switched back in must do besides returning: enter hooks,
+    /// pending interrupts.
+    #[cold]
+    #[inline(never)]
+    fn after_switch_in(&self, c: &CoroInner) {
+        if c.has(HOOKS) {
+            crate::hooks::run_enter(c);
+        }
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// `corio::cede_notself`.
+    pub(crate) fn cede_notself(&self, loc: &'static Location<'static>) {
+        let c = self.cur();
+        if c.interrupted() {
+            self.raise(c);
+        }
+        let next = self.ready.pop();
+        if next.is_null() {
+            return;
+        }
+        // SAFETY: popped coros are alive.
+        unsafe { (*next).clear(QUEUED) };
+        self.hint.set(next);
+        c.where_.set(Some(loc));
+        self.ready(c);
+        self.switch_away(c);
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// Parks the running coro and runs `target` next, whatever the queue
+    /// says; with `requeue`, the running coro is queued first (`cede_to`).
+    pub(crate) fn switch_to(&self, target: &CoroInner, requeue: bool, loc: &'static Location) {
+        let c = self.cur();
+        if c.interrupted() {
+            self.raise(c);
+        }
+        if ptr::eq(c, target) || target.is_done() {
+            if !requeue {
+                self.park(loc);
+            }
+            return;
+        }
+        self.hint.set(target);
+        c.where_.set(Some(loc));
+        if requeue {
+            self.ready(c);
+        }
+        self.switch_away(c);
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// Raises the pending interrupt of `c` (the running coro) by unwinding.
+    #[cold]
+    pub(crate) fn raise(&self, c: &CoroInner) {
+        if c.has(CANCELLING) {
+            // It finishes the cancel it is in first (Coro's t/20).
+            return;
+        }
+        if c.has(CANCELLED) {
+            if std::thread::panicking() {
+                // Blocking from a `Drop` while the cancel unwinds: let it
+                // block rather than abort with a double panic.
+                return;
+            }
+            panic::resume_unwind(Box::new(CancelUnwind));
+        }
+        if c.has(THROWN) {
+            c.clear(THROWN);
+            if let Some(payload) = c.extra_mut(|e| e.throw.take()) {
+                panic::resume_unwind(payload);
+            }
+        }
+    }
+
+    // ----- ending ----------------------------------------------------------
+
+    /// Turns an unwind payload caught at a coro's root into its outcome.
+    fn classify(&self, c: &CoroInner, payload: Box<dyn Any + Send>) -> Outcome {
+        if payload.is::<CancelUnwind>() {
+            Outcome::Failed(JoinError::Cancelled)
+        } else if payload.is::<TerminateUnwind>() {
+            match c.extra_mut(|e| e.terminate.take()) {
+                Some(value) => Outcome::Terminated(Box::new(value)),
+                None => Outcome::Failed(JoinError::Cancelled),
+            }
+        } else {
+            Outcome::Failed(JoinError::Panicked(payload))
+        }
+    }
+
+    /// Everything that happens when a coro ends, in this order: its
+    /// coro-local values are dropped, its outcome is stored, its
+    /// `on_destroy` callbacks run (last registered first), it becomes done,
+    /// its joiners are readied (last arrived first), and the coro that
+    /// cancelled it runs next. Runs in the ending coro's context, or in the
+    /// canceller's for a coro that never started.
+    fn complete(&self, c: &CoroInner, outcome: Outcome) {
+        let outcome =
+            if c.has(CANCELLED) && !matches!(outcome, Outcome::Failed(JoinError::Cancelled)) {
+                drop_reporting(c, "its return value", outcome);
+                Outcome::Failed(JoinError::Cancelled)
+            } else {
+                outcome
+            };
+        // Most coros never allocate their extra state: do not make one here.
+        let mut on_destroy = Vec::new();
+        let mut waker = None;
+        let mut canceller = None;
+        if let Some((locals, hooks, leftovers)) = c.extra_if(|e| {
+            on_destroy = std::mem::take(&mut e.on_destroy);
+            waker = e.waker.take();
+            canceller = e.canceller.take();
+            (
+                std::mem::take(&mut e.locals),
+                std::mem::take(&mut e.hooks),
+                (e.throw.take(), e.terminate.take()),
+            )
+        }) {
+            drop_reporting(c, "a coro-local value", locals);
+            drop_reporting(c, "a hook", hooks);
+            drop_reporting(c, "a thrown payload", leftovers);
+        }
+        if c.has_handle.get() {
+            c.outcome.set(Some(outcome));
+        } else {
+            drop_reporting(c, "its return value", outcome);
+        }
+        while let Some(cb) = on_destroy.pop() {
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(cb)) {
+                report_panic(c, "an on_destroy callback", &*p);
+            }
+        }
+        self.dequeue(c);
+        c.clear(SUSPENDED | PENDING | HOOKS);
+        c.set_state(State::Done);
+        while let Some(j) = c.joiners.pop_back() {
+            self.ready(j);
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+        if let Some(k) = canceller {
+            self.hint.set(k);
+        }
+        self.unlink_all(c);
+    }
+
+    /// Blocks the running coro until `c` is done (`JoinHandle::join`).
+    pub(crate) fn join_wait(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        let me = self.cur();
+        if me.interrupted() {
+            self.raise(me);
+        }
+        if c.is_done() {
+            return;
+        }
+        if ptr::eq(me, c) {
+            panic!("corio: a coro cannot join itself (coro {})", c.id);
+        }
+        let node = pin!(WaitNode::new(me));
+        while !c.is_done() {
+            c.joiners.push_back(node.as_ref());
+            self.park(loc);
+        }
+    }
+
+    /// `Coro::cancel` (see the ordering rules in the crate docs).
+    pub(crate) fn cancel(&self, v: &CoroInner, loc: &'static Location<'static>) {
+        match v.state() {
+            State::Done => return,
+            State::New => return self.cancel_unstarted(v),
+            _ => {}
+        }
+        let me = self.cur();
+        if v.is_main() {
+            // The main coro is the thread itself: its current (or next)
+            // blocking call unwinds once, like a throw; if nothing catches
+            // it, the thread ends. There is nothing to wait for.
+            if ptr::eq(me, v) {
+                panic::resume_unwind(Box::new(CancelUnwind));
+            }
+            return self.throw(v, Box::new(CancelUnwind));
+        }
+        v.set(CANCELLED);
+        if ptr::eq(me, v) {
+            if !std::thread::panicking() {
+                panic::resume_unwind(Box::new(CancelUnwind));
+            }
+            return;
+        }
+        if v.has(CANCELLING) {
+            // `v` is itself inside a cancel: it finishes that first, then
+            // unwinds (Coro's t/20).
+            return;
+        }
+        if v.with_extra(|e| e.is_some_and(|e| e.canceller.is_some())) {
+            // Somebody else's cancel of `v` is in progress: wait for it.
+            return self.join_wait(v, loc);
+        }
+        self.dequeue(v);
+        v.clear(SUSPENDED | PENDING);
+        v.extra_mut(|e| e.canceller = Some(me));
+        me.set(CANCELLING);
+        struct Waiting<'a>(&'a CoroInner, &'a CoroInner);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.clear(CANCELLING);
+                let me: *const CoroInner = self.0;
+                self.1.extra_if(|e| {
+                    if e.canceller == Some(me) {
+                        e.canceller = None;
+                    }
+                });
+            }
+        }
+        let waiting = Waiting(me, v);
+        self.hint.set(v);
+        while !v.is_done() && !self.stalled.get() {
+            me.where_.set(Some(loc));
+            self.switch_away(me);
+        }
+        drop(waiting);
+        if me.interrupted() {
+            self.raise(me);
+        }
+    }
+
+    /// Cancels a coro that never ran: its closure is dropped here, in the
+    /// canceller's context.
+    fn cancel_unstarted(&self, v: &CoroInner) {
+        v.set(CANCELLED);
+        self.dequeue(v);
+        v.set_state(State::Parked);
+        // Keep `v` alive across user code (the closure's drop), and make any
+        // other cancel of it wait for this one.
+        let owned = self.handle_of(v);
+        let me: *const CoroInner = self.cur();
+        v.extra_mut(|e| e.canceller = Some(me));
+        if let Some(ctx) = v.take_context() {
+            drop_reporting(v, "its closure", ctx);
+        }
+        self.complete(v, Outcome::Failed(JoinError::Cancelled));
+        // `complete` unlinked it; release the count the list owned.
+        // SAFETY: the all-list owned one count, `complete` unlinked it.
+        unsafe { release_owned(owned.as_ptr()) };
+        // No switch was involved: drop the hint `complete` set to us.
+        if ptr::eq(self.hint.get(), self.cur()) {
+            self.hint.set(ptr::null());
+        }
+    }
+
+    /// A new strong handle to a live coro.
+    pub(crate) fn handle_of(&self, c: &CoroInner) -> CoroRef {
+        // SAFETY: every coro is made by `Rc` and `c` is alive.
+        unsafe { CoroRef::clone_raw(c) }
+    }
+
+    /// `Coro::throw`.
+    pub(crate) fn throw(&self, v: &CoroInner, payload: Box<dyn Any + Send>) {
+        if v.is_done() {
+            return;
+        }
+        v.extra_mut(|e| e.throw = Some(payload));
+        v.set(THROWN);
+        if !ptr::eq(v, self.cur()) {
+            self.ready(v);
+        }
+    }
+
+    /// Withdraws a pending `throw`; returns whether one was pending.
+    pub(crate) fn clear_throw(&self, v: &CoroInner) -> bool {
+        if !v.has(THROWN) {
+            return false;
+        }
+        v.clear(THROWN);
+        drop(v.extra_mut(|e| e.throw.take()));
+        true
+    }
+
+    /// Cancels every live coro except the current one and main.
+    pub(crate) fn killall(&self, loc: &'static Location<'static>) {
+        let me: *const CoroInner = self.cur();
+        for v in self.live_coros() {
+            if !ptr::eq(v.as_ptr(), me) {
+                self.cancel(&v, loc);
+            }
+        }
+    }
+
+    /// Cancels what is left at thread exit. Returns `false` if coros had to
+    /// be leaked (then the scheduler itself is leaked too).
+    fn teardown(&self) -> bool {
+        if !ptr::eq(self.cur(), &*self.main) {
+            eprintln!(
+                "corio: a thread exited while a coro other than main was running; leaking its coros"
+            );
+            return false;
+        }
+        self.tearing_down.set(true);
+        let loc = Location::caller();
+        for _ in 0..16 {
+            let victims = self.live_coros();
+            if victims.is_empty() {
+                break;
+            }
+            for v in victims {
+                self.stalled.set(false);
+                let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel(&v, loc)));
+                if let Err(p) = r {
+                    if !p.is::<CancelUnwind>() {
+                        report_panic(&v, "cancelling it at thread exit", &*p);
+                    }
+                }
+            }
+        }
+        let main = &*self.main;
+        let (locals, on_destroy) = main.extra_mut(|e| {
+            (
+                std::mem::take(&mut e.locals),
+                std::mem::take(&mut e.on_destroy),
+            )
+        });
+        drop_reporting(main, "a coro-local value", locals);
+        for cb in on_destroy.into_iter().rev() {
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(cb)) {
+                report_panic(main, "an on_destroy callback", &*p);
+            }
+        }
+        let left = self.live.get();
+        if left > 0 {
+            eprintln!(
+                "corio: {left} coro(s) could not be cancelled at thread exit \
+                 (their cleanup blocked forever); they are leaked, never resumed"
+            );
+            return false;
+        }
+        true
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        // The main coro's extra state may hold user values (hooks, a thrown
+        // payload); drop them while the thread can still report panics.
+        if let Some(extra) = self.main.take_extra() {
+            drop_reporting(&self.main, "the main coro's state", extra);
+        }
+    }
+}
+
+/// Releases the strong count that the all-list owned for `p`.
+///
+/// # Safety
+/// `p` must have been unlinked from the all-list, and its count must not
+/// have been released yet.
+unsafe fn release_owned(p: *const CoroInner) {
+    // SAFETY: the caller guarantees the count is ours to release.
+    drop(unsafe { CoroRef::from_raw(p) });
+}
+
+/// Takes the control block of an ended coro whose last handle is going
+/// away, and keeps it for the next spawn. Blocks that cannot be reused (the
+/// main coro's, any after teardown, or beyond the cap) are freed.
+pub(crate) fn recycle(rc: Rc<CoroInner>) {
+    let p = SCHED.with(Cell::get);
+    if p as usize <= DEAD || !rc.is_done() {
+        return;
+    }
+    // SAFETY: see `sched`.
+    let s = unsafe { &*p };
+    // What is left in the extra state is plain data (descriptions, times):
+    // everything holding user values was emptied when the coro ended.
+    drop(rc.take_extra());
+    if let Ok(mut free) = s.free.try_borrow_mut() {
+        if free.len() < FREE_CAP {
+            free.push(rc);
+        }
+    }
+}
+
+fn id_from(n: u64) -> CoroId {
+    CoroId(NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN))
+}
+
+/// Drops `value`, reporting (not propagating) a panic from its `Drop`.
+fn drop_reporting<T>(c: &CoroInner, what: &str, value: T) {
+    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        report_panic(c, what, &*p);
+    }
+}
+
+/// Prints a panic that corio caught and could not hand to anybody.
+pub(crate) fn report_panic(c: &CoroInner, what: &str, payload: &(dyn Any + Send)) {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string payload)");
+    eprintln!("corio: coro {} panicked in {what}: {msg}", c.id);
+}
+
+/// The body of every coro's coroutine.
+fn entry<F, T>(y: &Yielder<(), ()>, f: F)
+where
+    F: FnOnce() -> T,
+    T: 'static,
+{
+    let s = sched();
+    let c = s.cur();
+    c.yielder.set(y);
+    let result = panic::catch_unwind(AssertUnwindSafe(move || {
+        if c.interrupted() {
+            s.raise(c);
+        }
+        f()
+    }));
+    let outcome = match result {
+        Ok(v) => Outcome::Returned(Value::new(v)),
+        Err(p) => s.classify(c, p),
+    };
+    // Nothing below may unwind past the coroutine root: `complete` catches
+    // every user panic; anything else is a corio bug, better an abort.
+    struct Abort;
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            eprintln!("corio: internal error while finishing a coro; aborting");
+            std::process::abort();
+        }
+    }
+    let guard = Abort;
+    s.complete(c, outcome);
+    std::mem::forget(guard);
+}
+
+/// Writes "coro N (desc)" for the fault reporter.
+///
+/// # Safety
+/// `owner` must be the address of a live `CoroInner` of the faulting
+/// thread, which is stopped in the signal handler.
+pub(crate) unsafe fn describe_for_signal(owner: usize, out: &mut SigBuf<'_>) {
+    // SAFETY: guaranteed by the caller.
+    let c = unsafe { &*(owner as *const CoroInner) };
+    out.str("coro ").num(c.id.as_u64());
+    // SAFETY: the faulting thread owns `c` and is stopped in the handler;
+    // nothing can be mutating its description mid-write except that same
+    // frozen thread, a risk we accept since we abort right after.
+    if let Some(desc) = unsafe { c.desc_unguarded() } {
+        out.str(" (").str(desc).str(")");
+    }
+}
+
+/// The `PRIO_*` of a coro.
+pub(crate) fn prio(c: &CoroInner) -> i32 {
+    prio_of(c.level())
+}
+
+/// Marker so that `HOOKS` is visible to `hooks.rs`.
+pub(crate) const HOOKS_FLAG: u8 = HOOKS;

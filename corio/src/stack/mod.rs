@@ -1,0 +1,335 @@
+//! Coro stacks: how they are mapped, guarded, pooled and given back.
+//!
+//! Every coro (and every [`Generator`](crate::Generator)) runs on a stack of
+//! its own with a guard page below it. Stacks are carved from big mappings
+//! (1 GiB each) so that a million of them cost a few hundred mappings; the
+//! guard pages are installed with `madvise(MADV_GUARD_INSTALL)` on Linux ≥
+//! 6.13, which does not split the mapping, and with `mprotect` on older
+//! kernels (then each guard costs two of the process's `vm.max_map_count`
+//! mappings, about 32,000 stacks at the default limit). Setting the
+//! environment variable `CORIO_STACK_GUARD=mprotect` forces the fallback.
+//!
+//! A stack is only address space until it is touched: a coro that parks
+//! after a shallow call chain costs one resident page (4 KiB), and the
+//! default size ([`DEFAULT_STACK_SIZE`], 256 KiB) is a limit, not a cost.
+//! Overflowing it hits the guard page, and the process aborts with a report
+//! naming the coro, never corrupting memory.
+//!
+//! # The pool
+//!
+//! A finished coro's stack goes back to a per-thread pool and the next
+//! spawn reuses it (last in, first out, so its top pages are still
+//! resident): spawning never makes a system call while the pool has a
+//! stack. The pool shrinks by itself: stacks that stayed unused for a whole
+//! decay period (about a second, checked every 1024 releases) have their
+//! pages given back, as does every stack of a thread that exits. A stack
+//! seen parked deeper than 64 KiB has the pages below that depth given back
+//! when its coro ends. [`trim`] gives back everything now.
+//!
+//! # Examples
+//!
+//! ```
+//! let big = corio::Builder::new()
+//!     .stack_size(8 << 20)
+//!     .spawn(|| {
+//!         fn depth(n: u64) -> u64 {
+//!             let pad = std::hint::black_box([0u8; 512]);
+//!             if n == 0 { pad[0] as u64 } else { 1 + depth(n - 1) }
+//!         }
+//!         depth(2_000)
+//!     })
+//!     .unwrap();
+//! assert_eq!(big.join().unwrap(), 2_000);
+//! corio::stack::trim();
+//! ```
+
+mod region;
+
+use std::cell::RefCell;
+use std::io;
+use std::time::{Duration, Instant};
+
+pub(crate) use region::{OWNER_GENERATOR, SigBuf, TOP_RESERVED, describe_overflow};
+use region::{Slot, acquire_global, release_global};
+
+/// Usable bytes of a coro stack when [`Builder::stack_size`] is not given:
+/// 256 KiB. Only touched pages cost memory.
+///
+/// [`Builder::stack_size`]: crate::Builder::stack_size
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Smallest usable stack; smaller requests are rounded up to it. Printing a
+/// panic with a backtrace takes about 32 KiB in a debug build.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// Largest stack that can be asked for (16 TiB): more than that cannot be
+/// mapped on any machine this crate runs on.
+pub const MAX_STACK_SIZE: usize = 1 << 44;
+
+/// Depth below which a stack's pages are given back after deep use.
+const TRIM_KEEP: usize = 64 * 1024;
+
+/// Stacks every thread keeps warm through decay.
+const WARM_FLOOR: usize = 64;
+
+/// Releases between two looks at the clock for decay.
+const DECAY_EVERY: u32 = 1024;
+
+/// Minimum time between two decay steps.
+const DECAY_PERIOD: Duration = Duration::from_secs(1);
+
+/// Validates a requested stack size and rounds it to whole pages.
+pub(crate) fn usable_size(requested: usize) -> io::Result<usize> {
+    if requested == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "stack size must be greater than zero",
+        ));
+    }
+    if requested > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a stack of {requested} bytes exceeds the address space (the limit is {MAX_STACK_SIZE} bytes)"
+            ),
+        ));
+    }
+    Ok(requested
+        .max(MIN_STACK_SIZE)
+        .next_multiple_of(crate::sys::page_size()))
+}
+
+/// A stack owned by one coro or generator. Dropping it returns it to the
+/// pool of the current thread.
+#[derive(Debug)]
+pub(crate) struct Stack {
+    slot: Slot,
+}
+
+impl Stack {
+    /// Takes a stack of at least `size` usable bytes (already validated by
+    /// [`usable_size`]) from the pool, or maps a new one.
+    pub(crate) fn acquire(size: usize) -> io::Result<Stack> {
+        let slot = POOL
+            .try_with(|pool| pool.borrow_mut().take(size))
+            .ok()
+            .flatten();
+        let slot = match slot {
+            Some(slot) => slot,
+            None => acquire_global(size)?,
+        };
+        Ok(Stack { slot })
+    }
+
+    /// Top of the stack (it grows down from here).
+    pub(crate) fn base(&self) -> usize {
+        self.slot.stack_top()
+    }
+
+    /// Lowest usable address.
+    pub(crate) fn usable_low(&self) -> usize {
+        self.slot.usable_low()
+    }
+
+    /// Records what runs on this stack, for the overflow report.
+    pub(crate) fn set_owner(&self, owner: usize) {
+        self.slot.set_owner(owner);
+    }
+
+    /// Returns the stack to the pool, first giving back the pages below
+    /// [`TRIM_KEEP`] if the stack was seen `depth` bytes deep.
+    pub(crate) fn recycle(self, depth: usize) {
+        let slot = self.slot;
+        std::mem::forget(self);
+        release(slot, depth);
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        release(self.slot, 0);
+    }
+}
+
+// SAFETY: `base` is the top of the slot's usable range (16 bytes below the
+// slot's end, which holds the owner word) and `limit` the bottom of its guard
+// page; both are 16-byte aligned, the usable range is at least
+// MIN_STACK_SIZE bytes of read-write memory, and the guard page below it
+// faults on access. The slot is owned by this `Stack` alone until it is
+// dropped.
+unsafe impl corosensei::stack::Stack for Stack {
+    #[inline]
+    fn base(&self) -> corosensei::stack::StackPointer {
+        corosensei::stack::StackPointer::new(self.slot.stack_top())
+            .expect("a mapped stack is never at address zero")
+    }
+
+    #[inline]
+    fn limit(&self) -> corosensei::stack::StackPointer {
+        corosensei::stack::StackPointer::new(self.slot.limit())
+            .expect("a mapped stack is never at address zero")
+    }
+}
+
+fn release(slot: Slot, depth: usize) {
+    slot.set_owner(0);
+    if depth > TRIM_KEEP {
+        slot.release_below(TRIM_KEEP);
+    }
+    let kept = POOL
+        .try_with(|pool| match pool.try_borrow_mut() {
+            Ok(mut pool) => {
+                pool.put(slot);
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+    if !kept {
+        release_global([slot]);
+    }
+}
+
+/// Free stacks of one size kept by one thread.
+#[derive(Debug)]
+struct LocalClass {
+    size: usize,
+    /// Free stacks, most recently used last.
+    warm: Vec<Slot>,
+    /// Fewest stacks `warm` held since the last decay step: that many were
+    /// not needed during the whole period.
+    low_water: usize,
+    releases: u32,
+    last_decay: Instant,
+}
+
+/// The per-thread pool of free stacks.
+#[derive(Debug, Default)]
+struct Pool {
+    classes: Vec<LocalClass>,
+}
+
+impl Pool {
+    #[inline]
+    fn take(&mut self, size: usize) -> Option<Slot> {
+        let class = self.classes.iter_mut().find(|c| c.size == size)?;
+        let slot = class.warm.pop()?;
+        class.low_water = class.low_water.min(class.warm.len());
+        Some(slot)
+    }
+
+    #[inline]
+    fn put(&mut self, slot: Slot) {
+        let size = slot.size();
+        let class = match self.classes.iter().position(|c| c.size == size) {
+            Some(i) => &mut self.classes[i],
+            None => {
+                self.classes.push(LocalClass {
+                    size,
+                    warm: Vec::new(),
+                    low_water: 0,
+                    releases: 0,
+                    last_decay: Instant::now(),
+                });
+                let last = self.classes.len() - 1;
+                &mut self.classes[last]
+            }
+        };
+        class.warm.push(slot);
+        class.releases += 1;
+        if class.releases >= DECAY_EVERY {
+            class.releases = 0;
+            let now = Instant::now();
+            if now.duration_since(class.last_decay) >= DECAY_PERIOD {
+                class.last_decay = now;
+                // The bottom `low_water` stacks were not needed for a whole
+                // period: give back those beyond the floor.
+                let surplus = class.low_water.saturating_sub(WARM_FLOOR);
+                if surplus > 0 {
+                    release_global(class.warm.drain(..surplus));
+                }
+                class.low_water = class.warm.len();
+            }
+        }
+    }
+
+    /// Gives back every stack beyond `keep` per size.
+    fn trim(&mut self, keep: usize) {
+        for class in &mut self.classes {
+            let surplus = class.warm.len().saturating_sub(keep);
+            release_global(class.warm.drain(..surplus));
+            class.low_water = class.warm.len();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.trim(0);
+    }
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+}
+
+/// Gives the memory of every free stack of the current thread back to the
+/// operating system now (their address space is kept for reuse by any
+/// thread). Stacks in use are not touched.
+///
+/// # Examples
+///
+/// ```
+/// corio::spawn(|| ()).join().unwrap();
+/// corio::stack::trim();
+/// assert_eq!(corio::stack::pooled(), 0);
+/// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+pub fn trim() {
+    let _ = POOL.try_with(|pool| {
+        if let Ok(mut pool) = pool.try_borrow_mut() {
+            pool.trim(0);
+        }
+    });
+}
+
+/// Number of free stacks the current thread's pool holds (all sizes).
+///
+/// # Examples
+///
+/// ```
+/// corio::stack::trim();
+/// corio::spawn(|| ()).join().unwrap();
+/// assert_eq!(corio::stack::pooled(), 1);
+/// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+pub fn pooled() -> usize {
+    POOL.try_with(|pool| {
+        pool.try_borrow()
+            .map(|p| p.classes.iter().map(|c| c.warm.len()).sum())
+            .unwrap_or(0)
+    })
+    .unwrap_or(0)
+}
+
+/// Which mechanism guards stacks in this process: `"madvise"`
+/// (`MADV_GUARD_INSTALL`, no extra mappings) or `"mprotect"` (the fallback;
+/// forced by `CORIO_STACK_GUARD=mprotect`).
+///
+/// # Examples
+///
+/// ```
+/// assert!(["madvise", "mprotect"].contains(&corio::stack::guard_mechanism()));
+/// ```
+pub fn guard_mechanism() -> &'static str {
+    match region::guard_kind() {
+        crate::sys::GuardKind::Madvise => "madvise",
+        crate::sys::GuardKind::Mprotect => "mprotect",
+    }
+}

@@ -1,0 +1,394 @@
+//! Stack regions: big mappings carved into equal slots, each slot a guard
+//! page followed by a usable stack.
+//!
+//! ```text
+//!  chunk.start                                             chunk end
+//!  | guard | usable stack ... | guard | usable stack ... | ... |
+//!  ^ slot 0 limit             ^ slot 0 base (top, stacks grow down)
+//! ```
+//!
+//! Chunks are mapped once and never unmapped: a slot that is not in use has
+//! its pages given back with `MADV_DONTNEED`, but its address space stays
+//! reserved. That makes every stack address valid for the life of the
+//! process, which is what lets the fault handler look a faulting address up
+//! without locks, and lets a stack outlive the pool that handed it out.
+//!
+//! # Invariants
+//! - A chunk in [`REGISTRY`] is leaked (`&'static`), fully initialised
+//!   before it is published, and never changes shape.
+//! - A slot is in exactly one place: carved-not-yet (beyond `next` of its
+//!   class), a global free list, a thread's warm pool, or owned by one
+//!   [`Stack`](super::Stack).
+//! - The top word of every slot (just below its base) names what runs on
+//!   it (0 when free); only the fault reporter reads it. Stacks handed to
+//!   corosensei start below that word (see [`Slot::stack_top`]).
+
+use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+
+use crate::sys::{self, GuardKind};
+
+/// Target size of one chunk mapping. Big enough that a million default
+/// stacks need a few hundred mappings, small enough that a process with a
+/// handful of coros reserves (not commits) only this much.
+const CHUNK_TARGET: usize = 1 << 30;
+
+/// How many chunks the fault reporter can know about. At ≥ 1 GiB a chunk that
+/// is 16 TiB of stacks; chunks beyond it still work, their overflows are
+/// reported by the default handler instead (a plain SIGSEGV).
+const REGISTRY_CAP: usize = 16384;
+
+/// Owner value of a slot that runs a [`Generator`](crate::Generator).
+pub(crate) const OWNER_GENERATOR: usize = 1;
+
+static REGISTRY: [AtomicPtr<Chunk>; REGISTRY_CAP] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; REGISTRY_CAP];
+static REGISTRY_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// One mapping of equal stack slots.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    /// First byte of the mapping (the guard page of slot 0).
+    start: usize,
+    /// Bytes per slot: guard plus usable stack.
+    slot: usize,
+    /// Bytes of guard at the low end of each slot.
+    guard: usize,
+    /// Number of slots in the mapping.
+    count: usize,
+}
+
+/// Bytes reserved at the top of every slot for the owner word (keeps the
+/// stack top 16-byte aligned).
+pub(crate) const TOP_RESERVED: usize = 16;
+
+/// A slot of a chunk: the identity of one stack, named by its base.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    chunk: &'static Chunk,
+    base: usize,
+}
+
+impl Slot {
+    fn new(chunk: &'static Chunk, index: usize) -> Slot {
+        Slot {
+            chunk,
+            base: chunk.start + (index + 1) * chunk.slot,
+        }
+    }
+
+    /// Lowest address of the slot, guard included.
+    #[inline]
+    pub(crate) fn limit(self) -> usize {
+        self.base - self.chunk.slot
+    }
+
+    /// Lowest usable address (just above the guard).
+    #[inline]
+    pub(crate) fn usable_low(self) -> usize {
+        self.limit() + self.chunk.guard
+    }
+
+    /// Highest address of the slot.
+    #[inline]
+    pub(crate) fn base(self) -> usize {
+        self.base
+    }
+
+    /// Where the stack starts growing down: below the owner word.
+    #[inline]
+    pub(crate) fn stack_top(self) -> usize {
+        self.base - TOP_RESERVED
+    }
+
+    /// Bytes between the guard and the top of the slot.
+    #[inline]
+    pub(crate) fn size(self) -> usize {
+        self.chunk.slot - self.chunk.guard
+    }
+
+    /// Records what runs on this slot, for the overflow report: 0 (free),
+    /// [`OWNER_GENERATOR`], or the address of a coro's control block.
+    #[inline]
+    pub(crate) fn set_owner(self, owner: usize) {
+        // SAFETY: the owner word is the top word of the slot, read-write
+        // memory that no stack frame uses (stacks start below it).
+        unsafe { ((self.base - 8) as *mut usize).write(owner) };
+    }
+
+    /// Gives back the pages of the usable range below `base - keep`.
+    pub(crate) fn release_below(self, keep: usize) {
+        let low = self.usable_low();
+        let high = self.base().saturating_sub(keep).max(low);
+        // SAFETY: `[low, high)` is page aligned (slot, guard and `keep` are
+        // multiples of the page size), inside our chunk, and the caller
+        // guarantees the stack is dead or that these pages are below its
+        // current frames.
+        unsafe { sys::release(low, high - low) };
+    }
+}
+
+/// Free slots of one stack size, shared by all threads.
+#[derive(Debug)]
+struct Class {
+    size: usize,
+    /// Free slots whose pages were given back (cold).
+    free: Vec<Slot>,
+    /// The chunk being carved and the index of its next never-used slot.
+    carving: Option<(&'static Chunk, usize)>,
+}
+
+static GLOBAL: Mutex<Vec<Class>> = Mutex::new(Vec::new());
+
+const GUARD_UNKNOWN: u8 = 0;
+const GUARD_MADVISE: u8 = 1;
+const GUARD_MPROTECT: u8 = 2;
+static GUARD_MODE: AtomicU8 = AtomicU8::new(GUARD_UNKNOWN);
+
+/// How guard pages are installed in this process. Decided once: the
+/// `CORIO_STACK_GUARD` environment variable may force `mprotect` (to test the
+/// fallback) or `madvise`; otherwise `madvise` when the kernel supports it.
+pub(crate) fn guard_kind() -> GuardKind {
+    match GUARD_MODE.load(Ordering::Relaxed) {
+        GUARD_MADVISE => GuardKind::Madvise,
+        GUARD_MPROTECT => GuardKind::Mprotect,
+        _ => {
+            let forced = std::env::var("CORIO_STACK_GUARD").ok();
+            let kind = match forced.as_deref() {
+                Some("mprotect") => GuardKind::Mprotect,
+                Some("madvise") => GuardKind::Madvise,
+                _ if sys::madvise_guards_supported() => GuardKind::Madvise,
+                _ => GuardKind::Mprotect,
+            };
+            let code = match kind {
+                GuardKind::Madvise => GUARD_MADVISE,
+                GuardKind::Mprotect => GUARD_MPROTECT,
+            };
+            GUARD_MODE.store(code, Ordering::Relaxed);
+            kind
+        }
+    }
+}
+
+/// Takes a free slot of `size` usable bytes from the shared free lists, or
+/// carves a new one. `size` is already validated and page rounded.
+pub(crate) fn acquire_global(size: usize) -> io::Result<Slot> {
+    let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let class = match classes.iter().position(|c| c.size == size) {
+        Some(i) => &mut classes[i],
+        None => {
+            classes.push(Class {
+                size,
+                free: Vec::new(),
+                carving: None,
+            });
+            let last = classes.len() - 1;
+            &mut classes[last]
+        }
+    };
+    if let Some(slot) = class.free.pop() {
+        return Ok(slot);
+    }
+    carve(class)
+}
+
+/// Returns slots to the shared free lists, giving their pages back first.
+pub(crate) fn release_global(slots: impl IntoIterator<Item = Slot>) {
+    let mut slots = slots.into_iter().peekable();
+    if slots.peek().is_none() {
+        return;
+    }
+    let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    for slot in slots {
+        slot.set_owner(0);
+        slot.release_below(0);
+        let size = slot.size();
+        match classes.iter_mut().find(|c| c.size == size) {
+            Some(class) => class.free.push(slot),
+            None => classes.push(Class {
+                size,
+                free: vec![slot],
+                carving: None,
+            }),
+        }
+    }
+}
+
+/// Carves the next slot of `class`, mapping a new chunk when needed, and
+/// installs its guard page.
+fn carve(class: &mut Class) -> io::Result<Slot> {
+    let (chunk, next) = match class.carving {
+        Some((chunk, next)) if next < chunk.count => (chunk, next),
+        _ => {
+            let chunk = map_chunk(class.size)?;
+            class.carving = Some((chunk, 0));
+            (chunk, 0)
+        }
+    };
+    let slot = Slot::new(chunk, next);
+    // SAFETY: the guard range is the low, page-aligned end of a slot that was
+    // never handed out.
+    if let Err(e) = unsafe { sys::guard_install(slot.limit(), chunk.guard, guard_kind()) } {
+        return Err(guard_error(e));
+    }
+    class.carving = Some((chunk, next + 1));
+    // Tell valgrind that this range is a stack, so that switching onto it
+    // is not mistaken for a wild stack-pointer change. The registration
+    // lives as long as the slot, i.e. forever.
+    std::mem::forget(corosensei::stack::valgrind::ValgrindStackRegistration::new(
+        (slot.limit() + chunk.guard) as *mut u8,
+        slot.size(),
+    ));
+    Ok(slot)
+}
+
+fn guard_error(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ENOMEM) && guard_kind() == GuardKind::Mprotect {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "cannot install a stack guard page: the process ran out of memory mappings \
+                 (vm.max_map_count); each mprotect guard costs two of them, a kernel with \
+                 MADV_GUARD_INSTALL (Linux >= 6.13) needs none: {e}"
+            ),
+        )
+    } else {
+        io::Error::new(e.kind(), format!("cannot install a stack guard page: {e}"))
+    }
+}
+
+/// Maps a new chunk for stacks of `size` usable bytes, shrinking the request
+/// when the address space is tight, and publishes it to the fault reporter.
+fn map_chunk(size: usize) -> io::Result<&'static Chunk> {
+    let guard = sys::page_size();
+    let slot = size + guard;
+    let mut count = (CHUNK_TARGET / slot).max(1);
+    let start = loop {
+        match sys::map_reserve(count * slot) {
+            Ok(start) => break start,
+            Err(e) if count > 1 && e.raw_os_error() == Some(libc::ENOMEM) => count /= 2,
+            Err(e) => {
+                return Err(io::Error::new(
+                    if e.raw_os_error() == Some(libc::ENOMEM) {
+                        io::ErrorKind::OutOfMemory
+                    } else {
+                        e.kind()
+                    },
+                    format!("cannot map {slot} bytes for a coro stack: {e}"),
+                ));
+            }
+        }
+    };
+    sys::install_overflow_handler();
+    let chunk: &'static Chunk = Box::leak(Box::new(Chunk {
+        start,
+        slot,
+        guard,
+        count,
+    }));
+    let index = REGISTRY_LEN.fetch_add(1, Ordering::AcqRel);
+    if index < REGISTRY_CAP {
+        REGISTRY[index].store(chunk as *const Chunk as *mut Chunk, Ordering::Release);
+    }
+    Ok(chunk)
+}
+
+/// A tiny formatter over a fixed buffer: usable inside a signal handler.
+pub(crate) struct SigBuf<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> SigBuf<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        SigBuf { buf, len: 0 }
+    }
+
+    pub(crate) fn str(&mut self, s: &str) -> &mut Self {
+        for &b in s.as_bytes() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+        self
+    }
+
+    pub(crate) fn num(&mut self, mut n: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // SAFETY-free: ASCII digits are valid UTF-8.
+        match std::str::from_utf8(&digits[i..]) {
+            Ok(s) => self.str(s),
+            Err(_) => self,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// If `addr` lies in the guard page of a corio stack, writes a report of the
+/// overflow into `buf` and returns its length. Async-signal-safe: no locks,
+/// no allocation.
+pub(crate) fn describe_overflow(addr: usize, buf: &mut [u8]) -> Option<usize> {
+    let len = REGISTRY_LEN.load(Ordering::Acquire).min(REGISTRY_CAP);
+    for entry in &REGISTRY[..len] {
+        let chunk = entry.load(Ordering::Acquire);
+        if chunk.is_null() {
+            continue;
+        }
+        // SAFETY: published chunks are leaked and immutable.
+        let chunk = unsafe { &*chunk };
+        if addr < chunk.start || addr >= chunk.start + chunk.count * chunk.slot {
+            continue;
+        }
+        let index = (addr - chunk.start) / chunk.slot;
+        if (addr - chunk.start) % chunk.slot >= chunk.guard {
+            return None;
+        }
+        let top = chunk.start + (index + 1) * chunk.slot;
+        // SAFETY: the top page of a carved slot is mapped read-write (it is
+        // far above the guard page that faulted); a slot never carved reads
+        // as zero.
+        let owner = unsafe { ((top - 8) as *const usize).read_volatile() };
+        let size = (chunk.slot - chunk.guard) as u64;
+        let mut out = SigBuf::new(buf);
+        out.str("\ncorio: ");
+        if owner == OWNER_GENERATOR {
+            out.str("a Generator");
+        } else if owner != 0 {
+            // SAFETY: a non-zero owner other than OWNER_GENERATOR is the
+            // control block of the coro running on this slot; it is alive
+            // while its stack is in use, and the thread that faulted is the
+            // one that owns it.
+            unsafe { crate::sched::describe_for_signal(owner, &mut out) };
+        } else {
+            out.str("a coro");
+        }
+        out.str(" overflowed its stack of ")
+            .num(size)
+            .str(" bytes (guard page hit at 0x");
+        let mut hex = [0u8; 16];
+        for (i, h) in hex.iter_mut().enumerate() {
+            let nibble = (addr >> ((15 - i) * 4)) & 0xf;
+            *h = b"0123456789abcdef"[nibble];
+        }
+        if let Ok(s) = std::str::from_utf8(&hex) {
+            out.str(s);
+        }
+        out.str("); aborting. Give it a bigger stack with Builder::stack_size.\n");
+        return Some(out.len());
+    }
+    None
+}

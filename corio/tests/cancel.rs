@@ -1,0 +1,326 @@
+//! Cancelling coros: where Drops run, in which order things happen, and
+//! what is released.
+//!
+//! `perl_t20_mutual_cancel` ports the behaviour of Perl Coro's
+//! `t/20_mutual_cancel.t` (Coro 6.57, by Marc Lehmann; public mirror
+//! laurent-aml/Perl-Coro).
+
+mod util;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use util::{DropLog, Log, Oks};
+
+#[test]
+fn cancel_runs_drops_in_the_victim_then_on_destroy_lifo_then_joiners() {
+    let log = Log::new();
+    let l = log.clone();
+    let victim = corio::spawn(move || {
+        let _a = DropLog {
+            log: l.clone(),
+            what: "a".into(),
+        };
+        let _b = DropLog {
+            log: l.clone(),
+            what: "b".into(),
+        };
+        corio::schedule();
+        l.push("never");
+    });
+    let vid = victim.coro().id();
+    for i in 0..2 {
+        let l = log.clone();
+        victim
+            .coro()
+            .on_destroy(move || l.push(format!("on_destroy {i} in {}", corio::current().id())));
+    }
+    let l = log.clone();
+    let vc = victim.coro();
+    let joiner = corio::spawn(move || {
+        let r = victim.join();
+        l.push(format!(
+            "joined cancelled={}",
+            r.unwrap_err().is_cancelled()
+        ));
+    });
+    corio::cede(); // victim parks; joiner waits in join
+    assert!(!joiner.is_finished());
+    let canceller = corio::current().id();
+    log.push("cancel");
+    vc.cancel();
+    log.push("cancel returned");
+    joiner.join().unwrap();
+    assert_eq!(
+        log.get(),
+        [
+            "cancel".to_string(),
+            format!("drop b in {vid}"),
+            format!("drop a in {vid}"),
+            format!("on_destroy 1 in {vid}"),
+            format!("on_destroy 0 in {vid}"),
+            "cancel returned".to_string(),
+            "joined cancelled=true".to_string(),
+        ]
+    );
+    assert!(vc.is_done() && vc.is_cancelled());
+    assert_ne!(canceller, vid);
+}
+
+#[test]
+fn cancelling_a_coro_that_never_ran_drops_its_closure_before_returning() {
+    let log = Log::new();
+    let guard = DropLog {
+        log: log.clone(),
+        what: "closure state".into(),
+    };
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let _keep = &guard;
+        l.push("ran");
+    });
+    let me = corio::current().id();
+    h.cancel();
+    assert_eq!(log.get(), [format!("drop closure state in {me}")]);
+    assert!(h.join().unwrap_err().is_cancelled());
+    corio::cede();
+    assert_eq!(log.get().len(), 1, "the closure never runs");
+}
+
+#[test]
+fn cancelling_yourself_unwinds_at_once() {
+    let log = Log::new();
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let _g = DropLog {
+            log: l.clone(),
+            what: "guard".into(),
+        };
+        l.push("before");
+        corio::current().cancel();
+        l.push("after");
+    });
+    let id = h.coro().id();
+    assert!(h.join().unwrap_err().is_cancelled());
+    assert_eq!(
+        log.get(),
+        ["before".to_string(), format!("drop guard in {id}")]
+    );
+}
+
+#[test]
+fn cancel_of_a_finished_coro_does_nothing() {
+    let h = corio::spawn(|| 5);
+    let c = h.coro();
+    corio::cede();
+    c.cancel();
+    assert!(!c.is_cancelled());
+    assert_eq!(h.join().unwrap(), 5);
+}
+
+#[test]
+fn cancel_of_a_ready_coro_unwinds_it_where_it_ceded() {
+    let log = Log::new();
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let _g = DropLog {
+            log: l.clone(),
+            what: "g".into(),
+        };
+        loop {
+            l.push("tick");
+            corio::cede();
+        }
+    });
+    corio::cede();
+    corio::cede();
+    assert!(h.coro().is_ready());
+    h.cancel();
+    let id = h.coro().id();
+    assert_eq!(
+        log.get(),
+        [
+            "tick".to_string(),
+            "tick".to_string(),
+            format!("drop g in {id}")
+        ]
+    );
+    assert!(!h.coro().is_ready());
+}
+
+#[test]
+fn perl_t20_mutual_cancel() {
+    // b cancels a; a's destructor cancels b while b is busy cancelling a:
+    // b finishes its cancel first, then ends without running further.
+    let oks = Oks::new();
+    oks.ok(1);
+    let a_slot: Rc<RefCell<Option<corio::Coro>>> = Rc::default();
+    let b_slot: Rc<RefCell<Option<corio::Coro>>> = Rc::default();
+
+    struct Xyz(Oks, Rc<RefCell<Option<corio::Coro>>>);
+    impl Drop for Xyz {
+        fn drop(&mut self) {
+            self.0.ok(7);
+            let b = self.1.borrow().clone().unwrap();
+            b.cancel();
+            self.0.ok(8);
+        }
+    }
+
+    let (o, a) = (oks.clone(), a_slot.clone());
+    let b = corio::spawn(move || {
+        o.ok(3);
+        corio::cede();
+        o.ok(6);
+        let a = a.borrow().clone().unwrap();
+        a.cancel();
+        o.ok(1000); // "not ok 7"
+    });
+    let (o, bs) = (oks.clone(), b_slot.clone());
+    let a = corio::spawn(move || {
+        o.ok(4);
+        let _x = Xyz(o.clone(), bs);
+        corio::cede();
+        o.ok(1001); // "not ok 5"
+    });
+    *a_slot.borrow_mut() = Some(a.coro());
+    *b_slot.borrow_mut() = Some(b.coro());
+    oks.ok(2);
+    corio::cede();
+    oks.ok(5);
+    corio::cede();
+    oks.ok(9);
+    corio::cede();
+    oks.ok(10);
+    assert_eq!(oks.get(), (1..=10).collect::<Vec<_>>());
+    assert!(a.join().unwrap_err().is_cancelled());
+    assert!(b.join().unwrap_err().is_cancelled());
+}
+
+#[test]
+fn killall_cancels_everyone_but_the_caller_and_main() {
+    let log = Log::new();
+    let mut hs = Vec::new();
+    for i in 0..3 {
+        let l = log.clone();
+        hs.push(corio::spawn(move || {
+            let _g = DropLog {
+                log: l.clone(),
+                what: format!("c{i}"),
+            };
+            corio::schedule();
+        }));
+    }
+    let killer = corio::spawn(|| {
+        corio::killall();
+        "survived"
+    });
+    let fresh = corio::spawn(|| ()); // never ran when killall comes
+    corio::cede();
+    assert_eq!(killer.join().unwrap(), "survived");
+    for h in hs {
+        assert!(h.join().unwrap_err().is_cancelled());
+    }
+    assert!(fresh.join().unwrap_err().is_cancelled());
+    assert_eq!(log.get().len(), 3);
+    assert!(!corio::current().is_cancelled());
+}
+
+#[test]
+fn a_cancelled_joiner_leaves_the_join_and_the_target_lives_on() {
+    let gate = Rc::new(Cell::new(false));
+    let g = gate.clone();
+    let target = corio::spawn(move || {
+        while !g.get() {
+            corio::cede();
+        }
+        1
+    });
+    let tc = target.coro();
+    let holder = Rc::new(RefCell::new(Some(target)));
+    let h2 = holder.clone();
+    let joiner = corio::spawn(move || {
+        let t = h2.borrow_mut().take().unwrap();
+        t.join().unwrap()
+    });
+    corio::cede();
+    joiner.cancel();
+    assert!(joiner.join().unwrap_err().is_cancelled());
+    assert!(!tc.is_done());
+    gate.set(true);
+    while !tc.is_done() {
+        corio::cede();
+    }
+}
+
+#[test]
+fn a_coro_that_catches_its_cancel_still_ends_cancelled() {
+    let log = Log::new();
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let r = std::panic::catch_unwind(corio::schedule);
+        l.push(format!("caught {}", r.is_err()));
+        // Every later blocking call unwinds again.
+        let r2 = std::panic::catch_unwind(corio::cede);
+        l.push(format!("cede unwound {}", r2.is_err()));
+        7
+    });
+    corio::cede();
+    h.cancel();
+    assert!(h.join().unwrap_err().is_cancelled());
+    assert_eq!(log.get(), ["caught true", "cede unwound true"]);
+}
+
+#[test]
+fn cancelling_a_suspended_coro_still_unwinds_it() {
+    let log = Log::new();
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let _g = DropLog {
+            log: l.clone(),
+            what: "g".into(),
+        };
+        corio::cede();
+    });
+    corio::cede();
+    h.coro().suspend();
+    h.cancel();
+    assert_eq!(log.get().len(), 1);
+    assert!(h.join().unwrap_err().is_cancelled());
+}
+
+#[test]
+fn cancelling_the_main_coro_unwinds_its_blocking_call() {
+    let main = corio::current();
+    let h = corio::spawn(move || main.cancel());
+    let r = std::panic::catch_unwind(corio::schedule);
+    assert!(
+        r.is_err(),
+        "schedule() in the cancelled main coro must unwind"
+    );
+    h.join().unwrap();
+}
+
+#[test]
+fn on_destroy_on_a_finished_coro_runs_at_once() {
+    let h = corio::spawn(|| ());
+    let c = h.coro();
+    h.join().unwrap();
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    c.on_destroy(move || r.set(true));
+    assert!(ran.get());
+}
+
+#[test]
+fn a_panicking_on_destroy_callback_does_not_stop_the_others() {
+    let log = Log::new();
+    let h = corio::spawn(|| ());
+    let l = log.clone();
+    h.coro().on_destroy(move || l.push("first registered"));
+    h.coro().on_destroy(|| panic!("callback failure"));
+    let l = log.clone();
+    h.coro().on_destroy(move || l.push("last registered"));
+    h.join().unwrap();
+    assert_eq!(log.get(), ["last registered", "first registered"]);
+}

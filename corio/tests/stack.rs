@@ -1,0 +1,371 @@
+//! Stacks: guard pages, overflow reports, sizes, errors, and the pool.
+//!
+//! Tests that crash, change process limits or need a fresh process run in
+//! a child process (this test binary, re-run with `CORIO_TEST_CHILD`).
+
+mod util;
+
+use std::hint::black_box;
+use std::os::unix::process::ExitStatusExt;
+
+use util::{child_role, run_child};
+
+#[allow(unconditional_recursion)] // on purpose: it must overflow
+fn recurse_forever(n: u64) -> u64 {
+    let pad = black_box([n as u8; 512]);
+    recurse_forever(n + 1) + pad[0] as u64
+}
+
+fn recurse(depth: u64) -> u64 {
+    black_box(&[depth as u8; 1024]);
+    if depth == 0 {
+        0
+    } else {
+        recurse(depth - 1) + 1
+    }
+}
+
+/// The word after `key` in a child's output (which shares lines with the
+/// test harness's own).
+fn after<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    let rest = out.split_once(key)?.1;
+    rest.split_whitespace().next()
+}
+
+fn maps_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_stack_overflow_aborts_with_a_report_naming_the_coro() {
+    if child_role().as_deref() == Some("overflow") {
+        let h = corio::Builder::new()
+            .name("deep diver")
+            .stack_size(64 * 1024)
+            .spawn(|| recurse_forever(0))
+            .unwrap();
+        println!("ID {}", h.coro().id());
+        h.join().ok();
+        unreachable!("the overflow must abort the process");
+    }
+    let out = run_child(
+        "a_stack_overflow_aborts_with_a_report_naming_the_coro",
+        "overflow",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let id = after(&stdout, "ID ").expect("child printed the id");
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "coro {id} (deep diver) overflowed its stack of 65536 bytes"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_generator_stack_overflow_is_reported_too() {
+    if child_role().as_deref() == Some("gen-overflow") {
+        let mut g =
+            corio::Generator::<(), u64>::with_stack_size(32 * 1024, |_, ()| recurse_forever(0))
+                .unwrap();
+        g.resume(());
+        unreachable!();
+    }
+    let out = run_child(
+        "a_generator_stack_overflow_is_reported_too",
+        "gen-overflow",
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(
+        stderr.contains("a Generator overflowed its stack of 32768 bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn other_segfaults_are_left_to_the_default_handling() {
+    if child_role().as_deref() == Some("segv") {
+        corio::spawn(|| ()).join().unwrap(); // the handler is installed now
+        // SAFETY: deliberately invalid: this child must die of SIGSEGV.
+        unsafe { std::ptr::null_mut::<u8>().add(64).write_volatile(1) };
+        unreachable!();
+    }
+    let out = run_child(
+        "other_segfaults_are_left_to_the_default_handling",
+        "segv",
+        &[],
+    );
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("overflowed"));
+}
+
+#[test]
+fn the_mprotect_fallback_guards_stacks_too() {
+    match child_role().as_deref() {
+        Some("mprotect") => {
+            assert_eq!(corio::stack::guard_mechanism(), "mprotect");
+            let before = maps_count();
+            let hs: Vec<_> = (0..50).map(|_| corio::spawn(corio::schedule)).collect();
+            corio::cede();
+            // Each mprotect guard splits the mapping: about two mappings per
+            // stack (the madvise guards cost none).
+            let grew = maps_count() - before;
+            assert!(grew >= 50, "mappings grew by {grew}");
+            let deep = corio::Builder::new()
+                .stack_size(8 << 20)
+                .spawn(|| recurse(500))
+                .unwrap();
+            deep.join().unwrap();
+            corio::killall();
+            drop(hs);
+            println!("FALLBACK OK");
+            return;
+        }
+        Some("mprotect-overflow") => {
+            let h = corio::Builder::new()
+                .name("mprotect diver")
+                .stack_size(64 * 1024)
+                .spawn(|| recurse_forever(0))
+                .unwrap();
+            h.join().ok();
+            unreachable!();
+        }
+        _ => {}
+    }
+    let env = [("CORIO_STACK_GUARD", "mprotect")];
+    let out = run_child("the_mprotect_fallback_guards_stacks_too", "mprotect", &env);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FALLBACK OK"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_child(
+        "the_mprotect_fallback_guards_stacks_too",
+        "mprotect-overflow",
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(
+        stderr.contains("(mprotect diver) overflowed its stack"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn guards_installed_with_madvise_do_not_add_mappings() {
+    if corio::stack::guard_mechanism() != "madvise" {
+        eprintln!(
+            "MADV_GUARD_INSTALL unsupported here: skipped (the fallback test covers mprotect)"
+        );
+        return;
+    }
+    let before = maps_count();
+    let hs: Vec<_> = (0..2000).map(|_| corio::spawn(corio::schedule)).collect();
+    corio::cede();
+    let after = maps_count();
+    assert!(
+        after <= before + 8,
+        "2000 guarded stacks added {} mappings",
+        after - before
+    );
+    for h in &hs {
+        h.cancel();
+    }
+}
+
+#[test]
+fn impossible_stack_sizes_are_clear_errors() {
+    let zero = corio::Builder::new()
+        .stack_size(0)
+        .spawn(|| ())
+        .unwrap_err();
+    assert_eq!(zero.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(zero.to_string().contains("greater than zero"), "{zero}");
+    let huge = corio::Builder::new()
+        .stack_size(usize::MAX)
+        .spawn(|| ())
+        .unwrap_err();
+    assert_eq!(huge.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        huge.to_string().contains("exceeds the address space"),
+        "{huge}"
+    );
+    // spawn() panics with the same message.
+    let r =
+        std::panic::catch_unwind(|| corio::Builder::new().stack_size(0).spawn(|| ()).map(|_| ()));
+    assert!(r.unwrap().is_err());
+}
+
+#[test]
+fn tiny_sizes_round_up_and_sizes_round_to_pages() {
+    let tiny = corio::Builder::new().stack_size(1).spawn(|| ()).unwrap();
+    assert_eq!(tiny.coro().stack_size(), corio::stack::MIN_STACK_SIZE);
+    let odd = corio::Builder::new()
+        .stack_size(100_000)
+        .spawn(|| ())
+        .unwrap();
+    assert_eq!(odd.coro().stack_size(), 100_000usize.next_multiple_of(4096));
+    let default = corio::spawn(|| ());
+    assert_eq!(
+        default.coro().stack_size(),
+        corio::stack::DEFAULT_STACK_SIZE
+    );
+    assert_eq!(
+        corio::current().stack_size(),
+        0,
+        "the main coro runs on the thread's stack"
+    );
+    for h in [tiny, odd, default] {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn running_out_of_address_space_is_an_error_not_a_crash() {
+    if child_role().as_deref() == Some("rlimit") {
+        // Leave room for what the process has, plus a little.
+        let vm = status_kib("VmSize:") * 1024;
+        let limit = vm + 96 * 1024 * 1024;
+        let lim = libc::rlimit {
+            rlim_cur: limit as libc::rlim_t,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: setrlimit with a valid struct.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+        let big = corio::Builder::new()
+            .stack_size(1 << 30)
+            .spawn(|| ())
+            .unwrap_err();
+        assert_eq!(big.kind(), std::io::ErrorKind::OutOfMemory, "{big}");
+        let mut live = Vec::new();
+        let err = loop {
+            match corio::Builder::new().spawn_suspended(|| ()) {
+                Ok(h) => live.push(h),
+                Err(e) => break e,
+            }
+            assert!(live.len() < 100_000, "the limit should stop us long before");
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory, "{err}");
+        // Still alive and well: free some, and spawning works again.
+        let n = live.len();
+        for h in live.drain(..n / 2) {
+            h.cancel();
+        }
+        assert_eq!(corio::spawn(|| 5).join().unwrap(), 5);
+        println!("RLIMIT OK {n} {big} / {err}");
+        return;
+    }
+    let out = run_child(
+        "running_out_of_address_space_is_an_error_not_a_crash",
+        "rlimit",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("RLIMIT OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+}
+
+#[test]
+fn finished_coros_return_their_stacks_to_the_pool_and_trim_empties_it() {
+    corio::stack::trim();
+    assert_eq!(corio::stack::pooled(), 0);
+    let hs: Vec<_> = (0..5).map(|_| corio::spawn(|| ())).collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(corio::stack::pooled(), 5);
+    // Reuse: five more spawns take them back.
+    let hs: Vec<_> = (0..5).map(|_| corio::spawn(|| ())).collect();
+    assert_eq!(corio::stack::pooled(), 0);
+    for h in hs {
+        h.join().unwrap();
+    }
+    corio::stack::trim();
+    assert_eq!(corio::stack::pooled(), 0);
+}
+
+#[test]
+fn pages_of_a_deep_stack_are_given_back_when_its_coro_ends() {
+    if child_role().as_deref() == Some("deep") {
+        let base = status_kib("VmRSS:");
+        let h = corio::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                // Dive 32 MiB deep, measured by address (frame sizes differ
+                // between debug and release builds), and park down there.
+                fn dive(top: usize) -> u32 {
+                    let pad = black_box([1u8; 4096]);
+                    let here = &pad as *const _ as usize;
+                    if top - here >= 32 << 20 {
+                        corio::schedule();
+                        0
+                    } else {
+                        dive(top) + pad[7] as u32
+                    }
+                }
+                let marker = black_box(0u8);
+                let top = &marker as *const u8 as usize;
+                dive(top)
+            })
+            .unwrap();
+        corio::cede();
+        let deep = status_kib("VmRSS:");
+        h.coro().ready();
+        h.join().unwrap();
+        let after = status_kib("VmRSS:");
+        println!("RSS {base} {deep} {after}");
+        return;
+    }
+    let out = run_child(
+        "pages_of_a_deep_stack_are_given_back_when_its_coro_ends",
+        "deep",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("RSS "))
+        .expect("child output")
+        .1;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (base, deep, after) = (v[0], v[1], v[2]);
+    assert!(deep > base + 30 * 1024, "the dive touched 32 MiB: {v:?}");
+    assert!(
+        after < base + 4 * 1024,
+        "the deep pages were not given back: {v:?}"
+    );
+}
+
+#[test]
+fn deep_recursion_works_on_a_big_stack() {
+    let h = corio::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(|| recurse(10_000))
+        .unwrap();
+    assert_eq!(h.join().unwrap(), 10_000);
+}

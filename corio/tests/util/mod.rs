@@ -1,0 +1,103 @@
+//! Helpers shared by the behavioural tests.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::process::{Command, Output};
+use std::rc::Rc;
+
+/// An ordered record of what happened, shared between coros.
+#[derive(Clone, Default)]
+pub struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    pub fn new() -> Log {
+        Log::default()
+    }
+
+    pub fn push(&self, s: impl Into<String>) {
+        self.0.borrow_mut().push(s.into());
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+
+    pub fn get(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// Pushes `what` to the log when dropped, noting which coro dropped it.
+pub struct DropLog {
+    pub log: Log,
+    pub what: String,
+}
+
+impl Drop for DropLog {
+    fn drop(&mut self) {
+        self.log
+            .push(format!("drop {} in {}", self.what, corio::current().id()));
+    }
+}
+
+/// Perl's `ok N` sequence: `ok(n)` records n and the test checks they came
+/// in order.
+#[derive(Clone, Default)]
+pub struct Oks(Rc<RefCell<Vec<u32>>>);
+
+impl Oks {
+    pub fn new() -> Oks {
+        Oks::default()
+    }
+
+    pub fn ok(&self, n: u32) {
+        self.0.borrow_mut().push(n);
+    }
+
+    pub fn get(&self) -> Vec<u32> {
+        self.0.borrow().clone()
+    }
+}
+
+/// The value of the environment variable that tells a test it runs as a
+/// child process, if it does.
+pub fn child_role() -> Option<String> {
+    std::env::var("CORIO_TEST_CHILD").ok()
+}
+
+/// Runs the test `test` of the current test binary again in a child
+/// process with `CORIO_TEST_CHILD=role` and the extra environment.
+pub fn run_child(test: &str, role: &str, env: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut cmd = Command::new(exe);
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CORIO_TEST_CHILD", role)
+        .env("RUST_BACKTRACE", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("spawn child test process")
+}
+
+/// The path of an example binary. `cargo test` builds the examples; when
+/// a single test file was built, this builds the example first.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let mut p = std::env::current_exe().expect("test binary path");
+    p.pop(); // deps
+    p.pop(); // debug or release
+    let release = p.ends_with("release");
+    p.push("examples");
+    p.push(name);
+    if !p.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo to build an example");
+        assert!(status.success(), "building example {name} failed");
+    }
+    p
+}
