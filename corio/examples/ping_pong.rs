@@ -12,7 +12,10 @@ use std::time::Instant;
 fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let switches: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
+    let switches: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
 
     let ping = corio::Builder::new()
         .name("ping")

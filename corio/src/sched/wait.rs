@@ -53,7 +53,6 @@ impl WaitNode {
     pub(crate) fn is_linked(&self) -> bool {
         !self.list.get().is_null()
     }
-
 }
 
 impl Drop for WaitNode {
