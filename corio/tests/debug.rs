@@ -123,7 +123,7 @@ fn a_cancelled_coro_that_is_still_unwinding_is_marked() {
         })
         .unwrap();
     corio::cede();
-    let watcher = corio::spawn(|| ps());
+    let watcher = corio::spawn(ps);
     h.cancel();
     let listing = watcher.join().unwrap();
     assert!(
