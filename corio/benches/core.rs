@@ -48,6 +48,10 @@ fn paired(
         b.push(base());
         s.push(subject());
     }
+    if std::env::var_os("CORIO_BENCH_ROUNDS").is_some() {
+        println!("  rounds of {name}: {s:.1?}");
+        println!("  rounds of {base_name}: {b:.1?}");
+    }
     let (b, s) = (stats(b), stats(s));
     println!(
         "{name:<34} {:>9.1} ns (min {:>7.1})   {base_name:<30} {:>9.1} ns (min {:>7.1})   ratio {:>6.2}",
@@ -244,10 +248,19 @@ fn page_touch(n: u64) -> f64 {
 }
 
 /// Spawning many coros that stay alive: every one needs a stack slot that
-/// was never used (guard page installed, first touch faults).
-fn corio_spawn_fresh(n: u64) -> f64 {
+/// was never used (guard page installed, first touch faults). Each round
+/// uses a stack size never used before, so no pooled stack can serve it.
+fn corio_spawn_fresh(n: u64, round: usize) -> f64 {
+    let size = 128 * 1024 + round * 4096;
     let t = Instant::now();
-    let handles: Vec<_> = (0..n).map(|_| corio::spawn(corio::schedule)).collect();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            corio::Builder::new()
+                .stack_size(size)
+                .spawn(corio::schedule)
+                .unwrap()
+        })
+        .collect();
     let spawn = t.elapsed();
     // Let them all park once (that is when the top page is touched).
     let t2 = Instant::now();
@@ -272,7 +285,7 @@ fn bench_spawn() {
         || page_touch(2_000),
         || corio_spawn_cold(2_000),
     );
-    let fresh = stats((0..3).map(|_| corio_spawn_fresh(20_000)).collect());
+    let fresh = stats((0..3).map(|r| corio_spawn_fresh(20_000, r)).collect());
     println!(
         "{:<34} {:>9.1} ns (min {:>7.1})   (never-used slot: guard install + first touch)",
         "spawn+park, fresh stacks", fresh.median, fresh.min

@@ -166,11 +166,11 @@ impl Coro {
     fn state_name(&self) -> &'static str {
         match self.0.state() {
             State::New => "new",
-            State::Running => "running",
             State::Done => "done",
-            State::Parked if self.0.has(SUSPENDED) => "suspended",
-            State::Parked if self.0.has(QUEUED) => "ready",
-            State::Parked => "blocked",
+            State::Live if sched().is_running(&self.0) => "running",
+            State::Live if self.0.has(SUSPENDED) => "suspended",
+            State::Live if self.0.has(QUEUED) => "ready",
+            State::Live => "blocked",
         }
     }
 
@@ -269,7 +269,7 @@ impl Coro {
 
     /// Whether this is the running coro.
     pub fn is_running(&self) -> bool {
-        self.0.state() == State::Running
+        sched().is_running(&self.0)
     }
 
     /// Whether [`suspend`](Coro::suspend) is in effect.

@@ -48,12 +48,13 @@ pub enum PsMode {
 ///
 /// Never suspends the current coro.
 pub fn ps() -> String {
-    listing(sched(), PsMode::Normal)
+    ps_with(PsMode::Normal)
 }
 
 /// [`ps`] in the given form.
 pub fn ps_with(mode: PsMode) -> String {
-    listing(sched(), mode)
+    let s = sched();
+    listing(s, mode, Some(s.cur()))
 }
 
 /// Turns per-coro time accounting on or off for this thread and returns the
@@ -75,7 +76,9 @@ pub fn enable_times(on: bool) -> bool {
     sched().enable_times(on)
 }
 
-pub(crate) fn listing(s: &Scheduler, mode: PsMode) -> String {
+/// The listing; `running` is the running coro (none while the scheduler
+/// reports a deadlock: then everybody is blocked).
+pub(crate) fn listing(s: &Scheduler, mode: PsMode, running: Option<&CoroInner>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -83,18 +86,19 @@ pub(crate) fn listing(s: &Scheduler, mode: PsMode) -> String {
         "ID", "ST", "STACK", "SWITCHES", "CPU", "DESC"
     );
     let times = s.times_enabled();
-    s.for_each_coro(|c| row(&mut out, c, mode, times));
+    let is_running = |c: &CoroInner| running.is_some_and(|r| std::ptr::eq(r, c));
+    s.for_each_coro(|c| row(&mut out, c, is_running(c), mode, times));
     out
 }
 
-fn row(out: &mut String, c: &CoroInner, mode: PsMode, times: bool) {
+fn row(out: &mut String, c: &CoroInner, running: bool, mode: PsMode, times: bool) {
     let mut st = String::with_capacity(3);
     st.push(match c.state() {
-        State::Running => 'R',
+        _ if running => 'R',
         State::New => 'N',
         State::Done => 'Z',
-        State::Parked if c.has(QUEUED | PENDING) && !c.has(crate::sched::inner::SUSPENDED) => 'r',
-        State::Parked => 'S',
+        State::Live if c.has(QUEUED | PENDING) && !c.has(crate::sched::inner::SUSPENDED) => 'r',
+        State::Live => 'S',
     });
     if c.has(CANCELLED) {
         st.push('C');

@@ -4,8 +4,9 @@
 //!
 //! `state` is one of:
 //! - `New`: created, never switched to. Its closure sits on its stack.
-//! - `Running`: it is the current coro of its thread (exactly one is).
-//! - `Parked`: switched out: blocked, ready (queued), or suspended.
+//! - `Live`: it ran. It is *running* exactly when it is the scheduler's
+//!   `current` (no state is stored per switch); otherwise it is parked:
+//!   blocked, ready (queued), or suspended.
 //! - `Done`: finished (returned, panicked, cancelled); its stack is gone.
 //!
 //! `flags` qualify it:
@@ -38,6 +39,7 @@ use std::task::Waker;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
+use super::queue::Links;
 use super::value::Value;
 use super::wait::WaitList;
 use crate::stack::Stack;
@@ -49,8 +51,7 @@ pub(crate) type Context = Coroutine<(), (), (), Stack>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
     New,
-    Running,
-    Parked,
+    Live,
     Done,
 }
 
@@ -124,12 +125,14 @@ impl std::fmt::Display for CoroId {
     }
 }
 
-/// The control block (see the module docs for the protocol).
+/// The control block (see the module docs for the protocol). `repr(C)`
+/// with the ready-queue links first: the queue turns a pointer to the links
+/// into a pointer to the coro.
+#[repr(C)]
 pub(crate) struct CoroInner {
-    pub(crate) id: CoroId,
     /// Ready-queue links (see `queue.rs`).
-    pub(crate) q_next: Cell<*const CoroInner>,
-    pub(crate) q_prev: Cell<*const CoroInner>,
+    pub(crate) q: Links,
+    pub(crate) id: CoroId,
     /// Links of the scheduler's list of live coros, in creation order.
     pub(crate) a_next: Cell<*const CoroInner>,
     pub(crate) a_prev: Cell<*const CoroInner>,
@@ -159,9 +162,8 @@ pub(crate) struct CoroInner {
 impl CoroInner {
     pub(crate) fn new(id: CoroId, level: u8, stack_base: usize, stack_limit: usize) -> Self {
         CoroInner {
+            q: Links::new(),
             id,
-            q_next: Cell::new(ptr::null()),
-            q_prev: Cell::new(ptr::null()),
             a_next: Cell::new(ptr::null()),
             a_prev: Cell::new(ptr::null()),
             ctx: UnsafeCell::new(None),
@@ -315,6 +317,15 @@ impl CoroInner {
         let r = f(&mut extra);
         self.extra.set(Some(extra));
         r
+    }
+
+    /// Whether the extra state was allocated.
+    #[inline]
+    pub(crate) fn has_extra(&self) -> bool {
+        // SAFETY: reading the option's discriminant through the cell's
+        // pointer; no reference into the cell is alive (the accessors below
+        // never hand one out across calls).
+        unsafe { (*self.extra.as_ptr()).is_some() }
     }
 
     /// Runs `f` on the extra state if it exists (without allocating it).

@@ -131,6 +131,7 @@ fn init_slow(p: usize) -> &'static Scheduler {
     }
     let altstack = crate::sys::AltStack::ensure();
     let s: &'static Scheduler = Box::leak(Box::new(Scheduler::new(altstack)));
+    s.ready.init();
     SCHED.with(|c| c.set(s));
     // Register the destructor that tears the scheduler down at thread exit.
     TEARDOWN.with(|_| ());
@@ -193,6 +194,8 @@ pub(crate) struct Scheduler {
     stamp: Cell<(Instant, Duration)>,
     /// Control blocks of ended coros, for reuse by `spawn`.
     free: RefCell<Vec<Rc<CoroInner>>>,
+    /// Free default-size stacks, for reuse by `spawn`.
+    stacks: stack::Cache,
     /// Kept alive for the thread's life: the fault handler runs on it.
     _altstack: Option<crate::sys::AltStack>,
 }
@@ -202,7 +205,7 @@ impl Scheduler {
         let block = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
         let main = CoroRef::from_rc(Rc::new(CoroInner::new(id_from(block), level_of(0), 0, 0)));
         main.set(MAIN);
-        main.set_state(State::Running);
+        main.set_state(State::Live);
         main.switches.set(1);
         main.extra_mut(|e| e.desc = Some("[main]".to_string()));
         Scheduler {
@@ -220,8 +223,15 @@ impl Scheduler {
             times: Cell::new(false),
             stamp: Cell::new((Instant::now(), Duration::ZERO)),
             free: RefCell::new(Vec::new()),
+            stacks: stack::Cache::default(),
             _altstack: altstack,
         }
+    }
+
+    /// Whether `c` is the running coro.
+    #[inline]
+    pub(crate) fn is_running(&self, c: &CoroInner) -> bool {
+        ptr::eq(self.current.get(), c)
     }
 
     /// The running coro.
@@ -397,11 +407,13 @@ impl Scheduler {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let size = match opts.stack_size {
-            Some(n) => stack::usable_size(n)?,
-            None => stack::DEFAULT_STACK_SIZE,
+        let stack = match opts.stack_size {
+            Some(n) => Stack::acquire(stack::usable_size(n)?)?,
+            None => match self.stacks.take() {
+                Some(stack) => stack,
+                None => Stack::acquire(stack::DEFAULT_STACK_SIZE)?,
+            },
         };
-        let stack = Stack::acquire(size)?;
         let (base, low, id) = (stack.base(), stack.usable_low(), self.next_id());
         let recycled = self.free.borrow_mut().pop();
         let c = match recycled {
@@ -434,7 +446,6 @@ impl Scheduler {
     /// when `c` is switched back in. Does not look at interrupts.
     #[inline]
     fn switch_away(&self, c: &CoroInner) {
-        c.set_state(State::Parked);
         if c.has(HOOKS) {
             crate::hooks::run_leave(c);
         }
@@ -460,7 +471,7 @@ impl Scheduler {
             self.charge(&self.main);
         }
         loop {
-            let mut next = self.hint.replace(ptr::null());
+            let mut next = self.hint.get();
             if next.is_null() {
                 next = self.ready.pop();
                 if next.is_null() {
@@ -470,6 +481,7 @@ impl Scheduler {
                     unsafe { (*next).clear(QUEUED) };
                 }
             } else {
+                self.hint.set(ptr::null());
                 // SAFETY: hints are live coros (set by `cancel`,
                 // `schedule_to`, `complete`, which hold them alive).
                 self.dequeue(unsafe { &*next });
@@ -477,7 +489,6 @@ impl Scheduler {
             // SAFETY: `next` is alive (see above).
             let c = unsafe { &*next };
             self.current.set(next);
-            c.set_state(State::Running);
             c.switches.set(c.switches.get() + 1);
             if next == main {
                 return;
@@ -506,10 +517,9 @@ impl Scheduler {
         let report = format!(
             "corio: deadlock detected: every coro of this thread is blocked, \
              none is ready, and nothing could ever wake one.\n{}",
-            crate::debug::listing(self, crate::debug::PsMode::Normal)
+            crate::debug::listing(self, crate::debug::PsMode::Normal, None)
         );
         self.current.set(main);
-        self.main.set_state(State::Running);
         if self.main.has(HOOKS) {
             crate::hooks::run_enter(&self.main);
         }
@@ -523,8 +533,7 @@ impl Scheduler {
         // `complete` and is released below.
         let c = unsafe { &*p };
         if let Some(ctx) = c.take_context() {
-            let depth = c.stack_used();
-            ctx.into_stack().recycle(depth);
+            self.stacks.put(ctx.into_stack(), c.stack_used());
         }
         // SAFETY: `complete` unlinked `c` from the all-list and left us its
         // strong count; `reap` runs once per coro.
@@ -586,7 +595,6 @@ impl Scheduler {
         c.where_.set(Some(loc));
         c.set(QUEUED);
         self.ready.push_back(c);
-        c.set_state(State::Parked);
         c.note_sp(crate::sys::stack_pointer());
         let y = c.yielder.get();
         // SAFETY: `c` is a running non-main coro (MAIN is clear), so its
@@ -727,33 +735,20 @@ impl Scheduler {
             } else {
                 outcome
             };
-        // Most coros never allocate their extra state: do not make one here.
-        let mut on_destroy = Vec::new();
-        let mut waker = None;
-        let mut canceller = None;
-        if let Some((locals, hooks, leftovers)) = c.extra_if(|e| {
-            on_destroy = std::mem::take(&mut e.on_destroy);
-            waker = e.waker.take();
-            canceller = e.canceller.take();
-            (
-                std::mem::take(&mut e.locals),
-                std::mem::take(&mut e.hooks),
-                (e.throw.take(), e.terminate.take()),
-            )
-        }) {
-            drop_reporting(c, "a coro-local value", locals);
-            drop_reporting(c, "a hook", hooks);
-            drop_reporting(c, "a thrown payload", leftovers);
-        }
+        // Most coros never allocate their extra state; those that did have
+        // locals, callbacks and wakers to deal with, out of line.
+        let mut extra = if c.has_extra() {
+            Some(self.complete_extra(c))
+        } else {
+            None
+        };
         if c.has_handle.get() {
             c.outcome.set(Some(outcome));
         } else {
             drop_reporting(c, "its return value", outcome);
         }
-        while let Some(cb) = on_destroy.pop() {
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(cb)) {
-                report_panic(c, "an on_destroy callback", &*p);
-            }
+        if let Some(e) = &mut extra {
+            run_on_destroy(c, std::mem::take(&mut e.on_destroy));
         }
         self.dequeue(c);
         c.clear(SUSPENDED | PENDING | HOOKS);
@@ -761,13 +756,40 @@ impl Scheduler {
         while let Some(j) = c.joiners.pop_back() {
             self.ready(j);
         }
-        if let Some(w) = waker {
-            w.wake();
-        }
-        if let Some(k) = canceller {
-            self.hint.set(k);
+        if let Some(e) = extra {
+            if let Some(w) = e.waker {
+                w.wake();
+            }
+            if let Some(k) = e.canceller {
+                self.hint.set(k);
+            }
         }
         self.unlink_all(c);
+    }
+
+    /// The part of [`complete`](Self::complete) for coros with extra state:
+    /// drops their coro-locals, hooks and leftover payloads, and hands back
+    /// what `complete` still has to act on.
+    #[cold]
+    #[inline(never)]
+    fn complete_extra(&self, c: &CoroInner) -> Ending {
+        let mut ending = Ending::default();
+        let dead = c.extra_if(|e| {
+            ending.on_destroy = std::mem::take(&mut e.on_destroy);
+            ending.waker = e.waker.take();
+            ending.canceller = e.canceller.take();
+            (
+                std::mem::take(&mut e.locals),
+                std::mem::take(&mut e.hooks),
+                (e.throw.take(), e.terminate.take()),
+            )
+        });
+        if let Some((locals, hooks, leftovers)) = dead {
+            drop_reporting(c, "a coro-local value", locals);
+            drop_reporting(c, "a hook", hooks);
+            drop_reporting(c, "a thrown payload", leftovers);
+        }
+        ending
     }
 
     /// Blocks the running coro until `c` is done (`JoinHandle::join`).
@@ -855,7 +877,7 @@ impl Scheduler {
     fn cancel_unstarted(&self, v: &CoroInner) {
         v.set(CANCELLED);
         self.dequeue(v);
-        v.set_state(State::Parked);
+        v.set_state(State::Live);
         // Keep `v` alive across user code (the closure's drop), and make any
         // other cancel of it wait for this one.
         let owned = self.handle_of(v);
@@ -965,10 +987,30 @@ impl Scheduler {
 
 impl Drop for Scheduler {
     fn drop(&mut self) {
+        self.stacks.flush();
         // The main coro's extra state may hold user values (hooks, a thrown
         // payload); drop them while the thread can still report panics.
         if let Some(extra) = self.main.take_extra() {
             drop_reporting(&self.main, "the main coro's state", extra);
+        }
+    }
+}
+
+/// What a coro with extra state leaves for `complete` to act on.
+#[derive(Default)]
+struct Ending {
+    on_destroy: Vec<Box<dyn FnOnce()>>,
+    waker: Option<std::task::Waker>,
+    canceller: Option<*const CoroInner>,
+}
+
+/// Runs `on_destroy` callbacks, last registered first; a panic in one is
+/// reported and the others still run.
+#[cold]
+fn run_on_destroy(c: &CoroInner, mut callbacks: Vec<Box<dyn FnOnce()>>) {
+    while let Some(cb) = callbacks.pop() {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(cb)) {
+            report_panic(c, "an on_destroy callback", &*p);
         }
     }
 }
@@ -981,6 +1023,26 @@ impl Drop for Scheduler {
 unsafe fn release_owned(p: *const CoroInner) {
     // SAFETY: the caller guarantees the count is ours to release.
     drop(unsafe { CoroRef::from_raw(p) });
+}
+
+/// Hands this thread's cached stacks to its pool (for `stack::trim`).
+pub(crate) fn flush_stack_cache() {
+    let p = SCHED.with(Cell::get);
+    if p as usize > DEAD {
+        // SAFETY: see `sched`.
+        unsafe { (*p).stacks.flush() };
+    }
+}
+
+/// Number of stacks in this thread's scheduler cache.
+pub(crate) fn stack_cache_len() -> usize {
+    let p = SCHED.with(Cell::get);
+    if p as usize > DEAD {
+        // SAFETY: see `sched`.
+        unsafe { (*p).stacks.len() }
+    } else {
+        0
+    }
 }
 
 /// Takes the control block of an ended coro whose last handle is going
@@ -1033,6 +1095,7 @@ where
     let s = sched();
     let c = s.cur();
     c.yielder.set(y);
+    c.set_state(State::Live);
     let result = panic::catch_unwind(AssertUnwindSafe(move || {
         if c.interrupted() {
             s.raise(c);

@@ -11,7 +11,7 @@ type Words = [MaybeUninit<usize>; 2];
 
 /// What a [`Value`] needs to know about the type it holds.
 struct Meta {
-    type_id: fn() -> TypeId,
+    type_id: TypeId,
     /// Drops the value held in the words.
     drop: unsafe fn(*mut Words),
     inline: bool,
@@ -23,7 +23,7 @@ impl<T: 'static> MetaOf<T> {
     const INLINE: bool =
         size_of::<T>() <= size_of::<Words>() && align_of::<T>() <= align_of::<Words>();
     const META: &'static Meta = &Meta {
-        type_id: TypeId::of::<T>,
+        type_id: TypeId::of::<T>(),
         drop: drop_value::<T>,
         inline: Self::INLINE,
     };
@@ -79,7 +79,7 @@ impl Value {
     /// The value, if it is a `T`.
     #[inline]
     pub(crate) fn take<T: 'static>(self) -> Result<T, Value> {
-        if (self.meta.type_id)() != TypeId::of::<T>() {
+        if self.meta.type_id != TypeId::of::<T>() {
             return Err(self);
         }
         let this = std::mem::ManuallyDrop::new(self);

@@ -135,14 +135,6 @@ impl Stack {
     pub(crate) fn set_owner(&self, owner: usize) {
         self.slot.set_owner(owner);
     }
-
-    /// Returns the stack to the pool, first giving back the pages below
-    /// [`TRIM_KEEP`] if the stack was seen `depth` bytes deep.
-    pub(crate) fn recycle(self, depth: usize) {
-        let slot = self.slot;
-        std::mem::forget(self);
-        release(slot, depth);
-    }
 }
 
 impl Drop for Stack {
@@ -168,6 +160,60 @@ unsafe impl corosensei::stack::Stack for Stack {
     fn limit(&self) -> corosensei::stack::StackPointer {
         corosensei::stack::StackPointer::new(self.slot.limit())
             .expect("a mapped stack is never at address zero")
+    }
+}
+
+/// A small LIFO of free default-size stacks kept by a thread's scheduler,
+/// in front of the thread's pool: a spawn that finds one here touches no
+/// thread-local, no lock and no size class.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    slots: std::cell::UnsafeCell<Vec<Slot>>,
+}
+
+/// Stacks a scheduler's [`Cache`] holds before it hands them to the pool
+/// (which decays what stays unused).
+const CACHE_CAP: usize = 256;
+
+impl Cache {
+    /// A free default-size stack, if the cache has one.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<Stack> {
+        // SAFETY: the cache belongs to one thread's scheduler and its
+        // methods never call out while the vector is borrowed.
+        let slots = unsafe { &mut *self.slots.get() };
+        slots.pop().map(|slot| Stack { slot })
+    }
+
+    /// Takes back `stack`, seen `depth` bytes deep: a deep one goes to the
+    /// pool, which gives back its pages below [`TRIM_KEEP`].
+    #[inline]
+    pub(crate) fn put(&self, stack: Stack, depth: usize) {
+        let slot = stack.slot;
+        std::mem::forget(stack);
+        // SAFETY: as in `take`.
+        let slots = unsafe { &mut *self.slots.get() };
+        if slots.len() < CACHE_CAP && slot.size() == DEFAULT_STACK_SIZE && depth <= TRIM_KEEP {
+            slot.set_owner(0);
+            slots.push(slot);
+        } else {
+            release(slot, depth);
+        }
+    }
+
+    /// Hands every cached stack to the pool.
+    pub(crate) fn flush(&self) {
+        // SAFETY: as in `take`.
+        let slots = std::mem::take(unsafe { &mut *self.slots.get() });
+        for slot in slots {
+            release(slot, 0);
+        }
+    }
+
+    /// Number of cached stacks.
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: as in `take`.
+        unsafe { (*self.slots.get()).len() }
     }
 }
 
@@ -289,6 +335,7 @@ thread_local! {
 ///
 /// Never suspends the current coro.
 pub fn trim() {
+    crate::sched::flush_stack_cache();
     let _ = POOL.try_with(|pool| {
         if let Ok(mut pool) = pool.try_borrow_mut() {
             pool.trim(0);
@@ -310,12 +357,14 @@ pub fn trim() {
 ///
 /// Never suspends the current coro.
 pub fn pooled() -> usize {
-    POOL.try_with(|pool| {
-        pool.try_borrow()
-            .map(|p| p.classes.iter().map(|c| c.warm.len()).sum())
-            .unwrap_or(0)
-    })
-    .unwrap_or(0)
+    let pool = POOL
+        .try_with(|pool| {
+            pool.try_borrow()
+                .map(|p| p.classes.iter().map(|c| c.warm.len()).sum())
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    pool + crate::sched::stack_cache_len()
 }
 
 /// Which mechanism guards stacks in this process: `"madvise"`
