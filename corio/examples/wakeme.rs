@@ -30,5 +30,5 @@ fn coin_toss() -> bool {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    t % 2 == 0
+    t.is_multiple_of(2)
 }

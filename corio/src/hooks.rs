@@ -127,11 +127,10 @@ impl Drop for HookGuard {
             }
             Some(hook)
         });
-        if let Some(mut hook) = hook {
-            if self.leave {
+        if let Some(mut hook) = hook
+            && self.leave {
                 call(&mut hook.f, Some(&self.coro));
             }
-        }
     }
 }
 

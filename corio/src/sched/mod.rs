@@ -953,11 +953,10 @@ impl Scheduler {
             for v in victims {
                 self.stalled.set(false);
                 let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel(&v, loc)));
-                if let Err(p) = r {
-                    if !p.is::<CancelUnwind>() {
+                if let Err(p) = r
+                    && !p.is::<CancelUnwind>() {
                         report_panic(&v, "cancelling it at thread exit", &*p);
                     }
-                }
             }
         }
         let main = &*self.main;
@@ -1058,11 +1057,10 @@ pub(crate) fn recycle(rc: Rc<CoroInner>) {
     // What is left in the extra state is plain data (descriptions, times):
     // everything holding user values was emptied when the coro ended.
     drop(rc.take_extra());
-    if let Ok(mut free) = s.free.try_borrow_mut() {
-        if free.len() < FREE_CAP {
+    if let Ok(mut free) = s.free.try_borrow_mut()
+        && free.len() < FREE_CAP {
             free.push(rc);
         }
-    }
 }
 
 fn id_from(n: u64) -> CoroId {
