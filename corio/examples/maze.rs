@@ -108,10 +108,10 @@ fn search(
         if let Some(first) = y.yield_(Fork {
             at,
             ways: ways.clone(),
-        })
-            && let Some(i) = ways.iter().position(|&d| d == first) {
-                ways[..=i].rotate_right(1);
-            }
+        }) && let Some(i) = ways.iter().position(|&d| d == first)
+        {
+            ways[..=i].rotate_right(1);
+        }
     }
     if ways.is_empty() {
         println!("  dead end at row {}, column {}: backing up", at.0, at.1);

@@ -128,9 +128,10 @@ impl Drop for HookGuard {
             Some(hook)
         });
         if let Some(mut hook) = hook
-            && self.leave {
-                call(&mut hook.f, Some(&self.coro));
-            }
+            && self.leave
+        {
+            call(&mut hook.f, Some(&self.coro));
+        }
     }
 }
 

@@ -954,9 +954,10 @@ impl Scheduler {
                 self.stalled.set(false);
                 let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel(&v, loc)));
                 if let Err(p) = r
-                    && !p.is::<CancelUnwind>() {
-                        report_panic(&v, "cancelling it at thread exit", &*p);
-                    }
+                    && !p.is::<CancelUnwind>()
+                {
+                    report_panic(&v, "cancelling it at thread exit", &*p);
+                }
             }
         }
         let main = &*self.main;
@@ -1058,9 +1059,10 @@ pub(crate) fn recycle(rc: Rc<CoroInner>) {
     // everything holding user values was emptied when the coro ended.
     drop(rc.take_extra());
     if let Ok(mut free) = s.free.try_borrow_mut()
-        && free.len() < FREE_CAP {
-            free.push(rc);
-        }
+        && free.len() < FREE_CAP
+    {
+        free.push(rc);
+    }
 }
 
 fn id_from(n: u64) -> CoroId {
