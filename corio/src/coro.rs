@@ -42,11 +42,35 @@ pub enum JoinError {
 
 impl JoinError {
     /// Whether the coro was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(corio::schedule);
+    /// corio::cede();
+    /// h.cancel();
+    /// assert!(h.join().unwrap_err().is_cancelled());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_cancelled(&self) -> bool {
         matches!(self, JoinError::Cancelled)
     }
 
     /// Whether the coro panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = corio::spawn(|| -> u8 { panic!("no") }).join().unwrap_err();
+    /// assert!(e.is_panic() && !e.is_cancelled());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_panic(&self) -> bool {
         matches!(self, JoinError::Panicked(_))
     }
@@ -56,6 +80,17 @@ impl JoinError {
     ///
     /// # Panics
     /// Panics if the coro was cancelled rather than panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = corio::spawn(|| std::panic::panic_any(7u8)).join().unwrap_err();
+    /// assert_eq!(e.into_panic().downcast_ref::<u8>(), Some(&7));
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     #[track_caller]
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         match self {
@@ -65,6 +100,17 @@ impl JoinError {
     }
 
     /// The panic message, if the payload is a string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = corio::spawn(|| panic!("broken pipe dream")).join().unwrap_err();
+    /// assert_eq!(e.panic_message(), Some("broken pipe dream"));
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn panic_message(&self) -> Option<&str> {
         match self {
             JoinError::Panicked(p) => p
@@ -125,6 +171,13 @@ impl From<JoinError> for io::Error {
 /// worker.join().unwrap();
 /// assert!(coro.is_done());
 /// ```
+///
+/// Coros never leave their thread, so neither do their handles:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(corio::current());
+/// ```
 #[derive(Clone)]
 pub struct Coro(pub(crate) CoroRef);
 
@@ -181,6 +234,10 @@ impl Coro {
     /// ```
     /// assert_eq!(corio::current().id(), corio::current().id());
     /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn id(&self) -> CoroId {
         self.0.id
     }
@@ -197,6 +254,10 @@ impl Coro {
     /// assert_eq!(h.coro().name().as_deref(), Some("renamed"));
     /// # h.join().unwrap();
     /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn desc(&self) -> String {
         self.0.desc().unwrap_or_default()
     }
@@ -204,17 +265,56 @@ impl Coro {
     /// The description, if one was set ([`Builder::name`], [`set_desc`]).
     ///
     /// [`set_desc`]: Coro::set_desc
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(corio::spawn(|| ()).coro().name(), None);
+    /// assert_eq!(corio::current().name().as_deref(), Some("[main]"));
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn name(&self) -> Option<String> {
         self.0.desc()
     }
 
     /// Sets the description shown by `ps` (Perl's `$coro->{desc}`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| corio::current().set_desc("busy"));
+    /// h.coro().set_desc("queued");
+    /// assert_eq!(h.coro().desc(), "queued");
+    /// let c = h.coro();
+    /// h.join().unwrap();
+    /// assert_eq!(c.desc(), "busy");
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn set_desc(&self, desc: impl Into<String>) {
         let desc = desc.into();
         self.0.extra_mut(|e| e.desc = Some(desc));
     }
 
     /// The priority, `PRIO_MIN..=PRIO_MAX`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().prio(corio::PRIO_LOW).spawn(|| ()).unwrap();
+    /// assert_eq!(h.coro().prio(), corio::PRIO_LOW);
+    /// assert_eq!(corio::current().prio(), corio::PRIO_NORMAL);
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn prio(&self) -> i32 {
         sched::prio(&self.0)
     }
@@ -242,6 +342,19 @@ impl Coro {
 
     /// Lowers the priority by `change` (`set_prio(prio() - change)`, like
     /// Unix `nice`); returns the old priority.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| ());
+    /// assert_eq!(h.coro().nice(2), corio::PRIO_NORMAL);
+    /// assert_eq!(h.coro().prio(), -2);
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn nice(&self, change: i32) -> i32 {
         let prio = self.prio().saturating_sub(change);
         self.set_prio(prio)
@@ -257,37 +370,129 @@ impl Coro {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sleeper = corio::spawn(|| { corio::schedule(); "woke" });
+    /// corio::cede(); // it runs and sleeps in schedule()
+    /// assert!(sleeper.coro().ready());
+    /// assert!(!sleeper.coro().ready()); // already queued
+    /// assert_eq!(sleeper.join().unwrap(), "woke");
+    /// ```
     pub fn ready(&self) -> bool {
         sched().ready(&self.0)
     }
 
     /// Whether the coro is queued to run (or holds an activation while
     /// suspended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(corio::schedule);
+    /// assert!(h.coro().is_ready()); // queued by spawn
+    /// corio::cede();
+    /// assert!(!h.coro().is_ready()); // blocked in schedule()
+    /// # h.cancel();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_ready(&self) -> bool {
         self.0.has(QUEUED | PENDING) && !self.0.is_done()
     }
 
     /// Whether this is the running coro.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(corio::current().is_running());
+    /// let h = corio::spawn(|| corio::current().is_running());
+    /// assert!(!h.coro().is_running());
+    /// assert!(h.join().unwrap());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_running(&self) -> bool {
         sched().is_running(&self.0)
     }
 
     /// Whether [`suspend`](Coro::suspend) is in effect.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| ());
+    /// h.coro().suspend();
+    /// assert!(h.coro().is_suspended());
+    /// h.coro().resume();
+    /// assert!(!h.coro().is_suspended());
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_suspended(&self) -> bool {
         self.0.has(SUSPENDED)
     }
 
     /// Whether the coro never ran yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| ());
+    /// assert!(h.coro().is_new());
+    /// corio::cede();
+    /// assert!(!h.coro().is_new());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_new(&self) -> bool {
         self.0.state() == State::New
     }
 
     /// Whether the coro has finished (returned, panicked or was cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| ());
+    /// let c = h.coro();
+    /// assert!(!c.is_done());
+    /// h.join().unwrap();
+    /// assert!(c.is_done());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_done(&self) -> bool {
         self.0.is_done()
     }
 
     /// Whether the coro was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(corio::schedule);
+    /// corio::cede();
+    /// h.cancel();
+    /// assert!(h.coro().is_cancelled());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_cancelled(&self) -> bool {
         self.0.has(CANCELLED)
     }
@@ -300,12 +505,37 @@ impl Coro {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| "ran");
+    /// h.coro().suspend();
+    /// corio::cede();
+    /// assert!(h.coro().is_new()); // never picked while suspended
+    /// h.coro().resume();
+    /// assert_eq!(h.join().unwrap(), "ran");
+    /// ```
     pub fn suspend(&self) {
         sched().suspend(&self.0);
     }
 
     /// Undoes [`suspend`](Coro::suspend), queuing the coro again if it was
     /// readied meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| ());
+    /// h.coro().suspend();
+    /// h.coro().resume();
+    /// assert!(h.coro().is_ready()); // its activation was kept
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn resume(&self) {
         sched().resume(&self.0);
     }
@@ -382,6 +612,20 @@ impl Coro {
 
     /// Withdraws a [`throw`](Coro::throw) that did not fire yet (Perl's
     /// `throw(undef)`); returns whether one was pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| { corio::cede(); "unharmed" });
+    /// corio::cede();
+    /// h.coro().throw("never mind");
+    /// assert!(h.coro().clear_throw());
+    /// assert_eq!(h.join().unwrap(), "unharmed");
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn clear_throw(&self) -> bool {
         sched().clear_throw(&self.0)
     }
@@ -419,12 +663,40 @@ impl Coro {
     }
 
     /// How many times the coro was switched in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| { corio::cede(); corio::cede(); });
+    /// let c = h.coro();
+    /// corio::cede(); // switched in once, cedes back to us
+    /// corio::cede(); // twice
+    /// h.join().unwrap(); // three times, and it ends
+    /// assert_eq!(c.switches(), 3);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn switches(&self) -> u64 {
         self.0.switches.get()
     }
 
     /// Usable size of the coro's stack in bytes (0 for the main coro, whose
     /// stack is the thread's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().stack_size(1 << 20).spawn(|| ()).unwrap();
+    /// assert_eq!(h.coro().stack_size(), 1 << 20);
+    /// assert_eq!(corio::spawn(|| ()).coro().stack_size(), corio::stack::DEFAULT_STACK_SIZE);
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn stack_size(&self) -> usize {
         if self.0.is_main() {
             0
@@ -434,18 +706,62 @@ impl Coro {
     }
 
     /// Deepest stack use seen when the coro was switched out, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(corio::schedule);
+    /// corio::cede();
+    /// let used = h.coro().stack_used();
+    /// assert!(used > 0 && used < h.coro().stack_size());
+    /// # h.cancel();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn stack_used(&self) -> usize {
         self.0.stack_used()
     }
 
     /// Where the coro last blocked or ceded (the caller of the blocking
     /// call), if it ever did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| corio::schedule());
+    /// corio::cede();
+    /// let at = h.coro().location().unwrap();
+    /// assert_eq!(at.line(), line!() - 3);
+    /// # h.cancel();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn location(&self) -> Option<&'static Location<'static>> {
         self.0.where_.get()
     }
 
     /// Real and CPU time spent running this coro while
     /// [`debug::enable_times`](crate::debug::enable_times) was on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::debug::enable_times(true);
+    /// let h = corio::spawn(|| (0..10_000u64).map(std::hint::black_box).sum::<u64>());
+    /// let c = h.coro();
+    /// h.join().unwrap();
+    /// let (real, cpu) = c.times();
+    /// assert!(real > std::time::Duration::ZERO && cpu <= real + std::time::Duration::from_millis(10));
+    /// corio::debug::enable_times(false);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn times(&self) -> (Duration, Duration) {
         self.0
             .with_extra(|e| e.map_or((Duration::ZERO, Duration::ZERO), |e| (e.real, e.cpu)))
@@ -457,6 +773,25 @@ impl Coro {
     /// # Switching
     ///
     /// Suspends the current coro until something readies it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// let o = order.clone();
+    /// let first = corio::spawn(move || o.borrow_mut().push("queued first"));
+    /// let (o, me) = (order.clone(), corio::current());
+    /// let second = corio::spawn(move || {
+    ///     o.borrow_mut().push("switched to");
+    ///     me.ready(); // nobody else would wake the main coro
+    /// });
+    /// second.coro().schedule_to();
+    /// assert_eq!(*order.borrow(), ["switched to", "queued first"]);
+    /// # first.join().unwrap();
+    /// ```
     #[track_caller]
     pub fn schedule_to(&self) {
         sched().switch_to(&self.0, false, Location::caller());
@@ -468,6 +803,23 @@ impl Coro {
     /// # Switching
     ///
     /// Suspends the current coro; it is ready to run again at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// let o = order.clone();
+    /// let a = corio::spawn(move || o.borrow_mut().push("a"));
+    /// let o = order.clone();
+    /// let b = corio::spawn(move || o.borrow_mut().push("b"));
+    /// b.coro().cede_to(); // b first, then the queue: a, then us
+    /// assert_eq!(*order.borrow(), ["b", "a"]);
+    /// # a.join().unwrap();
+    /// # b.join().unwrap();
+    /// ```
     #[track_caller]
     pub fn cede_to(&self) {
         sched().switch_to(&self.0, true, Location::caller());
@@ -478,6 +830,13 @@ impl Coro {
 /// detaches the coro (it keeps running), like `std::thread`.
 ///
 /// It is also a [`Future`], so async code can await a coro.
+///
+/// It stays on the coro's thread:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(corio::spawn(|| 1));
+/// ```
 #[must_use = "dropping a JoinHandle detaches the coro; call join() to wait for it"]
 pub struct JoinHandle<T> {
     inner: CoroRef,
@@ -525,6 +884,18 @@ impl<T: 'static> JoinHandle<T> {
 
 impl<T> JoinHandle<T> {
     /// A handle to the coro.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().name("worker").spawn(|| ()).unwrap();
+    /// assert_eq!(h.coro().desc(), "worker");
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn coro(&self) -> Coro {
         Coro(self.inner.clone())
     }
@@ -534,12 +905,34 @@ impl<T> JoinHandle<T> {
     /// # Switching
     ///
     /// Suspends the current coro while the victim unwinds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| loop { corio::cede() });
+    /// corio::cede();
+    /// h.cancel();
+    /// assert!(h.is_finished());
+    /// ```
     #[track_caller]
     pub fn cancel(&self) {
         sched().cancel(&self.inner, Location::caller());
     }
 
     /// Whether the coro has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::spawn(|| 1);
+    /// assert!(!h.is_finished());
+    /// corio::cede();
+    /// assert!(h.is_finished());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_finished(&self) -> bool {
         self.inner.is_done()
     }
@@ -617,11 +1010,34 @@ pub struct Builder {
 impl Builder {
     /// A builder with the defaults: no description, [`PRIO_NORMAL`], a
     /// [`DEFAULT_STACK_SIZE`](crate::stack::DEFAULT_STACK_SIZE) stack.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().spawn(|| 2 + 2).unwrap();
+    /// assert_eq!(h.join().unwrap(), 4);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Sets the description shown by `ps` (see [`Coro::desc`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().name("poller").spawn(|| ()).unwrap();
+    /// assert!(corio::debug::ps().contains("poller"));
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
@@ -629,6 +1045,21 @@ impl Builder {
 
     /// Sets the priority (clamped to `PRIO_MIN..=PRIO_MAX`) before the coro
     /// is queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Queued behind nothing: a higher priority runs before the coro spawned first.
+    /// let low = corio::spawn(|| ());
+    /// let high = corio::Builder::new().prio(corio::PRIO_HIGH).spawn(|| ()).unwrap();
+    /// corio::cede(); // runs `high` only: `low` has our priority and comes after us
+    /// assert!(high.is_finished());
+    /// # low.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn prio(mut self, prio: i32) -> Builder {
         self.prio = prio;
         self
@@ -637,12 +1068,32 @@ impl Builder {
     /// Sets the usable stack size in bytes (rounded up to whole pages, at
     /// least [`MIN_STACK_SIZE`](crate::stack::MIN_STACK_SIZE)). Only touched
     /// pages cost memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().stack_size(4 << 20).spawn(|| ()).unwrap();
+    /// assert_eq!(h.coro().stack_size(), 4 << 20);
+    /// # h.join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
     }
 
     /// Spawns the coro at the back of its priority's ready queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = corio::Builder::new().name("adder").spawn(|| 1 + 1)?;
+    /// assert_eq!(h.join().unwrap(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     ///
     /// # Errors
     /// `InvalidInput` for a stack size of 0 or beyond
@@ -675,6 +1126,10 @@ impl Builder {
     ///
     /// # Errors
     /// As for [`spawn`](Builder::spawn).
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn spawn_suspended<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + 'static,
@@ -752,6 +1207,10 @@ where
 /// let h = corio::spawn(move || corio::current() != main);
 /// assert!(h.join().unwrap());
 /// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
 pub fn current() -> Coro {
     Coro(sched().cur_ref())
 }
@@ -800,6 +1259,16 @@ pub fn cede() {
 /// # Switching
 ///
 /// Suspends the current coro if any other coro is ready.
+///
+/// # Examples
+///
+/// ```
+/// let low = corio::Builder::new().prio(corio::PRIO_LOW).spawn(|| "low ran").unwrap();
+/// corio::cede(); // does not run a lower priority
+/// assert!(!low.is_finished());
+/// corio::cede_notself(); // does
+/// assert!(low.is_finished());
+/// ```
 #[track_caller]
 pub fn cede_notself() {
     sched().cede_notself(Location::caller());
@@ -845,6 +1314,10 @@ pub fn schedule() {
 /// assert_eq!(corio::nready(), before + 1);
 /// h.join().unwrap();
 /// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
 pub fn nready() -> usize {
     sched().nready()
 }
@@ -869,6 +1342,10 @@ pub fn nready() -> usize {
 /// # Panics
 /// Panics when called in the main coro (return from it instead: it is the
 /// thread itself).
+///
+/// # Switching
+///
+/// Ends the current coro: it never returns.
 #[track_caller]
 pub fn terminate<T: 'static>(value: T) -> ! {
     let s = sched();

@@ -40,6 +40,17 @@ impl<Y, I> Yielder<Y, I> {
     ///
     /// Switches to the generator's caller (not to another coro: the
     /// scheduler is not involved).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut g = corio::Generator::new(|y: &corio::Yielder<&str, u32>, first: u32| {
+    ///     let second = y.yield_("got the first");
+    ///     first + second
+    /// });
+    /// assert_eq!(g.resume(1), corio::GeneratorState::Yielded("got the first"));
+    /// assert_eq!(g.resume(2), corio::GeneratorState::Complete(3));
+    /// ```
     pub fn yield_(&self, value: Y) -> I {
         self.inner.suspend(value)
     }
@@ -101,6 +112,13 @@ impl<Y, I> Yielder<Y, I> {
 /// assert_eq!(sum.resume(5), GeneratorState::Complete("enough"));
 /// assert!(sum.is_complete());
 /// ```
+///
+/// Its stack may hold anything, so it stays on its thread:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(corio::Generator::new(|y: &corio::Yielder<u8>, ()| y.yield_(1)));
+/// ```
 pub struct Generator<Y, R = (), I = ()> {
     co: Coroutine<I, Y, R, Stack>,
     complete: bool,
@@ -126,6 +144,22 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
     /// fallible form).
     ///
     /// [`with_stack_size`]: Generator::with_stack_size
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let squares: Vec<u32> = corio::Generator::new(|y, ()| {
+    ///     for i in 1..=3 {
+    ///         y.yield_(i * i);
+    ///     }
+    /// })
+    /// .collect();
+    /// assert_eq!(squares, [1, 4, 9]);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     #[track_caller]
     pub fn new<F>(f: F) -> Self
     where
@@ -143,6 +177,25 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
     /// `InvalidInput` for 0 bytes or more than
     /// [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE); the mapping's error
     /// when the stack cannot be mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let deep = corio::Generator::<u32>::with_stack_size(16 << 20, |y, ()| {
+    ///     fn down(y: &corio::Yielder<u32>, n: u32) {
+    ///         let pad = std::hint::black_box([0u8; 256]);
+    ///         if n == 0 { y.yield_(pad[0] as u32) } else { down(y, n - 1) }
+    ///     }
+    ///     down(y, 10_000);
+    /// })?;
+    /// assert_eq!(deep.collect::<Vec<_>>(), [0]);
+    /// assert!(corio::Generator::<(), (), ()>::with_stack_size(0, |_, ()| ()).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn with_stack_size<F>(bytes: usize, f: F) -> io::Result<Self>
     where
         F: FnOnce(&Yielder<Y, I>, I) -> R + 'static,
@@ -181,6 +234,18 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
     ///
     /// Switches into the generator; it may suspend the current coro if the
     /// generator makes a blocking call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corio::GeneratorState::{Complete, Yielded};
+    /// let mut g = corio::Generator::new(|y: &corio::Yielder<char, char>, c: char| {
+    ///     let next = y.yield_(c.to_ascii_uppercase());
+    ///     next.to_ascii_uppercase()
+    /// });
+    /// assert_eq!(g.resume('a'), Yielded('A'));
+    /// assert_eq!(g.resume('b'), Complete('B'));
+    /// ```
     #[track_caller]
     pub fn resume(&mut self, input: I) -> GeneratorState<Y, R> {
         assert!(
@@ -200,11 +265,38 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
     }
 
     /// Whether the closure returned (or panicked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut g = corio::Generator::new(|y: &corio::Yielder<()>, ()| y.yield_(()));
+    /// g.resume(());
+    /// assert!(!g.is_complete());
+    /// g.resume(());
+    /// assert!(g.is_complete());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_complete(&self) -> bool {
         self.complete
     }
 
     /// Whether [`resume`](Generator::resume) was ever called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut g = corio::Generator::new(|_: &corio::Yielder<()>, ()| ());
+    /// assert!(!g.is_started());
+    /// g.resume(());
+    /// assert!(g.is_started());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn is_started(&self) -> bool {
         self.co.started()
     }

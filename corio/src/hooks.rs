@@ -28,7 +28,12 @@ thread_local! {
 /// more first (the "scope exit" of Perl's `on_leave`).
 ///
 /// Keep it in a local: the hook stays installed exactly as long as the
-/// guard lives.
+/// guard lives. It belongs to its coro's thread:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(corio::on_leave(|| ()));
+/// ```
 #[must_use = "the hook is removed as soon as the guard is dropped"]
 #[clippy::has_significant_drop]
 pub struct HookGuard {

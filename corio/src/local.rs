@@ -105,6 +105,17 @@ impl<T: 'static> CoroLocal<T> {
     /// # Switching
     ///
     /// Never suspends the current coro (`f` may).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! {
+    ///     static NAME: String = format!("coro {}", corio::current().id());
+    /// }
+    /// let mine = NAME.with(|n| n.clone());
+    /// let theirs = corio::spawn(|| NAME.with(|n| n.clone())).join().unwrap();
+    /// assert_ne!(mine, theirs);
+    /// ```
     pub fn with<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
         let index = self.index();
         let c = sched().cur();
@@ -138,6 +149,17 @@ impl<T: 'static> CoroLocal<T> {
 
 impl<T: Copy + 'static> CoroLocal<Cell<T>> {
     /// Returns a copy of the current coro's value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(3); }
+    /// assert_eq!(N.get(), 3);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn get(&'static self) -> T {
         self.with(Cell::get)
     }
@@ -145,16 +167,52 @@ impl<T: Copy + 'static> CoroLocal<Cell<T>> {
 
 impl<T: 'static> CoroLocal<Cell<T>> {
     /// Sets the current coro's value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(0); }
+    /// N.set(9);
+    /// assert_eq!(N.get(), 9);
+    /// assert_eq!(corio::spawn(|| N.get()).join().unwrap(), 0);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn set(&'static self, value: T) {
         self.with(|c| c.set(value));
     }
 
     /// Replaces the current coro's value, returning the old one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(1); }
+    /// assert_eq!(N.replace(2), 1);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn replace(&'static self, value: T) -> T {
         self.with(|c| c.replace(value))
     }
 
     /// Takes the current coro's value, leaving `Default::default()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static N: std::cell::Cell<u8> = std::cell::Cell::new(5); }
+    /// assert_eq!(N.take(), 5);
+    /// assert_eq!(N.get(), 0);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn take(&'static self) -> T
     where
         T: Default,
@@ -165,26 +223,84 @@ impl<T: 'static> CoroLocal<Cell<T>> {
 
 impl<T: 'static> CoroLocal<RefCell<T>> {
     /// Borrows the current coro's value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static V: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![1]); }
+    /// assert_eq!(V.with_borrow(|v| v.len()), 1);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn with_borrow<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
         self.with(|c| f(&c.borrow()))
     }
 
     /// Mutably borrows the current coro's value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static V: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![]); }
+    /// V.with_borrow_mut(|v| v.push(7));
+    /// assert_eq!(V.with_borrow(|v| v.clone()), [7]);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn with_borrow_mut<R>(&'static self, f: impl FnOnce(&mut T) -> R) -> R {
         self.with(|c| f(&mut c.borrow_mut()))
     }
 
     /// Sets the current coro's value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static S: std::cell::RefCell<String> = std::cell::RefCell::new(String::new()); }
+    /// S.set("mine".to_string());
+    /// assert_eq!(S.with_borrow(|s| s.clone()), "mine");
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn set(&'static self, value: T) {
         self.with(|c| *c.borrow_mut() = value);
     }
 
     /// Replaces the current coro's value, returning the old one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static S: std::cell::RefCell<String> = std::cell::RefCell::new("a".into()); }
+    /// assert_eq!(S.replace("b".into()), "a");
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn replace(&'static self, value: T) -> T {
         self.with(|c| c.replace(value))
     }
 
     /// Takes the current coro's value, leaving `Default::default()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// corio::coro_local! { static S: std::cell::RefCell<String> = std::cell::RefCell::new("x".into()); }
+    /// assert_eq!(S.take(), "x");
+    /// assert_eq!(S.take(), "");
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn take(&'static self) -> T
     where
         T: Default,

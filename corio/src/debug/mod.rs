@@ -52,6 +52,21 @@ pub fn ps() -> String {
 }
 
 /// [`ps`] in the given form.
+///
+/// # Examples
+///
+/// ```
+/// use corio::debug::{ps_with, PsMode};
+/// let name = "a coro with a rather long description";
+/// let h = corio::Builder::new().name(name).spawn(|| ()).unwrap();
+/// assert!(!ps_with(PsMode::Normal).contains(name));
+/// assert!(ps_with(PsMode::Wide).contains(name));
+/// # h.join().unwrap();
+/// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
 pub fn ps_with(mode: PsMode) -> String {
     let s = sched();
     listing(s, mode, Some(s.cur()))
@@ -72,6 +87,10 @@ pub fn ps_with(mode: PsMode) -> String {
 /// assert!(c.times().0 > std::time::Duration::ZERO);
 /// assert!(corio::debug::enable_times(false));
 /// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
 pub fn enable_times(on: bool) -> bool {
     sched().enable_times(on)
 }

@@ -114,6 +114,17 @@ pub struct CoroId(pub(crate) NonZeroU64);
 
 impl CoroId {
     /// The number.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = corio::current().id();
+    /// assert_eq!(id.as_u64().to_string(), id.to_string());
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
     pub fn as_u64(self) -> u64 {
         self.0.get()
     }

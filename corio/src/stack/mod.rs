@@ -376,6 +376,10 @@ pub fn pooled() -> usize {
 /// ```
 /// assert!(["madvise", "mprotect"].contains(&corio::stack::guard_mechanism()));
 /// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
 pub fn guard_mechanism() -> &'static str {
     match region::guard_kind() {
         crate::sys::GuardKind::Madvise => "madvise",
