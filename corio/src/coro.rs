@@ -767,6 +767,34 @@ impl Coro {
             .with_extra(|e| e.map_or((Duration::ZERO, Duration::ZERO), |e| (e.real, e.cpu)))
     }
 
+    /// A backtrace of the coro where it waits, taken on its own stack (the
+    /// running coro's is just `Backtrace::force_capture()`). Frames below
+    /// the coro's entry belong to the scheduler that switched to it. A coro
+    /// that never ran or has ended has no stack: its backtrace is
+    /// `Backtrace::disabled()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[inline(never)]
+    /// fn waits_in_here() {
+    ///     corio::schedule();
+    /// }
+    /// let h = corio::spawn(waits_in_here);
+    /// corio::cede();
+    /// let bt = h.coro().backtrace().to_string();
+    /// assert!(bt.contains("waits_in_here"), "{bt}");
+    /// # h.cancel();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Switches to the coro and straight back (the coro does not run any
+    /// of its own code, and keeps waiting where it was).
+    pub fn backtrace(&self) -> std::backtrace::Backtrace {
+        sched().backtrace(&self.0)
+    }
+
     /// Switches to this coro right away, ignoring priorities; the current
     /// coro is not re-queued (like [`schedule`]). Perl's `schedule_to`.
     ///

@@ -131,3 +131,78 @@ fn a_cancelled_coro_that_is_still_unwinding_is_marked() {
         "{listing}"
     );
 }
+
+#[inline(never)]
+fn parked_deep_in_here(depth: u32) {
+    if depth == 0 {
+        corio::schedule();
+    } else {
+        parked_deep_in_here(depth - 1);
+        std::hint::black_box(depth);
+    }
+}
+
+#[test]
+fn backtraces_are_taken_on_the_target_coros_own_stack() {
+    let h = corio::spawn(|| parked_deep_in_here(3));
+    corio::cede();
+    let queued = corio::spawn(|| ());
+    let c = h.coro();
+    let switches = c.switches();
+    let bt = c.backtrace().to_string();
+    assert!(bt.contains("parked_deep_in_here"), "{bt}");
+    // It kept waiting where it was, and the queue kept its order.
+    assert!(!h.is_finished() && !c.is_ready());
+    assert!(queued.coro().is_ready());
+    assert_eq!(c.switches(), switches + 1);
+    // The current coro's own, and those of coros without a stack.
+    assert!(
+        corio::current()
+            .backtrace()
+            .to_string()
+            .contains("backtraces_are_taken")
+    );
+    let fresh = corio::spawn(|| ());
+    assert_eq!(
+        fresh.coro().backtrace().status(),
+        std::backtrace::BacktraceStatus::Disabled
+    );
+    fresh.join().unwrap();
+    queued.join().unwrap();
+    c.ready();
+    h.join().unwrap();
+    assert_eq!(
+        c.backtrace().status(),
+        std::backtrace::BacktraceStatus::Disabled
+    );
+}
+
+#[test]
+fn a_coro_can_take_the_main_coros_backtrace() {
+    let main = corio::current();
+    let h = corio::spawn(move || main.backtrace().to_string());
+    let bt = h.join().unwrap();
+    assert!(
+        bt.contains("a_coro_can_take_the_main_coros_backtrace"),
+        "{bt}"
+    );
+}
+
+#[test]
+fn a_ready_coro_keeps_its_place_when_asked_for_a_backtrace() {
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mk = |name: &'static str| {
+        let l = log.clone();
+        corio::spawn(move || {
+            corio::cede();
+            l.borrow_mut().push(name);
+        })
+    };
+    let (a, b, c) = (mk("a"), mk("b"), mk("c"));
+    corio::cede(); // all three ran and ceded: queued a, b, c
+    let _ = b.coro().backtrace();
+    for h in [a, b, c] {
+        h.join().unwrap();
+    }
+    assert_eq!(*log.borrow(), ["a", "b", "c"]);
+}

@@ -17,13 +17,16 @@
 //! - `CANCELLED`: `cancel` was called (sticky; every later blocking call
 //!   unwinds again unless the coro is already unwinding).
 //! - `THROWN`: a `throw` payload waits in `extra.throw`.
-//! - `CANCELLING`: parked inside `cancel`, waiting for its victim to finish;
-//!   its own interrupts wait until that is over.
+//! - `ATTN`: another coro asked it for something that must run on its own
+//!   stack (a backtrace); it serves the request when switched in, then
+//!   hands the CPU back and goes on waiting as before.
 //! - `HOOKS`: it has `on_enter`/`on_leave` hooks to run at switches.
 //! - `MAIN`: it is the thread's main coro (it has no corosensei context).
 //!
 //! `has_handle` says a [`JoinHandle`](crate::JoinHandle) exists; otherwise
 //! the outcome is dropped as soon as it is known, in the coro's own context.
+//! `cancelling` says it is parked inside `cancel`, waiting for its victim
+//! to finish; its own interrupts wait until that is over.
 //!
 //! Only the scheduler of the owning thread touches any of this; `Coro` and
 //! `JoinHandle` are `!Send`.
@@ -63,7 +66,7 @@ pub(crate) const SUSPENDED: u8 = 1 << 1;
 pub(crate) const PENDING: u8 = 1 << 2;
 pub(crate) const CANCELLED: u8 = 1 << 3;
 pub(crate) const THROWN: u8 = 1 << 4;
-pub(crate) const CANCELLING: u8 = 1 << 5;
+pub(crate) const ATTN: u8 = 1 << 5;
 pub(crate) const HOOKS: u8 = 1 << 6;
 pub(crate) const MAIN: u8 = 1 << 7;
 
@@ -89,6 +92,10 @@ pub(crate) struct Extra {
     pub(crate) waker: Option<Waker>,
     /// The coro parked in `cancel` waiting for this one to finish.
     pub(crate) canceller: Option<*const CoroInner>,
+    /// The coro waiting in `backtrace` for this one's backtrace.
+    pub(crate) bt_requester: Option<*const CoroInner>,
+    /// A backtrace this coro asked another one for.
+    pub(crate) bt_result: Option<std::backtrace::Backtrace>,
     pub(crate) cpu: std::time::Duration,
     pub(crate) real: std::time::Duration,
 }
@@ -165,6 +172,7 @@ pub(crate) struct CoroInner {
     pub(crate) outcome: Cell<Option<Outcome>>,
     extra: Cell<Option<Box<Extra>>>,
     pub(crate) has_handle: Cell<bool>,
+    pub(crate) cancelling: Cell<bool>,
     state: Cell<State>,
     flags: Cell<u8>,
     level: Cell<u8>,
@@ -188,6 +196,7 @@ impl CoroInner {
             outcome: Cell::new(None),
             extra: Cell::new(None),
             has_handle: Cell::new(false),
+            cancelling: Cell::new(false),
             state: Cell::new(State::New),
             flags: Cell::new(0),
             level: Cell::new(level),
@@ -209,6 +218,7 @@ impl CoroInner {
         self.outcome.set(None);
         self.extra.set(None);
         self.has_handle.set(false);
+        self.cancelling.set(false);
         self.state.set(State::New);
         self.flags.set(0);
         self.level.set(level);

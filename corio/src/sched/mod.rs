@@ -57,8 +57,8 @@ use corosensei::{Coroutine, Yielder};
 use crate::JoinError;
 use crate::stack::{self, SigBuf, Stack};
 use inner::{
-    CANCELLED, CANCELLING, CoroId, CoroInner, CoroRef, HOOKS, MAIN, Outcome, PENDING, QUEUED,
-    SUSPENDED, State, THROWN,
+    ATTN, CANCELLED, CoroId, CoroInner, CoroRef, HOOKS, MAIN, Outcome, PENDING, QUEUED, SUSPENDED,
+    State, THROWN,
 };
 use queue::ReadyQueue;
 use value::Value;
@@ -449,6 +449,18 @@ impl Scheduler {
         if c.has(HOOKS) {
             crate::hooks::run_leave(c);
         }
+        self.raw_switch_away(c);
+        if c.has(ATTN) {
+            self.serve(c);
+        }
+        if c.has(HOOKS) {
+            crate::hooks::run_enter(c);
+        }
+    }
+
+    /// Gives up the CPU, no hooks, no requests: the bare switch.
+    #[inline]
+    fn raw_switch_away(&self, c: &CoroInner) {
         if c.is_main() {
             self.run_loop();
         } else {
@@ -458,8 +470,66 @@ impl Scheduler {
             // valid until its coroutine returns; we are running on it.
             unsafe { (*y).suspend(()) };
         }
-        if c.has(HOOKS) {
-            crate::hooks::run_enter(c);
+    }
+
+    /// Serves what other coros asked of `c` (just switched in): a
+    /// backtrace taken on its own stack. Each request hands the CPU back to
+    /// its requester and `c` goes on waiting exactly as before.
+    #[cold]
+    #[inline(never)]
+    fn serve(&self, c: &CoroInner) {
+        while c.has(ATTN) {
+            c.clear(ATTN);
+            let Some(requester) = c.extra_if(|e| e.bt_requester.take()).flatten() else {
+                continue;
+            };
+            let bt = std::backtrace::Backtrace::force_capture();
+            // SAFETY: a requester waits, parked, until its result is in and
+            // it was switched back to; `backtrace` clears the request if it
+            // stops waiting, so a requester found here is alive.
+            unsafe { (*requester).extra_mut(|e| e.bt_result = Some(bt)) };
+            self.hint.set(requester);
+            self.raw_switch_away(c);
+        }
+    }
+
+    /// `Coro::backtrace`: captured on `v`'s own stack.
+    pub(crate) fn backtrace(&self, v: &CoroInner) -> std::backtrace::Backtrace {
+        let me = self.cur();
+        if ptr::eq(me, v) {
+            return std::backtrace::Backtrace::force_capture();
+        }
+        if v.state() != State::Live {
+            return std::backtrace::Backtrace::disabled();
+        }
+        let me_ptr: *const CoroInner = me;
+        v.extra_mut(|e| e.bt_requester = Some(me_ptr));
+        v.set(ATTN);
+        self.hint.set(v);
+        // If anything unwinds us before the answer came, withdraw the
+        // request so `v` never writes to a coro that stopped waiting.
+        struct Withdraw<'a>(&'a CoroInner, *const CoroInner);
+        impl Drop for Withdraw<'_> {
+            fn drop(&mut self) {
+                let me = self.1;
+                self.0.extra_if(|e| {
+                    if e.bt_requester == Some(me) {
+                        e.bt_requester = None;
+                    }
+                });
+            }
+        }
+        let _withdraw = Withdraw(v, me_ptr);
+        loop {
+            self.raw_switch_away(me);
+            if let Some(bt) = me.extra_if(|e| e.bt_result.take()).flatten() {
+                return bt;
+            }
+            if !v.has(ATTN) {
+                // Woken for another reason after `v` was done with us (or
+                // `v` ended): nothing more will come.
+                return std::backtrace::Backtrace::disabled();
+            }
         }
     }
 
@@ -483,8 +553,14 @@ impl Scheduler {
             } else {
                 self.hint.set(ptr::null());
                 // SAFETY: hints are live coros (set by `cancel`,
-                // `schedule_to`, `complete`, which hold them alive).
-                self.dequeue(unsafe { &*next });
+                // `schedule_to`, `complete`, `backtrace`, which hold them
+                // alive).
+                let h = unsafe { &*next };
+                // A coro switched to only to serve a request keeps its
+                // place in the ready queue.
+                if !h.has(ATTN) {
+                    self.dequeue(h);
+                }
             }
             // SAFETY: `next` is alive (see above).
             let c = unsafe { &*next };
@@ -601,7 +677,7 @@ impl Scheduler {
         // yielder was set at its first switch-in and is valid until its
         // coroutine returns; we are running on that coroutine.
         unsafe { (*y).suspend(()) };
-        if c.has(HOOKS | CANCELLED | THROWN) {
+        if c.has(HOOKS | CANCELLED | THROWN | ATTN) {
             self.after_switch_in(c);
         }
     }
@@ -629,6 +705,9 @@ impl Scheduler {
     #[cold]
     #[inline(never)]
     fn after_switch_in(&self, c: &CoroInner) {
+        if c.has(ATTN) {
+            self.serve(c);
+        }
         if c.has(HOOKS) {
             crate::hooks::run_enter(c);
         }
@@ -685,7 +764,7 @@ impl Scheduler {
     /// Raises the pending interrupt of `c` (the running coro) by unwinding.
     #[cold]
     pub(crate) fn raise(&self, c: &CoroInner) {
-        if c.has(CANCELLING) {
+        if c.cancelling.get() {
             // It finishes the cancel it is in first (Coro's t/20).
             return;
         }
@@ -835,7 +914,7 @@ impl Scheduler {
             }
             return;
         }
-        if v.has(CANCELLING) {
+        if v.cancelling.get() {
             // `v` is itself inside a cancel: it finishes that first, then
             // unwinds (Coro's t/20).
             return;
@@ -847,11 +926,11 @@ impl Scheduler {
         self.dequeue(v);
         v.clear(SUSPENDED | PENDING);
         v.extra_mut(|e| e.canceller = Some(me));
-        me.set(CANCELLING);
+        me.cancelling.set(true);
         struct Waiting<'a>(&'a CoroInner, &'a CoroInner);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
-                self.0.clear(CANCELLING);
+                self.0.cancelling.set(false);
                 let me: *const CoroInner = self.0;
                 self.1.extra_if(|e| {
                     if e.canceller == Some(me) {
