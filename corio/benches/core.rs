@@ -34,12 +34,11 @@ fn stats(mut v: Vec<f64>) -> Stats {
 }
 
 /// Runs `base` and `subject` alternately; each returns nanoseconds per op.
-fn paired(
-    name: &str,
-    base_name: &str,
-    mut base: impl FnMut() -> f64,
-    mut subject: impl FnMut() -> f64,
-) {
+/// The ratio is the median of the round-by-round ratios: two runs side by
+/// side share the machine's state of the moment (this machine's speed
+/// changes by 2x from one second to the next), so their ratio is the
+/// figure that holds still.
+fn paired(name: &str, base_name: &str, mut base: impl FnMut() -> f64, mut subject: impl FnMut() -> f64) {
     // Warm-up.
     base();
     subject();
@@ -52,14 +51,11 @@ fn paired(
         println!("  rounds of {name}: {s:.1?}");
         println!("  rounds of {base_name}: {b:.1?}");
     }
+    let ratios = stats(s.iter().zip(&b).map(|(s, b)| s / b).collect());
     let (b, s) = (stats(b), stats(s));
     println!(
-        "{name:<34} {:>9.1} ns (min {:>7.1})   {base_name:<30} {:>9.1} ns (min {:>7.1})   ratio {:>6.2}",
-        s.median,
-        s.min,
-        b.median,
-        b.min,
-        s.median / b.median
+        "{name:<34} {:>9.1} ns (min {:>7.1})   {base_name:<34} {:>7.1} ns (min {:>6.1})   ratio {:>5.2} (min {:.2})",
+        s.median, s.min, b.median, b.min, ratios.median, ratios.min
     );
 }
 
