@@ -38,7 +38,12 @@ fn stats(mut v: Vec<f64>) -> Stats {
 /// side share the machine's state of the moment (this machine's speed
 /// changes by 2x from one second to the next), so their ratio is the
 /// figure that holds still.
-fn paired(name: &str, base_name: &str, mut base: impl FnMut() -> f64, mut subject: impl FnMut() -> f64) {
+fn paired(
+    name: &str,
+    base_name: &str,
+    mut base: impl FnMut() -> f64,
+    mut subject: impl FnMut() -> f64,
+) {
     // Warm-up.
     base();
     subject();
@@ -67,12 +72,13 @@ fn per_op(n: u64, f: impl FnOnce()) -> f64 {
 
 // ----- switching -------------------------------------------------------------
 
-/// Two raw corosensei coroutines resumed alternately: the floor of a switch.
-fn raw_switch(n: u64) -> f64 {
+/// Two raw corosensei coroutines resumed alternately, each suspending `n`
+/// times through `suspend`: the floor of a switch.
+fn raw_switch(n: u64, suspend: impl Fn(&Yielder<(), ()>) + Copy + 'static) -> f64 {
     let mk = || {
         Coroutine::new(move |y: &Yielder<(), ()>, ()| {
             for _ in 0..n {
-                y.suspend(());
+                suspend(y);
             }
         })
     };
@@ -90,46 +96,37 @@ fn raw_switch(n: u64) -> f64 {
     })
 }
 
-/// Two corio coros ceding to each other (the main coro waits in join).
-fn corio_switch(n: u64) -> f64 {
-    let a = corio::spawn(move || {
+/// Two corio coros ceding `n` times each through `cede` (the main coro
+/// waits in join).
+fn corio_switch(n: u64, cede: impl Fn() + Copy + 'static) -> f64 {
+    let player = move || {
         for _ in 0..n {
-            corio::cede();
+            cede();
         }
-    });
-    let b = corio::spawn(move || {
-        for _ in 0..n {
-            corio::cede();
-        }
-    });
+    };
+    let (a, b) = (corio::spawn(player), corio::spawn(player));
     per_op(2 * n, || {
         a.join().unwrap();
         b.join().unwrap();
     })
 }
 
+/// `cede` inlined into the loop, as a plain call to `corio::cede` is.
+#[inline(always)]
+fn cede_inline() {
+    corio::cede();
+}
+
+/// `cede` behind a function call, as in most real code: every switch then
+/// also pays for mispredicted returns.
 #[inline(never)]
 fn cede_out_of_line() {
     corio::cede();
 }
 
-/// As `corio_switch`, but `cede` is reached through a function call, as in
-/// most real code: every switch then also pays for mispredicted returns.
-fn corio_switch_called(n: u64) -> f64 {
-    let a = corio::spawn(move || {
-        for _ in 0..n {
-            cede_out_of_line();
-        }
-    });
-    let b = corio::spawn(move || {
-        for _ in 0..n {
-            cede_out_of_line();
-        }
-    });
-    per_op(2 * n, || {
-        a.join().unwrap();
-        b.join().unwrap();
-    })
+#[inline(always)]
+fn suspend_inline(y: &Yielder<(), ()>) {
+    y.suspend(());
 }
 
 #[inline(never)]
@@ -137,42 +134,19 @@ fn suspend_out_of_line(y: &Yielder<(), ()>) {
     y.suspend(());
 }
 
-/// Raw corosensei with the suspend behind a function call.
-fn raw_switch_called(n: u64) -> f64 {
-    let mk = || {
-        Coroutine::new(move |y: &Yielder<(), ()>, ()| {
-            for _ in 0..n {
-                suspend_out_of_line(y);
-            }
-        })
-    };
-    let (mut a, mut b) = (mk(), mk());
-    per_op(2 * n, || {
-        loop {
-            let ra = a.resume(());
-            let rb = b.resume(());
-            if matches!(ra, CoroutineResult::Return(()))
-                && matches!(rb, CoroutineResult::Return(()))
-            {
-                break;
-            }
-        }
-    })
-}
-
 fn bench_cede() {
     let n = 2_000_000;
     paired(
         "cede: 2 coros ceding",
         "raw corosensei resume+suspend",
-        || raw_switch(n),
-        || corio_switch(n),
+        || raw_switch(n, suspend_inline),
+        || corio_switch(n, cede_inline),
     );
     paired(
         "cede via a call (typical code)",
         "raw corosensei, suspend via a call",
-        || raw_switch_called(n),
-        || corio_switch_called(n),
+        || raw_switch(n, suspend_out_of_line),
+        || corio_switch(n, cede_out_of_line),
     );
 }
 

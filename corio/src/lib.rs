@@ -62,6 +62,10 @@
 //! [`debug::ps`] listing that shows where each coro waits. When a thread
 //! exits, its remaining coros are cancelled (their `Drop`s run).
 //!
+//! `cancel`, `throw` and `terminate` work by unwinding, like panics: they
+//! need the default `panic = "unwind"`. Built with `panic = "abort"`, a
+//! panicking or cancelled coro aborts the process.
+//!
 //! # Generators and coro-local state
 //!
 //! [`Generator`] is a stackful generator that needs no scheduler: yield from

@@ -6,23 +6,7 @@
 
 mod util;
 
-use util::{child_role, run_child};
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn maps_count() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .map(|m| m.lines().count())
-        .unwrap_or(0)
-}
+use util::{child_role, maps_count, run_child, status_kib, word_after};
 
 const N: usize = 1_000_000;
 
@@ -68,13 +52,7 @@ fn a_million_parked_coros_each_with_a_guard_page() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let word = |key: &str| -> String {
-        stdout
-            .split_once(key)
-            .and_then(|(_, r)| r.split_whitespace().next())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let word = |key: &str| word_after(&stdout, key).unwrap_or_default().to_string();
     assert!(stdout.contains("ALL JOINED"), "{stdout}");
     let maps: usize = word("MAPS ").parse().unwrap();
     let per_coro: u64 = word("PER_CORO ").parse().unwrap();

@@ -8,7 +8,7 @@ mod util;
 use std::hint::black_box;
 use std::os::unix::process::ExitStatusExt;
 
-use util::{child_role, run_child};
+use util::{child_role, maps_count, run_child, status_kib, word_after};
 
 #[allow(unconditional_recursion)] // on purpose: it must overflow
 fn recurse_forever(n: u64) -> u64 {
@@ -23,29 +23,6 @@ fn recurse(depth: u64) -> u64 {
     } else {
         recurse(depth - 1) + 1
     }
-}
-
-/// The word after `key` in a child's output (which shares lines with the
-/// test harness's own).
-fn after<'a>(out: &'a str, key: &str) -> Option<&'a str> {
-    let rest = out.split_once(key)?.1;
-    rest.split_whitespace().next()
-}
-
-fn maps_count() -> usize {
-    std::fs::read_to_string("/proc/self/maps")
-        .map(|m| m.lines().count())
-        .unwrap_or(0)
-}
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -67,7 +44,7 @@ fn a_stack_overflow_aborts_with_a_report_naming_the_coro() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let id = after(&stdout, "ID ").expect("child printed the id");
+    let id = word_after(&stdout, "ID ").expect("child printed the id");
     assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
     assert!(
         stderr.contains(&format!(

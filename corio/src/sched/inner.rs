@@ -42,7 +42,7 @@ use std::task::Waker;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use super::queue::Links;
+use super::list::Links;
 use super::value::Value;
 use super::wait::WaitList;
 use crate::stack::Stack;
@@ -143,17 +143,13 @@ impl std::fmt::Display for CoroId {
     }
 }
 
-/// The control block (see the module docs for the protocol). `repr(C)`
-/// with the ready-queue links first: the queue turns a pointer to the links
-/// into a pointer to the coro.
-#[repr(C)]
+/// The control block (see the module docs for the protocol).
 pub(crate) struct CoroInner {
-    /// Ready-queue links (see `queue.rs`).
+    /// Links in the ready queue (see `queue.rs`).
     pub(crate) q: Links,
+    /// Links in the scheduler's list of live coros, in creation order.
+    pub(crate) a: Links,
     pub(crate) id: CoroId,
-    /// Links of the scheduler's list of live coros, in creation order.
-    pub(crate) a_next: Cell<*const CoroInner>,
-    pub(crate) a_prev: Cell<*const CoroInner>,
     /// The coroutine; `None` for the main coro and once done.
     ctx: UnsafeCell<Option<Context>>,
     /// The yielder of `ctx`, valid from its first switch-in until done.
@@ -182,9 +178,8 @@ impl CoroInner {
     pub(crate) fn new(id: CoroId, level: u8, stack_base: usize, stack_limit: usize) -> Self {
         CoroInner {
             q: Links::new(),
+            a: Links::new(),
             id,
-            a_next: Cell::new(ptr::null()),
-            a_prev: Cell::new(ptr::null()),
             ctx: UnsafeCell::new(None),
             yielder: Cell::new(ptr::null()),
             where_: Cell::new(None),
@@ -222,6 +217,20 @@ impl CoroInner {
         self.state.set(State::New);
         self.flags.set(0);
         self.level.set(level);
+    }
+
+    /// The coro whose ready-queue links these are.
+    #[inline]
+    pub(crate) fn from_q(l: *const Links) -> *const CoroInner {
+        l.wrapping_byte_sub(std::mem::offset_of!(CoroInner, q))
+            .cast()
+    }
+
+    /// The coro whose live-list links these are.
+    #[inline]
+    pub(crate) fn from_a(l: *const Links) -> *const CoroInner {
+        l.wrapping_byte_sub(std::mem::offset_of!(CoroInner, a))
+            .cast()
     }
 
     /// Size of its stack as requested (page rounded); the top 16 bytes of

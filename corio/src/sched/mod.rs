@@ -37,6 +37,7 @@
 //! reported and leaked, never resumed; its stack stays mapped.
 
 pub(crate) mod inner;
+pub(crate) mod list;
 pub(crate) mod queue;
 pub(crate) mod value;
 pub(crate) mod wait;
@@ -132,6 +133,7 @@ fn init_slow(p: usize) -> &'static Scheduler {
     let altstack = crate::sys::AltStack::ensure();
     let s: &'static Scheduler = Box::leak(Box::new(Scheduler::new(altstack)));
     s.ready.init();
+    s.all.init();
     SCHED.with(|c| c.set(s));
     // Register the destructor that tears the scheduler down at thread exit.
     TEARDOWN.with(|_| ());
@@ -179,8 +181,7 @@ pub(crate) struct Scheduler {
     hint: Cell<*const CoroInner>,
     /// Live coros other than main, oldest first. Each link owns one strong
     /// count (`Rc::into_raw`), handed to the loop when the coro finishes.
-    all_head: Cell<*const CoroInner>,
-    all_tail: Cell<*const CoroInner>,
+    all: list::List,
     live: Cell<usize>,
     /// Next id of this thread's block, and the end of the block.
     next_id: Cell<u64>,
@@ -213,8 +214,7 @@ impl Scheduler {
             main,
             ready: ReadyQueue::new(),
             hint: Cell::new(ptr::null()),
-            all_head: Cell::new(ptr::null()),
-            all_tail: Cell::new(ptr::null()),
+            all: list::List::new(),
             live: Cell::new(0),
             next_id: Cell::new(block + 1),
             id_end: Cell::new(block + ID_BLOCK),
@@ -335,67 +335,41 @@ impl Scheduler {
 
     fn link_all(&self, c: CoroRef) {
         let p = c.into_raw();
-        // SAFETY: `p` was just made from a live `Rc`.
-        let c = unsafe { &*p };
-        let tail = self.all_tail.get();
-        c.a_prev.set(tail);
-        c.a_next.set(ptr::null());
-        if tail.is_null() {
-            self.all_head.set(p);
-        } else {
-            // SAFETY: linked coros are owned by this list, hence alive.
-            unsafe { (*tail).a_next.set(p) };
-        }
-        self.all_tail.set(p);
+        // SAFETY: `p` was just made from a live handle; the list now owns
+        // that count.
+        self.all.push_back(unsafe { &(*p).a });
         self.live.set(self.live.get() + 1);
     }
 
     /// Unlinks `c` from the all-list. The strong count the list owned is
     /// now owed by the caller (see [`release_owned`]).
     fn unlink_all(&self, c: &CoroInner) {
-        let next = c.a_next.get();
-        let prev = c.a_prev.get();
-        if prev.is_null() {
-            self.all_head.set(next);
-        } else {
-            // SAFETY: linked coros are alive.
-            unsafe { (*prev).a_next.set(next) };
-        }
-        if next.is_null() {
-            self.all_tail.set(prev);
-        } else {
-            // SAFETY: linked coros are alive.
-            unsafe { (*next).a_prev.set(prev) };
-        }
-        c.a_next.set(ptr::null());
-        c.a_prev.set(ptr::null());
+        self.all.remove(&c.a);
         self.live.set(self.live.get() - 1);
     }
 
     /// Calls `f` for the main coro, then every live coro, oldest first.
     pub(crate) fn for_each_coro(&self, mut f: impl FnMut(&CoroInner)) {
         f(&self.main);
-        let mut p = self.all_head.get();
-        while !p.is_null() {
+        let mut l = self.all.first();
+        while !self.all.is_end(l) {
             // SAFETY: linked coros are alive; `f` cannot unlink (it gets a
-            // shared reference and this runs no scheduler code).
-            let c = unsafe { &*p };
+            // shared reference and runs no scheduler code).
+            let c = unsafe { &*CoroInner::from_a(l) };
             f(c);
-            p = c.a_next.get();
+            l = c.a.next();
         }
     }
 
     /// Strong handles to every live coro except main, oldest first.
     pub(crate) fn live_coros(&self) -> Vec<CoroRef> {
         let mut v = Vec::with_capacity(self.live.get());
-        let mut p = self.all_head.get();
-        while !p.is_null() {
-            // SAFETY: linked coros are alive and were made by `Rc`.
-            unsafe {
-                v.push(CoroRef::clone_raw(p));
-                p = (*p).a_next.get();
+        self.for_each_coro(|c| {
+            if !c.is_main() {
+                // SAFETY: every coro is made by `Rc`, and `c` is alive.
+                v.push(unsafe { CoroRef::clone_raw(c) });
             }
-        }
+        });
         v
     }
 

@@ -101,3 +101,27 @@ pub fn example(name: &str) -> std::path::PathBuf {
     }
     p
 }
+
+/// A field of `/proc/self/status` in KiB (`VmRSS:`, `VmPTE:`, ...).
+pub fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many mappings the process has.
+pub fn maps_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
+/// The word after `key` in a child's output (which shares lines with the
+/// test harness's own).
+pub fn word_after<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    out.split_once(key)?.1.split_whitespace().next()
+}
