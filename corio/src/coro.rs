@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use crate::sched::inner::{CANCELLED, CoroRef, Outcome, PENDING, QUEUED, SUSPENDED, State};
+use crate::sched::inner::{CANCELLED, CoroRef, Outcome, QUEUED, SUSPENDED, State};
 use crate::sched::{self, SpawnOpts, TerminateUnwind, level_of, sched};
 
 pub use crate::sched::inner::CoroId;
@@ -401,7 +401,7 @@ impl Coro {
     ///
     /// Never suspends the current coro.
     pub fn is_ready(&self) -> bool {
-        self.0.has(QUEUED | PENDING) && !self.0.is_done()
+        self.0.is_ready()
     }
 
     /// Whether this is the running coro.

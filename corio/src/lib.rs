@@ -113,9 +113,12 @@ pub mod debug;
 mod generator;
 mod hooks;
 mod local;
+mod rouse;
 mod sched;
 pub mod stack;
+pub mod sync;
 mod sys;
+pub mod time;
 
 pub use coro::{
     Builder, Coro, CoroId, JoinError, JoinHandle, PRIO_HIGH, PRIO_IDLE, PRIO_LOW, PRIO_MAX,
@@ -125,3 +128,5 @@ pub use coro::{
 pub use generator::{Generator, GeneratorState, Yielder};
 pub use hooks::{HookGuard, on_enter, on_leave};
 pub use local::CoroLocal;
+pub use rouse::{Rouse, RouseCallback, rouse};
+pub use time::{Elapsed, sleep, sleep_until, timeout};

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::sched::inner::{CANCELLED, CoroInner, PENDING, QUEUED, State};
+use crate::sched::inner::{CANCELLED, CoroInner, SUSPENDED, State};
 use crate::sched::{Scheduler, sched};
 
 /// How much [`ps_with`] shows.
@@ -116,7 +116,7 @@ fn row(out: &mut String, c: &CoroInner, running: bool, mode: PsMode, times: bool
         _ if running => 'R',
         State::New => 'N',
         State::Done => 'Z',
-        State::Live if c.has(QUEUED | PENDING) && !c.has(crate::sched::inner::SUSPENDED) => 'r',
+        State::Live if c.is_ready() && !c.has(SUSPENDED) => 'r',
         State::Live => 'S',
     });
     if c.has(CANCELLED) {

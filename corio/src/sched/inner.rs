@@ -13,7 +13,9 @@
 //! - `QUEUED`: linked in the ready queue (a running coro may be queued:
 //!   `current().ready()` followed by `schedule()` is how `cede` works).
 //! - `SUSPENDED`: `suspend()` was called; it is never picked, and an
-//!   activation that arrives meanwhile is kept as `PENDING`.
+//!   activation that arrives meanwhile is kept in `pending`.
+//! - `TIMEDOUT`: the deadline of an enclosing `timeout` passed; the id of
+//!   the outermost one that did waits in `extra.timed_out`.
 //! - `CANCELLED`: `cancel` was called (sticky; every later blocking call
 //!   unwinds again unless the coro is already unwinding).
 //! - `THROWN`: a `throw` payload waits in `extra.throw`.
@@ -63,7 +65,7 @@ pub(crate) enum State {
 // forwarding on every switch.
 pub(crate) const QUEUED: u8 = 1 << 0;
 pub(crate) const SUSPENDED: u8 = 1 << 1;
-pub(crate) const PENDING: u8 = 1 << 2;
+pub(crate) const TIMEDOUT: u8 = 1 << 2;
 pub(crate) const CANCELLED: u8 = 1 << 3;
 pub(crate) const THROWN: u8 = 1 << 4;
 pub(crate) const ATTN: u8 = 1 << 5;
@@ -96,6 +98,9 @@ pub(crate) struct Extra {
     pub(crate) bt_requester: Option<*const CoroInner>,
     /// A backtrace this coro asked another one for.
     pub(crate) bt_result: Option<std::backtrace::Backtrace>,
+    /// The id of the outermost `timeout` whose deadline passed and that did
+    /// not unwind yet.
+    pub(crate) timed_out: Option<u64>,
     pub(crate) cpu: std::time::Duration,
     pub(crate) real: std::time::Duration,
 }
@@ -169,6 +174,8 @@ pub(crate) struct CoroInner {
     extra: Cell<Option<Box<Extra>>>,
     pub(crate) has_handle: Cell<bool>,
     pub(crate) cancelling: Cell<bool>,
+    /// An activation kept while suspended.
+    pub(crate) pending: Cell<bool>,
     state: Cell<State>,
     flags: Cell<u8>,
     level: Cell<u8>,
@@ -192,6 +199,7 @@ impl CoroInner {
             extra: Cell::new(None),
             has_handle: Cell::new(false),
             cancelling: Cell::new(false),
+            pending: Cell::new(false),
             state: Cell::new(State::New),
             flags: Cell::new(0),
             level: Cell::new(level),
@@ -214,6 +222,7 @@ impl CoroInner {
         self.extra.set(None);
         self.has_handle.set(false);
         self.cancelling.set(false);
+        self.pending.set(false);
         self.state.set(State::New);
         self.flags.set(0);
         self.level.set(level);
@@ -284,10 +293,16 @@ impl CoroInner {
         self.state.get() == State::Done
     }
 
-    /// Whether a cancel or throw waits to be raised.
+    /// Whether a cancel, throw or timeout waits to be raised.
     #[inline]
     pub(crate) fn interrupted(&self) -> bool {
-        self.has(CANCELLED | THROWN)
+        self.has(CANCELLED | THROWN | TIMEDOUT)
+    }
+
+    /// Whether it is queued, or holds an activation while suspended.
+    #[inline]
+    pub(crate) fn is_ready(&self) -> bool {
+        (self.has(QUEUED) || self.pending.get()) && !self.is_done()
     }
 
     /// Records the current stack depth at a switch-out.

@@ -39,11 +39,13 @@
 pub(crate) mod inner;
 pub(crate) mod list;
 pub(crate) mod queue;
+pub(crate) mod reactor;
+pub(crate) mod timer;
 pub(crate) mod value;
 pub(crate) mod wait;
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::io;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -58,8 +60,8 @@ use corosensei::{Coroutine, Yielder};
 use crate::JoinError;
 use crate::stack::{self, SigBuf, Stack};
 use inner::{
-    ATTN, CANCELLED, CoroId, CoroInner, CoroRef, HOOKS, MAIN, Outcome, PENDING, QUEUED, SUSPENDED,
-    State, THROWN,
+    ATTN, CANCELLED, CoroId, CoroInner, CoroRef, HOOKS, MAIN, Outcome, QUEUED, SUSPENDED, State,
+    THROWN, TIMEDOUT,
 };
 use queue::ReadyQueue;
 use value::Value;
@@ -98,6 +100,10 @@ const DEAD: usize = 1;
 
 /// Control blocks kept for reuse per thread.
 const FREE_CAP: usize = 1024;
+
+/// The loop looks at timers and the reactor, without blocking, at least
+/// once every this many switches.
+const POLL_EVERY: u32 = 64;
 
 thread_local! {
     static SCHED: Cell<*const Scheduler> = const { Cell::new(ptr::null()) };
@@ -197,6 +203,12 @@ pub(crate) struct Scheduler {
     free: RefCell<Vec<Rc<CoroInner>>>,
     /// Free default-size stacks, for reuse by `spawn`.
     stacks: stack::Cache,
+    /// Coros waiting for a point in time.
+    pub(crate) timers: timer::Timers,
+    /// The poll set, made on first need.
+    reactor: OnceCell<reactor::Reactor>,
+    /// Switches left until the loop looks at timers and the reactor.
+    tick: Cell<u32>,
     /// Kept alive for the thread's life: the fault handler runs on it.
     _altstack: Option<crate::sys::AltStack>,
 }
@@ -224,6 +236,9 @@ impl Scheduler {
             stamp: Cell::new((Instant::now(), Duration::ZERO)),
             free: RefCell::new(Vec::new()),
             stacks: stack::Cache::default(),
+            timers: timer::Timers::new(),
+            reactor: OnceCell::new(),
+            tick: Cell::new(POLL_EVERY),
             _altstack: altstack,
         }
     }
@@ -271,12 +286,11 @@ impl Scheduler {
     /// it is suspended). Returns `false` if it already was ready or is done.
     #[inline]
     pub(crate) fn ready(&self, c: &CoroInner) -> bool {
-        if c.has(QUEUED | PENDING) || c.is_done() {
+        if c.has(QUEUED) || c.is_done() {
             return false;
         }
         if c.has(SUSPENDED) {
-            c.set(PENDING);
-            return true;
+            return !c.pending.replace(true);
         }
         c.set(QUEUED);
         self.ready.push_back(c);
@@ -315,7 +329,7 @@ impl Scheduler {
         c.set(SUSPENDED);
         if c.has(QUEUED) {
             self.dequeue(c);
-            c.set(PENDING);
+            c.pending.set(true);
         }
     }
 
@@ -325,8 +339,7 @@ impl Scheduler {
             return;
         }
         c.clear(SUSPENDED);
-        if c.has(PENDING) {
-            c.clear(PENDING);
+        if c.pending.replace(false) {
             self.ready(c);
         }
     }
@@ -515,6 +528,13 @@ impl Scheduler {
             self.charge(&self.main);
         }
         loop {
+            let tick = self.tick.get();
+            if tick == 0 {
+                self.tick.set(POLL_EVERY);
+                self.look_around();
+            } else {
+                self.tick.set(tick - 1);
+            }
             let mut next = self.hint.get();
             if next.is_null() {
                 next = self.ready.pop();
@@ -555,11 +575,38 @@ impl Scheduler {
         }
     }
 
-    /// Nothing is ready. Returns the coro to run (only during teardown),
-    /// otherwise panics with the deadlock report.
+    /// Nothing is ready: fire due timers, run what other threads queued,
+    /// and sleep until one of them can ready a coro. Returns the coro to
+    /// run. When nothing could ever ready one, panics with the deadlock
+    /// report (or, during teardown, gives up and returns the main coro).
     #[cold]
     fn idle(&self) -> *const CoroInner {
         let main = self.main.as_ptr();
+        loop {
+            self.fire_timers();
+            if let Some(r) = self.reactor.get() {
+                r.drain(self);
+            }
+            let next = self.ready.pop();
+            if !next.is_null() {
+                // SAFETY: popped coros are alive.
+                unsafe { (*next).clear(QUEUED) };
+                return next;
+            }
+            let deadline = self.timers.next_deadline();
+            let remote = self.reactor.get().is_some_and(|r| r.keeps_alive());
+            if deadline.is_none() && (!remote || self.tearing_down.get()) {
+                break;
+            }
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match (self.reactor.get(), timeout) {
+                (Some(r), timeout) => r.poll(timeout),
+                // No reactor, so no other thread can wake us: sleep until
+                // the next timer, exactly.
+                (None, Some(t)) => std::thread::sleep(t),
+                (None, None) => unreachable!("checked above"),
+            }
+        }
         if self.tearing_down.get() {
             self.stalled.set(true);
             return main;
@@ -574,6 +621,52 @@ impl Scheduler {
             crate::hooks::run_enter(&self.main);
         }
         panic!("{report}");
+    }
+
+    /// The periodic look at timers and the reactor, without blocking (so
+    /// that coros that only cede never starve them).
+    #[cold]
+    #[inline(never)]
+    fn look_around(&self) {
+        if self.timers.live() > 0 {
+            self.fire_timers();
+        }
+        if let Some(r) = self.reactor.get() {
+            r.poll(Some(Duration::ZERO));
+            r.drain(self);
+        }
+    }
+
+    /// Fires every due timer.
+    pub(crate) fn fire_timers(&self) {
+        if self.timers.live() == 0 {
+            return;
+        }
+        self.timers.expire(Instant::now(), |action| match action {
+            timer::Action::Ready(c) => {
+                // SAFETY: an armed timer's coro is alive: the timer guard
+                // lives in the frame where that coro waits, and disarms on
+                // drop.
+                self.ready(unsafe { &*c });
+            }
+            timer::Action::Interrupt(c, id) => {
+                // SAFETY: as above.
+                self.interrupt_timeout(unsafe { &*c }, id);
+            }
+        });
+    }
+
+    /// This thread's reactor, made on first use.
+    ///
+    /// # Errors
+    /// When the poll set or its waker cannot be made (out of file
+    /// descriptors).
+    pub(crate) fn reactor(&self) -> io::Result<&reactor::Reactor> {
+        if let Some(r) = self.reactor.get() {
+            return Ok(r);
+        }
+        let r = reactor::Reactor::new(self as *const Scheduler as usize)?;
+        Ok(self.reactor.get_or_init(|| r))
     }
 
     /// Frees what a finished coro still holds: its stack, and the strong
@@ -636,11 +729,11 @@ impl Scheduler {
     #[inline(always)]
     pub(crate) fn cede(&self, loc: &'static Location<'static>) {
         let c = self.cur();
-        if c.has(MAIN | HOOKS | CANCELLED | THROWN | QUEUED | SUSPENDED | PENDING) {
+        if c.has(MAIN | HOOKS | CANCELLED | THROWN | TIMEDOUT | QUEUED | SUSPENDED) {
             return self.cede_slow(c, loc);
         }
         if !self.ready.has_at_least(c.level()) {
-            return;
+            return self.cede_alone(c, loc);
         }
         c.where_.set(Some(loc));
         c.set(QUEUED);
@@ -651,8 +744,32 @@ impl Scheduler {
         // yielder was set at its first switch-in and is valid until its
         // coroutine returns; we are running on that coroutine.
         unsafe { (*y).suspend(()) };
-        if c.has(HOOKS | CANCELLED | THROWN | ATTN) {
+        if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
             self.after_switch_in(c);
+        }
+    }
+
+    /// A `cede` that found nobody to give the CPU to. It still counts
+    /// toward the periodic look at timers and the reactor, so that a coro
+    /// spinning on `cede` while the others wait for a timer or a socket
+    /// lets them wake.
+    #[cold]
+    #[inline(never)]
+    fn cede_alone(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        let tick = self.tick.get();
+        if tick > 0 {
+            self.tick.set(tick - 1);
+            return;
+        }
+        self.tick.set(POLL_EVERY);
+        self.look_around();
+        if self.ready.has_at_least(c.level()) {
+            c.where_.set(Some(loc));
+            self.ready(c);
+            self.switch_away(c);
+            if c.interrupted() {
+                self.raise(c);
+            }
         }
     }
 
@@ -664,7 +781,7 @@ impl Scheduler {
             self.raise(c);
         }
         if !self.ready.has_at_least(c.level()) {
-            return;
+            return self.cede_alone(c, loc);
         }
         c.where_.set(Some(loc));
         self.ready(c);
@@ -756,6 +873,12 @@ impl Scheduler {
                 panic::resume_unwind(payload);
             }
         }
+        if c.has(TIMEDOUT) {
+            c.clear(TIMEDOUT);
+            if let Some(id) = c.extra_mut(|e| e.timed_out.take()) {
+                panic::resume_unwind(Box::new(crate::time::TimeoutUnwind(id)));
+            }
+        }
     }
 
     // ----- ending ----------------------------------------------------------
@@ -804,10 +927,13 @@ impl Scheduler {
             run_on_destroy(c, std::mem::take(&mut e.on_destroy));
         }
         self.dequeue(c);
-        c.clear(SUSPENDED | PENDING | HOOKS);
+        c.clear(SUSPENDED | HOOKS);
+        c.pending.set(false);
         c.set_state(State::Done);
         while let Some(j) = c.joiners.pop_back() {
-            self.ready(j);
+            if let wait::Waiter::Coro(j) = j {
+                self.ready(j);
+            }
         }
         if let Some(e) = extra {
             if let Some(w) = e.waker {
@@ -898,7 +1024,8 @@ impl Scheduler {
             return self.join_wait(v, loc);
         }
         self.dequeue(v);
-        v.clear(SUSPENDED | PENDING);
+        v.clear(SUSPENDED);
+        v.pending.set(false);
         v.extra_mut(|e| e.canceller = Some(me));
         me.cancelling.set(true);
         struct Waiting<'a>(&'a CoroInner, &'a CoroInner);
@@ -964,6 +1091,35 @@ impl Scheduler {
         v.set(THROWN);
         if !ptr::eq(v, self.cur()) {
             self.ready(v);
+        }
+    }
+
+    /// A `timeout` deadline passed: interrupt `c`'s current or next
+    /// blocking call. Of several timeouts, the outermost (oldest) wins.
+    fn interrupt_timeout(&self, c: &CoroInner, id: u64) {
+        if c.is_done() {
+            return;
+        }
+        c.extra_mut(|e| e.timed_out = Some(e.timed_out.map_or(id, |old| old.min(id))));
+        c.set(TIMEDOUT);
+        // Timers fire in the scheduler loop, where no coro is running.
+        self.ready(c);
+    }
+
+    /// Forgets a pending timeout interrupt of `id` (its `timeout` is
+    /// returning anyway).
+    pub(crate) fn clear_timeout(&self, c: &CoroInner, id: u64) {
+        if !c.has(TIMEDOUT) {
+            return;
+        }
+        let still = c.extra_mut(|e| {
+            if e.timed_out == Some(id) {
+                e.timed_out = None;
+            }
+            e.timed_out.is_some()
+        });
+        if !still {
+            c.clear(TIMEDOUT);
         }
     }
 
@@ -1076,6 +1232,12 @@ fn run_on_destroy(c: &CoroInner, mut callbacks: Vec<Box<dyn FnOnce()>>) {
 unsafe fn release_owned(p: *const CoroInner) {
     // SAFETY: the caller guarantees the count is ours to release.
     drop(unsafe { CoroRef::from_raw(p) });
+}
+
+/// The address of this thread's scheduler, if it has a live one.
+pub(crate) fn current_scheduler_addr() -> Option<usize> {
+    let p = SCHED.with(Cell::get) as usize;
+    (p > DEAD).then_some(p)
 }
 
 /// Hands this thread's cached stacks to its pool (for `stack::trim`).

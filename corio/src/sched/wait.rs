@@ -1,17 +1,21 @@
-//! Wait lists: intrusive FIFO lists of coros blocked on something.
+//! Wait lists: intrusive FIFO lists of what waits for something — coros
+//! blocked in a call, or callbacks registered to run instead (Perl's
+//! `$sem->wait(\&cb)`).
 //!
 //! A blocking call puts a [`WaitNode`] on its own stack, pins it, links it
 //! into the list of the thing it waits for, and parks. Whoever wakes it
 //! unlinks the node, marks it woken and readies its coro. If the waiter
 //! leaves early (cancelled, thrown at, timed out), dropping the node
 //! unlinks it, so a wait list never holds a coro that stopped waiting.
-//! Nothing is allocated.
+//! Nothing is allocated, except for callback nodes, which the list owns.
 //!
 //! # Invariants
 //! - A node is linked into at most one list, and `node.list` points to it
 //!   exactly while it is linked.
-//! - A linked node is pinned and alive: it is only linked through
+//! - A linked coro node is pinned and alive: it is only linked through
 //!   `Pin<&WaitNode>`, and its `Drop` unlinks it before its memory goes.
+//! - A callback node is a leaked `Box<WaitNode>` owned by its list: freed
+//!   when popped or when the list is dropped.
 //! - A list that is dropped with nodes still linked unlinks them first, so
 //!   no node ever points at a dead list.
 //! - The coro of a linked node is alive: it is parked in the frame that
@@ -24,26 +28,46 @@ use std::ptr;
 
 use super::inner::CoroInner;
 
-/// One waiting coro's entry in a [`WaitList`].
-#[derive(Debug)]
+/// One waiter's entry in a [`WaitList`].
 pub(crate) struct WaitNode {
+    /// The waiting coro; null for a callback node.
     coro: *const CoroInner,
     next: Cell<*const WaitNode>,
     prev: Cell<*const WaitNode>,
     list: Cell<*const WaitList>,
     woken: Cell<bool>,
+    /// A small value for the primitive's own use (reader or writer, ...).
+    pub(crate) tag: Cell<u8>,
+    /// The callback of a callback node.
+    callback: Cell<Option<Box<dyn FnOnce()>>>,
     _pinned: PhantomPinned,
+}
+
+impl std::fmt::Debug for WaitNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitNode")
+            .field("linked", &self.is_linked())
+            .field("woken", &self.woken.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WaitNode {
     /// A node for `coro`, not linked anywhere.
     pub(crate) fn new(coro: &CoroInner) -> Self {
+        Self::with_tag(coro, 0)
+    }
+
+    /// A node for `coro` carrying `tag`.
+    pub(crate) fn with_tag(coro: &CoroInner, tag: u8) -> Self {
         WaitNode {
             coro,
             next: Cell::new(ptr::null()),
             prev: Cell::new(ptr::null()),
             list: Cell::new(ptr::null()),
             woken: Cell::new(false),
+            tag: Cell::new(tag),
+            callback: Cell::new(None),
             _pinned: PhantomPinned,
         }
     }
@@ -52,6 +76,21 @@ impl WaitNode {
     #[inline]
     pub(crate) fn is_linked(&self) -> bool {
         !self.list.get().is_null()
+    }
+
+    /// The waiting coro of a coro node.
+    #[inline]
+    pub(crate) fn coro(&self) -> &CoroInner {
+        debug_assert!(!self.coro.is_null());
+        // SAFETY: the coro owning a node outlives it (module invariant).
+        unsafe { &*self.coro }
+    }
+
+    /// Whether a waker took this node off its list (as opposed to the
+    /// waiter leaving by itself). Cleared when it is linked again.
+    #[inline]
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.get()
     }
 }
 
@@ -63,6 +102,14 @@ impl Drop for WaitNode {
             unsafe { (*list).unlink(self) };
         }
     }
+}
+
+/// What [`WaitList::pop_front`] took off the list.
+pub(crate) enum Waiter<'a> {
+    /// A coro (now marked woken); the caller readies it.
+    Coro(&'a CoroInner),
+    /// A callback; the caller calls it.
+    Callback(Box<dyn FnOnce()>),
 }
 
 /// An intrusive list of [`WaitNode`]s.
@@ -86,6 +133,13 @@ impl WaitList {
         self.head.get().is_null()
     }
 
+    /// Number of coros waiting (callbacks not counted). Walks the list.
+    pub(crate) fn coros(&self) -> usize {
+        let mut n = 0;
+        self.for_each_node(|node| n += usize::from(!node.coro.is_null()));
+        n
+    }
+
     /// Links `node` at the tail. A node that is already linked (to this
     /// list) keeps its place: that is what a spuriously woken waiter that
     /// waits again needs.
@@ -96,6 +150,26 @@ impl WaitList {
             return;
         }
         node.woken.set(false);
+        self.link_back(node);
+    }
+
+    /// Registers `f` to be called in turn (the list owns it until then).
+    pub(crate) fn push_callback(&self, f: Box<dyn FnOnce()>) {
+        let node = Box::new(WaitNode {
+            coro: ptr::null(),
+            next: Cell::new(ptr::null()),
+            prev: Cell::new(ptr::null()),
+            list: Cell::new(ptr::null()),
+            woken: Cell::new(false),
+            tag: Cell::new(0),
+            callback: Cell::new(Some(f)),
+            _pinned: PhantomPinned,
+        });
+        let node: &WaitNode = Box::leak(node);
+        self.link_back(node);
+    }
+
+    fn link_back(&self, node: &WaitNode) {
         let tail = self.tail.get();
         node.prev.set(tail);
         node.next.set(ptr::null());
@@ -109,18 +183,86 @@ impl WaitList {
         node.list.set(self);
     }
 
-    /// Unlinks the tail, marks it woken, and returns its coro.
-    pub(crate) fn pop_back(&self) -> Option<&CoroInner> {
+    /// Takes the head off the list: a coro (marked woken) or a callback.
+    pub(crate) fn pop_front(&self) -> Option<Waiter<'_>> {
+        let head = self.head.get();
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: linked nodes are alive.
+        Some(unsafe { self.take(&*head) })
+    }
+
+    /// Takes the tail off the list (see [`pop_front`](Self::pop_front)).
+    pub(crate) fn pop_back(&self) -> Option<Waiter<'_>> {
         let tail = self.tail.get();
         if tail.is_null() {
             return None;
         }
         // SAFETY: linked nodes are alive.
-        let node = unsafe { &*tail };
+        Some(unsafe { self.take(&*tail) })
+    }
+
+    /// Takes the head coro node off the list and marks it woken; for lists
+    /// that hold no callbacks, whose owner wants the node itself.
+    pub(crate) fn pop_front_node(&self) -> Option<&WaitNode> {
+        let head = self.head.get();
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: linked nodes are alive; a coro node stays alive until its
+        // coro runs again, after the caller's borrow ends.
+        let node = unsafe { &*head };
+        debug_assert!(
+            !node.coro.is_null(),
+            "pop_front_node on a list with callbacks"
+        );
         self.unlink(node);
         node.woken.set(true);
-        // SAFETY: as in `pop_front`.
-        Some(unsafe { &*node.coro })
+        Some(node)
+    }
+
+    /// Unlinks `node` if it is linked here (a waiter leaving by itself).
+    pub(crate) fn remove(&self, node: &WaitNode) {
+        if ptr::eq(node.list.get(), self) {
+            self.unlink(node);
+        }
+    }
+
+    /// The head node, if any, without taking it.
+    pub(crate) fn front(&self) -> Option<&WaitNode> {
+        // SAFETY: linked nodes are alive.
+        unsafe { self.head.get().as_ref() }
+    }
+
+    /// Unlinks `node` and returns what it stood for.
+    ///
+    /// # Safety
+    /// `node` must be linked in this list.
+    unsafe fn take(&self, node: &WaitNode) -> Waiter<'_> {
+        self.unlink(node);
+        if node.coro.is_null() {
+            let f = node.callback.take();
+            // SAFETY: a callback node is a leaked Box owned by this list
+            // (module invariant), now unlinked: free it.
+            drop(unsafe { Box::from_raw(node as *const WaitNode as *mut WaitNode) });
+            Waiter::Callback(f.expect("a callback node holds its callback"))
+        } else {
+            node.woken.set(true);
+            // SAFETY: the coro of a node outlives it, and the node stays
+            // alive until its coro runs again, after this borrow ends.
+            Waiter::Coro(unsafe { &*node.coro })
+        }
+    }
+
+    fn for_each_node(&self, mut f: impl FnMut(&WaitNode)) {
+        let mut p = self.head.get();
+        while !p.is_null() {
+            // SAFETY: linked nodes are alive; `f` gets no access to the list.
+            let node = unsafe { &*p };
+            f(node);
+            p = node.next.get();
+        }
     }
 
     fn unlink(&self, node: &WaitNode) {
@@ -150,7 +292,12 @@ impl Drop for WaitList {
         while !self.head.get().is_null() {
             // SAFETY: linked nodes are alive.
             let node = unsafe { &*self.head.get() };
-            self.unlink(node);
+            if node.coro.is_null() {
+                // SAFETY: linked; dropping the callback uncalled.
+                drop(unsafe { self.take(node) });
+            } else {
+                self.unlink(node);
+            }
         }
     }
 }

@@ -1,0 +1,57 @@
+//! Coro's synchronisation primitives: they block the current coro (never
+//! the thread), wake waiters first come first served, and tolerate
+//! spurious `ready()`s (every wait re-checks its condition).
+//!
+//! | Perl Coro | corio |
+//! |---|---|
+//! | `Coro::Semaphore` | [`Semaphore`] (and [`Mutex`], a lock around a value) |
+//! | `Coro::Signal` | [`Signal`] |
+//! | `Coro::RWLock` | [`RwLock`] |
+//! | `Coro::SemaphoreSet` | [`SemaphoreSet`] |
+//! | `Coro::Channel` | [`Channel`] |
+//! | `rouse_cb`, `rouse_wait` | [`rouse`](crate::rouse) |
+//!
+//! Unlike Perl's Coro, a waiter that is cancelled, thrown out of its wait
+//! or times out leaves the wait list, and a wake-up it had already received
+//! goes to the next waiter instead of being lost.
+//!
+//! These types belong to one thread, like the coros that use them (they
+//! are neither `Send` nor `Sync`); share them between coros with `Rc`, a
+//! reference, or a `static` in a `thread_local!`.
+
+mod channel;
+mod mutex;
+mod rwlock;
+mod semaphore;
+mod semaphore_set;
+mod signal;
+
+pub use channel::{Channel, Closed, IntoIter, Iter, TryPutError};
+pub use mutex::{Mutex, MutexGuard};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use semaphore::{Semaphore, SemaphoreGuard};
+pub use semaphore_set::{SemaphoreSet, SemaphoreSetGuard};
+pub use signal::Signal;
+
+use std::time::{Duration, Instant};
+
+use crate::sched::inner::CoroInner;
+use crate::sched::{Scheduler, sched};
+
+/// The scheduler and the running coro, after raising any interrupt that
+/// waits for the running coro's next blocking call.
+#[inline]
+fn enter() -> (&'static Scheduler, &'static CoroInner) {
+    let s = sched();
+    let me = s.cur();
+    if me.interrupted() {
+        s.raise(me);
+    }
+    (s, me)
+}
+
+/// The deadline `d` from now (`None` if it is beyond the clock's range:
+/// then it never comes).
+fn deadline(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}

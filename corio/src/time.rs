@@ -1,0 +1,187 @@
+//! Time: sleeping, deadlines, and `timeout` (Perl's `Coro::Timer` and
+//! `Coro::AnyEvent::sleep`).
+//!
+//! Timers live in a per-thread heap (O(log n) to arm, O(1) to disarm), so
+//! a hundred thousand sleeping coros are ordinary. The scheduler fires them
+//! when it would otherwise sleep and at least once every 64 switches. When
+//! the thread has nothing else to do it sleeps until the next deadline;
+//! with a reactor (sockets, cross-thread wakers) waiting has millisecond
+//! resolution, rounded up, so a timer never fires early.
+
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::sched::sched;
+use crate::sched::timer::Action;
+
+/// Blocks the current coro for at least `duration`. A zero duration just
+/// gives other ready coros a turn (like [`cede_notself`](crate::cede_notself)).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let start = Instant::now();
+/// let a = corio::spawn(|| corio::sleep(Duration::from_millis(20)));
+/// let b = corio::spawn(|| corio::sleep(Duration::from_millis(20)));
+/// a.join().unwrap();
+/// b.join().unwrap();
+/// let took = start.elapsed();
+/// assert!(took >= Duration::from_millis(20));
+/// assert!(took < Duration::from_millis(500)); // they slept at the same time
+/// ```
+///
+/// # Panics
+/// Unwinds (with the thrown payload, or to end the coro) if the coro is
+/// thrown at or cancelled while it sleeps.
+///
+/// # Switching
+///
+/// Always suspends the current coro.
+#[track_caller]
+pub fn sleep(duration: Duration) {
+    let loc = Location::caller();
+    match Instant::now().checked_add(duration) {
+        Some(deadline) => sleep_until_at(deadline, loc),
+        // Beyond the clock's range: sleep until woken by a cancel or throw.
+        None => loop {
+            sched().park(loc);
+        },
+    }
+}
+
+/// Blocks the current coro until `deadline` (at least). A deadline in the
+/// past just gives other ready coros a turn.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let deadline = Instant::now() + Duration::from_millis(5);
+/// corio::sleep_until(deadline);
+/// assert!(Instant::now() >= deadline);
+/// ```
+///
+/// # Panics
+/// As [`sleep`].
+///
+/// # Switching
+///
+/// Always suspends the current coro.
+#[track_caller]
+pub fn sleep_until(deadline: Instant) {
+    sleep_until_at(deadline, Location::caller());
+}
+
+fn sleep_until_at(deadline: Instant, loc: &'static Location<'static>) {
+    let s = sched();
+    let me = s.cur();
+    if me.interrupted() {
+        s.raise(me);
+    }
+    if deadline <= Instant::now() {
+        // Coros whose earlier deadlines passed too go first.
+        s.fire_timers();
+        s.cede_notself(loc);
+        return;
+    }
+    let timer = s.timers.arm(deadline, Action::Ready(me));
+    while !timer.fired() {
+        s.park(loc);
+    }
+}
+
+/// The error of [`timeout`]: the deadline passed before the closure
+/// returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for io::Error {
+    fn from(e: Elapsed) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, e)
+    }
+}
+
+/// Payload of the unwind that ends a timed-out closure.
+pub(crate) struct TimeoutUnwind(pub(crate) u64);
+
+static NEXT_TIMEOUT: AtomicU64 = AtomicU64::new(1);
+
+/// Runs `f` in the current coro, and interrupts it if it is still running
+/// after `duration`: whatever blocking call it waits in then unwinds (its
+/// `Drop`s run, as with a cancel), and `timeout` returns `Err(Elapsed)`.
+/// Code that never blocks cannot be interrupted; if it returns after the
+/// deadline, its value is returned.
+///
+/// Timeouts nest; when several expire, the outermost one wins. `f` need
+/// not be `'static` and runs in the calling coro.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let slow = corio::timeout(Duration::from_millis(10), || {
+///     corio::sleep(Duration::from_secs(3600));
+///     "never"
+/// });
+/// assert_eq!(slow, Err(corio::Elapsed::new()));
+///
+/// let fast = corio::timeout(Duration::from_secs(10), || 42);
+/// assert_eq!(fast, Ok(42));
+/// ```
+///
+/// # Panics
+/// Panics that `f` raises pass through, as do the unwinds of a cancel or
+/// a throw aimed at the coro.
+///
+/// # Switching
+///
+/// Suspends the current coro whenever `f` does.
+pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    let s = sched();
+    let me = s.cur();
+    let Some(deadline) = Instant::now().checked_add(duration) else {
+        return Ok(f());
+    };
+    let id = NEXT_TIMEOUT.fetch_add(1, Ordering::Relaxed);
+    let timer = s.timers.arm(deadline, Action::Interrupt(me, id));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    drop(timer);
+    // A deadline that passed while `f` ran without blocking must not fire
+    // later, in whatever the caller does next.
+    s.clear_timeout(me, id);
+    match result {
+        Ok(v) => Ok(v),
+        Err(p) => match p.downcast_ref::<TimeoutUnwind>() {
+            Some(t) if t.0 == id => Err(Elapsed(())),
+            _ => panic::resume_unwind(p),
+        },
+    }
+}
+
+impl Elapsed {
+    /// An `Elapsed` error (for tests and for wrapping APIs).
+    pub fn new() -> Elapsed {
+        Elapsed(())
+    }
+}
+
+impl Default for Elapsed {
+    fn default() -> Self {
+        Elapsed::new()
+    }
+}

@@ -1,0 +1,196 @@
+//! Timers: `sleep`, `sleep_until`, `timeout`.
+
+mod util;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use util::{DropLog, Log};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn sleepers_wake_in_deadline_order() {
+    let log = Log::new();
+    let hs: Vec<_> = [30u64, 10, 20]
+        .into_iter()
+        .map(|ms| {
+            let l = log.clone();
+            corio::spawn(move || {
+                corio::sleep(MS * ms as u32);
+                l.push(format!("{ms}"));
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(log.get(), ["10", "20", "30"]);
+}
+
+#[test]
+fn the_main_coro_sleeps_without_a_deadlock_report() {
+    let start = Instant::now();
+    corio::sleep(5 * MS);
+    assert!(start.elapsed() >= 5 * MS);
+    let h = corio::spawn(|| {
+        corio::sleep(5 * MS);
+        "slept"
+    });
+    assert_eq!(h.join().unwrap(), "slept");
+}
+
+#[test]
+fn sleep_until_a_past_deadline_lets_others_run_and_returns() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let low = corio::Builder::new()
+        .prio(corio::PRIO_LOW)
+        .spawn(move || r.set(true))
+        .unwrap();
+    corio::sleep_until(Instant::now() - MS);
+    assert!(ran.get(), "a zero sleep gives even lower priorities a turn");
+    low.join().unwrap();
+    corio::sleep(Duration::ZERO);
+}
+
+#[test]
+fn many_sleepers_all_wake_in_order() {
+    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let n = 2000u32;
+    let base = Instant::now() + 50 * MS;
+    let hs: Vec<_> = (0..n)
+        .map(|i| {
+            let l = log.clone();
+            // Deadlines in a scrambled order.
+            let ms = (i * 7919) % 50;
+            corio::spawn(move || {
+                corio::sleep_until(base + MS * ms);
+                l.borrow_mut().push(ms);
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let woke = log.borrow();
+    assert_eq!(woke.len(), n as usize);
+    assert!(
+        woke.windows(2).all(|w| w[0] <= w[1]),
+        "woke out of deadline order"
+    );
+}
+
+#[test]
+fn cancelling_a_sleeper_disarms_its_timer() {
+    let log = Log::new();
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let _g = DropLog {
+            log: l.clone(),
+            what: "sleeper".into(),
+        };
+        corio::sleep(Duration::from_secs(3600));
+    });
+    corio::cede();
+    h.cancel();
+    assert_eq!(log.get().len(), 1);
+    // No timer is left: with nothing else to do, this deadlocks at once
+    // instead of sleeping for an hour.
+    let r = std::panic::catch_unwind(|| {
+        corio::schedule();
+    });
+    assert!(r.is_err());
+}
+
+#[test]
+fn coros_that_only_cede_do_not_starve_timers() {
+    let woke = Rc::new(Cell::new(false));
+    let w = woke.clone();
+    let sleeper = corio::spawn(move || {
+        corio::sleep(5 * MS);
+        w.set(true);
+    });
+    let w = woke.clone();
+    let spinner = corio::spawn(move || {
+        let start = Instant::now();
+        while !w.get() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the timer never fired"
+            );
+            corio::cede();
+        }
+    });
+    spinner.join().unwrap();
+    sleeper.join().unwrap();
+}
+
+#[test]
+fn timeout_interrupts_whatever_blocking_call_it_reaches() {
+    let log = Log::new();
+    let l = log.clone();
+    let r = corio::timeout(10 * MS, move || {
+        let _g = DropLog {
+            log: l.clone(),
+            what: "inside".into(),
+        };
+        corio::schedule(); // nothing will wake it but the timeout
+        "unreachable"
+    });
+    assert_eq!(r, Err(corio::Elapsed::new()));
+    assert_eq!(log.get().len(), 1, "the closure's Drops ran");
+    assert_eq!(r.unwrap_err().to_string(), "deadline has elapsed");
+    let io: std::io::Error = r.unwrap_err().into();
+    assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+}
+
+#[test]
+fn timeout_returns_the_value_when_in_time_and_leaves_no_interrupt_behind() {
+    let n = std::hint::black_box(21);
+    let borrowed = &n; // the closure need not be 'static
+    assert_eq!(
+        corio::timeout(Duration::from_secs(5), || *borrowed * 2),
+        Ok(42)
+    );
+    // A closure that never blocks returns its value even after the
+    // deadline, and the expired deadline does not hit the next call.
+    let r = corio::timeout(MS, || {
+        let t = Instant::now();
+        while t.elapsed() < 5 * MS {}
+        "late but done"
+    });
+    assert_eq!(r, Ok("late but done"));
+    corio::sleep(2 * MS); // must not unwind
+}
+
+#[test]
+fn nested_timeouts_the_outer_one_wins_when_both_expire() {
+    let inner_first = corio::timeout(Duration::from_secs(5), || {
+        corio::timeout(5 * MS, || corio::sleep(Duration::from_secs(3600)))
+    });
+    assert_eq!(inner_first, Ok(Err(corio::Elapsed::new())));
+    let outer_first = corio::timeout(5 * MS, || {
+        corio::timeout(Duration::from_secs(5), || {
+            corio::sleep(Duration::from_secs(3600))
+        })
+    });
+    assert_eq!(outer_first, Err(corio::Elapsed::new()));
+}
+
+#[test]
+fn timeout_works_in_any_coro_and_lets_panics_and_cancels_through() {
+    let h = corio::spawn(|| corio::timeout(5 * MS, || corio::sleep(Duration::from_secs(60))));
+    assert_eq!(h.join().unwrap(), Err(corio::Elapsed::new()));
+    let p = std::panic::catch_unwind(|| corio::timeout(Duration::from_secs(5), || panic!("inner")));
+    assert!(p.is_err());
+    let victim = corio::spawn(|| {
+        corio::timeout(Duration::from_secs(60), || {
+            corio::sleep(Duration::from_secs(60))
+        })
+    });
+    corio::cede();
+    victim.cancel();
+    assert!(victim.join().unwrap_err().is_cancelled());
+}
