@@ -262,6 +262,141 @@ fn bench_spawn() {
     );
 }
 
+// ----- synchronisation -------------------------------------------------------
+
+/// Round trips through two `bounded(1)` channels between two coros.
+fn channel_ping_pong(n: u64) -> f64 {
+    use corio::sync::Channel;
+    let (c1, c2) = (Channel::bounded(1), Channel::bounded(1));
+    let (a1, a2) = (c1.clone(), c2.clone());
+    let ping = corio::spawn(move || {
+        for i in 0..n {
+            a1.put(i).unwrap();
+            black_box(a2.get());
+        }
+    });
+    let pong = corio::spawn(move || {
+        for _ in 0..n {
+            let v = c1.get().unwrap();
+            c2.put(v).unwrap();
+        }
+    });
+    per_op(n, || {
+        ping.join().unwrap();
+        pong.join().unwrap();
+    })
+}
+
+/// 100 coros taking `Semaphore::new(1)` in turn, ceding once while they
+/// hold it: time per acquisition.
+fn semaphore_contention(per_coro: u64) -> f64 {
+    use std::rc::Rc;
+    let sem = Rc::new(corio::sync::Semaphore::new(1));
+    let hs: Vec<_> = (0..100)
+        .map(|_| {
+            let sem = sem.clone();
+            corio::spawn(move || {
+                for _ in 0..per_coro {
+                    let _g = sem.guard();
+                    corio::cede();
+                }
+            })
+        })
+        .collect();
+    per_op(100 * per_coro, || {
+        for h in hs {
+            h.join().unwrap();
+        }
+    })
+}
+
+/// The same 100 coros ceding once per round, without the semaphore.
+fn hundred_cede(per_coro: u64) -> f64 {
+    let hs: Vec<_> = (0..100)
+        .map(|_| {
+            corio::spawn(move || {
+                for _ in 0..per_coro {
+                    corio::cede();
+                }
+            })
+        })
+        .collect();
+    per_op(100 * per_coro, || {
+        for h in hs {
+            h.join().unwrap();
+        }
+    })
+}
+
+/// One producer coro and one consumer coro through an unbounded channel;
+/// the producer yields every 1024 items. Nanoseconds per item.
+fn channel_throughput(n: u64) -> f64 {
+    let ch = corio::sync::Channel::new();
+    let tx = ch.clone();
+    let producer = corio::spawn(move || {
+        for i in 0..n {
+            tx.put(i).unwrap();
+            if i % 1024 == 1023 {
+                corio::cede();
+            }
+        }
+        tx.shutdown();
+    });
+    let consumer = corio::spawn(move || {
+        let mut sum = 0u64;
+        for v in &ch {
+            sum = sum.wrapping_add(v);
+        }
+        sum
+    });
+    per_op(n, || {
+        producer.join().unwrap();
+        black_box(consumer.join().unwrap());
+    })
+}
+
+/// The floor of a queue: push and pop through a `VecDeque` in batches of
+/// 1024, in one function.
+fn vecdeque_throughput(n: u64) -> f64 {
+    let mut q = std::collections::VecDeque::new();
+    per_op(n, || {
+        let mut sum = 0u64;
+        let mut i = 0;
+        while i < n {
+            let end = (i + 1024).min(n);
+            for v in i..end {
+                q.push_back(black_box(v));
+            }
+            while let Some(v) = q.pop_front() {
+                sum = sum.wrapping_add(v);
+            }
+            i = end;
+        }
+        black_box(sum);
+    })
+}
+
+fn bench_sync() {
+    paired(
+        "channel ping-pong, per round trip",
+        "2 raw corosensei switch pairs",
+        || 2.0 * raw_switch(500_000, suspend_inline),
+        || channel_ping_pong(500_000),
+    );
+    paired(
+        "semaphore, 100 coros, per acquisition",
+        "100 coros ceding, per cede",
+        || hundred_cede(5_000),
+        || semaphore_contention(5_000),
+    );
+    paired(
+        "unbounded channel, per item",
+        "VecDeque push+pop, per item",
+        || vecdeque_throughput(5_000_000),
+        || channel_throughput(5_000_000),
+    );
+}
+
 // ----- memory per parked coro ------------------------------------------------
 
 fn status_kib(field: &str) -> u64 {
@@ -356,6 +491,9 @@ fn main() {
     }
     if want("spawn") {
         bench_spawn();
+    }
+    if want("sync") {
+        bench_sync();
     }
     if want("memory") {
         let counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();

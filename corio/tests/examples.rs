@@ -73,6 +73,28 @@ fn printit_prints_what_perl_coro_prints() {
 }
 
 #[test]
+fn semaphore_prints_what_perl_coro_prints() {
+    const PERL: &str = "trying to lock semaphore\nunlocking semaphore\nwe got it!\n";
+    let (out, _, ok) = run("semaphore", &[], "");
+    assert!(ok);
+    assert_eq!(out, PERL);
+    if let Some((perl_out, _, _)) = perl("semaphore.pl") {
+        assert_eq!(perl_out, PERL, "the recorded Perl output is stale");
+    }
+}
+
+#[test]
+fn squares_prints_what_perl_coro_prints() {
+    const PERL: &str = "1 ** 2 = 1\n2 ** 2 = 4\n5 ** 2 = 25\n10 ** 2 = 100\n77 ** 2 = 5929\n";
+    let (out, _, ok) = run("squares", &[], "");
+    assert!(ok);
+    assert_eq!(out, PERL);
+    if let Some((perl_out, _, _)) = perl("squares.pl") {
+        assert_eq!(perl_out, PERL, "the recorded Perl output is stale");
+    }
+}
+
+#[test]
 fn wakeme_has_the_two_outcomes_perl_coro_has() {
     // Perl: silent success, or "FATAL: deadlock detected." and a listing.
     let (out, err, ok) = run("wakeme", &["wake"], "");

@@ -431,7 +431,7 @@ impl Scheduler {
 
     /// Gives up the CPU without re-queuing `c` (the running coro); returns
     /// when `c` is switched back in. Does not look at interrupts.
-    #[inline]
+    #[inline(always)]
     fn switch_away(&self, c: &CoroInner) {
         if c.has(HOOKS) {
             crate::hooks::run_leave(c);
@@ -446,7 +446,7 @@ impl Scheduler {
     }
 
     /// Gives up the CPU, no hooks, no requests: the bare switch.
-    #[inline]
+    #[inline(always)]
     fn raw_switch_away(&self, c: &CoroInner) {
         if c.is_main() {
             self.run_loop();
@@ -710,7 +710,7 @@ impl Scheduler {
 
     /// Blocks the running coro until something readies it, then raises any
     /// pending interrupt. `loc` is shown by `ps` as where it waits.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn park(&self, loc: &'static Location<'static>) {
         let c = self.cur();
         c.where_.set(Some(loc));

@@ -14,8 +14,9 @@
 //!   exactly while it is linked.
 //! - A linked coro node is pinned and alive: it is only linked through
 //!   `Pin<&WaitNode>`, and its `Drop` unlinks it before its memory goes.
-//! - A callback node is a leaked `Box<WaitNode>` owned by its list: freed
-//!   when popped or when the list is dropped.
+//! - A callback node is the `node` of a leaked `Box<CallbackNode>` owned
+//!   by its list (its `coro` is null): freed when popped or when the list
+//!   is dropped.
 //! - A list that is dropped with nodes still linked unlinks them first, so
 //!   no node ever points at a dead list.
 //! - The coro of a linked node is alive: it is parked in the frame that
@@ -29,6 +30,7 @@ use std::ptr;
 use super::inner::CoroInner;
 
 /// One waiter's entry in a [`WaitList`].
+#[repr(C)]
 pub(crate) struct WaitNode {
     /// The waiting coro; null for a callback node.
     coro: *const CoroInner,
@@ -38,9 +40,15 @@ pub(crate) struct WaitNode {
     woken: Cell<bool>,
     /// A small value for the primitive's own use (reader or writer, ...).
     pub(crate) tag: Cell<u8>,
-    /// The callback of a callback node.
-    callback: Cell<Option<Box<dyn FnOnce()>>>,
     _pinned: PhantomPinned,
+}
+
+/// A callback waiter: a node with nobody parked behind it. `repr(C)` with
+/// the node first, so a node with a null coro is one of these.
+#[repr(C)]
+struct CallbackNode {
+    node: WaitNode,
+    callback: Box<dyn FnOnce()>,
 }
 
 impl std::fmt::Debug for WaitNode {
@@ -54,12 +62,14 @@ impl std::fmt::Debug for WaitNode {
 
 impl WaitNode {
     /// A node for `coro`, not linked anywhere.
+    #[inline]
     pub(crate) fn new(coro: &CoroInner) -> Self {
         Self::with_tag(coro, 0)
     }
 
     /// A node for `coro` carrying `tag`.
-    pub(crate) fn with_tag(coro: &CoroInner, tag: u8) -> Self {
+    #[inline]
+    pub(crate) fn with_tag(coro: *const CoroInner, tag: u8) -> Self {
         WaitNode {
             coro,
             next: Cell::new(ptr::null()),
@@ -67,7 +77,6 @@ impl WaitNode {
             list: Cell::new(ptr::null()),
             woken: Cell::new(false),
             tag: Cell::new(tag),
-            callback: Cell::new(None),
             _pinned: PhantomPinned,
         }
     }
@@ -95,6 +104,7 @@ impl WaitNode {
 }
 
 impl Drop for WaitNode {
+    #[inline]
     fn drop(&mut self) {
         let list = self.list.get();
         if !list.is_null() {
@@ -143,6 +153,7 @@ impl WaitList {
     /// Links `node` at the tail. A node that is already linked (to this
     /// list) keeps its place: that is what a spuriously woken waiter that
     /// waits again needs.
+    #[inline]
     pub(crate) fn push_back(&self, node: Pin<&WaitNode>) {
         let node = node.get_ref();
         if node.is_linked() {
@@ -155,20 +166,14 @@ impl WaitList {
 
     /// Registers `f` to be called in turn (the list owns it until then).
     pub(crate) fn push_callback(&self, f: Box<dyn FnOnce()>) {
-        let node = Box::new(WaitNode {
-            coro: ptr::null(),
-            next: Cell::new(ptr::null()),
-            prev: Cell::new(ptr::null()),
-            list: Cell::new(ptr::null()),
-            woken: Cell::new(false),
-            tag: Cell::new(0),
-            callback: Cell::new(Some(f)),
-            _pinned: PhantomPinned,
-        });
-        let node: &WaitNode = Box::leak(node);
-        self.link_back(node);
+        let cb: &CallbackNode = Box::leak(Box::new(CallbackNode {
+            node: WaitNode::with_tag(ptr::null(), 0),
+            callback: f,
+        }));
+        self.link_back(&cb.node);
     }
 
+    #[inline]
     fn link_back(&self, node: &WaitNode) {
         let tail = self.tail.get();
         node.prev.set(tail);
@@ -184,6 +189,7 @@ impl WaitList {
     }
 
     /// Takes the head off the list: a coro (marked woken) or a callback.
+    #[inline]
     pub(crate) fn pop_front(&self) -> Option<Waiter<'_>> {
         let head = self.head.get();
         if head.is_null() {
@@ -205,6 +211,7 @@ impl WaitList {
 
     /// Takes the head coro node off the list and marks it woken; for lists
     /// that hold no callbacks, whose owner wants the node itself.
+    #[inline]
     pub(crate) fn pop_front_node(&self) -> Option<&WaitNode> {
         let head = self.head.get();
         if head.is_null() {
@@ -223,6 +230,7 @@ impl WaitList {
     }
 
     /// Unlinks `node` if it is linked here (a waiter leaving by itself).
+    #[inline]
     pub(crate) fn remove(&self, node: &WaitNode) {
         if ptr::eq(node.list.get(), self) {
             self.unlink(node);
@@ -239,14 +247,15 @@ impl WaitList {
     ///
     /// # Safety
     /// `node` must be linked in this list.
+    #[inline]
     unsafe fn take(&self, node: &WaitNode) -> Waiter<'_> {
         self.unlink(node);
         if node.coro.is_null() {
-            let f = node.callback.take();
-            // SAFETY: a callback node is a leaked Box owned by this list
-            // (module invariant), now unlinked: free it.
-            drop(unsafe { Box::from_raw(node as *const WaitNode as *mut WaitNode) });
-            Waiter::Callback(f.expect("a callback node holds its callback"))
+            // SAFETY: a node with a null coro is the first field of a leaked
+            // `Box<CallbackNode>` owned by this list (module invariant), now
+            // unlinked: take the box back.
+            let cb = unsafe { Box::from_raw(node as *const WaitNode as *mut CallbackNode) };
+            Waiter::Callback(cb.callback)
         } else {
             node.woken.set(true);
             // SAFETY: the coro of a node outlives it, and the node stays
@@ -265,6 +274,7 @@ impl WaitList {
         }
     }
 
+    #[inline]
     fn unlink(&self, node: &WaitNode) {
         debug_assert!(ptr::eq(node.list.get(), self));
         let next = node.next.get();

@@ -22,7 +22,7 @@
 //!   (`cap == 0`); so a non-empty `putters` with an empty `buf` means a
 //!   rendezvous channel.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::Location;
@@ -138,7 +138,9 @@ pub struct Channel<T> {
 }
 
 struct Chan<T> {
-    buf: RefCell<VecDeque<T>>,
+    /// The items. Only [`Chan::buf`] touches it, and no user code runs
+    /// while its borrow lives (items are only moved in and out).
+    buf: UnsafeCell<VecDeque<T>>,
     /// How many items `buf` may hold; `usize::MAX` when unbounded.
     cap: usize,
     closed: Cell<bool>,
@@ -203,7 +205,7 @@ impl<T> Channel<T> {
     fn with_cap(cap: usize) -> Self {
         Channel {
             chan: Rc::new(Chan {
-                buf: RefCell::new(VecDeque::new()),
+                buf: UnsafeCell::new(VecDeque::new()),
                 cap,
                 closed: Cell::new(false),
                 getters: WaitList::new(),
@@ -292,6 +294,7 @@ impl<T> Channel<T> {
     /// Suspends the current coro while the channel is full, and on a
     /// rendezvous channel until a getter took the value.
     #[track_caller]
+    #[inline]
     pub fn put(&self, value: T) -> Result<(), Closed<T>> {
         let (s, me) = enter();
         let c = &*self.chan;
@@ -299,10 +302,10 @@ impl<T> Channel<T> {
             return Err(Closed(value));
         }
         if c.cap > 0 {
-            let mut buf = c.buf.borrow_mut();
+            // SAFETY: a short borrow; no user code runs.
+            let buf = unsafe { c.buf() };
             if buf.len() < c.cap {
                 buf.push_back(value);
-                drop(buf);
                 c.wake_getter(s);
                 return Ok(());
             }
@@ -335,7 +338,8 @@ impl<T> Channel<T> {
         if c.closed.get() {
             return Err(TryPutError::Closed(value));
         }
-        let mut buf = c.buf.borrow_mut();
+        // SAFETY: a short borrow; no user code runs.
+        let buf = unsafe { c.buf() };
         // A rendezvous hands the item to a waiting getter through the
         // buffer: the getter takes it from there first.
         let room = if c.cap == 0 {
@@ -347,7 +351,6 @@ impl<T> Channel<T> {
             return Err(TryPutError::Full(value));
         }
         buf.push_back(value);
-        drop(buf);
         c.wake_getter(sched());
         Ok(())
     }
@@ -378,6 +381,7 @@ impl<T> Channel<T> {
     ///
     /// Suspends the current coro while the channel is empty and open.
     #[track_caller]
+    #[inline]
     pub fn get(&self) -> Option<T> {
         let (s, me) = enter();
         let c = &*self.chan;
@@ -452,7 +456,7 @@ impl<T> Channel<T> {
     ///
     /// Never suspends the current coro.
     pub fn len(&self) -> usize {
-        self.chan.buf.borrow().len()
+        self.chan.len()
     }
 
     /// Whether no item is buffered.
@@ -541,7 +545,26 @@ impl<T> Channel<T> {
 }
 
 impl<T> Chan<T> {
+    /// The buffer, for the duration of one operation.
+    ///
+    /// # Safety
+    /// No other borrow of the buffer may be alive: callers hold it only
+    /// within a method of `Chan`, call no user code meanwhile (moving an
+    /// item runs none), and never call another `buf()` user.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn buf(&self) -> &mut VecDeque<T> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { &mut *self.buf.get() }
+    }
+
+    fn len(&self) -> usize {
+        // SAFETY: a short borrow; no user code runs.
+        unsafe { self.buf().len() }
+    }
+
     /// Wakes the longest waiting getter.
+    #[inline]
     fn wake_getter(&self, s: &Scheduler) {
         if let Some(Waiter::Coro(g)) = self.getters.pop_front() {
             s.ready(g);
@@ -551,8 +574,11 @@ impl<T> Chan<T> {
     /// Takes the next item if one is there: from the buffer (then a place
     /// is free, so the longest putter's item moves in), or straight from
     /// the longest putter of a rendezvous channel.
+    #[inline]
     fn take_item(&self, s: &Scheduler) -> Option<T> {
-        let mut buf = self.buf.borrow_mut();
+        // SAFETY: `buf` is used in this function only, which runs no user
+        // code.
+        let buf = unsafe { self.buf() };
         if let Some(v) = buf.pop_front() {
             if let Some(node) = self.putters.pop_front_node() {
                 // SAFETY: nodes in `putters` are `PutWaiter<T>`s.
@@ -564,7 +590,6 @@ impl<T> Chan<T> {
             }
             return Some(v);
         }
-        drop(buf);
         let node = self.putters.pop_front_node()?;
         // SAFETY: nodes in `putters` are `PutWaiter<T>`s.
         let item = unsafe { PutWaiter::<T>::of(node) }.item.take();
@@ -603,6 +628,7 @@ impl<T> Chan<T> {
         }
     }
 
+    #[inline]
     fn wait_get(
         &self,
         s: &Scheduler,
@@ -644,7 +670,7 @@ struct PassOn<'a, T> {
 impl<T> Drop for PassOn<'_, T> {
     fn drop(&mut self) {
         let c = self.chan;
-        let items = !c.buf.borrow().is_empty() || !c.putters.is_empty();
+        let items = c.len() > 0 || !c.putters.is_empty();
         if self.node.is_woken() && !self.node.is_linked() && items {
             c.wake_getter(sched());
         }
