@@ -66,6 +66,39 @@
 //! need the default `panic = "unwind"`. Built with `panic = "abort"`, a
 //! panicking or cancelled coro aborts the process.
 //!
+//! # Waiting for each other, and for time
+//!
+//! The [`sync`] module has Coro's primitives: [`sync::Semaphore`],
+//! [`sync::Signal`], [`sync::Mutex`], [`sync::RwLock`],
+//! [`sync::SemaphoreSet`] and [`sync::Channel`]. They block the current
+//! coro, never the thread; waiters are served first come first served; a
+//! cancelled waiter leaves the queue and passes on any wake-up it had
+//! received. [`rouse`] turns a callback API into a blocking call, and its
+//! callback may be called from any OS thread.
+//!
+//! [`sleep`], [`sleep_until`] and [`timeout`] need no event loop: the
+//! scheduler keeps a timer heap and sleeps the thread when nothing is
+//! ready. [`timeout`] interrupts whatever blocking call the closure is in
+//! when time runs out.
+//!
+//! ```
+//! use corio::sync::Channel;
+//! use std::time::Duration;
+//!
+//! let jobs = Channel::bounded(4);
+//! let rx = jobs.clone();
+//! let worker = corio::spawn(move || rx.iter().map(|n: u64| n * n).sum::<u64>());
+//! for n in 1..=10 {
+//!     jobs.put(n).unwrap(); // waits while 4 are queued
+//! }
+//! jobs.shutdown();
+//! assert_eq!(worker.join().unwrap(), 385);
+//!
+//! // Nothing will ever come: give up after 5 ms.
+//! let never = Channel::<()>::new();
+//! assert!(corio::timeout(Duration::from_millis(5), || never.get()).is_err());
+//! ```
+//!
 //! # Generators and coro-local state
 //!
 //! [`Generator`] is a stackful generator that needs no scheduler: yield from
@@ -98,6 +131,9 @@
 //! | `Coro::State` | [`Generator`] |
 //! | `Coro::Specific` | [`coro_local!`] |
 //! | `Coro::Debug::ps` | [`debug::ps`] |
+//! | `Coro::Semaphore`, `Coro::Signal`, `Coro::RWLock`, `Coro::SemaphoreSet`, `Coro::Channel` | [`sync::Semaphore`] (and [`sync::Mutex`]), [`sync::Signal`], [`sync::RwLock`], [`sync::SemaphoreSet`], [`sync::Channel`] |
+//! | `rouse_cb`, `rouse_wait` | [`rouse`] ([`RouseCallback`], [`Rouse::wait`]) |
+//! | `Coro::AnyEvent::sleep`, `Coro::Timer::timeout` | [`sleep`], [`timeout`] |
 //!
 //! Deliberate differences: a panic ends its coro, not the process;
 //! `killall` spares the main coro; a waiter that is cancelled leaves its

@@ -710,10 +710,31 @@ impl Scheduler {
 
     /// Blocks the running coro until something readies it, then raises any
     /// pending interrupt. `loc` is shown by `ps` as where it waits.
+    ///
+    /// Inlined, like [`cede`](Self::cede), so that blocking calls switch in
+    /// their caller's frame; a plain coro pays one flag test on each side.
     #[inline(always)]
     pub(crate) fn park(&self, loc: &'static Location<'static>) {
         let c = self.cur();
         c.where_.set(Some(loc));
+        if c.has(MAIN | HOOKS) {
+            return self.park_slow(c);
+        }
+        c.note_sp(crate::sys::stack_pointer());
+        let y = c.yielder.get();
+        // SAFETY: `c` is a running non-main coro (MAIN is clear), so its
+        // yielder was set at its first switch-in and is valid until its
+        // coroutine returns; we are running on that coroutine.
+        unsafe { (*y).suspend(()) };
+        if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
+            self.after_switch_in(c);
+        }
+    }
+
+    /// [`park`](Self::park) for the main coro and coros with hooks.
+    #[cold]
+    #[inline(never)]
+    fn park_slow(&self, c: &CoroInner) {
         self.switch_away(c);
         if c.interrupted() {
             self.raise(c);

@@ -114,12 +114,24 @@ impl Drop for WaitNode {
     }
 }
 
-/// What [`WaitList::pop_front`] took off the list.
+/// What [`WaitList::pop_front`] took off the list. Two words, so it comes
+/// back in registers.
 pub(crate) enum Waiter<'a> {
     /// A coro (now marked woken); the caller readies it.
     Coro(&'a CoroInner),
     /// A callback; the caller calls it.
-    Callback(Box<dyn FnOnce()>),
+    Callback(Callback),
+}
+
+/// A callback taken off a wait list (a thin owning pointer).
+pub(crate) struct Callback(Box<CallbackNode>);
+
+impl Callback {
+    /// Calls the callback, consuming it.
+    pub(crate) fn call(self) {
+        let CallbackNode { callback, .. } = *self.0;
+        callback();
+    }
 }
 
 /// An intrusive list of [`WaitNode`]s.
@@ -255,7 +267,7 @@ impl WaitList {
             // `Box<CallbackNode>` owned by this list (module invariant), now
             // unlinked: take the box back.
             let cb = unsafe { Box::from_raw(node as *const WaitNode as *mut CallbackNode) };
-            Waiter::Callback(cb.callback)
+            Waiter::Callback(Callback(cb))
         } else {
             node.woken.set(true);
             // SAFETY: the coro of a node outlives it, and the node stays
@@ -291,8 +303,8 @@ impl WaitList {
             // SAFETY: linked nodes are alive.
             unsafe { (*next).prev.set(prev) };
         }
-        node.next.set(ptr::null());
-        node.prev.set(ptr::null());
+        // `next` and `prev` are stale from here on; only `list` says
+        // whether the node is linked, and linking sets them afresh.
         node.list.set(ptr::null());
     }
 }

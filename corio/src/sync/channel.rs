@@ -294,7 +294,7 @@ impl<T> Channel<T> {
     /// Suspends the current coro while the channel is full, and on a
     /// rendezvous channel until a getter took the value.
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn put(&self, value: T) -> Result<(), Closed<T>> {
         let (s, me) = enter();
         let c = &*self.chan;
@@ -381,7 +381,7 @@ impl<T> Channel<T> {
     ///
     /// Suspends the current coro while the channel is empty and open.
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn get(&self) -> Option<T> {
         let (s, me) = enter();
         let c = &*self.chan;
@@ -574,8 +574,18 @@ impl<T> Chan<T> {
     /// Takes the next item if one is there: from the buffer (then a place
     /// is free, so the longest putter's item moves in), or straight from
     /// the longest putter of a rendezvous channel.
-    #[inline]
+    #[inline(always)]
     fn take_item(&self, s: &Scheduler) -> Option<T> {
+        if self.putters.is_empty() {
+            // SAFETY: a short borrow; no user code runs.
+            return unsafe { self.buf() }.pop_front();
+        }
+        self.take_item_from_putters(s)
+    }
+
+    /// [`take_item`](Self::take_item) when putters wait.
+    #[inline(never)]
+    fn take_item_from_putters(&self, s: &Scheduler) -> Option<T> {
         // SAFETY: `buf` is used in this function only, which runs no user
         // code.
         let buf = unsafe { self.buf() };
@@ -597,6 +607,7 @@ impl<T> Chan<T> {
         item
     }
 
+    #[inline(always)]
     fn wait_put(
         &self,
         s: &Scheduler,
@@ -628,7 +639,7 @@ impl<T> Chan<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn wait_get(
         &self,
         s: &Scheduler,

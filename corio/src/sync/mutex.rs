@@ -127,6 +127,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// Suspends the current coro while another one holds the lock.
     #[track_caller]
+    #[inline(always)]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         let (s, me) = enter();
         if !self.locked.replace(true) {
@@ -212,7 +213,7 @@ impl<T: ?Sized> Mutex<T> {
             Some(Waiter::Callback(f)) => {
                 // Mutexes take no callbacks; keep the lock consistent anyway.
                 self.locked.set(false);
-                f();
+                f.call();
             }
             None => self.locked.set(false),
         }

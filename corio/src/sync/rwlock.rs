@@ -123,6 +123,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// Suspends the current coro while it cannot read.
     #[track_caller]
+    #[inline(always)]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         let (s, me) = enter();
         if self.try_read_now() {
@@ -150,6 +151,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// Suspends the current coro while it cannot write.
     #[track_caller]
+    #[inline(always)]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         let (s, me) = enter();
         if self.try_write_now() {
@@ -233,6 +235,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Queues as a reader or writer until the lock is handed over.
+    #[inline(always)]
     fn wait(
         &self,
         s: &crate::sched::Scheduler,

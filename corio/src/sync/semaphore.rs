@@ -156,6 +156,7 @@ impl Semaphore {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[inline]
     pub fn try_down(&self) -> bool {
         let n = self.count.get();
         if n > 0 {
@@ -186,6 +187,7 @@ impl Semaphore {
     ///
     /// Suspends the current coro while no unit is available.
     #[track_caller]
+    #[inline(always)]
     pub fn down(&self) {
         let (s, me) = enter();
         if !self.try_down() {
@@ -295,6 +297,7 @@ impl Semaphore {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[inline]
     pub fn up(&self) {
         self.adjust(1);
     }
@@ -315,6 +318,7 @@ impl Semaphore {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[inline]
     pub fn adjust(&self, delta: isize) {
         let n = self.count.get() + delta;
         self.count.set(n);
@@ -324,6 +328,7 @@ impl Semaphore {
     }
 
     /// Wakes up to `budget` coro waiters from the front.
+    #[inline(never)]
     fn wake(&self, mut budget: isize) {
         let s = sched();
         while budget > 0 {
@@ -332,7 +337,7 @@ impl Semaphore {
                     s.ready(c);
                     budget -= 1;
                 }
-                Some(Waiter::Callback(f)) => f(),
+                Some(Waiter::Callback(f)) => f.call(),
                 None => break,
             }
         }
@@ -360,6 +365,7 @@ impl Semaphore {
     ///
     /// Suspends the current coro while no unit is available.
     #[track_caller]
+    #[inline(always)]
     pub fn guard(&self) -> SemaphoreGuard<'_> {
         let (s, me) = enter();
         if !self.try_down() {
@@ -412,6 +418,7 @@ impl Semaphore {
 
     /// The waiting part of `down` (`take`) and `wait` (not `take`): returns
     /// whether a unit came before `deadline`.
+    #[inline(always)]
     fn wait_inner(
         &self,
         s: &Scheduler,

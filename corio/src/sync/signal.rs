@@ -104,6 +104,7 @@ impl Signal {
     ///
     /// Suspends the current coro unless a send is remembered.
     #[track_caller]
+    #[inline(always)]
     pub fn wait(&self) {
         self.wait_until(None, Location::caller());
     }
@@ -136,6 +137,7 @@ impl Signal {
         )
     }
 
+    #[inline(always)]
     fn wait_until(
         &self,
         deadline: Option<std::time::Instant>,
@@ -216,7 +218,7 @@ impl Signal {
             Some(Waiter::Coro(c)) => {
                 sched().ready(c);
             }
-            Some(Waiter::Callback(f)) => f(),
+            Some(Waiter::Callback(f)) => f.call(),
             None => self.sent.set(true),
         }
     }
@@ -251,7 +253,7 @@ impl Signal {
             }
         }
         for f in callbacks {
-            f();
+            f.call();
         }
     }
 
