@@ -128,6 +128,27 @@ pub(crate) fn sched() -> &'static Scheduler {
     }
 }
 
+/// The start of every call that may block: the scheduler and the running
+/// coro, after raising any interrupt that waits for the running coro's
+/// next blocking call.
+#[inline]
+pub(crate) fn enter_blocking() -> (&'static Scheduler, &'static CoroInner) {
+    let s = sched();
+    let me = s.cur();
+    if me.interrupted() {
+        s.raise(me);
+    }
+    (s, me)
+}
+
+/// The scheduler of the current thread if it has a live one (never creates
+/// one): for destructors, which may run after the scheduler is gone.
+pub(crate) fn try_sched() -> Option<&'static Scheduler> {
+    let p = SCHED.with(Cell::get);
+    // SAFETY: see `sched`.
+    (p as usize > DEAD).then(|| unsafe { &*p })
+}
+
 #[cold]
 fn init_slow(p: usize) -> &'static Scheduler {
     if p == DEAD {
@@ -209,6 +230,8 @@ pub(crate) struct Scheduler {
     reactor: OnceCell<reactor::Reactor>,
     /// Switches left until the loop looks at timers and the reactor.
     tick: Cell<u32>,
+    /// Coros parked until a descriptor is ready.
+    pub(crate) io_waiters: Cell<usize>,
     /// Kept alive for the thread's life: the fault handler runs on it.
     _altstack: Option<crate::sys::AltStack>,
 }
@@ -239,6 +262,7 @@ impl Scheduler {
             timers: timer::Timers::new(),
             reactor: OnceCell::new(),
             tick: Cell::new(POLL_EVERY),
+            io_waiters: Cell::new(0),
             _altstack: altstack,
         }
     }
@@ -594,13 +618,17 @@ impl Scheduler {
                 return next;
             }
             let deadline = self.timers.next_deadline();
+            // Something may still wake a coro: a timer, another thread, a
+            // descriptor somebody waits on. (During teardown only timers
+            // count: the coros left are being cancelled.)
             let remote = self.reactor.get().is_some_and(|r| r.keeps_alive());
-            if deadline.is_none() && (!remote || self.tearing_down.get()) {
+            let io = self.io_waiters.get() > 0;
+            if deadline.is_none() && (self.tearing_down.get() || !(remote || io)) {
                 break;
             }
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             match (self.reactor.get(), timeout) {
-                (Some(r), timeout) => r.poll(timeout),
+                (Some(r), timeout) => r.poll(self, timeout),
                 // No reactor, so no other thread can wake us: sleep until
                 // the next timer, exactly.
                 (None, Some(t)) => std::thread::sleep(t),
@@ -632,7 +660,7 @@ impl Scheduler {
             self.fire_timers();
         }
         if let Some(r) = self.reactor.get() {
-            r.poll(Some(Duration::ZERO));
+            r.poll(self, Some(Duration::ZERO));
             r.drain(self);
         }
     }
@@ -654,6 +682,11 @@ impl Scheduler {
                 self.interrupt_timeout(unsafe { &*c }, id);
             }
         });
+    }
+
+    /// This thread's reactor, if it was made.
+    pub(crate) fn reactor_if_made(&self) -> Option<&reactor::Reactor> {
+        self.reactor.get()
     }
 
     /// This thread's reactor, made on first use.

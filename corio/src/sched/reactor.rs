@@ -1,9 +1,26 @@
-//! The reactor: where a scheduler waits when no coro is ready, and how
-//! other OS threads wake it.
+//! The reactor: where a scheduler waits when no coro is ready, how file
+//! descriptors wake the coros that wait for them, and how other OS threads
+//! wake it.
 //!
-//! It is made on first need (a cross-thread waker is created); a thread
-//! whose coros only ever wait for each other and for timers never opens
-//! one, and sleeps with `thread::sleep` until its next timer instead.
+//! It is made on first need (a socket is registered or a cross-thread
+//! waker is created); a thread whose coros only ever wait for each other
+//! and for timers never opens one, and sleeps with `thread::sleep` until
+//! its next timer instead.
+//!
+//! # Sources
+//!
+//! A registered file descriptor gets an [`IoState`]: its readiness (one
+//! bit per direction) and one wait list per direction. Registration is
+//! edge-triggered, for reading and writing at once, so each descriptor
+//! costs one `epoll_ctl` for its whole life. A direction is assumed ready
+//! until an operation says `WouldBlock` (or a short read or write shows
+//! the kernel buffer drained or full); then the operation clears the bit
+//! and its coro waits in the direction's list. An event sets the bits
+//! again and wakes every waiter of the direction: each retries, and those
+//! that lose the race wait again.
+//!
+//! Event tokens are slot indices tagged with a generation, so an event
+//! that arrives for a slot freed and reused in the meantime is ignored.
 //!
 //! Other threads never touch a coro: they push a [`RemoteWake`] onto the
 //! home scheduler's queue and kick its `mio::Waker`. The home thread drains
@@ -12,16 +29,85 @@
 //! that; while it is non-zero an idle scheduler sleeps instead of reporting
 //! a deadlock.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Scheduler;
+use super::wait::WaitList;
 
 /// The token of the cross-thread waker in the poll set.
 const WAKE: mio::Token = mio::Token(usize::MAX);
+
+/// Readiness bit: a read (or accept, or recv) may succeed.
+pub(crate) const READ: u8 = 1;
+/// Readiness bit: a write (or send, or connect's completion) may succeed.
+pub(crate) const WRITE: u8 = 2;
+
+/// The readiness of one registered descriptor, and who waits for it.
+#[derive(Debug)]
+pub(crate) struct IoState {
+    ready: Cell<u8>,
+    /// Coros waiting for [`READ`].
+    pub(crate) readers: WaitList,
+    /// Coros waiting for [`WRITE`].
+    pub(crate) writers: WaitList,
+}
+
+impl IoState {
+    /// Whether every bit of `dir` is set.
+    #[inline]
+    pub(crate) fn is_ready(&self, dir: u8) -> bool {
+        self.ready.get() & dir == dir
+    }
+
+    /// Clears `dir`: the kernel said it would block.
+    #[inline]
+    pub(crate) fn clear(&self, dir: u8) {
+        self.ready.set(self.ready.get() & !dir);
+    }
+
+    /// The wait list of `dir` (one direction).
+    #[inline]
+    pub(crate) fn waiters(&self, dir: u8) -> &WaitList {
+        if dir == READ {
+            &self.readers
+        } else {
+            &self.writers
+        }
+    }
+
+    /// Sets `dir` and wakes everybody waiting for it.
+    fn set_ready(&self, s: &Scheduler, dir: u8) {
+        self.ready.set(self.ready.get() | dir);
+        if dir & READ != 0 {
+            while let Some(node) = self.readers.pop_front_node() {
+                s.ready(node.coro());
+            }
+        }
+        if dir & WRITE != 0 {
+            while let Some(node) = self.writers.pop_front_node() {
+                s.ready(node.coro());
+            }
+        }
+    }
+}
+
+/// A slot of the source table.
+struct Slot {
+    /// Bumped when the slot is freed: tokens of the old tenant go stale.
+    generation: u32,
+    state: Option<Rc<IoState>>,
+}
+
+/// The poll token of slot `index` in `generation`.
+fn token(index: u32, generation: u32) -> mio::Token {
+    mio::Token(((generation as usize) << 32) | index as usize)
+}
 
 /// Something another thread asked the home scheduler to do.
 pub(crate) trait RemoteWake: Send + Sync {
@@ -89,6 +175,9 @@ pub(crate) struct Reactor {
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
     pub(crate) remote: Arc<Remote>,
+    /// Registered descriptors, indexed by the low half of their token.
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -105,7 +194,7 @@ impl Reactor {
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
         Ok(Reactor {
             poll: RefCell::new(poll),
-            events: RefCell::new(mio::Events::with_capacity(256)),
+            events: RefCell::new(mio::Events::with_capacity(1024)),
             remote: Arc::new(Remote {
                 waker,
                 queue: Mutex::new(Vec::new()),
@@ -113,7 +202,81 @@ impl Reactor {
                 live: AtomicUsize::new(0),
                 home,
             }),
+            slots: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
         })
+    }
+
+    /// Registers `fd` (edge-triggered) for `interest`; it starts out ready
+    /// in both directions. The caller must [`deregister`](Self::deregister)
+    /// it with the returned token before closing `fd`.
+    ///
+    /// # Errors
+    /// What `epoll_ctl` says: `EPERM` for a descriptor epoll cannot watch
+    /// (a regular file, a directory), `EEXIST` if `fd` is registered
+    /// already, `ENOMEM`/`ENOSPC` when the kernel is out of room.
+    pub(crate) fn register(
+        &self,
+        fd: RawFd,
+        interest: mio::Interest,
+    ) -> io::Result<(mio::Token, Rc<IoState>)> {
+        let state = Rc::new(IoState {
+            ready: Cell::new(READ | WRITE),
+            readers: WaitList::new(),
+            writers: WaitList::new(),
+        });
+        let mut slots = self.slots.borrow_mut();
+        let index = match self.free.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(slots.len()).map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::OutOfMemory,
+                        "too many registered descriptors",
+                    )
+                })?;
+                slots.push(Slot {
+                    generation: 0,
+                    state: None,
+                });
+                i
+            }
+        };
+        let slot = &mut slots[index as usize];
+        let tok = token(index, slot.generation);
+        if let Err(e) =
+            self.poll
+                .borrow()
+                .registry()
+                .register(&mut mio::unix::SourceFd(&fd), tok, interest)
+        {
+            self.free.borrow_mut().push(index);
+            return Err(e);
+        }
+        slot.state = Some(state.clone());
+        Ok((tok, state))
+    }
+
+    /// Removes `fd` (registered under `tok`) from the poll set and frees
+    /// its slot; events still queued for it are ignored.
+    pub(crate) fn deregister(&self, fd: RawFd, tok: mio::Token) {
+        // An error means the descriptor is gone already (closed behind our
+        // back): the kernel dropped it from the poll set itself.
+        let _ = self
+            .poll
+            .borrow()
+            .registry()
+            .deregister(&mut mio::unix::SourceFd(&fd));
+        let index = tok.0 as u32;
+        let mut slots = self.slots.borrow_mut();
+        if let Some(slot) = slots.get_mut(index as usize)
+            && slot.state.is_some()
+            && token(index, slot.generation) == tok
+        {
+            slot.state = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.borrow_mut().push(index);
+        }
     }
 
     /// Whether something outside this thread could still wake a coro.
@@ -122,8 +285,9 @@ impl Reactor {
     }
 
     /// Waits for events for at most `timeout` (`None`: until something
-    /// happens). Returns at once with `Some(ZERO)`.
-    pub(crate) fn poll(&self, timeout: Option<Duration>) {
+    /// happens; `Some(ZERO)`: not at all), and readies the coros waiting
+    /// for the descriptors that became ready.
+    pub(crate) fn poll(&self, s: &Scheduler, timeout: Option<Duration>) {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
@@ -137,8 +301,32 @@ impl Reactor {
                 }
             }
         }
-        // The waker's event needs no handling: the queue is drained below
-        // and by the caller.
+        // The waker's event needs no handling: the caller drains the queue.
+        let slots = self.slots.borrow();
+        for ev in events.iter() {
+            let tok = ev.token();
+            if tok == WAKE {
+                continue;
+            }
+            let index = tok.0 as u32;
+            let Some(slot) = slots.get(index as usize) else {
+                continue;
+            };
+            let Some(state) = &slot.state else { continue };
+            if token(index, slot.generation) != tok {
+                continue;
+            }
+            let mut dir = 0;
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                dir |= READ;
+            }
+            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                dir |= WRITE;
+            }
+            if dir != 0 {
+                state.set_ready(s, dir);
+            }
+        }
     }
 
     /// Runs what other threads queued for us.

@@ -45,20 +45,7 @@ pub use signal::Signal;
 
 use std::time::{Duration, Instant};
 
-use crate::sched::inner::CoroInner;
-use crate::sched::{Scheduler, sched};
-
-/// The scheduler and the running coro, after raising any interrupt that
-/// waits for the running coro's next blocking call.
-#[inline]
-fn enter() -> (&'static Scheduler, &'static CoroInner) {
-    let s = sched();
-    let me = s.cur();
-    if me.interrupted() {
-        s.raise(me);
-    }
-    (s, me)
-}
+use crate::sched::enter_blocking as enter;
 
 /// The deadline `d` from now (`None` if it is beyond the clock's range:
 /// then it never comes).

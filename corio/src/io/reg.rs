@@ -1,0 +1,192 @@
+//! A descriptor's registration with the scheduler's reactor, and the loop
+//! every corio I/O call runs: try the system call; if it would block, park
+//! the coro until the descriptor is ready; try again.
+
+use std::cell::Cell;
+use std::io;
+use std::os::fd::RawFd;
+use std::panic::Location;
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::sched::reactor::IoState;
+pub(crate) use crate::sched::reactor::{READ, WRITE};
+use crate::sched::timer::Action;
+use crate::sched::wait::WaitNode;
+use crate::sched::{Scheduler, sched, try_sched};
+
+/// How a blocking call behaves, as set on the socket or handle (shared by
+/// its clones, like the socket options they stand for).
+#[derive(Debug, Default)]
+pub(crate) struct Behaviour {
+    /// `set_nonblocking(true)`: return `WouldBlock` instead of waiting.
+    pub(crate) nonblocking: Cell<bool>,
+    pub(crate) read_timeout: Cell<Option<Duration>>,
+    pub(crate) write_timeout: Cell<Option<Duration>>,
+}
+
+impl Behaviour {
+    /// The timeout for `dir`.
+    #[inline]
+    pub(crate) fn timeout(&self, dir: u8) -> Option<Duration> {
+        if dir == READ {
+            self.read_timeout.get()
+        } else {
+            self.write_timeout.get()
+        }
+    }
+
+    /// `set_read_timeout` / `set_write_timeout`: `Some(ZERO)` is refused,
+    /// as std refuses it.
+    pub(crate) fn set_timeout(&self, dir: u8, t: Option<Duration>) -> io::Result<()> {
+        if t == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        if dir == READ {
+            self.read_timeout.set(t);
+        } else {
+            self.write_timeout.set(t);
+        }
+        Ok(())
+    }
+}
+
+/// One registered descriptor. Must be dropped before the descriptor is
+/// closed (owners declare it first, so it is dropped first).
+#[derive(Debug)]
+pub(crate) struct Registration {
+    state: Rc<IoState>,
+    token: mio::Token,
+    fd: RawFd,
+}
+
+impl Registration {
+    /// Registers `fd` with this thread's reactor (made on first use).
+    ///
+    /// # Errors
+    /// When the reactor cannot be made (out of descriptors) or epoll
+    /// refuses `fd` (`EPERM` for regular files and directories).
+    pub(crate) fn new(fd: RawFd, interest: mio::Interest) -> io::Result<Registration> {
+        let (token, state) = sched().reactor()?.register(fd, interest)?;
+        Ok(Registration { state, token, fd })
+    }
+
+    /// Whether `dir` is (believed) ready.
+    #[inline]
+    pub(crate) fn is_ready(&self, dir: u8) -> bool {
+        self.state.is_ready(dir)
+    }
+
+    /// Marks `dir` not ready: the kernel buffer is drained (after a short
+    /// read) or full (after a short write).
+    #[inline]
+    pub(crate) fn clear(&self, dir: u8) {
+        self.state.clear(dir);
+    }
+
+    /// Runs `op` until it does not fail with `WouldBlock` (or
+    /// `Interrupted`), parking the coro until `dir` is ready between tries.
+    /// With `how.nonblocking` the `WouldBlock` is returned instead; with a
+    /// timeout for `dir`, waiting longer than that in total fails with
+    /// `TimedOut`.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn io<R>(
+        &self,
+        dir: u8,
+        how: &Behaviour,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        crate::sched::enter_blocking();
+        let mut deadline = None;
+        loop {
+            if self.state.is_ready(dir) {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.state.clear(dir),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => return r,
+                }
+            }
+            if how.nonblocking.get() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            if deadline.is_none()
+                && let Some(t) = how.timeout(dir)
+            {
+                // A timeout beyond the clock's range never comes.
+                deadline = Instant::now().checked_add(t);
+            }
+            self.wait(dir, deadline)?;
+        }
+    }
+
+    /// Parks the current coro until `dir` is ready (at once if it is), or
+    /// until `deadline`: then `TimedOut`.
+    ///
+    /// # Panics
+    /// Unwinds if the coro is cancelled, thrown at or timed out meanwhile.
+    #[track_caller]
+    pub(crate) fn wait(&self, dir: u8, deadline: Option<Instant>) -> io::Result<()> {
+        let loc = Location::caller();
+        let (s, me) = crate::sched::enter_blocking();
+        if self.state.is_ready(dir) {
+            return Ok(());
+        }
+        let list = self.state.waiters(dir);
+        let node = pin!(WaitNode::new(me));
+        let timer = deadline.map(|d| s.timers.arm(d, Action::Ready(me)));
+        let _counted = IoWaiting::enter(s);
+        loop {
+            list.push_back(node.as_ref());
+            s.park(loc);
+            if self.state.is_ready(dir) {
+                list.remove(&node);
+                return Ok(());
+            }
+            if timer.as_ref().is_some_and(|t| t.fired()) {
+                list.remove(&node);
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    if dir == READ {
+                        "timed out waiting to read"
+                    } else {
+                        "timed out waiting to write"
+                    },
+                ));
+            }
+            // Spuriously readied (the node kept its place), or woken by an
+            // event that another coro's call used up: wait again.
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // A descriptor dropped after its thread's scheduler is gone: the
+        // poll set went with it.
+        if let Some(r) = try_sched().and_then(Scheduler::reactor_if_made) {
+            r.deregister(self.fd, self.token);
+        }
+    }
+}
+
+/// Counts a coro parked on a descriptor, for the deadlock check: while one
+/// is, an idle scheduler waits for events instead of reporting.
+struct IoWaiting(&'static Scheduler);
+
+impl IoWaiting {
+    fn enter(s: &'static Scheduler) -> IoWaiting {
+        s.io_waiters.set(s.io_waiters.get() + 1);
+        IoWaiting(s)
+    }
+}
+
+impl Drop for IoWaiting {
+    fn drop(&mut self) {
+        self.0.io_waiters.set(self.0.io_waiters.get() - 1);
+    }
+}

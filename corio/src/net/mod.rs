@@ -1,0 +1,75 @@
+//! Sockets whose blocking calls park the current coro instead of the
+//! thread (Perl's `Coro::Socket`), and [`serve`], a TCP server in one line.
+//!
+//! The types have the method names of `std::net` and
+//! `std::os::unix::net`, implement [`Read`](std::io::Read) and
+//! [`Write`](std::io::Write) (also through `&` references, so one coro can
+//! read while another writes), and support read and write timeouts (errors
+//! of kind `TimedOut`). So any code written against `std::io::Read` and
+//! `Write` — `BufReader::lines`, `serde_json::from_reader`, a TLS stream —
+//! runs unchanged on them, and one thread serves thousands of connections.
+//!
+//! Names are resolved on a worker thread ([`ToSocketAddrs`]), so a slow
+//! DNS server holds up only the coro that asked.
+//!
+//! ```
+//! use std::io::{BufRead, BufReader, Write};
+//! use corio::net::{TcpListener, TcpStream};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let server = corio::spawn(move || {
+//!     let (stream, _) = listener.accept().unwrap();
+//!     let mut line = String::new();
+//!     BufReader::new(&stream).read_line(&mut line).unwrap();
+//!     (&stream).write_all(line.to_uppercase().as_bytes()).unwrap();
+//! });
+//!
+//! let mut client = TcpStream::connect(addr).unwrap();
+//! client.write_all(b"hello\n").unwrap();
+//! let mut reply = String::new();
+//! BufReader::new(&client).read_line(&mut reply).unwrap();
+//! assert_eq!(reply, "HELLO\n");
+//! server.join().unwrap();
+//! ```
+//!
+//! These types belong to the thread that made them (they are not `Send`):
+//! their descriptor is registered with that thread's reactor. Move a
+//! connection to another thread with `into_std` and `from_std`.
+
+mod addr;
+mod serve;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use addr::ToSocketAddrs;
+pub use serve::{serve, serve_on};
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixIncoming, UnixListener, UnixStream};
+
+pub use std::net::{Shutdown, SocketAddr};
+
+use std::io;
+
+/// Runs `f` on each address in turn and returns the first success, or the
+/// last error (std's rule for `connect` and `bind`).
+fn each_addr<T>(
+    addrs: impl ToSocketAddrs,
+    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addrs.resolve()? {
+        match f(&a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}
