@@ -23,7 +23,7 @@ fn run(name: &str, args: &[&str], stdin: &str) -> (String, String, bool) {
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = util::wait_within(child, util::CHILD_LIMIT);
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -42,7 +42,7 @@ fn perl(script: &str) -> Option<(String, String, bool)> {
         return None;
     }
     let path = format!("{}/examples/perl/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("perl").arg(path).output().ok()?;
+    let out = util::output_within(Command::new("perl").arg(path), util::CHILD_LIMIT);
     Some((
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

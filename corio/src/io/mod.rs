@@ -364,7 +364,7 @@ impl Handle {
             }),
             Kind::Shared { reg, .. } => {
                 let fd = self.fd.as_fd();
-                reg.io(dir, &self.how, || level_check(reg, fd, dir))
+                reg.io_level(dir, &self.how, || level_check(reg, fd, dir))
             }
         }
     }
@@ -378,14 +378,14 @@ impl Handle {
                 let len = buf.len();
                 let n = reg.io(READ, &self.how, || sys_read(fd, buf))?;
                 if n > 0 && n < len {
-                    reg.clear(READ);
+                    reg.drained(READ);
                 }
                 Ok(n)
             }
             Kind::Shared { reg, socket: true } => {
                 reg.io(READ, &self.how, || sys_recv(fd, buf, libc::MSG_DONTWAIT))
             }
-            Kind::Shared { reg, socket: false } => reg.io(READ, &self.how, || {
+            Kind::Shared { reg, socket: false } => reg.io_level(READ, &self.how, || {
                 level_check(reg, fd, READ)?;
                 sys_read(fd, buf)
             }),
@@ -401,14 +401,14 @@ impl Handle {
                 let len = buf.len();
                 let n = reg.io(WRITE, &self.how, || sys_write(fd, buf))?;
                 if n < len {
-                    reg.clear(WRITE);
+                    reg.drained(WRITE);
                 }
                 Ok(n)
             }
             Kind::Shared { reg, socket: true } => reg.io(WRITE, &self.how, || {
                 sys_send(fd, buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
             }),
-            Kind::Shared { reg, socket: false } => reg.io(WRITE, &self.how, || {
+            Kind::Shared { reg, socket: false } => reg.io_level(WRITE, &self.how, || {
                 level_check(reg, fd, WRITE)?;
                 sys_write(fd, &buf[..buf.len().min(SHARED_WRITE_MAX)])
             }),

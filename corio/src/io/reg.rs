@@ -81,11 +81,18 @@ impl Registration {
         self.state.is_ready(dir)
     }
 
-    /// Marks `dir` not ready: the kernel buffer is drained (after a short
-    /// read) or full (after a short write).
+    /// Marks `dir` not ready: the kernel said it would block.
     #[inline]
     pub(crate) fn clear(&self, dir: u8) {
         self.state.clear(dir);
+    }
+
+    /// Marks `dir` not ready after a short read (the kernel buffer is
+    /// drained) or a short write (it is full), unless the descriptor was
+    /// reported closed: end-of-stream and errors come with no new edge.
+    #[inline]
+    pub(crate) fn drained(&self, dir: u8) {
+        self.state.drained(dir);
     }
 
     /// Runs `op` until it does not fail with `WouldBlock` (or
@@ -99,12 +106,42 @@ impl Registration {
         &self,
         dir: u8,
         how: &Behaviour,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_inner(dir, how, false, op)
+    }
+
+    /// As [`io`](Registration::io), but `op` runs on every round whatever
+    /// the readiness bit says: for operations that check readiness
+    /// themselves (a zero-timeout `poll` on a shared descriptor), where
+    /// the descriptor can stay ready with no edge to say so.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn io_level<R>(
+        &self,
+        dir: u8,
+        how: &Behaviour,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_inner(dir, how, true, op)
+    }
+
+    #[inline(always)]
+    #[track_caller]
+    fn io_inner<R>(
+        &self,
+        dir: u8,
+        how: &Behaviour,
+        level: bool,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         crate::sched::enter_blocking();
         let mut deadline = None;
         loop {
-            if self.state.is_ready(dir) {
+            // In non-blocking mode the kernel decides: an event may be in
+            // flight that no poll has reported yet. A level-checked
+            // operation always asks the kernel.
+            if level || self.state.is_ready(dir) || how.nonblocking.get() {
                 match op() {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.state.clear(dir),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

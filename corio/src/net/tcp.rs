@@ -1163,7 +1163,7 @@ impl TcpStream {
         if n > 0 && n < len {
             // A short read emptied the receive queue: the next read would
             // say WouldBlock. The next data brings a new edge.
-            self.reg.clear(READ);
+            self.reg.drained(READ);
         }
         Ok(n)
     }
@@ -1175,7 +1175,7 @@ impl TcpStream {
             .reg
             .io(READ, &self.how, || (&self.io).read_vectored(bufs))?;
         if n > 0 && n < len {
-            self.reg.clear(READ);
+            self.reg.drained(READ);
         }
         Ok(n)
     }
@@ -1185,7 +1185,7 @@ impl TcpStream {
         let n = self.reg.io(WRITE, &self.how, || (&self.io).write(buf))?;
         if n < buf.len() {
             // A short write filled the send buffer.
-            self.reg.clear(WRITE);
+            self.reg.drained(WRITE);
         }
         Ok(n)
     }
@@ -1197,7 +1197,7 @@ impl TcpStream {
             .reg
             .io(WRITE, &self.how, || (&self.io).write_vectored(bufs))?;
         if n < len {
-            self.reg.clear(WRITE);
+            self.reg.drained(WRITE);
         }
         Ok(n)
     }

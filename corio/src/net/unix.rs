@@ -643,7 +643,7 @@ impl UnixStream {
         let len = buf.len();
         let n = self.reg.io(READ, &self.how, || (&self.io).read(buf))?;
         if n > 0 && n < len {
-            self.reg.clear(READ);
+            self.reg.drained(READ);
         }
         Ok(n)
     }
@@ -655,7 +655,7 @@ impl UnixStream {
             .reg
             .io(READ, &self.how, || (&self.io).read_vectored(bufs))?;
         if n > 0 && n < len {
-            self.reg.clear(READ);
+            self.reg.drained(READ);
         }
         Ok(n)
     }
@@ -664,7 +664,7 @@ impl UnixStream {
     fn do_write(&self, buf: &[u8]) -> io::Result<usize> {
         let n = self.reg.io(WRITE, &self.how, || (&self.io).write(buf))?;
         if n < buf.len() {
-            self.reg.clear(WRITE);
+            self.reg.drained(WRITE);
         }
         Ok(n)
     }
@@ -676,7 +676,7 @@ impl UnixStream {
             .reg
             .io(WRITE, &self.how, || (&self.io).write_vectored(bufs))?;
         if n < len {
-            self.reg.clear(WRITE);
+            self.reg.drained(WRITE);
         }
         Ok(n)
     }

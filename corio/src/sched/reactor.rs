@@ -48,9 +48,16 @@ pub(crate) const READ: u8 = 1;
 /// Readiness bit: a write (or send, or connect's completion) may succeed.
 pub(crate) const WRITE: u8 = 2;
 
+/// Sticky companion of [`READ`]: the kernel reported end of stream,
+/// hang-up or an error, which no later edge will report again.
+const READ_CLOSED: u8 = 4;
+/// Sticky companion of [`WRITE`]: hang-up or an error.
+const WRITE_CLOSED: u8 = 8;
+
 /// The readiness of one registered descriptor, and who waits for it.
 #[derive(Debug)]
 pub(crate) struct IoState {
+    /// [`READ`] and [`WRITE`], and their sticky `_CLOSED` companions.
     ready: Cell<u8>,
     /// Coros waiting for [`READ`].
     pub(crate) readers: WaitList,
@@ -68,7 +75,18 @@ impl IoState {
     /// Clears `dir`: the kernel said it would block.
     #[inline]
     pub(crate) fn clear(&self, dir: u8) {
-        self.ready.set(self.ready.get() & !dir);
+        self.ready.set(self.ready.get() & !(dir | dir << 2));
+    }
+
+    /// Clears `dir` after a short read or write drained (or filled) the
+    /// kernel buffer, unless the descriptor was reported closed: then the
+    /// next call returns end-of-stream or the error at once, and no new
+    /// edge would ever come to say so.
+    #[inline]
+    pub(crate) fn drained(&self, dir: u8) {
+        let r = self.ready.get();
+        let closed = (r >> 2) & dir;
+        self.ready.set(r & !(dir & !closed));
     }
 
     /// The wait list of `dir` (one direction).
@@ -317,10 +335,14 @@ impl Reactor {
                 continue;
             }
             let mut dir = 0;
-            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            if ev.is_read_closed() || ev.is_error() {
+                dir |= READ | READ_CLOSED;
+            } else if ev.is_readable() {
                 dir |= READ;
             }
-            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+            if ev.is_write_closed() || ev.is_error() {
+                dir |= WRITE | WRITE_CLOSED;
+            } else if ev.is_writable() {
                 dir |= WRITE;
             }
             if dir != 0 {

@@ -76,7 +76,64 @@ pub fn run_child(test: &str, role: &str, env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("spawn child test process")
+    output_within(&mut cmd, CHILD_LIMIT)
+}
+
+/// How long a child process of a test may run: far beyond what any needs,
+/// short enough that a hang fails the test instead of stalling CI.
+pub const CHILD_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Like `Command::output`, but kills the child and panics (with what it
+/// printed so far) when it runs longer than `limit`.
+pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child process");
+    wait_within(child, limit)
+}
+
+/// Like `Child::wait_with_output` (stdout and stderr must be piped), but
+/// kills the child and panics when it runs longer than `limit`.
+pub fn wait_within(mut child: std::process::Child, limit: std::time::Duration) -> Output {
+    use std::io::Read;
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for child process") {
+            break st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = out.join().unwrap_or_default();
+            let err = err.join().unwrap_or_default();
+            panic!(
+                "child process still running after {limit:?}; killed it.\n\
+                 stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 /// The path of an example binary. `cargo test` builds the examples; when
@@ -124,4 +181,12 @@ pub fn maps_count() -> usize {
 /// test harness's own).
 pub fn word_after<'a>(out: &'a str, key: &str) -> Option<&'a str> {
     out.split_once(key)?.1.split_whitespace().next()
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+pub fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "<non-string payload>".into())
 }
