@@ -46,6 +46,9 @@ use crate::sched::timer::Action;
 pub fn sleep(duration: Duration) {
     let loc = Location::caller();
     match Instant::now().checked_add(duration) {
+        // Not in the past (unless `duration` is zero): no second look at
+        // the clock.
+        Some(deadline) if !duration.is_zero() => arm_and_park(deadline, loc),
         Some(deadline) => sleep_until_at(deadline, loc),
         // Beyond the clock's range: sleep until woken by a cancel or throw.
         None => loop {
@@ -79,16 +82,26 @@ pub fn sleep_until(deadline: Instant) {
 }
 
 fn sleep_until_at(deadline: Instant, loc: &'static Location<'static>) {
-    let s = sched();
-    let me = s.cur();
-    if me.interrupted() {
-        s.raise(me);
-    }
     if deadline <= Instant::now() {
+        let s = sched();
+        let me = s.cur();
+        if me.interrupted() {
+            s.raise(me);
+        }
         // Coros whose earlier deadlines passed too go first.
         s.fire_timers();
         s.cede_notself(loc);
         return;
+    }
+    arm_and_park(deadline, loc);
+}
+
+/// Parks the current coro until `deadline`, which is in the future.
+fn arm_and_park(deadline: Instant, loc: &'static Location<'static>) {
+    let s = sched();
+    let me = s.cur();
+    if me.interrupted() {
+        s.raise(me);
     }
     let timer = s.timers.arm(deadline, Action::Ready(me));
     while !timer.fired() {

@@ -196,3 +196,76 @@ fn timeout_works_in_any_coro_and_lets_panics_and_cancels_through() {
     victim.cancel();
     assert!(victim.join().unwrap_err().is_cancelled());
 }
+
+#[test]
+fn equal_deadlines_wake_in_the_order_they_were_armed() {
+    // Deadlines that go back and forth, several of each: sleepers of one
+    // deadline wake first come, first served.
+    let log = Log::new();
+    let base = Instant::now() + 300 * MS;
+    let plan = [0u32, 20, 0, 20, 10, 0, 20, 10, 0, 10];
+    let hs: Vec<_> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, &ms)| {
+            let l = log.clone();
+            corio::spawn(move || {
+                corio::sleep_until(base + MS * ms);
+                l.push(format!("{ms}:{i}"));
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(
+        log.get(),
+        [
+            "0:0", "0:2", "0:5", "0:8", "10:4", "10:7", "10:9", "20:1", "20:3", "20:6"
+        ]
+    );
+}
+
+#[test]
+fn timers_cancelled_in_bulk_leave_the_rest_on_time() {
+    // Many sleepers armed in deadline order, most cancelled before they
+    // fire (so most queued entries go stale and get swept), then more
+    // armed: the survivors still wake, in order, and nothing is left.
+    let log = Log::new();
+    let sleepers: Vec<_> = (0..500u32)
+        .map(|i| {
+            let l = log.clone();
+            corio::spawn(move || {
+                corio::sleep(MS * (100 + i / 10));
+                l.push(format!("{i}"));
+            })
+        })
+        .collect();
+    corio::cede();
+    let mut kept = Vec::new();
+    for (i, h) in sleepers.into_iter().enumerate() {
+        if i % 50 == 0 {
+            kept.push(h);
+        } else {
+            h.cancel();
+        }
+    }
+    let late: Vec<_> = (0..100u32)
+        .map(|i| {
+            let l = log.clone();
+            corio::spawn(move || {
+                corio::sleep(MS * 200);
+                l.push(format!("late {i}"));
+            })
+        })
+        .collect();
+    for h in kept.into_iter().chain(late) {
+        h.join().unwrap();
+    }
+    let got = log.get();
+    let mut want: Vec<String> = (0..500).step_by(50).map(|i| format!("{i}")).collect();
+    want.extend((0..100).map(|i| format!("late {i}")));
+    assert_eq!(got, want);
+    // No timer left behind: with nothing to do, this is a deadlock.
+    assert!(std::panic::catch_unwind(corio::schedule).is_err());
+}

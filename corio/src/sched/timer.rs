@@ -1,11 +1,15 @@
 //! The timer heap of a scheduler: one entry per coro waiting for a point
 //! in time (a `sleep`, a `_timeout` form, a `timeout`).
 //!
-//! Arming is O(log n): an entry goes into a binary min-heap keyed by
-//! deadline. Disarming is O(1): the entry's slot is freed and the heap
-//! entry becomes stale, skipped when it reaches the top (the heap is
-//! rebuilt when stale entries outnumber live ones, so a stream of timeouts
-//! that never fire cannot grow it without bound). Expired entries are
+//! Arming is O(1) for a deadline no earlier than the last one armed (the
+//! common case: sleeps and timeouts of one duration arm in deadline
+//! order), which goes to the back of a FIFO *run*; any other deadline goes
+//! into a binary min-heap, O(log n). The next timer to fire is the earlier
+//! of the run's front and the heap's top. Disarming is O(1): the entry's
+//! slot is freed and the queued entry becomes stale, skipped when it
+//! reaches the front (both queues are rebuilt when stale entries outnumber
+//! live ones, so a stream of timeouts that never fire cannot grow them
+//! without bound). Expired entries are
 //! fired by the scheduler, when it would otherwise sleep and at least once
 //! every 64 switches: firing marks the slot and readies its coro.
 //!
@@ -18,7 +22,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use super::inner::CoroInner;
@@ -42,7 +46,7 @@ struct Slot {
     action: Action,
 }
 
-#[derive(PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Entry {
     deadline: Instant,
     generation: u64,
@@ -65,9 +69,12 @@ impl PartialOrd for Entry {
     }
 }
 
-/// The heap and its slots.
+/// The two queues and the slots.
 pub(crate) struct Timers {
     heap: RefCell<BinaryHeap<Entry>>,
+    /// Entries in deadline order, each armed no earlier than the one
+    /// before it.
+    run: RefCell<VecDeque<Entry>>,
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<u32>>,
     next_gen: Cell<u64>,
@@ -86,6 +93,7 @@ impl Timers {
     pub(crate) fn new() -> Self {
         Timers {
             heap: RefCell::new(BinaryHeap::new()),
+            run: RefCell::new(VecDeque::new()),
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             next_gen: Cell::new(1),
@@ -122,21 +130,29 @@ impl Timers {
             action,
         };
         drop(slots);
-        let mut heap = self.heap.borrow_mut();
-        heap.push(Entry {
+        let entry = Entry {
             deadline,
             generation,
             slot,
-        });
+        };
+        let mut heap = self.heap.borrow_mut();
+        let mut run = self.run.borrow_mut();
+        match run.back() {
+            Some(last) if deadline < last.deadline => heap.push(entry),
+            _ => run.push_back(entry),
+        }
         self.live.set(self.live.get() + 1);
         // Stale entries (disarmed before they fired) are skipped lazily;
         // rebuild when they dominate.
-        if heap.len() > 64 && heap.len() > 4 * self.live.get() {
+        let queued = heap.len() + run.len();
+        if queued > 64 && queued > 4 * self.live.get() {
             let slots = self.slots.borrow();
-            heap.retain(|e| {
+            let current = |e: &Entry| {
                 let s = &slots[e.slot as usize];
                 s.armed && !s.fired && s.generation == e.generation
-            });
+            };
+            heap.retain(current);
+            run.retain(current);
         }
         Timer {
             timers: self,
@@ -145,38 +161,59 @@ impl Timers {
         }
     }
 
+    /// The earliest live entry, dropping stale ones before it. With
+    /// `due: Some(now)` it is also removed, if its deadline is not after
+    /// `now` (and `None` returned otherwise).
+    fn first(&self, due: Option<Instant>) -> Option<Entry> {
+        let mut heap = self.heap.borrow_mut();
+        let mut run = self.run.borrow_mut();
+        let slots = self.slots.borrow();
+        let current = |e: &Entry| {
+            let s = &slots[e.slot as usize];
+            s.armed && !s.fired && s.generation == e.generation
+        };
+        loop {
+            // The earlier of the two fronts; on a tie the one armed first.
+            let from_run = match (run.front(), heap.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(r), Some(h)) => (r.deadline, r.generation) <= (h.deadline, h.generation),
+            };
+            let e = if from_run {
+                *run.front().expect("checked")
+            } else {
+                *heap.peek().expect("checked")
+            };
+            let live = current(&e);
+            if live && due.is_some_and(|now| e.deadline > now) {
+                return None;
+            }
+            if !live || due.is_some() {
+                if from_run {
+                    run.pop_front();
+                } else {
+                    heap.pop();
+                }
+            }
+            if live {
+                return Some(e);
+            }
+        }
+    }
+
     /// The earliest deadline of a live timer.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let mut heap = self.heap.borrow_mut();
-        let slots = self.slots.borrow();
-        while let Some(top) = heap.peek() {
-            let s = &slots[top.slot as usize];
-            if s.armed && !s.fired && s.generation == top.generation {
-                return Some(top.deadline);
-            }
-            heap.pop();
-        }
-        None
+        self.first(None).map(|e| e.deadline)
     }
 
     /// Fires every live timer whose deadline is not after `now`, and
     /// returns what to do for each (the caller readies or interrupts).
     pub(crate) fn expire(&self, now: Instant, mut fire: impl FnMut(Action)) {
-        loop {
+        while let Some(e) = self.first(Some(now)) {
             let action = {
-                let mut heap = self.heap.borrow_mut();
-                let Some(top) = heap.peek() else { return };
-                if top.deadline > now {
-                    return;
-                }
-                let Entry {
-                    generation, slot, ..
-                } = heap.pop().expect("peeked");
                 let mut slots = self.slots.borrow_mut();
-                let s = &mut slots[slot as usize];
-                if !(s.armed && !s.fired && s.generation == generation) {
-                    continue;
-                }
+                let s = &mut slots[e.slot as usize];
                 s.fired = true;
                 self.live.set(self.live.get() - 1);
                 s.action
