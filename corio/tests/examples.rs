@@ -168,3 +168,60 @@ fn maze_asks_half_way_and_backtracks_from_wrong_answers() {
     assert!(!out.contains("dead end"), "{out}");
     assert!(out.contains("out after 34 steps"), "{out}");
 }
+
+#[test]
+fn finger_looks_up_three_accounts_at_once_against_its_own_server() {
+    let (out, err, ok) = run("finger", &[], "");
+    assert!(ok, "{err}");
+    let host = util::word_after(&out, "(a finger server runs on ")
+        .and_then(|w| w.strip_suffix(';'))
+        .unwrap_or_else(|| panic!("no server line in {out}"));
+    // Each account's lines come in order and end with "done"; the three
+    // lookups may interleave.
+    let expect = [
+        (
+            "abc",
+            vec!["Login: abc", "Plan: learn the alphabet.", "done"],
+        ),
+        (
+            "sebbo",
+            vec![
+                "Login: sebbo",
+                "Plan: write more Perl.",
+                "Project: Coro talk.",
+                "done",
+            ],
+        ),
+        (
+            "trouble",
+            vec![
+                "Login: trouble",
+                "Plan: none. Trouble needs no plan.",
+                "done",
+            ],
+        ),
+    ];
+    for (user, lines) in expect {
+        let prefix = format!("{user}@{host}: ");
+        let got: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .collect();
+        assert_eq!(got, lines, "{out}");
+    }
+    assert!(
+        out.lines().last().unwrap_or("").starts_with("all done in "),
+        "{out}"
+    );
+}
+
+#[test]
+fn finger_reports_an_unreachable_host_and_fails() {
+    // Port 1 on loopback: nothing listens there.
+    let (_, err, ok) = run("finger", &["nobody@127.0.0.1:1"], "");
+    assert!(!ok);
+    assert!(
+        err.contains("nobody@127.0.0.1:1: Connection refused"),
+        "{err}"
+    );
+}

@@ -1,0 +1,254 @@
+//! The chat example, end to end: the server runs as its own process and
+//! several plain (std, blocking) clients talk to it as users would.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The chat server on a free port; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(util::example("chat"))
+            .arg("127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the chat example");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let addr = first
+            .trim()
+            .strip_prefix("corio chat listening on ")
+            .unwrap_or_else(|| panic!("unexpected banner: {first:?}"))
+            .parse()
+            .unwrap();
+        // Keep draining what it prints so that it never blocks on stdout.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Server { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A user at a terminal.
+struct User {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl User {
+    fn connect(addr: SocketAddr) -> User {
+        let w = TcpStream::connect(addr).unwrap();
+        w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let r = BufReader::new(w.try_clone().unwrap());
+        let mut u = User { r, w };
+        assert_eq!(u.line(), "* welcome to corio chat. Your nickname?");
+        u
+    }
+
+    /// Connects and takes `nick`; returns the user and the `/who` line the
+    /// server greets with.
+    fn join(addr: SocketAddr, nick: &str) -> (User, String) {
+        let mut u = User::connect(addr);
+        u.send(nick);
+        assert_eq!(
+            u.line(),
+            format!("* hello {nick}. /help lists the commands.")
+        );
+        let who = u.line();
+        (u, who)
+    }
+
+    fn send(&mut self, line: &str) {
+        self.w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+    }
+
+    /// The next line, without its line end; "" at the end of the stream.
+    fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.r.read_line(&mut s).expect("a line from the server");
+        s.trim_end_matches(['\r', '\n']).to_string()
+    }
+}
+
+#[test]
+fn users_chat_rename_list_and_leave() {
+    let server = Server::start();
+    let addr = server.addr;
+
+    let (mut alice, who) = User::join(addr, "alice");
+    assert_eq!(who, "* online (1): alice");
+
+    // A taken nickname, and a malformed one, are refused with a reason.
+    let mut bob = User::connect(addr);
+    bob.send("alice");
+    assert_eq!(bob.line(), "* that nickname is taken. Your nickname?");
+    bob.send("bob smith");
+    assert_eq!(
+        bob.line(),
+        "* nicknames are letters, digits, '-', '_' and '.'. Your nickname?"
+    );
+    bob.send("bob");
+    assert_eq!(bob.line(), "* hello bob. /help lists the commands.");
+    assert_eq!(bob.line(), "* online (2): alice, bob");
+    assert_eq!(alice.line(), "* bob joined");
+
+    let (mut carol, who) = User::join(addr, "carol");
+    assert_eq!(who, "* online (3): alice, bob, carol");
+    assert_eq!(alice.line(), "* carol joined");
+    assert_eq!(bob.line(), "* carol joined");
+
+    // Said once, heard by everybody else in order; not echoed to the
+    // speaker.
+    alice.send("hello all");
+    alice.send("second line");
+    for u in [&mut bob, &mut carol] {
+        assert_eq!(u.line(), "<alice> hello all");
+        assert_eq!(u.line(), "<alice> second line");
+    }
+    bob.send("/who");
+    assert_eq!(bob.line(), "* online (3): alice, bob, carol");
+
+    bob.send("/nick robert");
+    for u in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(u.line(), "* bob is now known as robert");
+    }
+    carol.send("/nick alice");
+    assert_eq!(carol.line(), "* that nickname is taken");
+    carol.send("/me waves");
+    for u in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(u.line(), "* carol waves");
+    }
+    carol.send("/dance");
+    assert_eq!(carol.line(), "* unknown command /dance (try /help)");
+
+    // /quit says goodbye and closes; the others are told.
+    bob.send("/quit");
+    assert_eq!(bob.line(), "* bye");
+    assert_eq!(bob.line(), "", "the server closes the connection");
+    assert_eq!(alice.line(), "* robert left");
+    assert_eq!(carol.line(), "* robert left");
+
+    // Hanging up without /quit counts as leaving too.
+    drop(carol);
+    assert_eq!(alice.line(), "* carol left");
+    alice.send("/who");
+    assert_eq!(alice.line(), "* online (1): alice");
+}
+
+#[test]
+fn a_reader_that_stalls_is_dropped_and_never_blocks_the_room() {
+    let server = Server::start();
+    let addr = server.addr;
+    let (mut alice, _) = User::join(addr, "alice");
+    let (mut bob, _) = User::join(addr, "bob");
+    assert_eq!(alice.line(), "* bob joined");
+    // dave joins and then never reads another byte.
+    let (_dave, _) = User::join(addr, "dave");
+    assert_eq!(alice.line(), "* dave joined");
+    assert_eq!(bob.line(), "* dave joined");
+
+    // bob reads everything alice says, on a thread of his own, until the
+    // room tells him dave is gone.
+    let dave_gone = Arc::new(AtomicBool::new(false));
+    let gone = dave_gone.clone();
+    let bob_reader = std::thread::spawn(move || {
+        let mut heard = 0u64;
+        loop {
+            let l = bob.line();
+            if l == "* dave left (send queue exceeded)" {
+                gone.store(true, Ordering::SeqCst);
+                return (bob, heard);
+            }
+            assert!(l.starts_with("<alice> "), "after {heard} lines: {l:?}");
+            heard += 1;
+        }
+    });
+    // alice talks until dave's queue and socket buffers are full. Bounded:
+    // 100,000 lines of 1 KB is far beyond any loopback buffer.
+    let filler = "x".repeat(1000);
+    let mut said = 0u64;
+    while !dave_gone.load(Ordering::SeqCst) && said < 100_000 {
+        alice.send(&filler);
+        said += 1;
+    }
+    let (mut bob, heard) = bob_reader.join().unwrap();
+    assert!(
+        dave_gone.load(Ordering::SeqCst),
+        "dave was never dropped after {said} lines"
+    );
+    // alice hears of it too; the room goes on without dave.
+    assert_eq!(alice.line(), "* dave left (send queue exceeded)");
+    alice.send("still here?");
+    loop {
+        let l = bob.line();
+        if l == "<alice> still here?" {
+            break;
+        }
+        assert!(l.starts_with("<alice> x"), "{l}");
+    }
+    bob.send("/who");
+    assert_eq!(bob.line(), "* online (2): alice, bob");
+    assert!(heard > 0);
+}
+
+#[test]
+fn an_overlong_line_ends_only_that_connection() {
+    let server = Server::start();
+    let addr = server.addr;
+    let (mut alice, _) = User::join(addr, "alice");
+    let (mut mallory, _) = User::join(addr, "mallory");
+    assert_eq!(alice.line(), "* mallory joined");
+    mallory.send(&"y".repeat(5000));
+    assert_eq!(mallory.line(), "* that line is too long; goodbye");
+    assert_eq!(mallory.line(), "");
+    assert_eq!(alice.line(), "* mallory left (line too long)");
+    alice.send("/who");
+    assert_eq!(alice.line(), "* online (1): alice");
+}
+
+#[test]
+fn the_client_mode_relays_the_terminal() {
+    let server = Server::start();
+    let addr = server.addr;
+    let (mut alice, _) = User::join(addr, "alice");
+    // The example's own client, fed a script on stdin.
+    let mut client = Command::new(util::example("chat"))
+        .args(["--client", &addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"zed\nhi alice\n").unwrap();
+    assert_eq!(alice.line(), "* zed joined");
+    assert_eq!(alice.line(), "<zed> hi alice");
+    alice.send("hi zed");
+    // End of input: the client says /quit and exits when the server
+    // closes.
+    drop(stdin);
+    assert_eq!(alice.line(), "* zed left");
+    let out = util::wait_within(client, util::CHILD_LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("* hello zed."), "{text}");
+    assert!(text.contains("<alice> hi zed"), "{text}");
+    assert!(text.contains("* bye"), "{text}");
+}
