@@ -397,6 +397,51 @@ fn bench_sync() {
     );
 }
 
+// ----- other cores -------------------------------------------------------------
+
+/// `multicore::run` of an empty closure, one after another from one coro.
+fn multicore_round_trip(n: u64) -> f64 {
+    per_op(n, || {
+        for i in 0..n {
+            black_box(corio::multicore::run(move || black_box(i)));
+        }
+    })
+}
+
+/// The same trip by hand: a boxed closure to a waiting thread over a std
+/// channel, its value back over another; the caller blocks its thread.
+fn thread_round_trip(n: u64) -> f64 {
+    use std::sync::mpsc;
+    type Job = Box<dyn FnOnce() -> u64 + Send>;
+    let (jtx, jrx) = mpsc::channel::<Job>();
+    let (rtx, rrx) = mpsc::channel::<u64>();
+    let worker = std::thread::spawn(move || {
+        for job in jrx {
+            if rtx.send(job()).is_err() {
+                break;
+            }
+        }
+    });
+    let t = per_op(n, || {
+        for i in 0..n {
+            jtx.send(Box::new(move || black_box(i))).unwrap();
+            black_box(rrx.recv().unwrap());
+        }
+    });
+    drop(jtx);
+    worker.join().unwrap();
+    t
+}
+
+fn bench_multicore() {
+    paired(
+        "multicore::run, empty closure",
+        "closure to a thread and back (std mpsc)",
+        || thread_round_trip(20_000),
+        || multicore_round_trip(20_000),
+    );
+}
+
 // ----- memory per parked coro ------------------------------------------------
 
 fn status_kib(field: &str) -> u64 {
@@ -494,6 +539,9 @@ fn main() {
     }
     if want("sync") {
         bench_sync();
+    }
+    if want("multicore") {
+        bench_multicore();
     }
     if want("memory") {
         let counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();

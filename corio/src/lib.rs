@@ -99,6 +99,42 @@
 //! assert!(corio::timeout(Duration::from_millis(5), || never.get()).is_err());
 //! ```
 //!
+//! # The network, and any descriptor
+//!
+//! [`net`] has std's sockets again — [`net::TcpListener`],
+//! [`net::TcpStream`], [`net::UdpSocket`], [`net::UnixListener`],
+//! [`net::UnixStream`] — with std's method names, but a call that would
+//! block parks only the calling coro. So any library written against
+//! `std::io::Read`/`Write` serves thousands of connections on one thread
+//! as written. Each scheduler has one `mio` reactor, polled (with the
+//! nearest timer as its timeout) only when no coro is ready.
+//! [`net::serve`] is a TCP server in one line, a coro per connection;
+//! [`io::Handle`] does the same for any pollable descriptor (a pipe, a
+//! tty, a child's output), and [`io::stdin`]/[`io::stdout`] for the
+//! standard streams.
+//!
+//! ```
+//! use std::io::{BufRead, BufReader, Write};
+//! use corio::net::{TcpListener, TcpStream};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = corio::spawn(move || {
+//!     corio::net::serve_on(listener, |conn| {
+//!         let mut line = String::new();
+//!         BufReader::new(&conn).read_line(&mut line).unwrap();
+//!         (&conn).write_all(line.to_uppercase().as_bytes()).unwrap();
+//!     })
+//! });
+//! let conn = TcpStream::connect(addr)?;
+//! (&conn).write_all(b"hello\n")?;
+//! let mut reply = String::new();
+//! BufReader::new(&conn).read_line(&mut reply)?;
+//! assert_eq!(reply, "HELLO\n");
+//! server.coro().cancel();
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! # Generators and coro-local state
 //!
 //! [`Generator`] is a stackful generator that needs no scheduler: yield from
@@ -134,6 +170,8 @@
 //! | `Coro::Semaphore`, `Coro::Signal`, `Coro::RWLock`, `Coro::SemaphoreSet`, `Coro::Channel` | [`sync::Semaphore`] (and [`sync::Mutex`]), [`sync::Signal`], [`sync::RwLock`], [`sync::SemaphoreSet`], [`sync::Channel`] |
 //! | `rouse_cb`, `rouse_wait` | [`rouse`] ([`RouseCallback`], [`Rouse::wait`]) |
 //! | `Coro::AnyEvent::sleep`, `Coro::Timer::timeout` | [`sleep`], [`timeout`] |
+//! | `Coro::Socket`, `Coro::Handle` | [`net`]'s sockets, [`io::Handle`] |
+//! | `Coro::AnyEvent::readable`/`writable` | [`io::readable`], [`io::writable`] |
 //!
 //! Deliberate differences: a panic ends its coro, not the process;
 //! `killall` spares the main coro; a waiter that is cancelled leaves its
@@ -146,11 +184,12 @@
 
 mod coro;
 pub mod debug;
+mod future;
 mod generator;
 mod hooks;
 pub mod io;
 mod local;
-mod multicore;
+pub mod multicore;
 pub mod net;
 mod rouse;
 mod sched;
@@ -164,6 +203,7 @@ pub use coro::{
     PRIO_MIN, PRIO_NORMAL, cede, cede_notself, current, killall, nready, schedule, spawn,
     terminate, unblock,
 };
+pub use future::block_on;
 pub use generator::{Generator, GeneratorState, Yielder};
 pub use hooks::{HookGuard, on_enter, on_leave};
 pub use local::CoroLocal;

@@ -1,13 +1,31 @@
-//! A pool of worker threads for work that would block or hog the
-//! scheduler thread (name resolution, and later file I/O and CPU work):
-//! the calling coro parks, the other coros of its thread keep running, and
-//! the result comes back through [`rouse`](crate::rouse).
+//! Work on other cores (Perl's Coro::Multicore): [`run`] sends a closure to
+//! a worker thread, parks only the calling coro, and gives back the
+//! closure's value while the other coros of the thread keep running.
 //!
-//! The pool grows on demand up to its bound, and a worker that found
-//! nothing to do for [`IDLE_EXIT`] exits.
+//! Use it for CPU-heavy work and for calls that block the thread with no
+//! descriptor to wait on (a C library, `getaddrinfo`, a mutex held by
+//! another thread). corio uses it itself for name lookups.
+//!
+//! The pool is shared by the whole process. It grows on demand up to its
+//! bound ([`max_threads`], by default the number of CPUs, at least 4; see
+//! [`set_max_threads`]); jobs beyond the bound wait in a FIFO queue; a
+//! worker that found nothing to do for 10 seconds exits.
+//!
+//! ```
+//! // Sum a big range on a worker while this thread's coros go on.
+//! let ticker = corio::spawn(|| {
+//!     for _ in 0..3 {
+//!         corio::sleep(std::time::Duration::from_millis(1));
+//!     }
+//! });
+//! let sum = corio::multicore::run(|| (1..=1_000_000u64).sum::<u64>());
+//! assert_eq!(sum, 500_000_500_000);
+//! ticker.join().unwrap();
+//! ```
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -19,7 +37,7 @@ type Job = Box<dyn FnOnce() + Send>;
 struct Pool {
     state: Mutex<State>,
     work: Condvar,
-    max: usize,
+    max: AtomicUsize,
 }
 
 struct State {
@@ -37,10 +55,12 @@ fn pool() -> &'static Pool {
             idle: 0,
         }),
         work: Condvar::new(),
-        max: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .max(4),
+        max: AtomicUsize::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(4),
+        ),
     })
 }
 
@@ -52,7 +72,7 @@ impl Pool {
             self.work.notify_one();
             return;
         }
-        if st.threads < self.max {
+        if st.threads < self.max.load(Ordering::Relaxed) {
             st.threads += 1;
             drop(st);
             let spawned = std::thread::Builder::new()
@@ -90,7 +110,8 @@ impl Pool {
                 .unwrap_or_else(|e| e.into_inner());
             st = guard;
             st.idle -= 1;
-            if timeout.timed_out() && st.jobs.is_empty() {
+            let surplus = st.threads > self.max.load(Ordering::Relaxed);
+            if (timeout.timed_out() || surplus) && st.jobs.is_empty() {
                 st.threads -= 1;
                 return;
             }
@@ -98,14 +119,29 @@ impl Pool {
     }
 }
 
-/// Runs `f` on a worker thread while the current coro waits; returns its
-/// value, or resumes its panic in the caller.
+/// Runs `f` on a worker thread while the current coro waits, and returns
+/// its value. Only the calling coro parks: the other coros of this thread
+/// keep running meanwhile.
 ///
 /// # Panics
-/// With `f`'s own panic payload; unwinds if the coro is cancelled, thrown
-/// at or timed out while it waits (the result is dropped when it arrives).
+/// With `f`'s own panic payload, resumed in the caller. Unwinds if the
+/// coro is cancelled, thrown at or timed out while it waits: `f` still
+/// runs to its end on the worker (a thread cannot be interrupted), and its
+/// result is dropped when it arrives.
+///
+/// # Examples
+///
+/// ```
+/// let r = std::panic::catch_unwind(|| corio::multicore::run(|| -> u8 { panic!("on a worker") }));
+/// let payload = r.unwrap_err();
+/// assert_eq!(payload.downcast_ref::<&str>(), Some(&"on a worker"));
+/// ```
+///
+/// # Switching
+///
+/// Suspends the current coro until the result is back.
 #[track_caller]
-pub(crate) fn run<T, F>(f: F) -> T
+pub fn run<T, F>(f: F) -> T
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
@@ -121,4 +157,34 @@ where
         // `catch_unwind` prevents.
         None => panic!("corio: a worker thread dropped its job"),
     }
+}
+
+/// The most worker threads the pool runs at once.
+///
+/// # Examples
+///
+/// ```
+/// assert!(corio::multicore::max_threads() >= 1);
+/// ```
+pub fn max_threads() -> usize {
+    pool().max.load(Ordering::Relaxed)
+}
+
+/// Sets the most worker threads the pool runs at once (at least 1). When
+/// lowered, surplus workers exit as they become idle; queued jobs wait for
+/// a free worker.
+///
+/// # Examples
+///
+/// ```
+/// let before = corio::multicore::max_threads();
+/// corio::multicore::set_max_threads(2);
+/// assert_eq!(corio::multicore::max_threads(), 2);
+/// corio::multicore::set_max_threads(before);
+/// ```
+pub fn set_max_threads(n: usize) {
+    let p = pool();
+    p.max.store(n.max(1), Ordering::Relaxed);
+    // Idle workers re-check the bound.
+    p.work.notify_all();
 }
