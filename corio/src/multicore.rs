@@ -32,18 +32,28 @@ use std::time::Duration;
 /// A worker that waited this long for a job exits.
 const IDLE_EXIT: Duration = Duration::from_secs(10);
 
+/// How long a worker that ran out of jobs spins for the next one before it
+/// sleeps: callers often submit again at once, and waking a sleeping
+/// thread costs tens of microseconds.
+const SPIN: Duration = Duration::from_micros(50);
+
 type Job = Box<dyn FnOnce() + Send>;
 
 struct Pool {
     state: Mutex<State>,
     work: Condvar,
     max: AtomicUsize,
+    /// Jobs in the queue, readable without the lock (for spinners).
+    queued: AtomicUsize,
 }
 
 struct State {
     jobs: VecDeque<Job>,
     threads: usize,
+    /// Workers asleep on the condition variable.
     idle: usize,
+    /// Workers spinning for the next job: one of them will take it.
+    spinning: usize,
 }
 
 fn pool() -> &'static Pool {
@@ -53,6 +63,7 @@ fn pool() -> &'static Pool {
             jobs: VecDeque::new(),
             threads: 0,
             idle: 0,
+            spinning: 0,
         }),
         work: Condvar::new(),
         max: AtomicUsize::new(
@@ -61,6 +72,7 @@ fn pool() -> &'static Pool {
                 .unwrap_or(2)
                 .max(4),
         ),
+        queued: AtomicUsize::new(0),
     })
 }
 
@@ -68,6 +80,11 @@ impl Pool {
     fn submit(&'static self, job: Job) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.jobs.push_back(job);
+        self.queued.store(st.jobs.len(), Ordering::Release);
+        if st.spinning >= st.jobs.len() {
+            // A spinning worker takes it without being woken.
+            return;
+        }
         if st.idle > 0 {
             self.work.notify_one();
             return;
@@ -96,11 +113,36 @@ impl Pool {
 
     fn work_loop(&self) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spun = false;
         loop {
             if let Some(job) = st.jobs.pop_front() {
+                self.queued.store(st.jobs.len(), Ordering::Release);
                 drop(st);
                 job();
                 st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                spun = false;
+                continue;
+            }
+            if !spun {
+                // Spin for the next job before sleeping; submitters see
+                // `spinning` and skip the wake-up.
+                spun = true;
+                st.spinning += 1;
+                drop(st);
+                let start = std::time::Instant::now();
+                'spin: loop {
+                    for _ in 0..64 {
+                        if self.queued.load(Ordering::Acquire) > 0 {
+                            break 'spin;
+                        }
+                        std::hint::spin_loop();
+                    }
+                    if start.elapsed() >= SPIN {
+                        break;
+                    }
+                }
+                st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.spinning -= 1;
                 continue;
             }
             st.idle += 1;
@@ -150,7 +192,19 @@ where
     pool().submit(Box::new(move || {
         cb.call(panic::catch_unwind(AssertUnwindSafe(f)));
     }));
-    match rouse.wait() {
+    // While we wait, an idle scheduler spins a little before it sleeps.
+    struct Spinning<'a>(&'a crate::sched::Scheduler);
+    impl Drop for Spinning<'_> {
+        fn drop(&mut self) {
+            self.0.spin_waiters.set(self.0.spin_waiters.get() - 1);
+        }
+    }
+    let s = crate::sched::sched();
+    s.spin_waiters.set(s.spin_waiters.get() + 1);
+    let spinning = Spinning(s);
+    let result = rouse.wait();
+    drop(spinning);
+    match result {
         Some(Ok(v)) => v,
         Some(Err(payload)) => panic::resume_unwind(payload),
         // The job is dropped uncalled only if its worker died, which

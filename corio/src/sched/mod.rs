@@ -105,6 +105,10 @@ const FREE_CAP: usize = 1024;
 /// once every this many switches.
 const POLL_EVERY: u32 = 64;
 
+/// How long an idle scheduler spins for a result from another thread
+/// before it sleeps (see `Scheduler::spin_waiters`).
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+
 thread_local! {
     static SCHED: Cell<*const Scheduler> = const { Cell::new(ptr::null()) };
     static TEARDOWN: Teardown = const { Teardown };
@@ -232,6 +236,11 @@ pub(crate) struct Scheduler {
     tick: Cell<u32>,
     /// Coros parked until a descriptor is ready.
     pub(crate) io_waiters: Cell<usize>,
+    /// Coros of this thread waiting for a result another thread computes
+    /// right now (`multicore::run`): while any does, an idle scheduler
+    /// spins briefly before it sleeps, since such results often come back
+    /// within microseconds and waking a sleeping thread costs tens.
+    pub(crate) spin_waiters: Cell<usize>,
     /// Kept alive for the thread's life: the fault handler runs on it.
     _altstack: Option<crate::sys::AltStack>,
 }
@@ -263,6 +272,7 @@ impl Scheduler {
             reactor: OnceCell::new(),
             tick: Cell::new(POLL_EVERY),
             io_waiters: Cell::new(0),
+            spin_waiters: Cell::new(0),
             _altstack: altstack,
         }
     }
@@ -627,6 +637,12 @@ impl Scheduler {
                 break;
             }
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if self.spin_waiters.get() > 0
+                && let Some(r) = self.reactor.get()
+                && r.spin_for_wake(timeout.map_or(SPIN_BEFORE_SLEEP, |t| t.min(SPIN_BEFORE_SLEEP)))
+            {
+                continue;
+            }
             match (self.reactor.get(), timeout) {
                 (Some(r), timeout) => r.poll(self, timeout),
                 // No reactor, so no other thread can wake us: sleep until

@@ -351,6 +351,23 @@ impl Reactor {
         }
     }
 
+    /// Spins for at most `limit` until another thread queues a wake-up;
+    /// whether one came.
+    pub(crate) fn spin_for_wake(&self, limit: Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.remote.pending.load(Ordering::Acquire) {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+        }
+    }
+
     /// Runs what other threads queued for us.
     pub(crate) fn drain(&self, s: &Scheduler) {
         if !self.remote.pending.swap(false, Ordering::Acquire) {
