@@ -374,14 +374,7 @@ impl Handle {
         let fd = self.fd.as_fd();
         match &self.kind {
             Kind::Plain => sys_read(fd, buf),
-            Kind::Polled(reg) => {
-                let len = buf.len();
-                let n = reg.io(READ, &self.how, || sys_read(fd, buf))?;
-                if n > 0 && n < len {
-                    reg.drained(READ);
-                }
-                Ok(n)
-            }
+            Kind::Polled(reg) => reg.read(&self.how, buf.len(), || sys_read(fd, buf)),
             Kind::Shared { reg, socket: true } => {
                 reg.io(READ, &self.how, || sys_recv(fd, buf, libc::MSG_DONTWAIT))
             }
@@ -397,14 +390,7 @@ impl Handle {
         let fd = self.fd.as_fd();
         match &self.kind {
             Kind::Plain => sys_write(fd, buf),
-            Kind::Polled(reg) => {
-                let len = buf.len();
-                let n = reg.io(WRITE, &self.how, || sys_write(fd, buf))?;
-                if n < len {
-                    reg.drained(WRITE);
-                }
-                Ok(n)
-            }
+            Kind::Polled(reg) => reg.write(&self.how, buf.len(), || sys_write(fd, buf)),
             Kind::Shared { reg, socket: true } => reg.io(WRITE, &self.how, || {
                 sys_send(fd, buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
             }),

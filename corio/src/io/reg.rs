@@ -111,6 +111,41 @@ impl Registration {
         self.io_inner(dir, how, false, op)
     }
 
+    /// [`io`](Registration::io) for a read into `len` bytes of buffer: a
+    /// short read drained the kernel buffer, so it marks [`READ`]
+    /// [`drained`](Registration::drained) (the next data brings a new edge).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn read(
+        &self,
+        how: &Behaviour,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.io(READ, how, op)?;
+        if n > 0 && n < len {
+            self.drained(READ);
+        }
+        Ok(n)
+    }
+
+    /// [`io`](Registration::io) for a write of `len` bytes: a short write
+    /// filled the kernel buffer, so it marks [`WRITE`] drained.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn write(
+        &self,
+        how: &Behaviour,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let n = self.io(WRITE, how, op)?;
+        if n < len {
+            self.drained(WRITE);
+        }
+        Ok(n)
+    }
+
     /// As [`io`](Registration::io), but `op` runs on every round whatever
     /// the readiness bit says: for operations that check readiness
     /// themselves (a zero-timeout `poll` on a shared descriptor), where

@@ -1158,48 +1158,27 @@ impl TcpStream {
 
     #[track_caller]
     fn do_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        let n = self.reg.io(READ, &self.how, || (&self.io).read(buf))?;
-        if n > 0 && n < len {
-            // A short read emptied the receive queue: the next read would
-            // say WouldBlock. The next data brings a new edge.
-            self.reg.drained(READ);
-        }
-        Ok(n)
+        self.reg.read(&self.how, buf.len(), || (&self.io).read(buf))
     }
 
     #[track_caller]
     fn do_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len: usize = bufs.iter().map(|b| b.len()).sum();
-        let n = self
-            .reg
-            .io(READ, &self.how, || (&self.io).read_vectored(bufs))?;
-        if n > 0 && n < len {
-            self.reg.drained(READ);
-        }
-        Ok(n)
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.reg
+            .read(&self.how, len, || (&self.io).read_vectored(bufs))
     }
 
     #[track_caller]
     fn do_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.reg.io(WRITE, &self.how, || (&self.io).write(buf))?;
-        if n < buf.len() {
-            // A short write filled the send buffer.
-            self.reg.drained(WRITE);
-        }
-        Ok(n)
+        self.reg
+            .write(&self.how, buf.len(), || (&self.io).write(buf))
     }
 
     #[track_caller]
     fn do_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let len: usize = bufs.iter().map(|b| b.len()).sum();
-        let n = self
-            .reg
-            .io(WRITE, &self.how, || (&self.io).write_vectored(bufs))?;
-        if n < len {
-            self.reg.drained(WRITE);
-        }
-        Ok(n)
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.reg
+            .write(&self.how, len, || (&self.io).write_vectored(bufs))
     }
 }
 
