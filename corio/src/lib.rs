@@ -196,6 +196,7 @@ mod sched;
 pub mod stack;
 pub mod sync;
 mod sys;
+pub mod thread;
 pub mod time;
 
 pub use coro::{

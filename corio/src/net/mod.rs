@@ -44,7 +44,7 @@ mod udp;
 mod unix;
 
 pub use addr::ToSocketAddrs;
-pub use serve::{serve, serve_on};
+pub use serve::{serve, serve_on, serve_threads};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};

@@ -2,9 +2,11 @@
 
 use std::io;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{TcpListener, TcpStream, ToSocketAddrs};
+use crate::sync::mpmc;
 
 /// First pause after running out of descriptors (or memory) on accept.
 const BACKOFF_MIN: Duration = Duration::from_millis(1);
@@ -132,6 +134,95 @@ pub fn serve_on(listener: TcpListener, handler: impl Fn(TcpStream) + 'static) ->
             Err(e) => return Err(e),
         }
     }
+}
+
+/// [`serve`] on `threads` scheduler threads that share the port through
+/// `SO_REUSEPORT`: every thread has its own listener, accept loop,
+/// connections and coros, and the kernel spreads new connections among
+/// them. The calling coro runs one of the accept loops; the others run on
+/// [`corio::thread`](crate::thread)s started here.
+///
+/// `make_handler` runs once on each thread and gives that thread's
+/// handler, so per-thread state can be `Rc`/`RefCell` (a handler is never
+/// shared between threads). All listeners are bound before anything is
+/// served, so a bad address fails at once. Port 0 picks one free port for
+/// all of them.
+///
+/// When the calling coro's loop ends (an error, or the coro is cancelled),
+/// the other threads stop accepting; connections in progress on any thread
+/// go on to their end.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::io::Write;
+///
+/// // A hello server on every core.
+/// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// corio::net::serve_threads("127.0.0.1:8080", cores, || {
+///     |mut conn: corio::net::TcpStream| {
+///         let _ = conn.write_all(b"hello\n");
+///     }
+/// })
+/// .unwrap();
+/// ```
+///
+/// # Errors
+/// When binding any listener or starting any thread fails (nothing is
+/// served then); afterwards as [`serve`], for the calling thread's loop.
+/// An error that ends another thread's loop is logged.
+///
+/// # Panics
+/// As [`serve`].
+///
+/// # Switching
+///
+/// Suspends the calling coro for as long as it serves.
+#[track_caller]
+pub fn serve_threads<M, H>(
+    addr: impl ToSocketAddrs,
+    threads: usize,
+    make_handler: M,
+) -> io::Result<()>
+where
+    M: Fn() -> H + Send + Sync + 'static,
+    H: Fn(TcpStream) + 'static,
+{
+    let first = TcpListener::bind_reuse_port(addr)?;
+    let local = first.local_addr()?;
+    let mut others = Vec::with_capacity(threads.saturating_sub(1));
+    for _ in 1..threads {
+        others.push(TcpListener::bind_reuse_port(local)?.into_std()?);
+    }
+    let make_handler = Arc::new(make_handler);
+    // Shut down when this loop ends, however: the others stop accepting.
+    let stop = mpmc::Channel::<()>::new();
+    struct Stop(mpmc::Channel<()>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.shutdown();
+        }
+    }
+    let stop_guard = Stop(stop.clone());
+    for (i, listener) in others.into_iter().enumerate() {
+        let (make, stop) = (make_handler.clone(), stop.clone());
+        crate::thread::Builder::new()
+            .name(format!("corio-serve-{}", i + 1))
+            .spawn(move || {
+                let accept = crate::spawn(move || {
+                    let served = TcpListener::from_std(listener).and_then(|l| serve_on(l, make()));
+                    if let Err(e) = served {
+                        log::error!("corio::net::serve_threads: thread {}: {e}", i + 1);
+                    }
+                });
+                // Wait for the stop (a shut-down channel gives `None`).
+                let _ = stop.get();
+                accept.cancel();
+            })?;
+    }
+    let served = serve_on(first, make_handler());
+    drop(stop_guard);
+    served
 }
 
 /// Errors of one connection that went away while queued, or of a signal.

@@ -17,7 +17,9 @@
 //!
 //! These types belong to one thread, like the coros that use them (they
 //! are neither `Send` nor `Sync`); share them between coros with `Rc`, a
-//! reference, or a `static` in a `thread_local!`.
+//! reference, or a `static` in a `thread_local!`. Between threads, use
+//! [`mpmc::Channel`]: `Send + Sync`, and its blocking calls park coros (not
+//! threads) on both sides.
 //!
 //! # Cost
 //!
@@ -30,6 +32,7 @@
 //! more than the switch). See BENCHMARKS.md for measured costs.
 
 mod channel;
+pub mod mpmc;
 mod mutex;
 mod rwlock;
 mod semaphore;
