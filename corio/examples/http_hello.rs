@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example http_hello               # 127.0.0.1:8080
 //! cargo run --release --example http_hello 127.0.0.1:9000
+//! cargo run --release --example http_hello -- --threads 2  # 2 schedulers, SO_REUSEPORT
 //! curl http://127.0.0.1:8080/
 //! ```
 //!
@@ -23,9 +24,31 @@ const RESPONSE: &[u8] =
 const MAX_HEAD: usize = 64 * 1024;
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let mut addr = String::from("127.0.0.1:8080");
+    let mut threads = 1usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--threads" {
+            threads = match args.next().map(|n| n.parse()) {
+                Some(Ok(n)) if n >= 1 => n,
+                _ => {
+                    eprintln!("http_hello: --threads takes a number of threads, at least 1");
+                    std::process::exit(2);
+                }
+            };
+        } else {
+            addr = a;
+        }
+    }
+    if threads > 1 {
+        // One scheduler per thread, each with its own listener on the port.
+        println!("http_hello listening on http://{addr}/ with {threads} threads");
+        if let Err(e) = corio::net::serve_threads(addr.as_str(), threads, || serve) {
+            eprintln!("http_hello: cannot serve on {addr}: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let listener = corio::net::TcpListener::bind(addr.as_str()).unwrap_or_else(|e| {
         eprintln!("http_hello: cannot listen on {addr}: {e}");
         std::process::exit(1);
