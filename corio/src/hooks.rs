@@ -127,7 +127,7 @@ impl Drop for HookGuard {
         let hook = self.coro.extra_mut(|e| {
             let pos = e.hooks.iter().position(|h| h.id == self.id)?;
             let hook = e.hooks.remove(pos);
-            if e.hooks.is_empty() {
+            if e.hooks.is_empty() && !e.traced {
                 self.coro.clear(HOOKS_FLAG);
             }
             Some(hook)
@@ -149,6 +149,18 @@ fn call(f: &mut dyn FnMut(), c: Option<&CoroInner>) {
     }
 }
 
+/// Turns switch tracing of `c` on or off (`debug::trace`).
+pub(crate) fn set_traced(c: &CoroInner, on: bool) {
+    c.extra_mut(|e| {
+        e.traced = on;
+        if on {
+            c.set(HOOKS_FLAG);
+        } else if e.hooks.is_empty() {
+            c.clear(HOOKS_FLAG);
+        }
+    });
+}
+
 /// Runs the enter hooks of `c` (being switched in), in install order.
 pub(crate) fn run_enter(c: &CoroInner) {
     run(c, true);
@@ -161,7 +173,16 @@ pub(crate) fn run_leave(c: &CoroInner) {
 
 fn run(c: &CoroInner, enter: bool) {
     // Take the hooks out so that user code runs without a borrow held.
-    let mut hooks = c.extra_mut(|e| std::mem::take(&mut e.hooks));
+    let (mut hooks, traced) = c.extra_mut(|e| (std::mem::take(&mut e.hooks), e.traced));
+    if traced {
+        let at = c
+            .where_
+            .get()
+            .map_or_else(|| "-".to_string(), |l| format!("{}:{}", l.file(), l.line()));
+        let desc = c.desc().unwrap_or_default();
+        let dir = if enter { "in " } else { "out" };
+        log::info!(target: "corio::trace", "coro {} switched {dir} at {at} [{desc}]", c.id);
+    }
     if enter {
         for h in hooks.iter_mut().filter(|h| h.enter) {
             call(&mut h.f, Some(c));

@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::sched::inner::{CANCELLED, CoroInner, SUSPENDED, State};
+use crate::sched::inner::{CANCELLED, CoroInner, CoroRef, SUSPENDED, State};
 use crate::sched::{Scheduler, sched};
+use crate::{Coro, CoroId};
 
 /// How much [`ps_with`] shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -93,6 +94,81 @@ pub fn ps_with(mode: PsMode) -> String {
 /// Never suspends the current coro.
 pub fn enable_times(on: bool) -> bool {
     sched().enable_times(on)
+}
+
+/// Every live coro of this thread, the main coro first, then in creation
+/// order (the rows of [`ps`]).
+///
+/// # Examples
+///
+/// ```
+/// let h = corio::spawn(|| ());
+/// let ids: Vec<_> = corio::debug::coros().iter().map(|c| c.id()).collect();
+/// assert_eq!(ids, [corio::current().id(), h.coro().id()]);
+/// # h.join().unwrap();
+/// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+pub fn coros() -> Vec<Coro> {
+    let s = sched();
+    let mut v = Vec::new();
+    s.for_each_coro(|c| {
+        // SAFETY: every coro is made by `Rc`, and `c` is alive.
+        v.push(Coro(unsafe { CoroRef::clone_raw(c) }));
+    });
+    v
+}
+
+/// The live coro of this thread with id `id` (as shown by [`ps`]), if any.
+///
+/// # Examples
+///
+/// ```
+/// let h = corio::Builder::new().name("x").spawn(|| ()).unwrap();
+/// let id: corio::CoroId = h.coro().id().to_string().parse().unwrap();
+/// assert_eq!(corio::debug::find(id).unwrap().desc(), "x");
+/// h.join().unwrap();
+/// assert!(corio::debug::find(id).is_none());
+/// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+pub fn find(id: CoroId) -> Option<Coro> {
+    let s = sched();
+    let mut found = None;
+    s.for_each_coro(|c| {
+        if c.id == id && found.is_none() {
+            // SAFETY: every coro is made by `Rc`, and `c` is alive.
+            found = Some(Coro(unsafe { CoroRef::clone_raw(c) }));
+        }
+    });
+    found
+}
+
+/// Turns switch tracing of `coro` on or off (Coro::Debug's `trace`): while
+/// on, every switch into and out of it is logged at `info` level, target
+/// `corio::trace`, with the `file:line` it blocks or resumes at. Costs the
+/// traced coro a slower switch; others pay nothing.
+///
+/// # Examples
+///
+/// ```
+/// let h = corio::spawn(|| corio::cede());
+/// corio::debug::trace(&h.coro(), true);
+/// h.join().unwrap(); // logs "coro N switched in at …" / "… out at …"
+/// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+pub fn trace(coro: &Coro, on: bool) {
+    if coro.is_done() {
+        return;
+    }
+    crate::hooks::set_traced(&coro.0, on);
 }
 
 /// The listing; `running` is the running coro (none while the scheduler

@@ -101,6 +101,8 @@ pub(crate) struct Extra {
     /// The id of the outermost `timeout` whose deadline passed and that did
     /// not unwind yet.
     pub(crate) timed_out: Option<u64>,
+    /// `debug::trace`: log every switch in and out.
+    pub(crate) traced: bool,
     pub(crate) cpu: std::time::Duration,
     pub(crate) real: std::time::Duration,
 }
@@ -145,6 +147,25 @@ impl CoroId {
 impl std::fmt::Display for CoroId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Parses the number shown in ps's ID column (what the debug shell's
+/// `bt`, `cancel`, ... accept). Whether a coro with that id is alive is
+/// another question: see [`debug::find`](crate::debug::find).
+///
+/// # Examples
+///
+/// ```
+/// let id = corio::current().id();
+/// assert_eq!(id.to_string().parse::<corio::CoroId>().unwrap(), id);
+/// assert!("0".parse::<corio::CoroId>().is_err());
+/// assert!("x1".parse::<corio::CoroId>().is_err());
+/// ```
+impl std::str::FromStr for CoroId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<CoroId, Self::Err> {
+        s.trim().parse::<NonZeroU64>().map(CoroId)
     }
 }
 
