@@ -1329,7 +1329,7 @@ pub fn schedule() {
     if c.interrupted() {
         s.raise(c);
     }
-    s.park(Location::caller());
+    s.park_on(Location::caller(), crate::sched::inner::What::Schedule);
 }
 
 /// Number of ready coros, not counting the running one.

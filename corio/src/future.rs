@@ -144,7 +144,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             shared
                 .waiter
                 .store(s.cur() as *const CoroInner as *mut _, Ordering::Relaxed);
-            s.park(loc);
+            s.park_on(loc, crate::sched::inner::What::Future);
             shared.waiter.store(std::ptr::null_mut(), Ordering::Relaxed);
         }
     }

@@ -207,7 +207,7 @@ impl<T: Send + 'static> Rouse<T> {
             self.shared
                 .waiter
                 .store(me as *const CoroInner as *mut CoroInner, Ordering::Relaxed);
-            s.park(loc);
+            s.park_on(loc, crate::sched::inner::What::Rouse);
         }
         drop(leave);
         self.shared

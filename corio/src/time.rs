@@ -52,7 +52,7 @@ pub fn sleep(duration: Duration) {
         Some(deadline) => sleep_until_at(deadline, loc),
         // Beyond the clock's range: sleep until woken by a cancel or throw.
         None => loop {
-            sched().park(loc);
+            sched().park_on(loc, crate::sched::inner::What::Sleep);
         },
     }
 }
@@ -105,7 +105,7 @@ fn arm_and_park(deadline: Instant, loc: &'static Location<'static>) {
     }
     let timer = s.timers.arm(deadline, Action::Ready(me));
     while !timer.fired() {
-        s.park(loc);
+        s.park_on(loc, crate::sched::inner::What::Sleep);
     }
 }
 

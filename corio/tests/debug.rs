@@ -206,3 +206,181 @@ fn a_ready_coro_keeps_its_place_when_asked_for_a_backtrace() {
     }
     assert_eq!(*log.borrow(), ["a", "b", "c"]);
 }
+
+/// The WHAT column of a row (between DESC and WHERE: found by its text).
+fn what_of<'a>(row: &'a str, starts: &str) -> &'a str {
+    let i = row
+        .find(starts)
+        .unwrap_or_else(|| panic!("no WHAT starting {starts:?} in {row}"));
+    &row[i..]
+}
+
+#[test]
+fn what_names_the_object_each_blocked_coro_waits_on() {
+    use std::rc::Rc;
+    let sem = Rc::new(corio::sync::Semaphore::new(0));
+    let chan = corio::sync::Channel::<u8>::new();
+    let lock = Rc::new(corio::sync::Mutex::new(()));
+    let (s, c) = (sem.clone(), chan.clone());
+    let on_sem = corio::Builder::new()
+        .name("on sem")
+        .spawn(move || s.down())
+        .unwrap();
+    let on_chan = corio::Builder::new()
+        .name("on chan")
+        .spawn(move || c.get())
+        .unwrap();
+    let sleeper = corio::Builder::new()
+        .name("sleeper")
+        .spawn(|| corio::sleep(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let holder = {
+        let l = lock.clone();
+        corio::Builder::new()
+            .name("holder")
+            .spawn(move || {
+                let _g = l.lock();
+                corio::schedule();
+            })
+            .unwrap()
+    };
+    let waiter = {
+        let l = lock.clone();
+        corio::Builder::new()
+            .name("waiter")
+            .spawn(move || drop(l.lock()))
+            .unwrap()
+    };
+    let joiner = {
+        let target = holder.coro();
+        corio::Builder::new()
+            .name("joiner")
+            .spawn(move || {
+                while !target.is_done() {
+                    corio::schedule();
+                }
+            })
+            .unwrap()
+    };
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let reader = corio::Builder::new()
+        .name("reader")
+        .spawn(move || {
+            let a = corio::net::UnixStream::from_std(a).unwrap();
+            let mut buf = [0u8; 1];
+            std::io::Read::read(&mut &a, &mut buf).unwrap()
+        })
+        .unwrap();
+    corio::cede();
+    let listing = ps_with(PsMode::Wide);
+    let sem_at = format!("{:x}", Rc::as_ptr(&sem) as usize);
+    assert!(
+        what_of(row(&listing, "on sem"), "semaphore@").starts_with(&format!("semaphore@{sem_at}")),
+        "{listing}"
+    );
+    assert!(
+        what_of(row(&listing, "on chan"), "channel@").contains(" get"),
+        "{listing}"
+    );
+    assert!(
+        what_of(row(&listing, "sleeper"), "sleep").starts_with("sleep"),
+        "{listing}"
+    );
+    let held = format!("held by {}", holder.coro().id());
+    assert!(
+        what_of(row(&listing, "waiter"), "mutex@").contains(&held),
+        "{listing}"
+    );
+    assert!(
+        what_of(row(&listing, "joiner"), "schedule").starts_with("schedule"),
+        "{listing}"
+    );
+    assert!(
+        what_of(row(&listing, "reader"), "fd ").contains(" read"),
+        "{listing}"
+    );
+    // Clean up: wake everyone.
+    sem.up();
+    chan.put(1).unwrap();
+    sleeper.cancel();
+    holder.coro().ready();
+    std::io::Write::write_all(&mut &b, b"x").unwrap();
+    for h in [on_sem.coro(), on_chan.coro(), waiter.coro(), joiner.coro()] {
+        h.ready();
+    }
+    on_sem.join().unwrap();
+    assert_eq!(on_chan.join().unwrap(), Some(1));
+    holder.join().unwrap();
+    waiter.join().unwrap();
+    joiner.coro().ready();
+    joiner.join().unwrap();
+    assert_eq!(reader.join().unwrap(), 1);
+}
+
+#[test]
+fn a_lock_cycle_is_reported_as_a_cycle() {
+    use std::rc::Rc;
+    let (m1, m2) = (
+        Rc::new(corio::sync::Mutex::new(())),
+        Rc::new(corio::sync::Mutex::new(())),
+    );
+    let spawn_locker =
+        |name: &str, first: Rc<corio::sync::Mutex<()>>, second: Rc<corio::sync::Mutex<()>>| {
+            corio::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    let _a = first.lock();
+                    corio::cede();
+                    let _b = second.lock();
+                })
+                .unwrap()
+        };
+    let a = spawn_locker("locker a", m1.clone(), m2.clone());
+    let b = spawn_locker("locker b", m2, m1);
+    let (ida, idb) = (a.coro().id(), b.coro().id());
+    corio::cede();
+    corio::cede();
+    let listing = ps();
+    let (lo, hi) = if ida < idb { (ida, idb) } else { (idb, ida) };
+    assert!(
+        listing.contains(&format!("cycle: {lo} -> {hi} -> {lo}")),
+        "{listing}"
+    );
+    assert!(state(row(&listing, "locker a")).contains('L'), "{listing}");
+    assert!(state(row(&listing, "locker b")).contains('L'), "{listing}");
+    // The deadlock report names the cycle too.
+    let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.join()))
+        .expect_err("joining a deadlocked coro is a deadlock");
+    let msg = report.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("deadlock detected"), "{msg}");
+    assert!(
+        msg.contains(&format!("cycle: {lo} -> {hi} -> {lo}")),
+        "{msg}"
+    );
+    b.cancel();
+}
+
+#[test]
+fn a_suspended_coro_nobody_can_wake_is_marked_leaked() {
+    let lost = corio::Builder::new()
+        .name("lost")
+        .spawn(corio::schedule)
+        .unwrap();
+    let kept = corio::Builder::new()
+        .name("kept")
+        .spawn(corio::schedule)
+        .unwrap();
+    let lost_id = lost.coro().id();
+    drop(lost); // detached: no handle left to ready it
+    corio::cede();
+    let listing = ps();
+    assert!(state(row(&listing, "lost")).contains('L'), "{listing}");
+    assert!(!state(row(&listing, "kept")).contains('L'), "{listing}");
+    assert!(
+        listing.contains(&format!("leaked: {lost_id}: suspended")),
+        "{listing}"
+    );
+    kept.coro().ready();
+    kept.join().unwrap();
+    corio::killall();
+}

@@ -214,7 +214,7 @@ impl Registration {
         let _counted = IoWaiting::enter(s);
         loop {
             list.push_back(node.as_ref());
-            s.park(loc);
+            s.park_on(loc, crate::sched::inner::What::Fd(self.fd, dir));
             if self.state.is_ready(dir) {
                 list.remove(&node);
                 return Ok(());

@@ -169,6 +169,40 @@ impl std::str::FromStr for CoroId {
     }
 }
 
+/// What a blocked coro waits on, for `ps`'s WHAT column and the waits-for
+/// graph. Set just before a coro parks and cleared as soon as it is
+/// switched back in (normally or to unwind), so a value other than
+/// `Nothing` means "parked right now inside the call that set it" — and
+/// the object it names is borrowed by that call, hence alive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum What {
+    #[default]
+    Nothing,
+    /// `schedule()` or `Coro::suspend`: only a `ready()` wakes it.
+    Schedule,
+    Sleep,
+    Join(CoroId),
+    /// Waiting for a coro it cancelled to finish unwinding.
+    Cancel(CoroId),
+    Semaphore(usize),
+    Signal(usize),
+    ChanGet(usize),
+    ChanPut(usize),
+    /// The address of the lock's holder cell (see [`Holder`]).
+    Mutex(usize),
+    RwRead(usize),
+    RwWrite(usize),
+    MpmcGet(usize),
+    MpmcPut(usize),
+    Fd(i32, u8),
+    Rouse,
+    Future,
+}
+
+/// Which coro holds a lock: kept by `Mutex` and by `RwLock`'s writer side
+/// so that `ps` can draw an edge from a waiter to the holder.
+pub(crate) type Holder = Cell<Option<CoroId>>;
+
 /// The control block (see the module docs for the protocol).
 pub(crate) struct CoroInner {
     /// Links in the ready queue (see `queue.rs`).
@@ -182,6 +216,8 @@ pub(crate) struct CoroInner {
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// Where it last blocked or ceded.
     pub(crate) where_: Cell<Option<&'static Location<'static>>>,
+    /// What it is parked on (see [`What`]).
+    pub(crate) what: Cell<What>,
     /// Times it was switched in.
     pub(crate) switches: Cell<u64>,
     /// Top and bottom of its stack (both 0 for the main coro), and the
@@ -219,6 +255,7 @@ impl CoroInner {
             outcome: Cell::new(None),
             extra: Cell::new(None),
             has_handle: Cell::new(false),
+            what: Cell::new(What::Nothing),
             cancelling: Cell::new(false),
             pending: Cell::new(false),
             state: Cell::new(State::New),
@@ -475,6 +512,11 @@ impl CoroRef {
 
     pub(crate) fn as_ptr(&self) -> *const CoroInner {
         Rc::as_ptr(&self.0)
+    }
+
+    /// Strong handles to the coro, this one included.
+    pub(crate) fn strong_count(&self) -> usize {
+        Rc::strong_count(&self.0)
     }
 
     pub(crate) fn ptr_eq(&self, other: &CoroRef) -> bool {

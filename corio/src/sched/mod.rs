@@ -61,7 +61,7 @@ use crate::JoinError;
 use crate::stack::{self, SigBuf, Stack};
 use inner::{
     ATTN, CANCELLED, CoroId, CoroInner, CoroRef, HOOKS, MAIN, Outcome, QUEUED, SUSPENDED, State,
-    THROWN, TIMEDOUT,
+    THROWN, TIMEDOUT, What,
 };
 use queue::ReadyQueue;
 use value::Value;
@@ -764,8 +764,15 @@ impl Scheduler {
     /// their caller's frame; a plain coro pays one flag test on each side.
     #[inline(always)]
     pub(crate) fn park(&self, loc: &'static Location<'static>) {
+        self.park_on(loc, What::Nothing);
+    }
+
+    /// [`park`](Self::park), telling `ps` what the coro waits on.
+    #[inline(always)]
+    pub(crate) fn park_on(&self, loc: &'static Location<'static>, what: What) {
         let c = self.cur();
         c.where_.set(Some(loc));
+        c.what.set(what);
         if c.has(MAIN | HOOKS) {
             return self.park_slow(c);
         }
@@ -775,6 +782,7 @@ impl Scheduler {
         // yielder was set at its first switch-in and is valid until its
         // coroutine returns; we are running on that coroutine.
         unsafe { (*y).suspend(()) };
+        c.what.set(What::Nothing);
         if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
             self.after_switch_in(c);
         }
@@ -785,6 +793,7 @@ impl Scheduler {
     #[inline(never)]
     fn park_slow(&self, c: &CoroInner) {
         self.switch_away(c);
+        c.what.set(What::Nothing);
         if c.interrupted() {
             self.raise(c);
         }
@@ -1056,7 +1065,7 @@ impl Scheduler {
         let node = pin!(WaitNode::new(me));
         while !c.is_done() {
             c.joiners.push_back(node.as_ref());
-            self.park(loc);
+            self.park_on(loc, What::Join(c.id));
         }
     }
 
@@ -1114,7 +1123,9 @@ impl Scheduler {
         self.hint.set(v);
         while !v.is_done() && !self.stalled.get() {
             me.where_.set(Some(loc));
+            me.what.set(What::Cancel(v.id));
             self.switch_away(me);
+            me.what.set(What::Nothing);
         }
         drop(waiting);
         if me.interrupted() {

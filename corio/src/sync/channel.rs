@@ -31,7 +31,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::{deadline, enter};
-use crate::sched::inner::CoroInner;
+use crate::sched::inner::{CoroInner, What};
 use crate::sched::timer::Action;
 use crate::sched::wait::{WaitList, WaitNode, Waiter};
 use crate::sched::{Scheduler, sched};
@@ -626,7 +626,7 @@ impl<T> Chan<T> {
         }
         loop {
             self.putters.push_back(waiter.node());
-            s.park(loc);
+            s.park_on(loc, What::ChanPut(self as *const Self as usize));
             let item = waiter.item.take();
             match item {
                 None => return Ok(()),
@@ -658,7 +658,7 @@ impl<T> Chan<T> {
         };
         loop {
             self.getters.push_back(node.as_ref());
-            s.park(loc);
+            s.park_on(loc, What::ChanGet(self as *const Self as usize));
             if let Some(v) = self.take_item(s) {
                 self.getters.remove(&node);
                 std::mem::forget(pass_on);

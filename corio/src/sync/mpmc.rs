@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::channel::{Closed, TryPutError};
 use super::deadline;
-use crate::sched::inner::CoroInner;
+use crate::sched::inner::{CoroInner, What};
 use crate::sched::reactor::{Remote, RemoteWake};
 use crate::sched::timer::Action;
 use crate::sched::{Scheduler, enter_blocking as enter};
@@ -356,7 +356,7 @@ impl<T> Channel<T> {
             parker
                 .coro
                 .store(me as *const CoroInner as *mut _, Ordering::Relaxed);
-            s.park(loc);
+            s.park_on(loc, What::MpmcPut(Arc::as_ptr(&self.shared) as usize));
             let mut st = self.lock();
             if parker.taken.load(Ordering::Relaxed) {
                 drop(st);
@@ -501,7 +501,7 @@ impl<T> Channel<T> {
             parker
                 .coro
                 .store(me as *const CoroInner as *mut _, Ordering::Relaxed);
-            s.park(loc);
+            s.park_on(loc, What::MpmcGet(Arc::as_ptr(&self.shared) as usize));
             let mut st = self.lock();
             let mut wakes = Wakes::default();
             if let Some(v) = st.take_item(&mut wakes) {

@@ -7,6 +7,7 @@ use std::panic::Location;
 use std::pin::pin;
 
 use super::enter;
+use crate::sched::inner::{Holder, What};
 use crate::sched::sched;
 use crate::sched::wait::{WaitList, WaitNode, Waiter};
 
@@ -47,6 +48,8 @@ use crate::sched::wait::{WaitList, WaitNode, Waiter};
 /// ```
 pub struct Mutex<T: ?Sized> {
     locked: Cell<bool>,
+    /// The coro holding the lock (for `ps`'s waits-for graph).
+    holder: Holder,
     waiters: WaitList,
     value: UnsafeCell<T>,
 }
@@ -84,6 +87,7 @@ impl<T> Mutex<T> {
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
             locked: Cell::new(false),
+            holder: Cell::new(None),
             waiters: WaitList::new(),
             value: UnsafeCell::new(value),
         }
@@ -131,6 +135,7 @@ impl<T: ?Sized> Mutex<T> {
     pub fn lock(&self) -> MutexGuard<'_, T> {
         let (s, me) = enter();
         if !self.locked.replace(true) {
+            self.holder.set(Some(me.id));
             return MutexGuard { mutex: self };
         }
         let loc = Location::caller();
@@ -141,7 +146,7 @@ impl<T: ?Sized> Mutex<T> {
         };
         loop {
             self.waiters.push_back(node.as_ref());
-            s.park(loc);
+            s.park_on(loc, What::Mutex(&self.holder as *const Holder as usize));
             if node.is_woken() {
                 // The releasing coro handed the lock over to us.
                 std::mem::forget(handed);
@@ -165,7 +170,11 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// Never suspends the current coro.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        (!self.locked.replace(true)).then(|| MutexGuard { mutex: self })
+        if self.locked.replace(true) {
+            return None;
+        }
+        self.holder.set(Some(sched().cur().id));
+        Some(MutexGuard { mutex: self })
     }
 
     /// Whether some coro holds the lock.
@@ -208,14 +217,19 @@ impl<T: ?Sized> Mutex<T> {
     fn unlock(&self) {
         match self.waiters.pop_front() {
             Some(Waiter::Coro(c)) => {
+                self.holder.set(Some(c.id));
                 sched().ready(c);
             }
             Some(Waiter::Callback(f)) => {
                 // Mutexes take no callbacks; keep the lock consistent anyway.
                 self.locked.set(false);
+                self.holder.set(None);
                 f.call();
             }
-            None => self.locked.set(false),
+            None => {
+                self.locked.set(false);
+                self.holder.set(None);
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use std::panic::Location;
 use std::pin::pin;
 
 use super::enter;
+use crate::sched::inner::{Holder, What};
 use crate::sched::sched;
 use crate::sched::wait::{WaitList, WaitNode};
 
@@ -42,6 +43,8 @@ const WRITE: u8 = 2;
 pub struct RwLock<T: ?Sized> {
     readers: Cell<usize>,
     writer: Cell<bool>,
+    /// The coro holding the write lock (for `ps`'s waits-for graph).
+    holder: Holder,
     waiters: WaitList,
     value: UnsafeCell<T>,
 }
@@ -82,6 +85,7 @@ impl<T> RwLock<T> {
         RwLock {
             readers: Cell::new(0),
             writer: Cell::new(false),
+            holder: Cell::new(None),
             waiters: WaitList::new(),
             value: UnsafeCell::new(value),
         }
@@ -228,6 +232,7 @@ impl<T: ?Sized> RwLock<T> {
     fn try_write_now(&self) -> bool {
         if !self.writer.get() && self.readers.get() == 0 && self.waiters.is_empty() {
             self.writer.set(true);
+            self.holder.set(Some(sched().cur().id));
             true
         } else {
             false
@@ -250,7 +255,15 @@ impl<T: ?Sized> RwLock<T> {
         };
         loop {
             self.waiters.push_back(node.as_ref());
-            s.park(loc);
+            let at = &self.holder as *const Holder as usize;
+            s.park_on(
+                loc,
+                if kind == WRITE {
+                    What::RwWrite(at)
+                } else {
+                    What::RwRead(at)
+                },
+            );
             if node.is_woken() {
                 std::mem::forget(handed);
                 return;
@@ -279,6 +292,7 @@ impl<T: ?Sized> RwLock<T> {
             };
             if kind == WRITE {
                 self.writer.set(true);
+                self.holder.set(Some(node.coro().id));
             } else {
                 self.readers.set(self.readers.get() + 1);
             }
@@ -298,6 +312,7 @@ impl<T: ?Sized> RwLock<T> {
 
     fn release_write(&self) {
         self.writer.set(false);
+        self.holder.set(None);
         self.grant();
     }
 }

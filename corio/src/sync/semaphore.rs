@@ -436,7 +436,10 @@ impl Semaphore {
         };
         loop {
             self.waiters.push_back(node.as_ref());
-            s.park(loc);
+            s.park_on(
+                loc,
+                crate::sched::inner::What::Semaphore(self as *const Self as usize),
+            );
             let n = self.count.get();
             if n > 0 {
                 std::mem::forget(pass_on);

@@ -155,7 +155,10 @@ impl Signal {
         };
         loop {
             self.waiters.push_back(node.as_ref());
-            s.park(loc);
+            s.park_on(
+                loc,
+                crate::sched::inner::What::Signal(self as *const Self as usize),
+            );
             if node.is_woken() {
                 std::mem::forget(pass_on);
                 return Woke::Signalled;
