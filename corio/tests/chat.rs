@@ -241,14 +241,33 @@ fn the_client_mode_relays_the_terminal() {
     assert_eq!(alice.line(), "* zed joined");
     assert_eq!(alice.line(), "<zed> hi alice");
     alice.send("hi zed");
+    // Read the client's terminal as it goes: end its input only once
+    // alice's line reached it (else its /quit may overtake that line).
+    let stdout = client.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = Vec::new();
+    while !text.iter().any(|l: &String| l.contains("<alice> hi zed")) {
+        match rx.recv_timeout(util::CHILD_LIMIT) {
+            Ok(line) => text.push(line),
+            Err(e) => panic!("the client never showed alice's line ({e}): {text:#?}"),
+        }
+    }
     // End of input: the client says /quit and exits when the server
     // closes.
     drop(stdin);
     assert_eq!(alice.line(), "* zed left");
     let out = util::wait_within(client, util::CHILD_LIMIT);
     assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stdout);
+    text.extend(rx.iter());
+    let text = text.join("\n");
     assert!(text.contains("* hello zed."), "{text}");
-    assert!(text.contains("<alice> hi zed"), "{text}");
     assert!(text.contains("* bye"), "{text}");
 }

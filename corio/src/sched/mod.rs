@@ -43,6 +43,7 @@ pub(crate) mod reactor;
 pub(crate) mod timer;
 pub(crate) mod value;
 pub(crate) mod wait;
+mod watch;
 
 use std::any::Any;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -52,6 +53,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::ptr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -223,6 +225,9 @@ pub(crate) struct Scheduler {
     stalled: Cell<bool>,
     /// Per-coro time accounting (`debug::enable_times`).
     times: Cell<bool>,
+    /// The blocked-scheduler monitor, when on (`debug::monitor`).
+    pub(crate) watch: RefCell<Option<Arc<watch::Watch>>>,
+    watching: Cell<bool>,
     stamp: Cell<(Instant, Duration)>,
     /// Control blocks of ended coros, for reuse by `spawn`.
     free: RefCell<Vec<Rc<CoroInner>>>,
@@ -265,6 +270,8 @@ impl Scheduler {
             tearing_down: Cell::new(false),
             stalled: Cell::new(false),
             times: Cell::new(false),
+            watch: RefCell::new(None),
+            watching: Cell::new(false),
             stamp: Cell::new((Instant::now(), Duration::ZERO)),
             free: RefCell::new(Vec::new()),
             stacks: stack::Cache::default(),
@@ -561,6 +568,9 @@ impl Scheduler {
         if self.times.get() {
             self.charge(&self.main);
         }
+        if self.watching.get() {
+            self.watch_returned(&self.main);
+        }
         loop {
             let tick = self.tick.get();
             if tick == 0 {
@@ -594,6 +604,9 @@ impl Scheduler {
             let c = unsafe { &*next };
             self.current.set(next);
             c.switches.set(c.switches.get() + 1);
+            if self.watching.get() {
+                self.watch_resumed(c);
+            }
             if next == main {
                 return;
             }
@@ -602,6 +615,9 @@ impl Scheduler {
             let finished = unsafe { c.resume() };
             if self.times.get() {
                 self.charge(c);
+            }
+            if self.watching.get() {
+                self.watch_returned(c);
             }
             if finished {
                 self.reap(next);
@@ -757,6 +773,34 @@ impl Scheduler {
         self.times.get()
     }
 
+    /// Turns the blocked-scheduler monitor on (with a threshold) or off.
+    pub(crate) fn set_monitor(&self, threshold: Option<Duration>) -> io::Result<()> {
+        if let Some(old) = self.watch.borrow_mut().take() {
+            old.stop();
+        }
+        self.watching.set(false);
+        if let Some(t) = threshold {
+            let w = watch::Watch::start(t)?;
+            *self.watch.borrow_mut() = Some(w);
+            self.watching.set(true);
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn watch_resumed(&self, c: &CoroInner) {
+        if let Some(w) = &*self.watch.borrow() {
+            w.resumed(c);
+        }
+    }
+
+    #[cold]
+    fn watch_returned(&self, c: &CoroInner) {
+        if let Some(w) = &*self.watch.borrow() {
+            w.returned(c);
+        }
+    }
+
     /// Blocks the running coro until something readies it, then raises any
     /// pending interrupt. `loc` is shown by `ps` as where it waits.
     ///
@@ -835,6 +879,13 @@ impl Scheduler {
     #[cold]
     #[inline(never)]
     fn cede_alone(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        if self.watching.get() {
+            // Nobody else wanted the CPU: for the monitor, as good as a
+            // switch out and back in here.
+            c.where_.set(Some(loc));
+            self.watch_returned(c);
+            self.watch_resumed(c);
+        }
         let tick = self.tick.get();
         if tick > 0 {
             self.tick.set(tick - 1);

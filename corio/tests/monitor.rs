@@ -1,0 +1,81 @@
+//! `debug::monitor`: the blocked-scheduler monitor.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Collects the monitor's warnings.
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "corio::monitor"
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            self.0.lock().unwrap().push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+
+#[test]
+fn a_coro_that_keeps_the_cpu_is_reported_while_and_after_it_does() {
+    log::set_logger(&CAPTURE).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
+    let monitor = corio::debug::monitor(Duration::from_millis(50)).unwrap();
+
+    // A well-behaved coro: switches every millisecond.
+    let polite = corio::Builder::new()
+        .name("polite")
+        .spawn(|| {
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(1));
+                corio::cede();
+            }
+        })
+        .unwrap();
+    let polite_id = polite.coro().id();
+    polite.join().unwrap();
+
+    let line = line!() + 5;
+    let hog = corio::Builder::new()
+        .name("hog")
+        .spawn(|| {
+            std::thread::sleep(Duration::from_millis(300)); // blocks the thread
+            corio::cede();
+        })
+        .unwrap();
+    let hog_id = hog.coro().id();
+    hog.join().unwrap();
+    drop(monitor);
+
+    let logs = CAPTURE.0.lock().unwrap().clone();
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l.contains(&format!("coro {polite_id} "))),
+        "{logs:#?}"
+    );
+    // The watchdog saw it while it happened.
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with(&format!("coro {hog_id} has held thread"))
+                && l.contains("resumed at")),
+        "{logs:#?}"
+    );
+    // And its thread reported it afterwards, with its name and where it
+    // gave the CPU back.
+    let after = logs
+        .iter()
+        .find(|l| l.starts_with(&format!("coro {hog_id} [hog] held thread")))
+        .unwrap_or_else(|| panic!("{logs:#?}"));
+    assert!(after.contains(&format!("monitor.rs:{line}")), "{after}");
+
+    // Off: no more reports.
+    CAPTURE.0.lock().unwrap().clear();
+    let quiet = corio::spawn(|| std::thread::sleep(Duration::from_millis(120)));
+    quiet.join().unwrap();
+    assert!(CAPTURE.0.lock().unwrap().is_empty());
+}
