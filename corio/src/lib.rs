@@ -135,6 +135,28 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Other cores, and async Rust
+//!
+//! Coros never leave their thread, but every thread can host a scheduler:
+//! [`thread::spawn`] starts one whose closure is its main coro, and whose
+//! `join` parks only the joining coro. [`sync::mpmc::Channel`] is the
+//! `Send` channel between them: its `put`/`get` park coros, not threads,
+//! on both sides. [`net::serve_threads`] serves one port from N threads
+//! through `SO_REUSEPORT`. [`multicore::run`] sends a closure to a worker
+//! pool and parks only the caller (Coro::Multicore). [`block_on`] waits
+//! for any `Future` inside a coro, and a [`JoinHandle`] is a `Future`.
+//!
+//! # Seeing what the coros do
+//!
+//! [`debug::ps`] lists every coro of the thread with its state, stack use,
+//! switches, CPU time, what it waits on (which semaphore, channel, lock and
+//! its holder, descriptor, timer or coro) and where (`file:line`); below
+//! the rows, coros waiting on each other in a cycle, and coros nothing can
+//! wake any more. The deadlock report is that listing. [`Coro::backtrace`]
+//! takes a backtrace on a parked coro's own stack; [`debug::trace`] logs a
+//! coro's switches; [`debug::monitor`] warns when a coro keeps the CPU too
+//! long without switching.
+//!
 //! # Generators and coro-local state
 //!
 //! [`Generator`] is a stackful generator that needs no scheduler: yield from
@@ -166,7 +188,9 @@
 //! | `unblock_sub` | [`unblock`] |
 //! | `Coro::State` | [`Generator`] |
 //! | `Coro::Specific` | [`coro_local!`] |
-//! | `Coro::Debug::ps` | [`debug::ps`] |
+//! | `Coro::Debug::ps`, `trace` | [`debug::ps`], [`debug::trace`] |
+//! | `Coro::Multicore` | [`multicore::run`], [`thread::spawn`], [`sync::mpmc`] |
+//! | `Coro::AnyEvent`'s condvars | [`block_on`] |
 //! | `Coro::Semaphore`, `Coro::Signal`, `Coro::RWLock`, `Coro::SemaphoreSet`, `Coro::Channel` | [`sync::Semaphore`] (and [`sync::Mutex`]), [`sync::Signal`], [`sync::RwLock`], [`sync::SemaphoreSet`], [`sync::Channel`] |
 //! | `rouse_cb`, `rouse_wait` | [`rouse`] ([`RouseCallback`], [`Rouse::wait`]) |
 //! | `Coro::AnyEvent::sleep`, `Coro::Timer::timeout` | [`sleep`], [`timeout`] |

@@ -47,6 +47,7 @@ fn the_report_lists_every_coro_and_where_it_blocks() {
         corio::schedule();
     });
     let a = a.unwrap();
+    let a_id = a.coro().id();
     let b = corio::Builder::new()
         .name("joins a")
         .spawn(move || a.join().is_ok())
@@ -67,7 +68,21 @@ fn the_report_lists_every_coro_and_where_it_blocks() {
     assert!(row("[main]").contains(&format!("deadlock.rs:{line_main}")));
     assert!(row("waits forever").contains(&format!("deadlock.rs:{line_a}")));
     // b blocks in a join inside its closure: its row names that line.
-    assert!(row("joins a").contains(" S "), "{msg}");
+    let state = row("joins a").split_whitespace().nth(1).unwrap_or_default();
+    assert!(state.starts_with('S'), "{msg}");
+    // Below the rows, why nothing can go on: b waits for a, main for b.
+    let (ida, idb) = (a_id, bc.id());
+    assert!(
+        msg.contains(&format!("leaked: {ida}: nothing left could wake it")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "leaked: {idb}: waits for {ida}, which can never go on"
+        )),
+        "{msg}"
+    );
+    assert!(row("joins a").contains(&format!("join {ida}")), "{msg}");
     // Clean up: both are cancelled at once.
     bc.cancel();
 }

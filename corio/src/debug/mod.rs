@@ -25,7 +25,7 @@ pub enum PsMode {
 /// coro first, then in creation order.
 ///
 /// Columns:
-/// - `ID`: the [`CoroId`](crate::CoroId).
+/// - `ID`: the [`CoroId`].
 /// - `ST`: state — `R` running, `r` ready, `S` blocked or suspended, `N` new
 ///   (never ran); a following `C` marks a cancelled coro, `L` a leaked one.
 /// - `STACK`: deepest stack use seen at a switch / stack size (`-` for the
@@ -358,6 +358,17 @@ fn graph(s: &Scheduler, deadlocked: bool) -> Graph {
     let in_cycle: Vec<CoroId> = cycles.iter().flatten().copied().collect();
     for c in &in_cycle {
         leaked.insert(*c, "in a waits-for cycle".into());
+    }
+    if deadlocked {
+        // Nothing can run: every blocked coro that does not wait for
+        // another blocked one is stuck on its own account.
+        for b in &blocked {
+            if !edge.get(b).is_some_and(|t| blocked.contains(t)) {
+                leaked
+                    .entry(*b)
+                    .or_insert_with(|| "nothing left could wake it (deadlock)".into());
+            }
+        }
     }
     // Waiting for a stuck coro is stuck too.
     loop {
