@@ -433,12 +433,66 @@ fn thread_round_trip(n: u64) -> f64 {
     t
 }
 
+/// A round trip between coros of two threads through two
+/// `mpmc::Channel::bounded(1)`.
+fn mpmc_round_trip(n: u64) -> f64 {
+    use corio::sync::mpmc::Channel;
+    let (ping, pong) = (Channel::bounded(1), Channel::bounded(1));
+    let (pi, po) = (ping.clone(), pong.clone());
+    let echo = corio::thread::spawn(move || {
+        while let Some(v) = pi.get() {
+            if po.put(v).is_err() {
+                break;
+            }
+        }
+    });
+    let t = per_op(n, || {
+        for i in 0..n {
+            ping.put(i).unwrap();
+            black_box(pong.get().unwrap());
+        }
+    });
+    ping.shutdown();
+    echo.join().unwrap();
+    t
+}
+
+/// The same between two plain threads through two std
+/// `sync_channel(1)`s (each side blocks its thread).
+fn std_sync_round_trip(n: u64) -> f64 {
+    use std::sync::mpsc::sync_channel;
+    let (ptx, prx) = sync_channel::<u64>(1);
+    let (qtx, qrx) = sync_channel::<u64>(1);
+    let echo = std::thread::spawn(move || {
+        for v in prx {
+            if qtx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    let t = per_op(n, || {
+        for i in 0..n {
+            ptx.send(i).unwrap();
+            black_box(qrx.recv().unwrap());
+        }
+    });
+    drop(ptx);
+    echo.join().unwrap();
+    t
+}
+
 fn bench_multicore() {
     paired(
         "multicore::run, empty closure",
         "closure to a thread and back (std mpsc)",
         || thread_round_trip(20_000),
         || multicore_round_trip(20_000),
+    );
+    paired(
+        "mpmc ping-pong between coros of 2 threads",
+        "std sync_channel(1) ping-pong, 2 threads",
+        || std_sync_round_trip(20_000),
+        || mpmc_round_trip(20_000),
     );
 }
 
