@@ -190,3 +190,62 @@ pub fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "<non-string payload>".into())
 }
+
+/// Counts what is open at once and remembers the peak: proof that
+/// connections overlapped rather than ran one after another.
+#[derive(Clone, Default)]
+pub struct Peak(Rc<(std::cell::Cell<usize>, std::cell::Cell<usize>)>);
+
+impl Peak {
+    pub fn new() -> Peak {
+        Peak::default()
+    }
+
+    /// One more open until the guard drops.
+    pub fn enter(&self) -> PeakGuard {
+        let now = self.0.0.get() + 1;
+        self.0.0.set(now);
+        self.0.1.set(self.0.1.get().max(now));
+        PeakGuard(self.clone())
+    }
+
+    pub fn peak(&self) -> usize {
+        self.0.1.get()
+    }
+
+    pub fn now(&self) -> usize {
+        self.0.0.get()
+    }
+}
+
+pub struct PeakGuard(Peak);
+
+impl Drop for PeakGuard {
+    fn drop(&mut self) {
+        let p = &self.0.0;
+        p.0.set(p.0.get() - 1);
+    }
+}
+
+/// An n-party barrier for coros: `wait` returns once n coros called it.
+#[derive(Clone)]
+pub struct Gate(Rc<(std::cell::Cell<usize>, corio::sync::Signal)>);
+
+impl Gate {
+    pub fn new(n: usize) -> Gate {
+        Gate(Rc::new((
+            std::cell::Cell::new(n),
+            corio::sync::Signal::new(),
+        )))
+    }
+
+    pub fn wait(&self) {
+        let left = self.0.0.get() - 1;
+        self.0.0.set(left);
+        if left == 0 {
+            self.0.1.broadcast();
+        } else {
+            self.0.1.wait();
+        }
+    }
+}
