@@ -208,6 +208,7 @@
 
 mod coro;
 pub mod debug;
+pub mod fs;
 mod future;
 mod generator;
 mod hooks;

@@ -296,6 +296,7 @@ fn what_text(c: &CoroInner, what: What, mode: PsMode) -> String {
         What::Fd(fd, _) => format!("fd {fd} write"),
         What::Rouse => "rouse".into(),
         What::Future => "future".into(),
+        What::File => "file io".into(),
     }
 }
 

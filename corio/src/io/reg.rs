@@ -248,10 +248,10 @@ impl Drop for Registration {
 
 /// Counts a coro parked on a descriptor, for the deadlock check: while one
 /// is, an idle scheduler waits for events instead of reporting.
-struct IoWaiting(&'static Scheduler);
+pub(crate) struct IoWaiting(&'static Scheduler);
 
 impl IoWaiting {
-    fn enter(s: &'static Scheduler) -> IoWaiting {
+    pub(crate) fn enter(s: &'static Scheduler) -> IoWaiting {
         s.io_waiters.set(s.io_waiters.get() + 1);
         IoWaiting(s)
     }

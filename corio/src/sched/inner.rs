@@ -197,6 +197,8 @@ pub(crate) enum What {
     Fd(i32, u8),
     Rouse,
     Future,
+    /// A file operation in flight (io_uring or the worker pool).
+    File,
 }
 
 /// Which coro holds a lock: kept by `Mutex` and by `RwLock`'s writer side

@@ -63,6 +63,10 @@ pub(crate) struct IoState {
     pub(crate) readers: WaitList,
     /// Coros waiting for [`WRITE`].
     pub(crate) writers: WaitList,
+    /// Called (in the scheduler loop) each time the descriptor is reported
+    /// ready: for descriptors that stand for more than one waiter, like an
+    /// io_uring's completion eventfd. Must not block or run user code.
+    pub(crate) hook: Cell<Option<fn(&Scheduler)>>,
 }
 
 impl IoState {
@@ -242,6 +246,7 @@ impl Reactor {
             ready: Cell::new(READ | WRITE),
             readers: WaitList::new(),
             writers: WaitList::new(),
+            hook: Cell::new(None),
         });
         let mut slots = self.slots.borrow_mut();
         let index = match self.free.borrow_mut().pop() {
@@ -347,6 +352,9 @@ impl Reactor {
             }
             if dir != 0 {
                 state.set_ready(s, dir);
+                if let Some(hook) = state.hook.get() {
+                    hook(s);
+                }
             }
         }
     }

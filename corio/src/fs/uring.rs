@@ -1,0 +1,400 @@
+//! The io_uring back-end: one ring per scheduler thread, made on first
+//! use. Its completions are signalled on an eventfd registered with the
+//! thread's reactor; the reactor's hook reaps them and readies the coros
+//! that wait for them.
+//!
+//! Memory the kernel reads or writes (buffers, path strings) is owned by
+//! the operation's slot, never by the waiting coro's stack: a coro that is
+//! cancelled while its operation is in flight leaves the slot behind, and
+//! the slot is freed only when the kernel reports the operation complete.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::Location;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use io_uring::{IoUring, squeue};
+
+use crate::io::reg::IoWaiting;
+use crate::sched::inner::{CoroInner, What};
+use crate::sched::{Scheduler, sched, try_sched};
+
+/// Entries in the submission queue.
+const ENTRIES: u32 = 256;
+/// Entries in the completion queue: room for many operations in flight
+/// (more are kept by the kernel and fetched on the next reap).
+const CQ_ENTRIES: u32 = 4096;
+
+/// What an operation's slot keeps alive until the kernel is done with it.
+#[derive(Default)]
+pub(crate) struct Keep {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) path: Option<CString>,
+    pub(crate) path2: Option<CString>,
+    /// The descriptor the operation works on: open until completion.
+    #[allow(dead_code, reason = "held, not read: keeps the descriptor open")]
+    pub(crate) fd: Option<Arc<OwnedFd>>,
+    /// The operation's result is a new descriptor (an open): if nobody
+    /// waits for it any more, it is closed on completion.
+    pub(crate) opens: bool,
+}
+
+enum OpState {
+    Free,
+    /// Submitted; `waiter` is the coro waiting for it in `submit`, or null
+    /// once that coro left (cancelled): then the slot frees itself on
+    /// completion.
+    Pending {
+        waiter: *const CoroInner,
+        /// The waiter is parked (else it is still running in `submit`).
+        parked: bool,
+        keep: Keep,
+    },
+    Done {
+        res: i32,
+        keep: Keep,
+    },
+}
+
+struct Op {
+    generation: u32,
+    state: OpState,
+}
+
+pub(crate) struct Ring {
+    ring: RefCell<IoUring>,
+    /// Signalled by the kernel on every completion.
+    event: OwnedFd,
+    token: mio::Token,
+    ops: RefCell<Vec<Op>>,
+    free: RefCell<Vec<u32>>,
+}
+
+thread_local! {
+    /// This thread's ring: `None` inside when it could not be made.
+    static RING: OnceCell<Option<Rc<Ring>>> = const { OnceCell::new() };
+    static WARNED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// This thread's ring, made on first use; `None` if the kernel refuses
+/// io_uring (too old, disabled by `kernel.io_uring_disabled`, seccomp).
+pub(crate) fn ring() -> Option<Rc<Ring>> {
+    RING.try_with(|r| {
+        r.get_or_init(|| match Ring::new() {
+            Ok(r) => Some(Rc::new(r)),
+            Err(e) => {
+                if !WARNED.replace(true) {
+                    log::info!("corio::fs: io_uring unavailable ({e}); using worker threads");
+                }
+                None
+            }
+        })
+        .clone()
+    })
+    .ok()
+    .flatten()
+}
+
+/// Whether this thread could make a ring (makes it if not made yet).
+pub(crate) fn available() -> bool {
+    ring().is_some()
+}
+
+impl Ring {
+    fn new() -> io::Result<Ring> {
+        let ring = IoUring::builder().setup_cqsize(CQ_ENTRIES).build(ENTRIES)?;
+        // SAFETY: eventfd has no memory-safety preconditions.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by eventfd and is owned by nobody.
+        let event = unsafe { OwnedFd::from_raw_fd(fd) };
+        ring.submitter().register_eventfd(event.as_raw_fd())?;
+        let (token, state) = sched()
+            .reactor()?
+            .register(event.as_raw_fd(), mio::Interest::READABLE)?;
+        state.hook.set(Some(on_event));
+        Ok(Ring {
+            ring: RefCell::new(ring),
+            event,
+            token,
+            ops: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+        })
+    }
+
+    fn alloc(&self, keep: Keep, waiter: *const CoroInner) -> (u32, u32) {
+        let mut ops = self.ops.borrow_mut();
+        let idx = match self.free.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                ops.push(Op {
+                    generation: 0,
+                    state: OpState::Free,
+                });
+                (ops.len() - 1) as u32
+            }
+        };
+        let op = &mut ops[idx as usize];
+        op.state = OpState::Pending {
+            waiter,
+            parked: false,
+            keep,
+        };
+        (idx, op.generation)
+    }
+
+    fn release(&self, idx: u32) -> OpState {
+        let mut ops = self.ops.borrow_mut();
+        let op = &mut ops[idx as usize];
+        op.generation = op.generation.wrapping_add(1);
+        self.free.borrow_mut().push(idx);
+        std::mem::replace(&mut op.state, OpState::Free)
+    }
+
+    /// Reaps every completion: records results and readies their coros,
+    /// frees the slots of abandoned operations.
+    fn reap(&self, s: &Scheduler) {
+        let mut done = Vec::new();
+        {
+            let mut ring = self.ring.borrow_mut();
+            loop {
+                for cqe in ring.completion() {
+                    done.push((cqe.user_data(), cqe.result()));
+                }
+                // Completions the kernel kept aside while the queue was
+                // full come back only through an enter.
+                if !ring.submission().cq_overflow() {
+                    break;
+                }
+                if ring.submit().is_err() {
+                    break;
+                }
+            }
+        }
+        for (data, res) in done {
+            let (idx, generation) = ((data & 0xffff_ffff) as u32, (data >> 32) as u32);
+            let abandoned = {
+                let mut ops = self.ops.borrow_mut();
+                let Some(op) = ops.get_mut(idx as usize) else {
+                    continue;
+                };
+                if op.generation != generation {
+                    continue;
+                }
+                match std::mem::replace(&mut op.state, OpState::Free) {
+                    OpState::Pending { waiter, keep, .. } if waiter.is_null() => {
+                        if keep.opens && res >= 0 {
+                            // SAFETY: the kernel just opened `res` for an
+                            // open whose caller is gone: nobody owns it.
+                            drop(unsafe { OwnedFd::from_raw_fd(res) });
+                        }
+                        Some(keep)
+                    }
+                    OpState::Pending {
+                        waiter,
+                        parked,
+                        keep,
+                    } => {
+                        op.state = OpState::Done { res, keep };
+                        if parked {
+                            // SAFETY: a non-null, parked waiter is parked
+                            // in `submit` for this slot; it nulls the
+                            // pointer before it leaves (see `Leave`).
+                            s.ready(unsafe { &*waiter });
+                        }
+                        None
+                    }
+                    other => {
+                        op.state = other;
+                        None
+                    }
+                }
+            };
+            if let Some(keep) = abandoned {
+                self.release(idx);
+                drop(keep);
+            }
+        }
+    }
+
+    /// Submits `entry` (built with pointers into `keep`, which the slot
+    /// owns from now on) and parks the current coro until it completes.
+    /// Returns the kernel's result and the kept memory.
+    #[track_caller]
+    pub(crate) fn submit(
+        &self,
+        keep: Keep,
+        build: impl FnOnce(&mut Keep) -> squeue::Entry,
+    ) -> io::Result<(i32, Keep)> {
+        let loc = Location::caller();
+        let (s, me) = crate::sched::enter_blocking();
+        let (idx, generation) = self.alloc(keep, me);
+        let entry = {
+            let mut ops = self.ops.borrow_mut();
+            let OpState::Pending { keep, .. } = &mut ops[idx as usize].state else {
+                unreachable!("a fresh slot is pending");
+            };
+            // The pointers in the entry point into heap memory owned by
+            // `keep` (Vec and CString buffers), which does not move when
+            // the slot table grows.
+            build(keep).user_data(u64::from(generation) << 32 | u64::from(idx))
+        };
+        if let Err(e) = self.push(&entry) {
+            if let OpState::Pending { keep, .. } = self.release(idx) {
+                drop(keep);
+            }
+            return Err(e);
+        }
+        // Cached reads often complete during the submit itself.
+        self.reap(s);
+        let leave = Leave {
+            ring: self,
+            idx,
+            generation,
+        };
+        let _counted = IoWaiting::enter(s);
+        loop {
+            {
+                let mut ops = self.ops.borrow_mut();
+                let op = &mut ops[idx as usize];
+                match &mut op.state {
+                    OpState::Done { .. } => break,
+                    OpState::Pending { parked, .. } => *parked = true,
+                    OpState::Free => unreachable!("slot freed under its waiter"),
+                }
+            }
+            s.park_on(loc, What::File);
+            if let OpState::Pending { parked, .. } = &mut self.ops.borrow_mut()[idx as usize].state
+            {
+                // Readied by something else: running again.
+                *parked = false;
+            }
+        }
+        std::mem::forget(leave);
+        match self.release(idx) {
+            OpState::Done { res, keep } => Ok((res, keep)),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// Pushes one entry and submits it; makes room first if the queue is
+    /// full.
+    fn push(&self, entry: &squeue::Entry) -> io::Result<()> {
+        let mut ring = self.ring.borrow_mut();
+        loop {
+            // SAFETY: the entry's pointers stay valid until its completion
+            // (see `submit`).
+            let pushed = unsafe { ring.submission().push(entry) };
+            if pushed.is_ok() {
+                break;
+            }
+            // Full: hand what is queued to the kernel and try again.
+            ring.submit()?;
+        }
+        loop {
+            match ring.submit() {
+                Ok(_) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                // Completion queue overflow pressure: reap and retry.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    drop(ring);
+                    self.reap(sched());
+                    ring = self.ring.borrow_mut();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A waiter unwinding (cancelled, thrown at, timed out) while its
+/// operation is in flight: the slot stays until the kernel is done.
+struct Leave<'a> {
+    ring: &'a Ring,
+    idx: u32,
+    generation: u32,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let finished = {
+            let mut ops = self.ring.ops.borrow_mut();
+            let op = &mut ops[self.idx as usize];
+            if op.generation != self.generation {
+                return;
+            }
+            match &mut op.state {
+                OpState::Pending { waiter, .. } => {
+                    *waiter = std::ptr::null();
+                    false
+                }
+                OpState::Done { .. } => true,
+                OpState::Free => false,
+            }
+        };
+        if finished {
+            // The result came but will not be used.
+            if let OpState::Done { res, keep } = self.ring.release(self.idx)
+                && keep.opens
+                && res >= 0
+            {
+                // SAFETY: an open's new descriptor that its caller never
+                // took: nobody owns it.
+                drop(unsafe { OwnedFd::from_raw_fd(res) });
+            }
+        }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if let Some(r) = try_sched().and_then(|s| s.reactor_if_made()) {
+            r.deregister(self.event.as_raw_fd(), self.token);
+        }
+        // Operations still in flight: the kernel may write into their
+        // memory until it has torn the ring down, after this returns. Leak
+        // it rather than free it under the kernel's feet.
+        for op in self.ops.get_mut().drain(..) {
+            if let OpState::Pending { keep, .. } = op.state {
+                std::mem::forget(keep);
+            }
+        }
+    }
+}
+
+/// The reactor's hook for the eventfd: drain it, reap the ring.
+fn on_event(s: &Scheduler) {
+    let ring = RING.try_with(|r| r.get().cloned().flatten()).ok().flatten();
+    if let Some(ring) = ring {
+        let mut counter = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into `counter`; the eventfd is
+        // non-blocking.
+        unsafe {
+            libc::read(
+                ring.event.as_raw_fd(),
+                counter.as_mut_ptr().cast(),
+                counter.len(),
+            )
+        };
+        ring.reap(s);
+    }
+}
+
+/// The result of an operation as an `io::Result` (negative = `-errno`).
+pub(crate) fn check(res: i32) -> io::Result<u32> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as u32)
+    }
+}
+
+/// A raw descriptor for an `io_uring` entry.
+pub(crate) fn fd(fd: RawFd) -> io_uring::types::Fd {
+    io_uring::types::Fd(fd)
+}

@@ -1,0 +1,365 @@
+//! `corio::fs`. The tests run with the back-end this machine picks
+//! (io_uring where the kernel allows it), and once more, all of them, in a
+//! child process forced onto worker threads (`CORIO_FS=threads`).
+
+mod util;
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::FromRawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use corio::fs::{self, Backend, File, OpenOptions, PathError};
+
+/// A fresh directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "corio-fs-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How many descriptors of this process are ends of the pipe `ino` (other
+/// tests open and close descriptors meanwhile, so count only ours).
+fn pipe_ends(ino: u64) -> usize {
+    let want = format!("pipe:[{ino}]");
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy() == want)
+        .count()
+}
+
+#[test]
+fn the_backend_is_what_was_asked_for() {
+    match std::env::var("CORIO_FS").as_deref() {
+        Ok("threads") => assert_eq!(fs::backend(), Backend::Threads),
+        _ => {
+            let b = fs::backend();
+            println!("corio::fs back-end on this machine: {b:?}");
+            assert!(matches!(b, Backend::Uring | Backend::Threads));
+        }
+    }
+}
+
+#[test]
+fn every_function_round_trips() {
+    let d = TempDir::new("roundtrip");
+    let a = d.path("a.txt");
+    fs::write(&a, b"hello").unwrap();
+    assert_eq!(fs::read(&a).unwrap(), b"hello");
+    let mut f = OpenOptions::new().append(true).open(&a).unwrap();
+    f.write_all(b", world").unwrap();
+    drop(f);
+    assert_eq!(fs::read_to_string(&a).unwrap(), "hello, world");
+    assert_eq!(fs::metadata(&a).unwrap().len(), 12);
+
+    // Positional and sequential I/O, seeking.
+    let f = OpenOptions::new().read(true).write(true).open(&a).unwrap();
+    assert_eq!(f.write_at(b"J", 7).unwrap(), 1);
+    let mut buf = [0u8; 5];
+    assert_eq!(f.read_at(&mut buf, 7).unwrap(), 5);
+    assert_eq!(&buf, b"Jorld");
+    let mut r = &f;
+    assert_eq!(r.seek(SeekFrom::Start(0)).unwrap(), 0);
+    let mut s = String::new();
+    r.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "hello, Jorld");
+    f.set_len(5).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 5);
+    f.sync_all().unwrap();
+    f.sync_data().unwrap();
+    let g = f.try_clone().unwrap();
+    assert_eq!((&g).seek(SeekFrom::End(0)).unwrap(), 5);
+    drop((f, g));
+
+    // A big file, read whole.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let b = d.path("big.bin");
+    File::create(&b).unwrap().write_all(&big).unwrap();
+    assert_eq!(fs::read(&b).unwrap(), big);
+
+    // Paths.
+    fs::create_dir_all(d.path("x/y/z")).unwrap();
+    fs::create_dir(d.path("x/w")).unwrap();
+    fs::rename(&a, d.path("x/y/a.txt")).unwrap();
+    assert!(!fs::exists(&a).unwrap());
+    assert_eq!(fs::copy(d.path("x/y/a.txt"), d.path("x/b.txt")).unwrap(), 5);
+    fs::hard_link(d.path("x/b.txt"), d.path("x/c.txt")).unwrap();
+    let mut names: Vec<String> = fs::read_dir(d.path("x"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["b.txt", "c.txt", "w", "y"]);
+    assert_eq!(
+        fs::canonicalize(d.path("x/y/../b.txt")).unwrap(),
+        fs::canonicalize(d.path("x")).unwrap().join("b.txt")
+    );
+    assert!(fs::symlink_metadata(d.path("x/w")).unwrap().is_dir());
+    fs::remove_file(d.path("x/c.txt")).unwrap();
+    fs::remove_dir(d.path("x/w")).unwrap();
+    fs::remove_dir_all(d.path("x")).unwrap();
+    assert!(!fs::exists(d.path("x")).unwrap());
+}
+
+/// The kind, the path in the message, and the OS error as the source.
+fn check_err(e: &std::io::Error, kind: std::io::ErrorKind, path: &Path, errno: i32) {
+    assert_eq!(e.kind(), kind, "{e}");
+    assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+    let pe = e
+        .get_ref()
+        .and_then(|r| r.downcast_ref::<PathError>())
+        .unwrap_or_else(|| panic!("not a PathError: {e:?}"));
+    assert_eq!(pe.path(), path);
+    let source = std::error::Error::source(pe)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .unwrap();
+    assert_eq!(source.raw_os_error(), Some(errno), "{e}");
+}
+
+#[test]
+fn errors_name_the_path_and_keep_the_kind() {
+    use std::io::ErrorKind as K;
+    let d = TempDir::new("errors");
+    let missing = d.path("no/such/dir/file");
+    check_err(
+        &File::open(&missing).unwrap_err(),
+        K::NotFound,
+        &missing,
+        libc::ENOENT,
+    );
+    check_err(
+        &File::create(&missing).unwrap_err(),
+        K::NotFound,
+        &missing,
+        libc::ENOENT,
+    );
+    check_err(
+        &fs::read(&missing).unwrap_err(),
+        K::NotFound,
+        &missing,
+        libc::ENOENT,
+    );
+    check_err(
+        &fs::remove_file(&missing).unwrap_err(),
+        K::NotFound,
+        &missing,
+        libc::ENOENT,
+    );
+    check_err(
+        &fs::metadata(&missing).unwrap_err(),
+        K::NotFound,
+        &missing,
+        libc::ENOENT,
+    );
+
+    // A full disk: /dev/full fails every write with ENOSPC.
+    let full = Path::new("/dev/full");
+    let e = fs::write(full, b"data").unwrap_err();
+    check_err(&e, K::StorageFull, full, libc::ENOSPC);
+
+    let a = d.path("a");
+    fs::write(&a, b"x").unwrap();
+    let e = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&a)
+        .unwrap_err();
+    check_err(&e, K::AlreadyExists, &a, libc::EEXIST);
+    fs::create_dir(d.path("dir")).unwrap();
+    fs::write(d.path("dir/f"), b"").unwrap();
+    let e = fs::remove_dir(d.path("dir")).unwrap_err();
+    check_err(&e, K::DirectoryNotEmpty, &d.path("dir"), libc::ENOTEMPTY);
+    let e = OpenOptions::new()
+        .write(true)
+        .open(d.path("dir"))
+        .unwrap_err();
+    check_err(&e, K::IsADirectory, &d.path("dir"), libc::EISDIR);
+
+    // Bad input to corio itself.
+    let e = OpenOptions::new().open(&a).unwrap_err();
+    assert_eq!(e.kind(), K::InvalidInput);
+    assert!(e.to_string().contains(&a.display().to_string()), "{e}");
+    fs::write(d.path("bin"), [0xff, 0xfe]).unwrap();
+    assert_eq!(
+        fs::read_to_string(d.path("bin")).unwrap_err().kind(),
+        K::InvalidData
+    );
+    let e = File::open("with\0nul").unwrap_err();
+    assert_eq!(e.kind(), K::InvalidInput);
+}
+
+/// Runs `f` on a thread of its own and fails (instead of hanging) if it
+/// does not finish in time: a file call that blocked the thread would
+/// never let the other coro in.
+fn within_secs(secs: u64, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("a file call blocked its whole thread");
+}
+
+/// A pipe's two ends as corio files.
+fn pipe() -> (File, File) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 just returned both, owned by nobody else.
+    let (r, w) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    (File::from(r), File::from(w))
+}
+
+#[test]
+fn a_waiting_file_call_parks_only_its_coro() {
+    within_secs(30, || {
+        // Reading an empty pipe waits for a writer; the writer is a coro
+        // of the same thread, which can only run if the read parked just
+        // the reader.
+        let (r, w) = pipe();
+        let reader = corio::spawn(move || {
+            let mut s = String::new();
+            (&r).read_to_string(&mut s).unwrap();
+            s
+        });
+        corio::cede();
+        (&w).write_all(b"through the pipe").unwrap();
+        drop(w);
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+    });
+}
+
+#[test]
+fn other_coros_run_while_files_are_read() {
+    let d = TempDir::new("ticker");
+    let p = d.path("data");
+    fs::write(&p, vec![7u8; 1 << 20]).unwrap();
+    let ticks = Rc::new(std::cell::Cell::new(0u32));
+    let t = ticks.clone();
+    let stop = Rc::new(std::cell::Cell::new(false));
+    let s = stop.clone();
+    let ticker = corio::spawn(move || {
+        while !s.get() {
+            t.set(t.get() + 1);
+            corio::cede();
+        }
+    });
+    for _ in 0..20 {
+        assert_eq!(fs::read(&p).unwrap().len(), 1 << 20);
+        File::open(&p).unwrap().sync_all().unwrap();
+    }
+    stop.set(true);
+    ticker.join().unwrap();
+    // Forty file calls; a blocking implementation would give the ticker
+    // no turn at all before the loop ends.
+    assert!(ticks.get() > 1, "the ticker ran {} times", ticks.get());
+}
+
+#[test]
+fn a_coro_cancelled_mid_call_releases_its_descriptors() {
+    within_secs(30, || {
+        let (r, w) = pipe();
+        let ino = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&r)
+            ))
+            .unwrap()
+            .ino()
+        };
+        assert_eq!(pipe_ends(ino), 2);
+        // Waits in a read of the empty pipe, then is cancelled: its buffer
+        // and the read end stay with the operation until it completes.
+        let reader = corio::spawn(move || {
+            let mut buf = [0u8; 16];
+            (&r).read(&mut buf).map(drop)
+        });
+        corio::cede();
+        reader.cancel();
+        assert!(reader.join().unwrap_err().is_cancelled());
+        // Let the abandoned read finish: a byte comes.
+        (&w).write_all(b"x").unwrap();
+        // Then the read end is closed, exactly once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while pipe_ends(ino) > 1 && std::time::Instant::now() < deadline {
+            corio::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(pipe_ends(ino), 1, "the read end was not released");
+        drop(w);
+        assert_eq!(pipe_ends(ino), 0);
+    });
+}
+
+#[test]
+fn a_thousand_coros_read_files_at_once() {
+    let d = Rc::new(TempDir::new("many"));
+    for i in 0..100 {
+        fs::write(
+            d.path(&format!("f{i}")),
+            format!("file number {i}").repeat(50),
+        )
+        .unwrap();
+    }
+    let readers: Vec<_> = (0..1000)
+        .map(|k| {
+            let d = d.clone();
+            corio::spawn(move || {
+                let i = (k * 7) % 100;
+                (i, fs::read_to_string(d.path(&format!("f{i}"))).unwrap())
+            })
+        })
+        .collect();
+    for r in readers {
+        let (i, s) = r.join().unwrap();
+        assert_eq!(s, format!("file number {i}").repeat(50));
+    }
+}
+
+#[test]
+fn all_of_the_above_with_worker_threads() {
+    if std::env::var("CORIO_FS").is_ok() {
+        return; // already the child run
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = util::output_within(
+        std::process::Command::new(exe)
+            .env("CORIO_FS", "threads")
+            .args(["--skip", "all_of_the_above_with_worker_threads"]),
+        util::CHILD_LIMIT,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("test result: ok. 7 passed"), "{text}");
+}
