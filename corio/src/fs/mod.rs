@@ -519,19 +519,9 @@ impl File {
         }
         match ring()? {
             Some(r) => {
-                let keep = Keep {
-                    buf: vec![0u8; len],
-                    fd: Some(self.fd.clone()),
-                    ..Keep::default()
-                };
-                let raw = self.fd.as_raw_fd();
-                let (res, keep) = r.submit(keep, |k| {
-                    opcode::Read::new(uring::fd(raw), k.buf.as_mut_ptr(), len as u32)
-                        .offset(at.uring())
-                        .build()
-                })?;
-                let n = uring::check(res)? as usize;
-                buf[..n].copy_from_slice(&keep.buf[..n]);
+                let (n, data) = self.uring_read(&r, r.spare(len), at)?;
+                buf[..n].copy_from_slice(&data[data.len() - n..]);
+                r.give_back(data);
                 Ok(n)
             }
             None => {
@@ -548,29 +538,59 @@ impl File {
         }
     }
 
+    /// Reads into the spare capacity of `buf` (at most 1 GiB), which the
+    /// operation owns while it is in flight; returns the bytes read and
+    /// the buffer, its length grown by them.
+    #[track_caller]
+    fn uring_read(&self, r: &uring::Ring, buf: Vec<u8>, at: At) -> io::Result<(usize, Vec<u8>)> {
+        let start = buf.len();
+        let room = (buf.capacity() - start).min(MAX_IO);
+        let keep = Keep {
+            buf,
+            fd: Some(self.fd.clone()),
+            ..Keep::default()
+        };
+        let raw = self.fd.as_raw_fd();
+        let (res, keep) = r.submit(keep, |k| {
+            // SAFETY: `start + room` is within the capacity.
+            let p = unsafe { k.buf.as_mut_ptr().add(start) };
+            opcode::Read::new(uring::fd(raw), p, room as u32)
+                .offset(at.uring())
+                .build()
+        })?;
+        let mut buf = keep.buf;
+        let n = uring::check(res)? as usize;
+        // SAFETY: the kernel wrote `n ≤ room` bytes after `start`.
+        unsafe { buf.set_len(start + n.min(room)) };
+        Ok((n, buf))
+    }
+
     #[track_caller]
     fn write_inner(&self, buf: &[u8], at: At) -> io::Result<usize> {
         let len = buf.len().min(MAX_IO);
         if len == 0 {
             return Ok(0);
         }
-        let data = buf[..len].to_vec();
         match ring()? {
             Some(r) => {
+                let mut data = r.spare(len);
+                data.extend_from_slice(&buf[..len]);
                 let keep = Keep {
                     buf: data,
                     fd: Some(self.fd.clone()),
                     ..Keep::default()
                 };
                 let raw = self.fd.as_raw_fd();
-                let (res, _) = r.submit(keep, |k| {
+                let (res, keep) = r.submit(keep, |k| {
                     opcode::Write::new(uring::fd(raw), k.buf.as_ptr(), len as u32)
                         .offset(at.uring())
                         .build()
                 })?;
+                r.give_back(keep.buf);
                 Ok(uring::check(res)? as usize)
             }
             None => {
+                let data = buf[..len].to_vec();
                 let fd = self.fd.clone();
                 on_worker(move || sys_write(fd.as_raw_fd(), &data, at))
             }
@@ -843,21 +863,24 @@ impl Seek for File {
 #[track_caller]
 pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let path = path.as_ref();
+    let Some(r) = ring().map_err(|e| path_err("open", path, e))? else {
+        // One job on a worker, not one per system call.
+        return std_call("read", path, std::fs::read);
+    };
     let f = File::open(path)?;
-    let mut out = Vec::new();
-    // Whole reads into the output, growing it: no size query needed.
-    let mut chunk = 64 * 1024;
+    // Read straight into the output, growing it: no size query, no copy.
+    let mut out = Vec::with_capacity(16 * 1024);
     loop {
-        let start = out.len();
-        out.resize(start + chunk, 0);
-        let n = f
-            .read_inner(&mut out[start..], At::Cursor)
+        if out.capacity() == out.len() {
+            out.reserve(out.len().clamp(16 * 1024, MAX_IO / 4));
+        }
+        let (n, grown) = f
+            .uring_read(&r, out, At::Cursor)
             .map_err(|e| f.err("read", e))?;
-        out.truncate(start + n);
+        out = grown;
         if n == 0 {
             return Ok(out);
         }
-        chunk = (chunk * 2).min(MAX_IO / 4);
     }
 }
 
@@ -896,6 +919,12 @@ pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 /// Suspends the current coro while the file is opened and written.
 #[track_caller]
 pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<()> {
+    let path = path.as_ref();
+    if ring().map_err(|e| path_err("open", path, e))?.is_none() {
+        // One job on a worker, not one per system call.
+        let data = contents.as_ref().to_vec();
+        return std_call("write", path, move |p| std::fs::write(p, data));
+    }
     let mut f = File::create(path)?;
     f.write_all(contents.as_ref())
 }

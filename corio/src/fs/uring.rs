@@ -71,7 +71,13 @@ pub(crate) struct Ring {
     token: mio::Token,
     ops: RefCell<Vec<Op>>,
     free: RefCell<Vec<u32>>,
+    /// Buffers of finished operations, kept for the next ones.
+    spares: RefCell<Vec<Vec<u8>>>,
 }
+
+/// Most buffers kept for reuse, and the largest one kept.
+const SPARES: usize = 16;
+const SPARE_MAX: usize = 4 << 20;
 
 thread_local! {
     /// This thread's ring: `None` inside when it could not be made.
@@ -124,7 +130,27 @@ impl Ring {
             token,
             ops: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
+            spares: RefCell::new(Vec::new()),
         })
+    }
+
+    /// An empty buffer with room for `len` bytes (reused if one is kept;
+    /// not zeroed: the kernel fills it, and only what it filled is read).
+    pub(crate) fn spare(&self, len: usize) -> Vec<u8> {
+        let mut spares = self.spares.borrow_mut();
+        match spares.iter().position(|b| b.capacity() >= len) {
+            Some(i) => spares.swap_remove(i),
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    /// Keeps `buf` for a later [`spare`](Self::spare).
+    pub(crate) fn give_back(&self, mut buf: Vec<u8>) {
+        let mut spares = self.spares.borrow_mut();
+        if spares.len() < SPARES && buf.capacity() <= SPARE_MAX {
+            buf.clear();
+            spares.push(buf);
+        }
     }
 
     fn alloc(&self, keep: Keep, waiter: *const CoroInner) -> (u32, u32) {
