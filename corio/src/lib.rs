@@ -135,6 +135,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Files
+//!
+//! [`fs`] has `std::fs`'s functions and [`fs::File`]; a call that waits
+//! for the disk parks only its coro — through io_uring where the kernel
+//! allows it, through worker threads otherwise.
+//!
 //! # Other cores, and async Rust
 //!
 //! Coros never leave their thread, but every thread can host a scheduler:
@@ -190,6 +196,7 @@
 //! | `Coro::Specific` | [`coro_local!`] |
 //! | `Coro::Debug::ps`, `trace` | [`debug::ps`], [`debug::trace`] |
 //! | `Coro::Multicore` | [`multicore::run`], [`thread::spawn`], [`sync::mpmc`] |
+//! | `Coro::AIO` | [`fs`] |
 //! | `Coro::AnyEvent`'s condvars | [`block_on`] |
 //! | `Coro::Semaphore`, `Coro::Signal`, `Coro::RWLock`, `Coro::SemaphoreSet`, `Coro::Channel` | [`sync::Semaphore`] (and [`sync::Mutex`]), [`sync::Signal`], [`sync::RwLock`], [`sync::SemaphoreSet`], [`sync::Channel`] |
 //! | `rouse_cb`, `rouse_wait` | [`rouse`] ([`RouseCallback`], [`Rouse::wait`]) |
