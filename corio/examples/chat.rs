@@ -7,6 +7,10 @@
 //! cargo run --release --example chat -- --client 127.0.0.1:7777
 //! ```
 //!
+//! It also serves corio's debug shell on a unix socket (its path is in the
+//! banner): `cargo run -p corio-debug -- PATH` and type `ps`, `who`, `bt
+//! ID`, `help`.
+//!
 //! Connect with `telnet 127.0.0.1 7777`, `nc 127.0.0.1 7777`, or the
 //! example's own client mode (`--client`), which is two coros: one copies
 //! the terminal to the server, the other the server to the terminal.
@@ -65,8 +69,37 @@ fn server(addr: &str) -> io::Result<()> {
     println!("connect with:  telnet {} {}", local.ip(), local.port());
     println!("          or:  nc {} {}", local.ip(), local.port());
     println!("          or:  cargo run --release --example chat -- --client {local}");
-    io::stdout().flush()?;
     let room = Rc::new(Room::default());
+    // The inspector, on a unix socket only this user can open.
+    let debug_path = std::env::temp_dir().join(format!("corio-chat-{}.sock", std::process::id()));
+    let _shell = match corio::debug::serve_unix(&debug_path) {
+        Ok(shell) => {
+            let r = room.clone();
+            let _ = shell.register("who", "who: the members of the room", move |_| {
+                r.members
+                    .borrow()
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            println!("debug shell on {}", debug_path.display());
+            println!(
+                "  inspect with:  cargo run -p corio-debug -- {}",
+                debug_path.display()
+            );
+            println!(
+                "            or:  socat readline UNIX:{}",
+                debug_path.display()
+            );
+            Some(shell)
+        }
+        Err(e) => {
+            eprintln!("chat: no debug shell ({}: {e})", debug_path.display());
+            None
+        }
+    };
+    io::stdout().flush()?;
     corio::net::serve_on(listener, move |conn| member(&room, conn))
 }
 

@@ -43,6 +43,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Killed, it could not remove its debug shell's socket.
+        let sock = std::env::temp_dir().join(format!("corio-chat-{}.sock", self.child.id()));
+        let _ = std::fs::remove_file(sock);
     }
 }
 
@@ -270,4 +273,64 @@ fn the_client_mode_relays_the_terminal() {
     let text = text.join("\n");
     assert!(text.contains("* hello zed."), "{text}");
     assert!(text.contains("* bye"), "{text}");
+}
+
+#[test]
+fn the_debug_shell_beside_the_room_sees_its_members() {
+    use std::os::unix::net::UnixStream as StdUnix;
+    let mut child = Command::new(util::example("chat"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the chat example");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut addr = None;
+    let mut shell = None;
+    for _ in 0..20 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(a) = line.trim().strip_prefix("corio chat listening on ") {
+            addr = Some(a.parse::<std::net::SocketAddr>().unwrap());
+        }
+        if let Some(p) = line.trim().strip_prefix("debug shell on ") {
+            shell = Some(std::path::PathBuf::from(p));
+            break;
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let server = Server {
+        child,
+        addr: addr.expect("no address in the banner"),
+    };
+    let shell = shell.expect("the banner names no debug shell");
+    let (_alice, _) = User::join(server.addr, "alice");
+    let (_bob, _) = User::join(server.addr, "bob");
+
+    let conn = StdUnix::connect(&shell).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let read_prompt = |c: &StdUnix| {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        while !got.ends_with(b"> ") {
+            let n = std::io::Read::read(&mut &*c, &mut b).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&b[..n]);
+        }
+        String::from_utf8_lossy(&got[..got.len() - 2]).into_owned()
+    };
+    read_prompt(&conn);
+    (&conn).write_all(b"who\n").unwrap();
+    assert_eq!(read_prompt(&conn), "alice, bob\n");
+    (&conn).write_all(b"ps\n").unwrap();
+    let ps = read_prompt(&conn);
+    // A coro per member connection, named after its peer, waiting to read.
+    let conns = ps.lines().filter(|l| l.contains("conn 127.0.0.1:")).count();
+    assert!(conns >= 2, "{ps}");
+    assert!(ps.contains("fd "), "{ps}");
+    drop(server);
+    let _ = std::fs::remove_file(&shell);
 }

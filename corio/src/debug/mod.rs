@@ -1,6 +1,10 @@
 //! The inspector (Perl's `Coro::Debug`): what every coro of this thread is
 //! doing, and where.
 
+mod shell;
+
+pub use shell::{DebugServer, serve_tcp, serve_unix};
+
 use std::fmt::Write as _;
 
 use std::collections::HashMap;
