@@ -1,0 +1,3 @@
+module corio-peers/work
+
+go 1.19
