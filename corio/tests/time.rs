@@ -59,23 +59,26 @@ fn sleep_until_a_past_deadline_lets_others_run_and_returns() {
 fn many_sleepers_all_wake_in_order() {
     let log = Rc::new(std::cell::RefCell::new(Vec::new()));
     let n = 2000u32;
-    // Far enough ahead that the sleepers arm their timers before the first
-    // deadline (normally all of them; on a loaded machine under valgrind a
-    // few may arm late, and a late deadline just cedes).
-    let base = Instant::now() + 400 * MS;
+    // The base is fixed once every sleeper is spawned, far enough ahead
+    // that they arm their timers before the first deadline (normally all of
+    // them; on a loaded machine under valgrind some may arm late, and a
+    // late deadline just cedes).
+    let base: Rc<std::cell::Cell<Option<Instant>>> = Rc::default();
     let hs: Vec<_> = (0..n)
         .map(|i| {
             let l = log.clone();
+            let base = base.clone();
             // Deadlines in a scrambled order.
             let ms = (i * 7919) % 50;
             corio::spawn(move || {
-                let deadline = base + MS * ms;
+                let deadline = base.get().expect("set before any sleeper runs") + MS * ms;
                 let late = Instant::now() >= deadline;
                 corio::sleep_until(deadline);
                 l.borrow_mut().push((ms, late));
             })
         })
         .collect();
+    base.set(Some(Instant::now() + 1000 * MS));
     for h in hs {
         h.join().unwrap();
     }
