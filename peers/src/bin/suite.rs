@@ -1,6 +1,6 @@
 //! suite: corio against its peers on the same workloads, in one command.
 //!
-//! `cargo run --release -p corio-peers --bin suite -- [--quick] [--runs N] [--only w1,w2] [--write]`
+//! `cargo run --release -p corio-peers --bin suite -- [--quick] [--runs N] [--only w1,w2] [--io] [--write]`
 //!
 //! Every (workload, implementation) pair runs `--runs` times (default 5;
 //! `--quick`: 1, and no million-task memory run) in a fresh process: the
@@ -13,7 +13,9 @@
 //! min/max and each peer's ratio to corio (lower is better everywhere), and
 //! with `--write` puts the table and one SVG chart per workload into
 //! BENCHMARKS.md (between `<!-- suite:begin -->` and `<!-- suite:end -->`)
-//! and `bench/charts/`.
+//! and `bench/charts/`. `--io` adds the I/O workloads — TCP echo and HTTP
+//! hello (netbench, with `wrk`) and file reads (fsbench) — whose reports go
+//! into the same section as their runners print them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -97,11 +99,13 @@ struct Opts {
     quick: bool,
     only: Option<Vec<String>>,
     write: bool,
+    /// Also run netbench (TCP echo, HTTP hello) and fsbench (file reads).
+    io: bool,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!("suite: {msg}");
-    eprintln!("usage: suite [--quick] [--runs N] [--only workload,...] [--write]");
+    eprintln!("usage: suite [--quick] [--runs N] [--only workload,...] [--io] [--write]");
     std::process::exit(2);
 }
 
@@ -111,6 +115,7 @@ fn parse() -> Opts {
         quick: false,
         only: None,
         write: false,
+        io: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -120,6 +125,7 @@ fn parse() -> Opts {
                 o.runs = 1;
             }
             "--write" => o.write = true,
+            "--io" => o.io = true,
             "--runs" => {
                 o.runs = match args.next().map(|v| v.parse()) {
                     Some(Ok(n)) if n > 0 => n,
@@ -496,6 +502,60 @@ fn main() {
     }
     println!("{table}");
 
+    // The I/O workloads have runners of their own; their reports go in
+    // as they are.
+    let mut io_reports = String::new();
+    if o.io {
+        let runs = o.runs.to_string();
+        let secs = if o.quick { "2" } else { "5" };
+        for (title, bin, args) in [
+            (
+                "TCP echo and HTTP hello (netbench: corio, raw epoll, tokio, may)",
+                "netbench",
+                vec!["echo", "http", "--runs", runs.as_str(), "--secs", secs],
+            ),
+            (
+                "File reads (fsbench: corio::fs, std::fs on threads, tokio::fs)",
+                "fsbench",
+                vec!["--rounds", runs.as_str()],
+            ),
+        ] {
+            eprintln!("suite: running {bin}");
+            if !works(Command::new("cargo").args([
+                "build",
+                "--release",
+                "-p",
+                "corio-peers",
+                "--bin",
+                bin,
+            ])) {
+                let _ = writeln!(io_reports, "### {title}\n\n{bin} could not be built.\n");
+                continue;
+            }
+            let out = Command::new(format!("target/release/{bin}"))
+                .args(&args)
+                .stderr(Stdio::inherit())
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {
+                    let text = String::from_utf8_lossy(&o.stdout);
+                    println!("{text}");
+                    let _ = writeln!(
+                        io_reports,
+                        "### {title}\n\n`{bin} {}`:\n\n{text}",
+                        args.join(" ")
+                    );
+                }
+                Ok(o) => {
+                    let _ = writeln!(io_reports, "### {title}\n\n{bin} failed ({}).\n", o.status);
+                }
+                Err(e) => {
+                    let _ = writeln!(io_reports, "### {title}\n\n{bin} could not run: {e}.\n");
+                }
+            }
+        }
+    }
+
     if o.write {
         let dir = Path::new("bench/charts");
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -534,6 +594,7 @@ fn main() {
             }
             let _ = writeln!(section, "![{name}](bench/charts/{name}.svg)\n");
         }
+        section.push_str(&io_reports);
         let _ = writeln!(section, "<!-- suite:end -->");
         let md = std::fs::read_to_string("BENCHMARKS.md").unwrap_or_default();
         let new = match (
