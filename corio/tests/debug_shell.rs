@@ -444,3 +444,28 @@ fn a_client_that_stops_reading_blocks_only_its_session() {
     ticker.coro().cancel();
     let _ = ticker.join();
 }
+
+#[test]
+fn a_never_started_coro_has_no_backtrace_but_an_answer() {
+    let path = sock_path("new");
+    let _shell = corio::debug::serve_unix(&path).unwrap();
+    let h = corio::Builder::new()
+        .name("sleeping beauty")
+        .spawn_suspended(|| 7)
+        .unwrap();
+    let c = unix_client(&path);
+    c.answer();
+    let bt = c.ask(&format!("bt {}", h.coro().id()));
+    assert_eq!(
+        bt,
+        format!(
+            "coro {} [sleeping beauty] has not started yet: no frames to show\n",
+            h.coro().id()
+        )
+    );
+    assert_eq!(
+        c.ask(&format!("ready {}", h.coro().id())),
+        format!("coro {} readied\n", h.coro().id())
+    );
+    assert_eq!(h.join().unwrap(), 7);
+}

@@ -407,6 +407,11 @@ fn command(shared: &Shared, line: &str) -> (String, bool) {
                 c.id(),
                 std::backtrace::Backtrace::force_capture()
             ),
+            Ok(c) if c.is_new() => format!(
+                "coro {} [{}] has not started yet: no frames to show",
+                c.id(),
+                c.desc()
+            ),
             Ok(c) => format!("coro {} [{}]\n{}", c.id(), c.desc(), c.backtrace()),
             Err(e) => e,
         },
