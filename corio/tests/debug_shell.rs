@@ -469,3 +469,26 @@ fn a_never_started_coro_has_no_backtrace_but_an_answer() {
     );
     assert_eq!(h.join().unwrap(), 7);
 }
+
+#[test]
+fn the_line_cap_is_exact() {
+    let path = sock_path("cap");
+    let _shell = corio::debug::serve_unix(&path).unwrap();
+    let c = unix_client(&path);
+    c.answer();
+    // 4096 bytes: a (long, unknown) command; 4097: too long. Sent whole,
+    // after a partial line, so the shell sees them in one piece or more.
+    let longest = "x".repeat(4096);
+    assert!(c.ask(&longest).starts_with("error: unknown command"));
+    assert!(
+        c.ask(&format!("{longest}y"))
+            .starts_with("error: line longer than 4096")
+    );
+    (&c.conn).write_all(&vec![b'z'; 3000]).unwrap();
+    corio::sleep(Duration::from_millis(20));
+    assert!(
+        c.ask(&"z".repeat(1200))
+            .starts_with("error: line longer than 4096")
+    );
+    assert!(c.ask("help").starts_with("commands:"));
+}

@@ -336,8 +336,12 @@ fn session(shared: &Shared, mut conn: impl Read + Write) {
             if std::mem::take(&mut skipping) {
                 continue;
             }
-            let text = String::from_utf8_lossy(&line);
-            let (reply, done) = command(shared, text.trim());
+            // A long line can arrive whole in one read: the cap is exact.
+            let (reply, done) = if nl > MAX_LINE {
+                (too_long(), false)
+            } else {
+                command(shared, String::from_utf8_lossy(&line).trim())
+            };
             let mut out = reply;
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
@@ -353,7 +357,7 @@ fn session(shared: &Shared, mut conn: impl Read + Write) {
             buf.clear();
             if !skipping {
                 skipping = true;
-                let msg = format!("error: line longer than {MAX_LINE} bytes, ignored\n> ");
+                let msg = format!("{}\n> ", too_long());
                 if conn.write_all(msg.as_bytes()).is_err() {
                     return;
                 }
@@ -364,6 +368,10 @@ fn session(shared: &Shared, mut conn: impl Read + Write) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+fn too_long() -> String {
+    format!("error: line longer than {MAX_LINE} bytes, ignored")
 }
 
 fn parse_id(arg: Option<&str>) -> Result<Coro, String> {
