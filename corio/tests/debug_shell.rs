@@ -492,3 +492,27 @@ fn the_line_cap_is_exact() {
     );
     assert!(c.ask("help").starts_with("commands:"));
 }
+
+/// A panic that unwinds through the `DebugServer` while a session is open
+/// must fail the thread, not hang it.
+#[test]
+fn a_panic_with_a_session_open_unwinds() {
+    let path = sock_path("panic");
+    let p = path.clone();
+    let t = std::thread::spawn(move || {
+        let _shell = corio::debug::serve_unix(&p).unwrap();
+        let c = unix_client(&p);
+        c.answer();
+        panic!("boom with a session open");
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !t.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the panicking thread hangs"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(t.join().is_err());
+    assert!(!path.exists(), "the socket file was not removed");
+}
