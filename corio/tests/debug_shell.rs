@@ -130,11 +130,13 @@ fn a_unix_session_runs_every_command() {
         format!("untraced coro {}\n", target.coro().id())
     );
 
+    let level = level_lock();
     let before = log::max_level();
     assert_eq!(c.ask("loglevel 3"), "log level INFO\n");
     assert_eq!(log::max_level(), log::LevelFilter::Info);
     assert!(c.ask("loglevel 9").starts_with("error:"));
     log::set_max_level(before);
+    drop(level);
 
     // Errors, and the session goes on.
     assert!(c.ask("frobnicate").starts_with("error: unknown command"));
@@ -236,4 +238,281 @@ fn a_stale_socket_is_replaced_and_a_live_one_refused() {
     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
     assert_eq!(std::fs::read(&path).unwrap(), b"precious");
     std::fs::remove_file(&path).unwrap();
+}
+
+/// Records what `trace` logs (target `corio::trace`), for every thread of
+/// this test process; tests look only for their own coro's lines.
+struct TraceCapture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for TraceCapture {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target() == "corio::trace"
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata())
+            && let Ok(mut v) = self.0.lock()
+        {
+            v.push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// Held by tests that set or need a log level (tests run in parallel).
+static LEVEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn level_lock() -> std::sync::MutexGuard<'static, ()> {
+    LEVEL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+static TRACES: TraceCapture = TraceCapture(std::sync::Mutex::new(Vec::new()));
+
+fn traced_lines(desc: &str) -> Vec<String> {
+    TRACES
+        .0
+        .lock()
+        .map(|v| v.iter().filter(|l| l.contains(desc)).cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn trace_logs_switches_until_untrace() {
+    // Only this test installs a logger; the level lock keeps `loglevel`
+    // in another test from lowering the level meanwhile.
+    let _level = level_lock();
+    let _ = log::set_logger(&TRACES);
+    log::set_max_level(log::LevelFilter::Trace);
+    let path = sock_path("trace");
+    let _shell = corio::debug::serve_unix(&path).unwrap();
+    let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let t = ticks.clone();
+    let ticker = corio::Builder::new()
+        .name("traced ticker")
+        .spawn(move || {
+            loop {
+                t.set(t.get() + 1);
+                corio::sleep(Duration::from_millis(1));
+            }
+        })
+        .unwrap();
+    let id = ticker.coro().id();
+    let c = unix_client(&path);
+    c.answer();
+    assert!(traced_lines("traced ticker").is_empty());
+    assert_eq!(c.ask(&format!("trace {id}")), format!("traced coro {id}\n"));
+    let seen = ticks.get();
+    corio::timeout(Duration::from_secs(20), || {
+        while ticks.get() < seen + 3 {
+            corio::sleep(Duration::from_millis(2));
+        }
+    })
+    .expect("the ticker stopped");
+    let lines = traced_lines("traced ticker");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("coro {id} switched in"))),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("switched out")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        c.ask(&format!("untrace {id}")),
+        format!("untraced coro {id}\n")
+    );
+    let after = traced_lines("traced ticker").len();
+    let seen = ticks.get();
+    corio::timeout(Duration::from_secs(20), || {
+        while ticks.get() < seen + 3 {
+            corio::sleep(Duration::from_millis(2));
+        }
+    })
+    .expect("the ticker stopped");
+    assert_eq!(traced_lines("traced ticker").len(), after);
+    ticker.coro().cancel();
+    assert!(ticker.join().unwrap_err().is_cancelled());
+}
+
+#[test]
+fn kill_defaults_to_killed_and_self_is_refused() {
+    let path = sock_path("kill");
+    let _shell = corio::debug::serve_unix(&path).unwrap();
+    let target = corio::Builder::new()
+        .name("to be killed")
+        .spawn(|| corio::sleep(Duration::from_secs(60)))
+        .unwrap();
+    let c = unix_client(&path);
+    c.answer();
+    let ps = c.ask("ps");
+    let own = id_of(&ps, "debug session");
+    // The session's own coro: answered, not deadlocked or killed.
+    let bt = c.ask(&format!("bt {own}"));
+    assert!(bt.contains("this session"), "{bt}");
+    assert!(c.ask(&format!("kill {own}")).starts_with("error:"));
+    assert!(c.ask(&format!("cancel {own}")).starts_with("error:"));
+    assert!(c.ask("kill").starts_with("error:"));
+    assert!(
+        c.ask(&format!("kill {}", target.coro().id()))
+            .contains("\"killed\"")
+    );
+    let err = target.join().unwrap_err();
+    assert_eq!(err.panic_message(), Some("killed"));
+    // A finished coro is no longer found.
+    assert!(
+        c.ask(&format!("bt {}", id_of(&ps, "to be killed")))
+            .starts_with("error: no coro")
+    );
+}
+
+/// The id in the first ps row that mentions `desc`.
+fn id_of(ps: &str, desc: &str) -> String {
+    ps.lines()
+        .find(|l| l.contains(desc))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{desc} not in\n{ps}"))
+        .to_string()
+}
+
+#[test]
+fn dropping_the_server_ends_its_sessions() {
+    let path = sock_path("drop");
+    let shell = corio::debug::serve_unix(&path).unwrap();
+    let c = unix_client(&path);
+    c.answer();
+    let d = unix_client(&path);
+    d.answer();
+    assert!(c.ask("ps").contains("debug session"));
+    // `d` is in the middle of a line when the server goes.
+    (&d.conn).write_all(b"ps").unwrap();
+    drop(shell);
+    assert!(!path.exists());
+    // Both sessions close their end: the clients read EOF, not a timeout.
+    assert_eq!(c.rest(), "");
+    assert_eq!(d.rest(), "");
+    assert!(UnixStream::connect(&path).is_err());
+    // Nothing of the shell is left in this thread.
+    assert!(
+        !corio::debug::ps().contains("debug s"),
+        "{}",
+        corio::debug::ps()
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_blocks_only_its_session() {
+    let path = sock_path("stall");
+    let _shell = corio::debug::serve_unix(&path).unwrap();
+    let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let t = ticks.clone();
+    let ticker = corio::spawn(move || {
+        loop {
+            t.set(t.get() + 1);
+            corio::sleep(Duration::from_millis(1));
+        }
+    });
+    // Floods commands whose answers it never reads.
+    let stalled = UnixStream::connect(&path).unwrap();
+    let flood = {
+        let conn = stalled.try_clone().unwrap();
+        corio::spawn(move || {
+            let line = b"ps v\n".repeat(1000);
+            for _ in 0..1000 {
+                if (&conn).write_all(&line).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    // The program and other sessions go on.
+    let seen = ticks.get();
+    let c = unix_client(&path);
+    c.answer();
+    assert!(c.ask("ps").contains("debug session"));
+    corio::timeout(Duration::from_secs(20), || {
+        while ticks.get() < seen + 20 {
+            corio::sleep(Duration::from_millis(2));
+        }
+    })
+    .expect("the program stalled");
+    // The stuck session holds a bounded amount: its writer is parked too.
+    assert!(!flood.coro().is_done());
+    drop(stalled);
+    flood.coro().cancel();
+    let _ = flood.join();
+    ticker.coro().cancel();
+    let _ = ticker.join();
+}
+
+#[test]
+fn a_never_started_coro_has_no_backtrace_but_an_answer() {
+    let path = sock_path("new");
+    let _shell = corio::debug::serve_unix(&path).unwrap();
+    let h = corio::Builder::new()
+        .name("sleeping beauty")
+        .spawn_suspended(|| 7)
+        .unwrap();
+    let c = unix_client(&path);
+    c.answer();
+    let bt = c.ask(&format!("bt {}", h.coro().id()));
+    assert_eq!(
+        bt,
+        format!(
+            "coro {} [sleeping beauty] has not started yet: no frames to show\n",
+            h.coro().id()
+        )
+    );
+    assert_eq!(
+        c.ask(&format!("ready {}", h.coro().id())),
+        format!("coro {} readied\n", h.coro().id())
+    );
+    assert_eq!(h.join().unwrap(), 7);
+}
+
+#[test]
+fn the_line_cap_is_exact() {
+    let path = sock_path("cap");
+    let _shell = corio::debug::serve_unix(&path).unwrap();
+    let c = unix_client(&path);
+    c.answer();
+    // 4096 bytes: a (long, unknown) command; 4097: too long. Sent whole,
+    // after a partial line, so the shell sees them in one piece or more.
+    let longest = "x".repeat(4096);
+    assert!(c.ask(&longest).starts_with("error: unknown command"));
+    assert!(
+        c.ask(&format!("{longest}y"))
+            .starts_with("error: line longer than 4096")
+    );
+    (&c.conn).write_all(&vec![b'z'; 3000]).unwrap();
+    corio::sleep(Duration::from_millis(20));
+    assert!(
+        c.ask(&"z".repeat(1200))
+            .starts_with("error: line longer than 4096")
+    );
+    assert!(c.ask("help").starts_with("commands:"));
+}
+
+/// A panic that unwinds through the `DebugServer` while a session is open
+/// must fail the thread, not hang it.
+#[test]
+fn a_panic_with_a_session_open_unwinds() {
+    let path = sock_path("panic");
+    let p = path.clone();
+    let t = std::thread::spawn(move || {
+        let _shell = corio::debug::serve_unix(&p).unwrap();
+        let c = unix_client(&p);
+        c.answer();
+        panic!("boom with a session open");
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !t.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the panicking thread hangs"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(t.join().is_err());
+    assert!(!path.exists(), "the socket file was not removed");
 }

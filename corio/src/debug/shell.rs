@@ -26,7 +26,9 @@ struct Shared {
 
 /// A running debug shell (from [`serve_unix`] or [`serve_tcp`]). Dropping
 /// it stops the shell: the listener closes, open sessions end, and the
-/// unix socket file is removed.
+/// unix socket file is removed. Dropped while its thread unwinds a panic,
+/// it only removes the socket file; the accept loop and sessions stay
+/// parked until the thread's scheduler cancels them as the thread ends.
 pub struct DebugServer {
     accept: Option<JoinHandle<()>>,
     shared: Rc<Shared>,
@@ -292,6 +294,17 @@ impl DebugServer {
 
 impl Drop for DebugServer {
     fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            let _ = std::fs::remove_file(p);
+        }
+        if std::thread::panicking() {
+            // Dropped while this thread unwinds a panic: a cancelled coro
+            // switched to now sees `panicking()` and blocks again instead of
+            // unwinding, so `cancel` would never return. Leave the accept
+            // loop and sessions parked; the scheduler cancels them when the
+            // thread ends.
+            return;
+        }
         if let Some(a) = self.accept.take() {
             a.cancel();
         }
@@ -302,9 +315,6 @@ impl Drop for DebugServer {
             if s.id() != me {
                 s.cancel();
             }
-        }
-        if let Some(p) = &self.path {
-            let _ = std::fs::remove_file(p);
         }
     }
 }
@@ -336,8 +346,12 @@ fn session(shared: &Shared, mut conn: impl Read + Write) {
             if std::mem::take(&mut skipping) {
                 continue;
             }
-            let text = String::from_utf8_lossy(&line);
-            let (reply, done) = command(shared, text.trim());
+            // A long line can arrive whole in one read: the cap is exact.
+            let (reply, done) = if nl > MAX_LINE {
+                (too_long(), false)
+            } else {
+                command(shared, String::from_utf8_lossy(&line).trim())
+            };
             let mut out = reply;
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
@@ -353,7 +367,7 @@ fn session(shared: &Shared, mut conn: impl Read + Write) {
             buf.clear();
             if !skipping {
                 skipping = true;
-                let msg = format!("error: line longer than {MAX_LINE} bytes, ignored\n> ");
+                let msg = format!("{}\n> ", too_long());
                 if conn.write_all(msg.as_bytes()).is_err() {
                     return;
                 }
@@ -364,6 +378,10 @@ fn session(shared: &Shared, mut conn: impl Read + Write) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+fn too_long() -> String {
+    format!("error: line longer than {MAX_LINE} bytes, ignored")
 }
 
 fn parse_id(arg: Option<&str>) -> Result<Coro, String> {
@@ -406,6 +424,11 @@ fn command(shared: &Shared, line: &str) -> (String, bool) {
                 "(coro {} is this session)\n{}",
                 c.id(),
                 std::backtrace::Backtrace::force_capture()
+            ),
+            Ok(c) if c.is_new() => format!(
+                "coro {} [{}] has not started yet: no frames to show",
+                c.id(),
+                c.desc()
             ),
             Ok(c) => format!("coro {} [{}]\n{}", c.id(), c.desc(), c.backtrace()),
             Err(e) => e,
