@@ -324,3 +324,35 @@ fn a_panicking_on_destroy_callback_does_not_stop_the_others() {
     h.join().unwrap();
     assert_eq!(log.get(), ["last registered", "first registered"]);
 }
+
+/// Cancels its coro when dropped.
+struct CancelOnDrop(Option<corio::JoinHandle<()>>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.cancel();
+        }
+    }
+}
+
+#[test]
+fn a_cancel_from_a_drop_during_another_coros_panic_still_unwinds_the_victim() {
+    // The thread's panic count is shared by its coros: the victim must not
+    // take the main coro's unwinding for its own and block again (that
+    // made `cancel` wait for ever).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(|| {
+            let victim = corio::spawn(|| corio::sleep(std::time::Duration::from_secs(60)));
+            let _g = CancelOnDrop(Some(victim));
+            corio::cede();
+            panic!("boom");
+        });
+        let _ = tx.send(r.is_err());
+    });
+    let panicked = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the cancel from a Drop never finished");
+    assert!(panicked);
+}

@@ -26,9 +26,8 @@ struct Shared {
 
 /// A running debug shell (from [`serve_unix`] or [`serve_tcp`]). Dropping
 /// it stops the shell: the listener closes, open sessions end, and the
-/// unix socket file is removed. Dropped while its thread unwinds a panic,
-/// it only removes the socket file; the accept loop and sessions stay
-/// parked until the thread's scheduler cancels them as the thread ends.
+/// unix socket file is removed (also when dropped while its thread
+/// unwinds a panic).
 pub struct DebugServer {
     accept: Option<JoinHandle<()>>,
     shared: Rc<Shared>,
@@ -296,14 +295,6 @@ impl Drop for DebugServer {
     fn drop(&mut self) {
         if let Some(p) = &self.path {
             let _ = std::fs::remove_file(p);
-        }
-        if std::thread::panicking() {
-            // Dropped while this thread unwinds a panic: a cancelled coro
-            // switched to now sees `panicking()` and blocks again instead of
-            // unwinding, so `cancel` would never return. Leave the accept
-            // loop and sessions parked; the scheduler cancels them when the
-            // thread ends.
-            return;
         }
         if let Some(a) = self.accept.take() {
             a.cancel();

@@ -233,6 +233,13 @@ pub(crate) struct CoroInner {
     extra: Cell<Option<Box<Extra>>>,
     pub(crate) has_handle: Cell<bool>,
     pub(crate) cancelling: Cell<bool>,
+    /// Whether the thread was unwinding a panic when this coro was last
+    /// switched in, and whether this coro itself was unwinding when it was
+    /// last switched out. The thread's panic count is shared by all its
+    /// coros (a coro suspended mid-unwind leaves it raised for the others),
+    /// so "is *this* coro unwinding" is tracked here, at the switches.
+    pub(crate) panic_in: Cell<bool>,
+    pub(crate) unwinding: Cell<bool>,
     /// An activation kept while suspended.
     pub(crate) pending: Cell<bool>,
     state: Cell<State>,
@@ -259,6 +266,8 @@ impl CoroInner {
             has_handle: Cell::new(false),
             what: Cell::new(What::Nothing),
             cancelling: Cell::new(false),
+            panic_in: Cell::new(false),
+            unwinding: Cell::new(false),
             pending: Cell::new(false),
             state: Cell::new(State::New),
             flags: Cell::new(0),

@@ -571,6 +571,7 @@ impl Scheduler {
         if self.watching.get() {
             self.watch_returned(&self.main);
         }
+        note_switch_out(&self.main);
         loop {
             let tick = self.tick.get();
             if tick == 0 {
@@ -607,12 +608,14 @@ impl Scheduler {
             if self.watching.get() {
                 self.watch_resumed(c);
             }
+            c.panic_in.set(std::thread::panicking());
             if next == main {
                 return;
             }
             // SAFETY: we are the loop, on the main stack; `c` is a live,
             // non-main coro that is not running.
             let finished = unsafe { c.resume() };
+            note_switch_out(c);
             if self.times.get() {
                 self.charge(c);
             }
@@ -990,8 +993,8 @@ impl Scheduler {
             return;
         }
         if c.has(CANCELLED) {
-            if std::thread::panicking() {
-                // Blocking from a `Drop` while the cancel unwinds: let it
+            if unwinding_now(c) {
+                // Blocking from a `Drop` while this coro unwinds: let it
                 // block rather than abort with a double panic.
                 return;
             }
@@ -1139,7 +1142,7 @@ impl Scheduler {
         }
         v.set(CANCELLED);
         if ptr::eq(me, v) {
-            if !std::thread::panicking() {
+            if !unwinding_now(v) {
                 panic::resume_unwind(Box::new(CancelUnwind));
             }
             return;
@@ -1487,6 +1490,27 @@ pub(crate) unsafe fn describe_for_signal(owner: usize, out: &mut SigBuf<'_>) {
 /// The `PRIO_*` of a coro.
 pub(crate) fn prio(c: &CoroInner) -> i32 {
     prio_of(c.level())
+}
+
+/// Records, as `c` is switched out, whether it is unwinding: the thread
+/// panics now and did not when `c` came in (it started during this run), or
+/// it did then too and `c` was unwinding before. When the thread does not
+/// panic at all, nobody is unwinding.
+#[inline]
+fn note_switch_out(c: &CoroInner) {
+    if std::thread::panicking() {
+        if !c.panic_in.get() {
+            c.unwinding.set(true);
+        }
+    } else {
+        c.unwinding.set(false);
+    }
+}
+
+/// Whether the running coro `c` is unwinding a panic of its own (not just
+/// running while another coro of the thread is suspended mid-unwind).
+fn unwinding_now(c: &CoroInner) -> bool {
+    std::thread::panicking() && (!c.panic_in.get() || c.unwinding.get())
 }
 
 /// Marker so that `HOOKS` is visible to `hooks.rs`.
