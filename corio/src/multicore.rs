@@ -39,7 +39,10 @@ const SPIN: Duration = Duration::from_micros(50);
 
 type Job = Box<dyn FnOnce() + Send>;
 
-struct Pool {
+/// A pool of worker threads: [`run`]'s, and corio::fs's blocking pool.
+pub(crate) struct Pool {
+    /// The name its threads get.
+    name: &'static str,
     state: Mutex<State>,
     work: Condvar,
     max: AtomicUsize,
@@ -52,31 +55,47 @@ struct State {
     threads: usize,
     /// Workers asleep on the condition variable.
     idle: usize,
+    /// Wake-ups sent to sleeping workers that none has taken yet: those
+    /// workers are already spoken for, so a job finds no idle worker when
+    /// `idle == wakeups` and a thread is started for it. (Counting them as
+    /// idle would queue a burst of jobs behind a few workers, and jobs that
+    /// block — a read of a pipe — behind each other for ever.)
+    wakeups: usize,
     /// Workers spinning for the next job: one of them will take it.
     spinning: usize,
 }
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
-        state: Mutex::new(State {
-            jobs: VecDeque::new(),
-            threads: 0,
-            idle: 0,
-            spinning: 0,
-        }),
-        work: Condvar::new(),
-        max: AtomicUsize::new(
+    POOL.get_or_init(|| {
+        Pool::new(
+            "corio-worker",
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
                 .max(4),
-        ),
-        queued: AtomicUsize::new(0),
+        )
     })
 }
 
 impl Pool {
+    /// An empty pool that grows to `max` threads named `name`.
+    pub(crate) fn new(name: &'static str, max: usize) -> Pool {
+        Pool {
+            name,
+            state: Mutex::new(State {
+                jobs: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+                wakeups: 0,
+                spinning: 0,
+            }),
+            work: Condvar::new(),
+            max: AtomicUsize::new(max.max(1)),
+            queued: AtomicUsize::new(0),
+        }
+    }
+
     fn submit(&'static self, job: Job) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.jobs.push_back(job);
@@ -85,7 +104,8 @@ impl Pool {
             // A spinning worker takes it without being woken.
             return;
         }
-        if st.idle > 0 {
+        if st.idle > st.wakeups {
+            st.wakeups += 1;
             self.work.notify_one();
             return;
         }
@@ -93,7 +113,7 @@ impl Pool {
             st.threads += 1;
             drop(st);
             let spawned = std::thread::Builder::new()
-                .name("corio-worker".into())
+                .name(self.name.into())
                 .spawn(move || self.work_loop());
             if let Err(e) = spawned {
                 log::error!("corio: cannot start a worker thread: {e}");
@@ -152,6 +172,8 @@ impl Pool {
                 .unwrap_or_else(|e| e.into_inner());
             st = guard;
             st.idle -= 1;
+            // Whether woken or timed out, one sleeper fewer to wake.
+            st.wakeups = st.wakeups.saturating_sub(1);
             let surplus = st.threads > self.max.load(Ordering::Relaxed);
             if (timeout.timed_out() || surplus) && st.jobs.is_empty() {
                 st.threads -= 1;
@@ -188,8 +210,18 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    run_in(pool(), f)
+}
+
+/// [`run`] on the given pool.
+#[track_caller]
+pub(crate) fn run_in<T, F>(pool: &'static Pool, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
     let (cb, rouse) = crate::rouse::<std::thread::Result<T>>();
-    pool().submit(Box::new(move || {
+    pool.submit(Box::new(move || {
         cb.call(panic::catch_unwind(AssertUnwindSafe(f)));
     }));
     // While we wait, an idle scheduler spins a little before it sleeps.
