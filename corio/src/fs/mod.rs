@@ -11,19 +11,40 @@
 //!   them.
 //! - **worker threads** otherwise, and for the calls io_uring has no
 //!   operation for (metadata, directory listings, `copy`, `set_len`, …):
-//!   the `std::fs` call runs on the [`multicore`](crate::multicore) pool
-//!   while the coro waits.
+//!   the `std::fs` call runs on a worker thread while the coro waits. The
+//!   workers are a pool of their own, built like the
+//!   [`multicore`](crate::multicore) pool (shared by every scheduler
+//!   thread, growing on demand, idle threads exit after 10 s, results
+//!   delivered by a [`rouse`](crate::rouse) callback that keeps the waiting
+//!   scheduler alive — no false deadlock — and drops the result of a
+//!   cancelled waiter, closing a file it opened) but bounded at 256
+//!   threads, not at the number of CPUs: file calls wait rather than
+//!   compute, and a read of a pipe or FIFO (a [`File`] made from any
+//!   descriptor) may wait for ever, which in the CPU-sized pool would stall
+//!   every other file call, name lookup and `multicore::run` of the
+//!   process.
 //!
 //! [`backend`] tells which one this thread uses. Force one with the
 //! environment variable `CORIO_FS=threads` (or `uring`, which fails calls
-//! with an error naming the reason when io_uring is unavailable), read at
-//! the first file call, or with [`set_backend`].
+//! with an error naming the reason when io_uring is unavailable; `auto` or
+//! unset is the default), read at the first file call, or with
+//! [`set_backend`], which overrides the variable. Under valgrind (seen by
+//! its preload library in `LD_PRELOAD`) `auto` means worker threads:
+//! memcheck does not see the kernel write buffers through io_uring.
 //!
 //! Every error names the operation and the path, e.g. `open
 //! /no/such/dir/x: No such file or directory (os error 2)`, and keeps the
-//! [`io::ErrorKind`]; the original error (with its `raw_os_error`) is its
-//! [`source`](std::error::Error::source). A full disk or a missing
+//! [`io::ErrorKind`]; the original error is its
+//! [`source`](std::error::Error::source), a [`PathError`] inside. std's
+//! `io::Error` cannot carry both a message and an OS error code, so the
+//! outer error's `raw_os_error()` is `None`: [`raw_os_error`] (or
+//! [`PathError::raw_os_error`]) gives the code. A full disk or a missing
 //! directory is an error, never a panic.
+//!
+//! Calls work anywhere: in a spawned coro, in the main coro of any thread
+//! (the scheduler is made on first use), and even in a thread-local
+//! destructor that runs after the thread's scheduler was torn down (the
+//! call then simply blocks the thread, as nothing else can run on it).
 //!
 //! ```
 //! # let dir = std::env::temp_dir().join(format!("corio-fs-doc-{}", std::process::id()));
@@ -91,6 +112,13 @@ fn setting() -> u8 {
                     );
                     AUTO
                 }
+                _ if under_valgrind() => {
+                    log::info!(
+                        "corio::fs: running under valgrind, which does not see io_uring's \
+                         writes into memory; using worker threads"
+                    );
+                    THREADS
+                }
                 _ => AUTO,
             };
             // A concurrent set_backend wins.
@@ -99,6 +127,15 @@ fn setting() -> u8 {
         }
         v => v,
     }
+}
+
+/// Whether this process runs under valgrind, whose memcheck cannot see
+/// the kernel fill buffers through io_uring (it would report every byte
+/// read as uninitialised): valgrind preloads its `vgpreload_*.so` into the
+/// programs it runs.
+fn under_valgrind() -> bool {
+    std::env::var_os("LD_PRELOAD")
+        .is_some_and(|v| v.as_bytes().windows(9).any(|w| w == b"vgpreload"))
 }
 
 /// Chooses the back-end for every thread from now on (overrides
@@ -142,6 +179,11 @@ pub fn backend() -> Backend {
 
 /// The ring to use, `None` for worker threads.
 fn ring() -> io::Result<Option<std::rc::Rc<uring::Ring>>> {
+    if crate::sched::sched_torn_down() {
+        // A thread-local destructor after the scheduler's: no coro can
+        // run any more, so the call blocks the thread (see `on_worker`).
+        return Ok(None);
+    }
     match setting() {
         THREADS => Ok(None),
         URING => uring::ring().map(Some).ok_or_else(|| {
@@ -175,6 +217,37 @@ impl PathError {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The underlying error, as the system call gave it.
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
+
+    /// The OS error code (`errno`) of the underlying error, if it came
+    /// from the OS. The wrapping `io::Error`'s own `raw_os_error()` is
+    /// `None` (std cannot carry both a code and a message); use
+    /// [`raw_os_error`] to get it from either.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+}
+
+/// The OS error code of an error of this module (looking through its
+/// [`PathError`]), or of any other `io::Error`.
+///
+/// # Examples
+///
+/// ```
+/// let e = corio::fs::read("/no/such/dir/file").unwrap_err();
+/// assert_eq!(e.raw_os_error(), None); // std cannot keep it next to a message
+/// assert_eq!(corio::fs::raw_os_error(&e), Some(libc::ENOENT));
+/// ```
+pub fn raw_os_error(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()
+            .and_then(|r| r.downcast_ref::<PathError>())
+            .and_then(PathError::raw_os_error)
+    })
 }
 
 impl fmt::Display for PathError {
@@ -213,12 +286,24 @@ fn cstr(path: &Path) -> io::Result<CString> {
     })
 }
 
+/// Most threads of the blocking pool: file calls mostly wait rather than
+/// compute, and a read of a pipe or a FIFO may wait forever, so the bound is
+/// high (as tokio's blocking pool) and apart from the CPU-sized
+/// [`multicore`](crate::multicore) pool, which they would otherwise fill.
+const BLOCKING_THREADS: usize = 256;
+
 /// Runs a blocking std call on a worker thread, parking the coro.
 #[track_caller]
 fn on_worker<T: Send + 'static>(
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
-    crate::multicore::run(f)
+    if crate::sched::sched_torn_down() {
+        // Nothing else can run on this thread any more: just do it.
+        return f();
+    }
+    static POOL: std::sync::OnceLock<crate::multicore::Pool> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| crate::multicore::Pool::new("corio-fs", BLOCKING_THREADS));
+    crate::multicore::run_in(pool, f)
 }
 
 // ----- File ----------------------------------------------------------------

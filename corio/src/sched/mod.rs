@@ -155,6 +155,15 @@ pub(crate) fn try_sched() -> Option<&'static Scheduler> {
     (p as usize > DEAD).then(|| unsafe { &*p })
 }
 
+/// Whether this thread's scheduler was already torn down (we are in a
+/// thread-local destructor that runs after it): calls that would need it
+/// must do their work without it.
+pub(crate) fn sched_torn_down() -> bool {
+    SCHED
+        .try_with(Cell::get)
+        .map_or(true, |p| p as usize == DEAD)
+}
+
 #[cold]
 fn init_slow(p: usize) -> &'static Scheduler {
     if p == DEAD {
