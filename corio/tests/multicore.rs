@@ -132,3 +132,31 @@ fn schedulers_on_several_threads_share_the_pool() {
     let sums: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(sums, [45, 1045, 2045, 3045]);
 }
+
+#[test]
+fn a_burst_of_jobs_gets_threads_even_when_some_workers_sleep() {
+    let _g = lock();
+    // Jobs that each wait for all the others: they finish only if every
+    // one of them gets a thread of its own. Before, a burst arriving while
+    // one worker slept sent every job to that one sleeper's wake-up.
+    let n = corio::multicore::max_threads().min(4);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // One worker, asleep (past its spin).
+        corio::multicore::run(|| ());
+        std::thread::sleep(Duration::from_millis(50));
+        let barrier = Arc::new(std::sync::Barrier::new(n));
+        let jobs: Vec<_> = (0..n)
+            .map(|_| {
+                let b = barrier.clone();
+                corio::spawn(move || corio::multicore::run(move || drop(b.wait())))
+            })
+            .collect();
+        for j in jobs {
+            j.join().unwrap();
+        }
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("a burst of jobs queued behind one sleeping worker");
+}
