@@ -149,7 +149,11 @@ fn a_burst_of_jobs_gets_threads_even_when_some_workers_sleep() {
         let jobs: Vec<_> = (0..n)
             .map(|_| {
                 let b = barrier.clone();
-                corio::spawn(move || corio::multicore::run(move || drop(b.wait())))
+                corio::spawn(move || {
+                    corio::multicore::run(move || {
+                        b.wait();
+                    })
+                })
             })
             .collect();
         for j in jobs {
