@@ -37,6 +37,9 @@ const IDLE_EXIT: Duration = Duration::from_secs(10);
 /// thread costs tens of microseconds.
 const SPIN: Duration = Duration::from_micros(50);
 
+/// Most workers of one pool spinning at once.
+const MAX_SPINNERS: usize = 1;
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// A pool of worker threads: [`run`]'s, and corio::fs's blocking pool.
@@ -143,9 +146,12 @@ impl Pool {
                 spun = false;
                 continue;
             }
-            if !spun {
+            if !spun && st.spinning < MAX_SPINNERS {
                 // Spin for the next job before sleeping; submitters see
-                // `spinning` and skip the wake-up.
+                // `spinning` and skip the wake-up. One spinner is enough to
+                // catch a quick follow-up job; more would only burn the
+                // cores the jobs need (a file pool can have hundreds of
+                // workers).
                 spun = true;
                 st.spinning += 1;
                 drop(st);
