@@ -68,7 +68,7 @@ fn serde_json_reads_and_writes_on_128_concurrent_connections() {
         })
     });
 
-    let replies = corio::timeout(Duration::from_secs(60), || {
+    let replies = util::within(Duration::from_secs(60), "the exchange", || {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|client| {
                 let gate = gate.clone();
@@ -92,8 +92,7 @@ fn serde_json_reads_and_writes_on_128_concurrent_connections() {
             .into_iter()
             .map(|c| c.join().unwrap())
             .collect::<Vec<_>>()
-    })
-    .expect("the exchange did not finish within 60 s");
+    });
 
     for (client, reply) in replies.iter().enumerate() {
         let n = client as u64;
@@ -174,7 +173,7 @@ fn serde_json_streams_many_requests_per_connection_on_128_connections() {
         })
     });
 
-    let answers = corio::timeout(Duration::from_secs(60), || {
+    let answers = util::within(Duration::from_secs(60), "the conversations", || {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|client| {
                 let gate = gate.clone();
@@ -202,8 +201,7 @@ fn serde_json_streams_many_requests_per_connection_on_128_connections() {
             .into_iter()
             .map(|c| c.join().unwrap())
             .collect::<Vec<_>>()
-    })
-    .expect("the conversations did not finish within 60 s");
+    });
 
     for (client, got) in answers.iter().enumerate() {
         let want: Vec<Answer> = (0..ROUNDS)

@@ -52,7 +52,7 @@ fn tungstenite_echoes_on_128_concurrent_websockets() {
         })
     });
 
-    let results = corio::timeout(Duration::from_secs(60), || {
+    let results = util::within(Duration::from_secs(60), "the WebSocket sessions", || {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|i| {
                 let gate = gate.clone();
@@ -98,8 +98,7 @@ fn tungstenite_echoes_on_128_concurrent_websockets() {
             .into_iter()
             .map(|c| c.join().unwrap())
             .collect::<Vec<_>>()
-    })
-    .expect("the WebSocket sessions did not finish within 60 s");
+    });
 
     for (i, (got, bin, big_ok, pong_ok, clean)) in results.into_iter().enumerate() {
         let want: Vec<String> = (0..MESSAGES).map(|k| format!("echo: {i}.{k}")).collect();
