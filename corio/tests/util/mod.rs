@@ -249,3 +249,16 @@ impl Gate {
         }
     }
 }
+
+/// Runs `f` under `corio::timeout(limit)` and returns its value. When the
+/// time is up, panics saying what did not finish, with the ps listing of
+/// this thread's coros: where each one was still waiting.
+pub fn within<T>(limit: std::time::Duration, what: &str, f: impl FnOnce() -> T) -> T {
+    match corio::timeout(limit, f) {
+        Ok(v) => v,
+        Err(_) => panic!(
+            "{what} did not finish within {limit:?}; the coros:\n{}",
+            corio::debug::ps()
+        ),
+    }
+}
