@@ -1,7 +1,10 @@
 #!/usr/bin/perl
 # work: the suite's workloads with Perl's Coro itself (libcoro-perl,
 # libev-perl, libanyevent-perl). `work.pl <workload> [n]` prints
-# `RESULT v unit`.
+# `RESULT v unit`; `work.pl echo-server|http-server 127.0.0.1:PORT`
+# serves until killed. The same work as peers/src/bin/work.rs (see its
+# header). File reads use Coro::AIO (IO::AIO, libio-aio-perl) when it is
+# installed, plain blocking reads otherwise (the runner's row says which).
 use strict;
 use warnings;
 use Coro;
@@ -15,6 +18,10 @@ my $SPAWNS   = 100_000;
 my $TRIPS    = 200_000;
 my $ACQUIRES = 200_000;
 my $SEMTASKS = 100;
+my $COLD     = 10_000;
+my $FILETASKS = 64;
+my $FILESIZE = 4096;
+my $RESPONSE = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!";
 
 sub rss {
     open my $f, '<', '/proc/self/status' or return 0;
@@ -33,14 +40,85 @@ if ($w eq 'cede') {
     my $e = time - $t;
     $other->join;
     printf "RESULT %.3f ns\n", $e * 1e9 / $SWITCHES;
-} elsif ($w eq 'spawn' || $w eq 'spawn-cold') {
+} elsif ($w eq 'spawn') {
     my $batch = sub {
         my $t = time;
         (async { 1 })->join for 1 .. $SPAWNS;
         time - $t;
     };
-    $batch->() if $w eq 'spawn';
+    $batch->();
     printf "RESULT %.3f ns\n", $batch->() * 1e9 / $SPAWNS;
+} elsif ($w eq 'spawn-cold') {
+    my $t = time;
+    my @c = map { async { cede } } 1 .. $COLD;
+    $_->join for @c;
+    printf "RESULT %.3f ns\n", (time - $t) * 1e9 / $COLD;
+} elsif ($w eq 'fileread') {
+    my $aio = eval { require Coro::AIO; 1 };
+    my $dir = $ENV{SUITE_FILES} // 'target/suite-files';
+    my @files = map { sprintf "%s/f%06d", $dir, $_ } 0 .. $n - 1;
+    my $pass = sub {
+        my ($next, $total) = (0, 0);
+        my $t = time;
+        my @c = map {
+            async {
+                while ($next < @files) {
+                    my $f = $files[$next++];
+                    my $data;
+                    if ($aio) {
+                        Coro::AIO::aio_load($f, $data) >= 0 or die "$f: $!\n";
+                    } else {
+                        open my $fh, '<:raw', $f or die "$f: $!\n";
+                        local $/;
+                        $data = <$fh>;
+                    }
+                    $total += length $data;
+                }
+            }
+        } 1 .. $FILETASKS;
+        $_->join for @c;
+        ($total, time - $t);
+    };
+    $pass->();
+    my ($total, $e) = $pass->();
+    die "read $total bytes, expected @{[$n * $FILESIZE]}\n" unless $total == $n * $FILESIZE;
+    printf "RESULT %.3f us\n", $e * 1e6 / $n;
+} elsif ($w eq 'echo-server' || $w eq 'http-server') {
+    require AnyEvent::Socket;
+    require Coro::Handle;
+    use Socket qw(IPPROTO_TCP TCP_NODELAY);
+    my $http = $w eq 'http-server';
+    my ($host, $port) = $n =~ /^(.+):(\d+)$/ or die "a server needs an address, like 127.0.0.1:7400\n";
+    AnyEvent::Socket::tcp_server($host, $port, sub {
+        my ($fh) = @_;
+        setsockopt $fh, IPPROTO_TCP, TCP_NODELAY, 1;
+        async {
+            my $h = Coro::Handle::unblock($fh);
+            $h->partial(1);    # sysread returns what is there, even nothing
+            my $buf = '';
+            while (length $buf < 4096) {
+                my $r = $h->sysread($buf, 4096 - length $buf, length $buf);
+                if (!defined $r) {    # nothing there yet: wait, then again
+                    last unless $!{EAGAIN} && $h->readable;
+                    next;
+                }
+                last unless $r;
+                if (!$http) {
+                    $h->syswrite($buf);
+                    $buf = '';
+                    next;
+                }
+                my $heads = 0;
+                while ((my $i = index $buf, "\r\n\r\n") >= 0) {
+                    substr($buf, 0, $i + 4, '');
+                    $heads++;
+                }
+                $h->syswrite($RESPONSE x $heads) if $heads;
+            }
+            $h->close;
+        };
+    });
+    AnyEvent->condvar->recv;
 } elsif ($w eq 'pingpong') {
     # new Coro::Channel 2 buffers one item, like bounded(1).
     my ($a, $b) = (Coro::Channel->new(2), Coro::Channel->new(2));

@@ -3,34 +3,70 @@
 //! `cargo run --release -p corio-peers --bin suite -- [--quick] [--runs N] [--only w1,w2] [--io] [--write]`
 //!
 //! Every (workload, implementation) pair runs `--runs` times (default 5;
-//! `--quick`: 1, and no million-task memory run) in a fresh process: the
-//! `work` binary for corio, tokio (current-thread and multi-thread), may
-//! and std threads; `peers/go/work.go` for Go goroutines and
-//! `peers/perl/work.pl` for Perl's Coro itself, when their toolchains are
-//! installed — the runner installs them from Debian when it can (`apt-get
-//! install golang-go libcoro-perl libev-perl libanyevent-perl`) and marks
-//! them "not installed" otherwise. It prints a table of medians with
-//! min/max and each peer's ratio to corio (lower is better everywhere), and
-//! with `--write` puts the table and one SVG chart per workload into
-//! BENCHMARKS.md (between `<!-- suite:begin -->` and `<!-- suite:end -->`)
-//! and `bench/charts/`. `--io` adds the I/O workloads — TCP echo and HTTP
-//! hello (netbench, with `wrk`) and file reads (fsbench) — whose reports go
-//! into the same section as their runners print them.
+//! `--quick`: 1, shorter network windows, and no million-task memory run)
+//! in a fresh process: the `work` binary for corio, tokio (current-thread
+//! and multi-thread), may and std threads; `peers/go/work.go` for Go
+//! goroutines and `peers/perl/work.pl` for Perl's Coro itself, when their
+//! toolchains are installed — the runner installs them from Debian when it
+//! can (`apt-get install golang-go libcoro-perl libev-perl
+//! libanyevent-perl libio-aio-perl`) and marks them "not installed"
+//! otherwise. The network workloads start each implementation's server
+//! pinned to CPU 0 (`taskset -c 0`) and load it from CPU 1 with
+//! `echo-client` (TCP echo) or `wrk` (HTTP hello; installed from Debian
+//! when missing). The file workload reads files the runner makes in
+//! `target/suite-files/`.
+//!
+//! It prints a table of medians with min/max, each peer's ratio to corio
+//! and which is better, and with `--write` puts the table and one SVG chart
+//! per workload into BENCHMARKS.md (between `<!-- suite:begin -->` and
+//! `<!-- suite:end -->`, inserted after the introduction when absent) and
+//! `bench/charts/`. `--io` also runs netbench (raw epoll, hyper,
+//! may_minihttp) and fsbench (corio::fs back-ends, big files) and puts
+//! their reports, as they print them, into the same section.
+//!
+//! Adding an implementation: a name in `IMPLS`, a `match` arm in
+//! `command` that makes its command line, and the workloads in its
+//! program (`RESULT <value> <unit>` on stdout; `NA <why>` when it does not
+//! run a workload).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Longest a single run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(180);
+/// The CPU the network servers run on, and the one their load runs on.
+const SERVER_CPU: &str = "0";
+const CLIENT_CPU: &str = "1";
+/// Echo load: connections, bytes per message (as netbench).
+const ECHO_CONNS: &str = "50";
+const ECHO_SIZE: &str = "64";
+/// HTTP load: wrk's connections (as netbench).
+const WRK_CONNS: &str = "64";
+/// Files of the `fileread` workload, and their size (work.rs's FILE_SIZE).
+const FILES: u64 = 10_000;
+const FILE_SIZE: usize = 4096;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// `work <impl> <arg> [n]` prints the result.
+    Task,
+    /// A server (`work <impl> <arg> ADDR`) under `echo-client`.
+    Echo,
+    /// A server under `wrk`.
+    Http,
+}
 
 struct Workload {
     name: &'static str,
     arg: &'static str,
     n: Option<u64>,
     what: &'static str,
+    kind: Kind,
+    /// Higher is better (throughput); otherwise lower is.
+    higher: bool,
 }
 
 const WORKLOADS: &[Workload] = &[
@@ -39,48 +75,88 @@ const WORKLOADS: &[Workload] = &[
         arg: "cede",
         n: None,
         what: "switch between two tasks (ns)",
+        kind: Kind::Task,
+        higher: false,
     },
     Workload {
         name: "spawn",
         arg: "spawn",
         n: None,
         what: "spawn + join an empty task, warm (ns)",
+        kind: Kind::Task,
+        higher: false,
     },
     Workload {
         name: "spawn-cold",
         arg: "spawn-cold",
         n: None,
-        what: "spawn + join, first batch in a fresh process (ns)",
+        what: "spawn 10,000 tasks that yield once, join all; fresh process (ns per task)",
+        kind: Kind::Task,
+        higher: false,
     },
     Workload {
         name: "pingpong",
         arg: "pingpong",
         n: None,
         what: "round trip through two capacity-1 channels (ns)",
+        kind: Kind::Task,
+        higher: false,
     },
     Workload {
         name: "semaphore",
         arg: "semaphore",
         n: None,
         what: "100 tasks on a 1-permit semaphore, per acquisition (ns)",
+        kind: Kind::Task,
+        higher: false,
     },
     Workload {
         name: "timers",
         arg: "timers",
         n: Some(100_000),
         what: "100,000 tasks sleeping 10 ms, until all done (ms)",
+        kind: Kind::Task,
+        higher: false,
     },
     Workload {
         name: "memory-100k",
         arg: "memory",
         n: Some(100_000),
         what: "resident memory per parked task, 100,000 tasks (bytes)",
+        kind: Kind::Task,
+        higher: false,
     },
     Workload {
         name: "memory-1m",
         arg: "memory",
         n: Some(1_000_000),
         what: "resident memory per parked task, 1,000,000 tasks (bytes)",
+        kind: Kind::Task,
+        higher: false,
+    },
+    Workload {
+        name: "fileread",
+        arg: "fileread",
+        n: Some(FILES),
+        what: "read 10,000 cached 4 KiB files, 64 at a time (µs per file)",
+        kind: Kind::Task,
+        higher: false,
+    },
+    Workload {
+        name: "echo",
+        arg: "echo-server",
+        n: None,
+        what: "TCP echo, 50 connections × 64 B ping-pong (round trips/s)",
+        kind: Kind::Echo,
+        higher: true,
+    },
+    Workload {
+        name: "http",
+        arg: "http-server",
+        n: None,
+        what: "HTTP hello, wrk -t1 -c64 keep-alive (requests/s)",
+        kind: Kind::Http,
+        higher: true,
     },
 ];
 
@@ -193,7 +269,14 @@ fn go_peer() -> Result<String, String> {
 
 fn perl_peer() -> Result<(), String> {
     let check = || works(Command::new("perl").args(["-MCoro", "-MCoro::AnyEvent", "-MEV", "-e1"]));
-    if check() || (apt_install(&["libcoro-perl", "libev-perl", "libanyevent-perl"]) && check()) {
+    if check()
+        || (apt_install(&[
+            "libcoro-perl",
+            "libev-perl",
+            "libanyevent-perl",
+            "libio-aio-perl",
+        ]) && check())
+    {
         Ok(())
     } else {
         Err("not installed (libcoro-perl)".into())
@@ -287,7 +370,7 @@ fn fmt_v(v: f64) -> String {
 fn chart(w: &Workload, rows: &[(&str, f64)], unit: &str) -> String {
     let bar_h = 26.0;
     let left = 110.0;
-    let width = 640.0;
+    let width = 860.0;
     let plot_w = width - left - 120.0;
     let height = 50.0 + bar_h * rows.len() as f64 + 20.0;
     let max = rows
@@ -316,10 +399,11 @@ fn chart(w: &Workload, rows: &[(&str, f64)], unit: &str) -> String {
     );
     let _ = write!(
         s,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">{} — {}{}</text>"#,
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">{} — {}; {} is better{}</text>"#,
         w.name,
         w.what,
-        if log { ", log scale" } else { "" }
+        if w.higher { "higher" } else { "lower" },
+        if log { "; log scale" } else { "" }
     );
     for (i, (name, v)) in rows.iter().enumerate() {
         let y = 40.0 + i as f64 * bar_h;
@@ -345,26 +429,275 @@ fn chart(w: &Workload, rows: &[(&str, f64)], unit: &str) -> String {
     s
 }
 
+/// What the runs need beyond the `work` binary, or why it is missing.
+struct Peers {
+    go: Result<String, String>,
+    perl: Result<(), String>,
+    wrk: Result<(), String>,
+    taskset: bool,
+    files: Result<PathBuf, String>,
+}
+
+/// The program and arguments that run `imp`'s workloads.
+fn program(p: &Peers, imp: &str) -> Result<Vec<String>, String> {
+    match imp {
+        "go" => p.go.clone().map(|bin| vec![bin]),
+        "perl-coro" => p
+            .perl
+            .clone()
+            .map(|()| vec!["perl".into(), "peers/perl/work.pl".into()]),
+        _ => Ok(vec!["target/release/work".into(), imp.into()]),
+    }
+}
+
+/// A command for `argv`, pinned to `cpu` when taskset is there.
+fn command(p: &Peers, argv: &[String], cpu: Option<&str>) -> Command {
+    let mut c = match cpu {
+        Some(cpu) if p.taskset => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpu]).args(argv);
+            c
+        }
+        _ => {
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    if let Ok(dir) = &p.files {
+        c.env("SUITE_FILES", dir);
+    }
+    c
+}
+
+/// Makes the files of the `fileread` workload (kept between runs).
+fn make_files() -> Result<PathBuf, String> {
+    let dir = std::env::current_dir()
+        .map_err(|e| format!("no working directory: {e}"))?
+        .join("target/suite-files");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+    for i in 0..FILES {
+        let f = dir.join(format!("f{i:06}"));
+        if std::fs::metadata(&f).is_ok_and(|m| m.len() == FILE_SIZE as u64) {
+            continue;
+        }
+        let body: Vec<u8> = (0..FILE_SIZE).map(|k| (k as u64 * 31 + i) as u8).collect();
+        std::fs::write(&f, body).map_err(|e| format!("cannot write {}: {e}", f.display()))?;
+    }
+    Ok(dir)
+}
+
+/// Makes sure wrk is there, installing Debian's package if not.
+fn wrk() -> Result<(), String> {
+    let here = || works(Command::new("wrk").arg("-v")) || works(Command::new("which").arg("wrk"));
+    if here() || (apt_install(&["wrk"]) && here()) {
+        Ok(())
+    } else {
+        Err("not installed (wrk)".into())
+    }
+}
+
+/// One network run: the server on SERVER_CPU, its load on CLIENT_CPU.
+fn net_once(
+    p: &Peers,
+    argv: &[String],
+    w: &Workload,
+    port: u16,
+    secs: u64,
+    warmup: u64,
+) -> Outcome {
+    let addr = format!("127.0.0.1:{port}");
+    if std::net::TcpListener::bind(&addr).is_err() {
+        return Outcome::Na(format!("port {port} is in use"));
+    }
+    let log = PathBuf::from(format!("target/suite/{}-{}.log", w.name, port));
+    let err =
+        match std::fs::create_dir_all("target/suite").and_then(|()| std::fs::File::create(&log)) {
+            Ok(f) => Stdio::from(f),
+            Err(_) => Stdio::null(),
+        };
+    let mut args = argv.to_vec();
+    args.extend([w.arg.to_string(), addr.clone()]);
+    let mut server = match command(p, &args, Some(SERVER_CPU))
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return Outcome::Na(format!("cannot start: {e}")),
+    };
+    let Ok(sock) = addr.parse::<std::net::SocketAddr>() else {
+        return Outcome::Na(format!("bad address {addr}"));
+    };
+    let start = Instant::now();
+    let ready = loop {
+        if let Ok(Some(st)) = server.try_wait() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            break Err(format!(
+                "server exited ({st}): {}",
+                tail.lines().last().unwrap_or("no output")
+            ));
+        }
+        if std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(200)).is_ok() {
+            break Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            break Err("server not listening after 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = match ready {
+        Err(e) => Outcome::Na(e),
+        Ok(()) => {
+            if warmup > 0 {
+                let _ = load(p, w.kind, &addr, warmup);
+            }
+            load(p, w.kind, &addr, secs)
+        }
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    out
+}
+
+/// Runs the load generator against `addr` for `secs`; requests per second.
+fn load(p: &Peers, kind: Kind, addr: &str, secs: u64) -> Outcome {
+    let secs = secs.to_string();
+    let argv: Vec<String> = if kind == Kind::Echo {
+        [
+            "target/release/echo-client",
+            addr,
+            "--conns",
+            ECHO_CONNS,
+            "--size",
+            ECHO_SIZE,
+            "--secs",
+            &secs,
+        ]
+        .map(String::from)
+        .to_vec()
+    } else {
+        vec![
+            "wrk".into(),
+            "-t1".into(),
+            format!("-c{WRK_CONNS}"),
+            format!("-d{secs}s"),
+            format!("http://{addr}/"),
+        ]
+    };
+    let out = match command(p, &argv, Some(CLIENT_CPU)).output() {
+        Ok(o) => o,
+        Err(e) => return Outcome::Na(format!("cannot run {}: {e}", argv[0])),
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("Non-2xx") {
+        return Outcome::Na("wrong answers (wrk: non-2xx responses)".into());
+    }
+    let value = if kind == Kind::Echo {
+        text.lines()
+            .find(|l| l.starts_with("echo-client "))
+            .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("rps=")))
+            .and_then(|v| v.parse::<f64>().ok())
+    } else {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    match value {
+        Some(v) if v > 0.0 => Outcome::Value(v, "req/s".into()),
+        _ => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            Outcome::Na(format!(
+                "load failed: {}",
+                err.lines()
+                    .chain(text.lines())
+                    .last()
+                    .unwrap_or("no output")
+            ))
+        }
+    }
+}
+
+/// How a peer's median compares with corio's.
+fn verdict(w: &Workload, imp: &str, m: f64, corio: f64) -> String {
+    if corio <= 0.0 || m <= 0.0 {
+        return "—".into();
+    }
+    let factor = if m > corio { m / corio } else { corio / m };
+    if factor < 1.05 {
+        return "even (within 5%)".into();
+    }
+    let peer_better = if w.higher { m > corio } else { m < corio };
+    if peer_better {
+        format!("**{imp} {factor:.2}× better**")
+    } else {
+        format!("corio {factor:.2}× better")
+    }
+}
+
+/// The first line a command prints, if it runs.
+fn first_line(prog: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(prog).args(args).output().ok()?;
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+}
+
+/// The machine and the tools, in one line.
+fn machine(p: &Peers) -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let info = |file: &str, key: &str| {
+        std::fs::read_to_string(file).ok().and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+        })
+    };
+    let model = info("/proc/cpuinfo", "model name").unwrap_or_else(|| "CPU unknown".into());
+    let mem = info("/proc/meminfo", "MemTotal")
+        .and_then(|v| {
+            v.split_whitespace()
+                .next()
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map_or("memory unknown".into(), |kb| {
+            format!("{} GiB", (kb + (1 << 19)) >> 20)
+        });
+    let kernel = first_line("uname", &["-r"]).unwrap_or_else(|| "?".into());
+    let rustc = first_line("rustc", &["-V"]).unwrap_or_else(|| "rustc ?".into());
+    let go = match &p.go {
+        Ok(_) => first_line("go", &["version"]).unwrap_or_else(|| "go ?".into()),
+        Err(e) => format!("Go {e}"),
+    };
+    let perl = match &p.perl {
+        Ok(()) => first_line(
+            "perl",
+            &["-MCoro", "-e", "print qq{Perl $^V, Coro $Coro::VERSION}"],
+        )
+        .unwrap_or_else(|| "Perl Coro ?".into()),
+        Err(e) => format!("Perl Coro {e}"),
+    };
+    let wrk = match &p.wrk {
+        Ok(()) => first_line("wrk", &["-v"]).unwrap_or_else(|| "wrk ?".into()),
+        Err(e) => format!("wrk {e}"),
+    };
+    format!("{cpus} vCPUs ({model}), {mem}, Linux {kernel}; {rustc}; {go}; {perl}; {wrk}")
+}
+
 fn main() {
     let o = parse();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if let Err(e) = std::env::set_current_dir(&root) {
         usage(&format!("cannot enter the workspace root: {e}"));
     }
-    eprintln!("suite: building the Rust programs");
-    if !works(Command::new("cargo").args([
-        "build",
-        "--release",
-        "-p",
-        "corio-peers",
-        "--bin",
-        "work",
-    ])) {
-        usage("cargo build -p corio-peers --bin work failed");
-    }
-    let go = go_peer();
-    let perl = perl_peer();
-    let mut results: BTreeMap<(usize, usize), Row> = BTreeMap::new();
+    let began = Instant::now();
     let workloads: Vec<(usize, &Workload)> = WORKLOADS
         .iter()
         .enumerate()
@@ -375,46 +708,44 @@ fn main() {
         })
         .filter(|(_, w)| !(o.quick && w.name == "memory-1m"))
         .collect();
+    let needs = |k: Kind| workloads.iter().any(|(_, w)| w.kind == k);
+    eprintln!("suite: building the Rust programs");
+    if !works(Command::new("cargo").args([
+        "build",
+        "--release",
+        "-p",
+        "corio-peers",
+        "--bin",
+        "work",
+        "--bin",
+        "echo-client",
+    ])) {
+        usage("cargo build --release -p corio-peers --bin work --bin echo-client failed");
+    }
+    let peers = Peers {
+        go: go_peer(),
+        perl: perl_peer(),
+        wrk: if needs(Kind::Http) {
+            wrk()
+        } else {
+            Err("not needed".into())
+        },
+        taskset: works(Command::new("taskset").args(["-c", "0", "true"])),
+        files: if workloads.iter().any(|(_, w)| w.arg == "fileread") {
+            eprintln!("suite: making the files for fileread in target/suite-files");
+            make_files()
+        } else {
+            Err("not needed".into())
+        },
+    };
+    if !peers.taskset && (needs(Kind::Echo) || needs(Kind::Http)) {
+        eprintln!("suite: taskset does not work here; servers and load run unpinned");
+    }
+    let (secs, warmup) = if o.quick { (1, 0) } else { (3, 1) };
+    let mut results: BTreeMap<(usize, usize), Row> = BTreeMap::new();
     for run in 0..o.runs {
         for &(wi, w) in &workloads {
             for (ii, imp) in IMPLS.iter().enumerate() {
-                let mut cmd = match *imp {
-                    "go" => match &go {
-                        Ok(bin) => Command::new(bin),
-                        Err(e) => {
-                            results.entry((wi, ii)).or_insert(Row {
-                                values: vec![],
-                                unit: String::new(),
-                                na: Some(e.clone()),
-                            });
-                            continue;
-                        }
-                    },
-                    "perl-coro" => match &perl {
-                        Ok(()) => {
-                            let mut c = Command::new("perl");
-                            c.arg("peers/perl/work.pl");
-                            c
-                        }
-                        Err(e) => {
-                            results.entry((wi, ii)).or_insert(Row {
-                                values: vec![],
-                                unit: String::new(),
-                                na: Some(e.clone()),
-                            });
-                            continue;
-                        }
-                    },
-                    _ => {
-                        let mut c = Command::new("target/release/work");
-                        c.arg(imp);
-                        c
-                    }
-                };
-                cmd.arg(w.arg);
-                if let Some(n) = w.n {
-                    cmd.arg(n.to_string());
-                }
                 let row = results.entry((wi, ii)).or_insert(Row {
                     values: vec![],
                     unit: String::new(),
@@ -423,6 +754,13 @@ fn main() {
                 if row.na.is_some() {
                     continue;
                 }
+                let argv = match program(&peers, imp) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        row.na = Some(e);
+                        continue;
+                    }
+                };
                 // may maps every coroutine stack separately, with a guard
                 // page: two mappings each. Past vm.max_map_count it fails
                 // with ENOMEM after minutes of trying (seen at 100,000), so
@@ -439,7 +777,33 @@ fn main() {
                         continue;
                     }
                 }
-                match run_once(&mut cmd) {
+                let outcome = match w.kind {
+                    Kind::Task => {
+                        if w.arg == "fileread"
+                            && let Err(e) = &peers.files
+                        {
+                            row.na = Some(e.clone());
+                            continue;
+                        }
+                        let mut args = argv;
+                        args.push(w.arg.into());
+                        if let Some(n) = w.n {
+                            args.push(n.to_string());
+                        }
+                        run_once(&mut command(&peers, &args, None))
+                    }
+                    Kind::Echo | Kind::Http => {
+                        if w.kind == Kind::Http
+                            && let Err(e) = &peers.wrk
+                        {
+                            row.na = Some(e.clone());
+                            continue;
+                        }
+                        let base = if w.kind == Kind::Echo { 7400 } else { 7420 };
+                        net_once(&peers, &argv, w, base + ii as u16, secs, warmup)
+                    }
+                };
+                match outcome {
                     Outcome::Value(v, u) => {
                         row.values.push(v);
                         row.unit = u;
@@ -447,7 +811,13 @@ fn main() {
                     Outcome::Na(why) => row.na = Some(why),
                 }
             }
-            eprintln!("suite: run {} of {}: {} done", run + 1, o.runs, w.name);
+            eprintln!(
+                "suite: run {} of {}: {} done ({} s so far)",
+                run + 1,
+                o.runs,
+                w.name,
+                began.elapsed().as_secs()
+            );
         }
     }
 
@@ -455,9 +825,9 @@ fn main() {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "| workload | implementation | median | min | max | ÷ corio |"
+        "| workload | implementation | median | min | max | ÷ corio | verdict |"
     );
-    let _ = writeln!(table, "|---|---|---|---|---|---|");
+    let _ = writeln!(table, "|---|---|---|---|---|---|---|");
     let mut charts = Vec::new();
     for &(wi, w) in &workloads {
         let corio = results
@@ -472,21 +842,29 @@ fn main() {
             };
             if r.values.is_empty() {
                 let why = r.na.clone().unwrap_or_else(|| "no result".into());
-                let _ = writeln!(table, "| {} | {imp} | {why} | | | |", w.name);
+                let _ = writeln!(table, "| {} | {imp} | {why} | | | | |", w.name);
                 continue;
             }
             let m = median(&r.values);
             let min = r.values.iter().copied().fold(f64::MAX, f64::min);
             let max = r.values.iter().copied().fold(f64::MIN, f64::max);
             let ratio = corio.map_or("—".into(), |c| format!("{:.2}", m / c));
-            let name = if *imp == "corio" {
-                format!("**{imp}**")
+            let (name, verdict) = if *imp == "corio" {
+                (format!("**{imp}**"), "—".to_string())
             } else {
-                imp.to_string()
+                (
+                    imp.to_string(),
+                    corio.map_or("—".into(), |c| verdict(w, imp, m, c)),
+                )
+            };
+            // A run that failed after others worked is said, not hidden.
+            let verdict = match &r.na {
+                Some(why) => format!("{verdict} (a later run: {why})"),
+                None => verdict,
             };
             let _ = writeln!(
                 table,
-                "| {} | {name} | {} {} | {} | {} | {ratio} |",
+                "| {} | {name} | {} {} | {} | {} | {ratio} | {verdict} |",
                 w.name,
                 fmt_v(m),
                 r.unit,
@@ -501,6 +879,7 @@ fn main() {
         }
     }
     println!("{table}");
+    eprintln!("suite: measured in {} s", began.elapsed().as_secs());
 
     // The I/O workloads have runners of their own; their reports go in
     // as they are.
@@ -562,29 +941,58 @@ fn main() {
             usage(&format!("cannot make {}: {e}", dir.display()));
         }
         let mut section = String::new();
-        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-        let model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|c| {
-                c.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-            })
-            .unwrap_or_default();
         let _ = writeln!(section, "<!-- suite:begin -->");
         let _ = writeln!(section, "## The peer suite\n");
+        let args: Vec<String> = std::env::args().skip(1).collect();
         let _ = writeln!(
             section,
-            "Written by `cargo run --release -p corio-peers --bin suite -- --runs {} --write` \
-             on {cpus} vCPUs ({model}). Every cell is the median of {} runs, each in a fresh \
-             process; min and max beside it; the last column is the implementation's median \
-             divided by corio's (**lower is better for every workload**: above 1, corio wins). \
-             tokio-ct is tokio's current-thread runtime, tokio-mt its multi-thread one (as many \
-             workers as CPUs), may runs one worker, Go runs with GOMAXPROCS=1, std uses OS \
-             threads (a tenth of the iterations; not run for 100,000 sleepers or parked tasks). \
-             The programs: `peers/src/bin/work.rs`, `peers/go/work.go`, `peers/perl/work.pl`.\n",
-            o.runs, o.runs
+            "Written by `cargo run --release -p corio-peers --bin suite -- {}` in {} s. \
+             **Machine:** {}.\n",
+            args.join(" "),
+            began.elapsed().as_secs(),
+            machine(&peers)
         );
+        let _ = writeln!(
+            section,
+            "Every cell is the median of {} runs, each in a fresh process; min and max \
+             beside it. \"÷ corio\" is the implementation's median divided by corio's; \
+             \"verdict\" says which is better and by how much (**lower is better** for \
+             times and bytes, **higher** for requests/s), in bold where the peer wins. \
+             tokio-ct is tokio's current-thread runtime, tokio-mt its multi-thread one (as \
+             many workers as CPUs it may use: 2 for the in-process workloads, 1 for the \
+             servers, which are pinned to one CPU), may runs one worker, Go runs with \
+             GOMAXPROCS=1, std uses OS threads (a tenth of the iterations; not run for \
+             100,000 sleepers or parked tasks: that many OS threads is not what threads are \
+             for, and it would starve the machine). For file reads, may reads with blocking \
+             `std::fs::read` in its coroutines (it has no file I/O of its own), std uses a pool \
+             of 64 threads, Perl Coro {}. The network rows run each server pinned to CPU {SERVER_CPU} \
+             and its load pinned to CPU {CLIENT_CPU}, {} s measured after {} s of warm-up; the \
+             load generator shares the machine, so a server faster than the generator shows \
+             the generator's ceiling, not its own.\n",
+            o.runs,
+            if works(Command::new("perl").args(["-MCoro::AIO", "-e1"])) {
+                "reads with Coro::AIO (IO::AIO's thread pool)"
+            } else {
+                "reads with plain blocking reads (IO::AIO is not installed)"
+            },
+            secs,
+            warmup
+        );
+        let _ = writeln!(section, "Commands (from the workspace root):\n");
+        let _ = writeln!(section, "```sh");
+        let _ = writeln!(
+            section,
+            "target/release/work <impl> <workload> [n]     # corio tokio-ct tokio-mt may std\n\
+             target/release/work-go <workload> [n]          # peers/go/work.go, built by the runner\n\
+             perl peers/perl/work.pl <workload> [n]\n\
+             # fileread: SUITE_FILES=target/suite-files (10,000 files of 4 KiB, made by the runner)\n\
+             # echo / http: the server, then its load:\n\
+             taskset -c {SERVER_CPU} target/release/work <impl> echo-server 127.0.0.1:PORT &\n\
+             taskset -c {CLIENT_CPU} target/release/echo-client 127.0.0.1:PORT --conns {ECHO_CONNS} --size {ECHO_SIZE} --secs {secs}\n\
+             taskset -c {SERVER_CPU} target/release/work <impl> http-server 127.0.0.1:PORT &\n\
+             taskset -c {CLIENT_CPU} wrk -t1 -c{WRK_CONNS} -d{secs}s http://127.0.0.1:PORT/"
+        );
+        let _ = writeln!(section, "```\n");
         section.push_str(&table);
         section.push('\n');
         for (name, svg) in &charts {

@@ -1,5 +1,6 @@
 //! One workload on one implementation, in this process, for the `suite`
-//! runner: `work <impl> <workload> [n]` prints `RESULT <value> <unit>`.
+//! runner: `work <impl> <workload> [n]` prints `RESULT <value> <unit>`;
+//! `work <impl> echo-server|http-server 127.0.0.1:PORT` serves until killed.
 //!
 //! Implementations: `corio`, `tokio-ct` (current-thread runtime),
 //! `tokio-mt` (multi-thread runtime, as many workers as CPUs), `may`
@@ -7,7 +8,10 @@
 //! Workloads, the same work everywhere:
 //! - `cede`: two tasks yielding to each other; ns per switch.
 //! - `spawn`: spawn an empty task and join it, after one warm-up batch;
-//!   ns per spawn+join. `spawn-cold`: the same, first batch only.
+//!   ns per spawn+join (warm: the same stack or allocation again and again).
+//! - `spawn-cold`: spawn 10,000 tasks that each yield once, so that all are
+//!   alive at once, then join them all, in a fresh process; ns per task
+//!   (cold: every task needs memory that was never touched).
 //! - `pingpong`: two tasks bouncing a number through two capacity-1
 //!   channels; ns per round trip.
 //! - `semaphore`: 100 tasks taking turns on a 1-permit semaphore, yielding
@@ -15,6 +19,13 @@
 //! - `timers`: n tasks (default 100,000) each sleeping 10 ms; ms until all
 //!   are done.
 //! - `memory`: n tasks (default 100,000) parked; resident bytes per task.
+//! - `fileread`: read n files of 4 KiB (`$SUITE_FILES/f000000`…, made by the
+//!   runner, in the page cache), 64 tasks at a time, once to warm up and
+//!   once timed; µs per file.
+//! - `echo-server`: a task per connection echoing what it reads.
+//! - `http-server`: a task per connection answering every request head
+//!   (up to its blank line) with a fixed 13-byte "Hello, world!" response,
+//!   keep-alive, pipelined answers in one write.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +52,28 @@ const SPAWNS: u64 = 100_000;
 const TRIPS: u64 = 200_000;
 const ACQUIRES: u64 = 200_000;
 const SEM_TASKS: u64 = 100;
+const COLD_TASKS: u64 = 10_000;
+const FILE_TASKS: usize = 64;
+const FILE_SIZE: usize = 4096;
+
+/// The files of the `fileread` workload.
+fn file_paths(n: u64) -> Vec<std::path::PathBuf> {
+    let dir = std::env::var_os("SUITE_FILES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "target/suite-files".into());
+    (0..n).map(|i| dir.join(format!("f{i:06}"))).collect()
+}
+
+/// Reports µs per file after checking that every byte was read.
+fn file_report(n: u64, bytes: usize, e: Duration) {
+    if bytes != n as usize * FILE_SIZE {
+        fail(&format!(
+            "read {bytes} bytes, expected {}",
+            n as usize * FILE_SIZE
+        ));
+    }
+    report(e.as_nanos() as f64 / n as f64 / 1e3, "us");
+}
 
 // ----- corio -----------------------------------------------------------------
 
@@ -62,7 +95,7 @@ fn corio(workload: &str, n: u64) {
             other.join().expect("coro");
             report(per(SWITCHES, e), "ns");
         }
-        "spawn" | "spawn-cold" => {
+        "spawn" => {
             let batch = |k| {
                 let t = Instant::now();
                 for _ in 0..k {
@@ -70,10 +103,44 @@ fn corio(workload: &str, n: u64) {
                 }
                 t.elapsed()
             };
-            if workload == "spawn" {
-                batch(SPAWNS);
-            }
+            batch(SPAWNS);
             report(per(SPAWNS, batch(SPAWNS)), "ns");
+        }
+        "spawn-cold" => {
+            let t = Instant::now();
+            let hs: Vec<_> = (0..COLD_TASKS).map(|_| corio::spawn(corio::cede)).collect();
+            for h in hs {
+                h.join().expect("coro");
+            }
+            report(per(COLD_TASKS, t.elapsed()), "ns");
+        }
+        "fileread" => {
+            let files = Rc::new(file_paths(n));
+            let pass = || {
+                let next = Rc::new(std::cell::Cell::new(0usize));
+                let t = Instant::now();
+                let hs: Vec<_> = (0..FILE_TASKS)
+                    .map(|_| {
+                        let (files, next) = (files.clone(), next.clone());
+                        corio::spawn(move || {
+                            let mut bytes = 0;
+                            while next.get() < files.len() {
+                                let i = next.get();
+                                next.set(i + 1);
+                                bytes += corio::fs::read(&files[i])
+                                    .unwrap_or_else(|e| fail(&e.to_string()))
+                                    .len();
+                            }
+                            bytes
+                        })
+                    })
+                    .collect();
+                let bytes: usize = hs.into_iter().map(|h| h.join().expect("coro")).sum();
+                (bytes, t.elapsed())
+            };
+            pass();
+            let (bytes, e) = pass();
+            file_report(n, bytes, e);
         }
         "pingpong" => {
             use corio::sync::Channel;
@@ -168,7 +235,7 @@ fn tokio(mt: bool, workload: &str, n: u64) {
                 other.await.expect("task");
                 report(per(SWITCHES, e), "ns");
             }
-            "spawn" | "spawn-cold" => {
+            "spawn" => {
                 async fn batch(k: u64) -> Duration {
                     let t = Instant::now();
                     for _ in 0..k {
@@ -176,10 +243,52 @@ fn tokio(mt: bool, workload: &str, n: u64) {
                     }
                     t.elapsed()
                 }
-                if workload == "spawn" {
-                    batch(SPAWNS).await;
-                }
+                batch(SPAWNS).await;
                 report(per(SPAWNS, batch(SPAWNS).await), "ns");
+            }
+            "spawn-cold" => {
+                let t = Instant::now();
+                let hs: Vec<_> = (0..COLD_TASKS)
+                    .map(|_| tokio::spawn(tokio::task::yield_now()))
+                    .collect();
+                for h in hs {
+                    h.await.expect("task");
+                }
+                report(per(COLD_TASKS, t.elapsed()), "ns");
+            }
+            "fileread" => {
+                use std::sync::Arc;
+                use std::sync::atomic::{AtomicUsize, Ordering};
+                let files = Arc::new(file_paths(n));
+                let mut last = (0, Duration::ZERO);
+                for _ in 0..2 {
+                    let next = Arc::new(AtomicUsize::new(0));
+                    let t = Instant::now();
+                    let hs: Vec<_> = (0..FILE_TASKS)
+                        .map(|_| {
+                            let (files, next) = (files.clone(), next.clone());
+                            tokio::spawn(async move {
+                                let mut bytes = 0;
+                                loop {
+                                    let i = next.fetch_add(1, Ordering::Relaxed);
+                                    if i >= files.len() {
+                                        return bytes;
+                                    }
+                                    bytes += tokio::fs::read(&files[i])
+                                        .await
+                                        .unwrap_or_else(|e| fail(&e.to_string()))
+                                        .len();
+                                }
+                            })
+                        })
+                        .collect();
+                    let mut bytes = 0;
+                    for h in hs {
+                        bytes += h.await.expect("task");
+                    }
+                    last = (bytes, t.elapsed());
+                }
+                file_report(n, last.0, last.1);
             }
             "pingpong" => {
                 let (atx, mut arx) = tokio::sync::mpsc::channel::<u64>(1);
@@ -277,8 +386,7 @@ fn may(workload: &str, n: u64) {
             other.join().expect("coroutine");
             report(per(SWITCHES, e), "ns");
         }
-        "spawn" | "spawn-cold" => {
-            let warm = workload == "spawn";
+        "spawn" => {
             let e = go!(move || {
                 let batch = |k| {
                     let t = Instant::now();
@@ -287,14 +395,61 @@ fn may(workload: &str, n: u64) {
                     }
                     t.elapsed()
                 };
-                if warm {
-                    batch(SPAWNS);
-                }
+                batch(SPAWNS);
                 batch(SPAWNS)
             })
             .join()
             .expect("coroutine");
             report(per(SPAWNS, e), "ns");
+        }
+        "spawn-cold" => {
+            let e = go!(move || {
+                let t = Instant::now();
+                let hs: Vec<_> = (0..COLD_TASKS).map(|_| go!(yield_now)).collect();
+                for h in hs {
+                    h.join().expect("coroutine");
+                }
+                t.elapsed()
+            })
+            .join()
+            .expect("coroutine");
+            report(per(COLD_TASKS, e), "ns");
+        }
+        "fileread" => {
+            // may has no file I/O of its own: blocking std::fs::read in
+            // the coroutines, as a may program would.
+            let files = std::sync::Arc::new(file_paths(n));
+            let (bytes, e) = go!(move || {
+                use std::sync::atomic::{AtomicUsize, Ordering};
+                let mut last = (0, Duration::ZERO);
+                for _ in 0..2 {
+                    let next = std::sync::Arc::new(AtomicUsize::new(0));
+                    let t = Instant::now();
+                    let hs: Vec<_> = (0..FILE_TASKS)
+                        .map(|_| {
+                            let (files, next) = (files.clone(), next.clone());
+                            go!(move || {
+                                let mut bytes = 0;
+                                loop {
+                                    let i = next.fetch_add(1, Ordering::Relaxed);
+                                    if i >= files.len() {
+                                        return bytes;
+                                    }
+                                    bytes += std::fs::read(&files[i])
+                                        .unwrap_or_else(|e| fail(&e.to_string()))
+                                        .len();
+                                }
+                            })
+                        })
+                        .collect();
+                    let bytes: usize = hs.into_iter().map(|h| h.join().expect("coroutine")).sum();
+                    last = (bytes, t.elapsed());
+                }
+                last
+            })
+            .join()
+            .expect("coroutine");
+            file_report(n, bytes, e);
         }
         "pingpong" => {
             let e = go!(|| {
@@ -394,7 +549,7 @@ fn threads(workload: &str, n: u64) {
             other.join().expect("thread");
             report(per(k, e), "ns");
         }
-        "spawn" | "spawn-cold" => {
+        "spawn" => {
             let k = SPAWNS / 10;
             let batch = || {
                 let t = Instant::now();
@@ -403,10 +558,52 @@ fn threads(workload: &str, n: u64) {
                 }
                 t.elapsed()
             };
-            if workload == "spawn" {
-                batch();
-            }
+            batch();
             report(per(k, batch()), "ns");
+        }
+        "spawn-cold" => {
+            let k = COLD_TASKS / 10;
+            let t = Instant::now();
+            let hs: Vec<_> = (0..k)
+                .map(|_| std::thread::spawn(std::thread::yield_now))
+                .collect();
+            for h in hs {
+                h.join().expect("thread");
+            }
+            report(per(k, t.elapsed()), "ns");
+        }
+        "fileread" => {
+            // A pool of 64 threads: the same concurrency as the tasks.
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            let files = file_paths(n);
+            let mut last = (0, Duration::ZERO);
+            for _ in 0..2 {
+                let next = AtomicUsize::new(0);
+                let t = Instant::now();
+                let bytes = std::thread::scope(|s| {
+                    let hs: Vec<_> = (0..FILE_TASKS)
+                        .map(|_| {
+                            s.spawn(|| {
+                                let mut bytes = 0;
+                                loop {
+                                    let i = next.fetch_add(1, Ordering::Relaxed);
+                                    if i >= files.len() {
+                                        return bytes;
+                                    }
+                                    bytes += std::fs::read(&files[i])
+                                        .unwrap_or_else(|e| fail(&e.to_string()))
+                                        .len();
+                                }
+                            })
+                        })
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| h.join().expect("thread"))
+                        .sum::<usize>()
+                });
+                last = (bytes, t.elapsed());
+            }
+            file_report(n, last.0, last.1);
         }
         "pingpong" => {
             let k = TRIPS / 10;
@@ -459,6 +656,168 @@ fn threads(workload: &str, n: u64) {
     }
 }
 
+// ----- servers ---------------------------------------------------------------
+
+use corio_peers::HTTP_RESPONSE;
+use std::io::{Read, Write};
+
+/// Connection buffer, and the longest request head accepted.
+const CONN_BUF: usize = 4096;
+
+/// Counts the complete request heads (each up to its blank line) at the
+/// start of `buf[..*len]` and moves what follows them to the front.
+fn take_heads(buf: &mut [u8], len: &mut usize) -> usize {
+    let mut start = 0;
+    let mut heads = 0;
+    while let Some(p) = buf[start..*len].windows(4).position(|w| w == b"\r\n\r\n") {
+        start += p + 4;
+        heads += 1;
+    }
+    buf.copy_within(start..*len, 0);
+    *len -= start;
+    heads
+}
+
+/// The answers to `heads` requests, in one buffer for one write.
+fn answers(out: &mut Vec<u8>, heads: usize) {
+    out.clear();
+    for _ in 0..heads {
+        out.extend_from_slice(HTTP_RESPONSE);
+    }
+}
+
+/// One connection of a blocking-style server (corio, may, std threads).
+fn serve_blocking<S: Read + Write>(mut s: S, http: bool) {
+    let mut buf = vec![0u8; CONN_BUF];
+    let mut len = 0;
+    let mut out = Vec::new();
+    loop {
+        if len == buf.len() {
+            return; // a head longer than the buffer: not our client
+        }
+        match s.read(&mut buf[len..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) if !http => {
+                if s.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Ok(n) => {
+                len += n;
+                let heads = take_heads(&mut buf, &mut len);
+                if heads > 0 {
+                    answers(&mut out, heads);
+                    if s.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One connection of the tokio servers: the same work, awaited.
+async fn serve_tokio(mut s: tokio::net::TcpStream, http: bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; CONN_BUF];
+    let mut len = 0;
+    let mut out = Vec::new();
+    loop {
+        if len == buf.len() {
+            return;
+        }
+        match s.read(&mut buf[len..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) if !http => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+            Ok(n) => {
+                len += n;
+                let heads = take_heads(&mut buf, &mut len);
+                if heads > 0 {
+                    answers(&mut out, heads);
+                    if s.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn server(imp: &str, http: bool, addr: &str) {
+    let cannot = |e: std::io::Error| -> ! { fail(&format!("cannot listen on {addr}: {e}")) };
+    match imp {
+        "corio" => {
+            let l = corio::net::TcpListener::bind(addr).unwrap_or_else(|e| cannot(e));
+            let served = corio::net::serve_on(l, move |s| {
+                let _ = s.set_nodelay(true);
+                serve_blocking(s, http);
+            });
+            if let Err(e) = served {
+                fail(&format!("serve: {e}"));
+            }
+        }
+        "tokio-ct" | "tokio-mt" => {
+            let rt = if imp == "tokio-mt" {
+                tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            };
+            let rt = rt.unwrap_or_else(|e| fail(&format!("tokio: {e}")));
+            rt.block_on(async {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .unwrap_or_else(|e| cannot(e));
+                loop {
+                    match l.accept().await {
+                        Ok((s, _)) => {
+                            let _ = s.set_nodelay(true);
+                            tokio::spawn(serve_tokio(s, http));
+                        }
+                        Err(e) => eprintln!("work: accept: {e}"),
+                    }
+                }
+            });
+        }
+        "may" => {
+            may::config().set_workers(1).set_worker_pin(false);
+            let l = may::net::TcpListener::bind(addr).unwrap_or_else(|e| cannot(e));
+            let acceptor = may::go!(move || {
+                for s in l.incoming() {
+                    match s {
+                        Ok(s) => {
+                            let _ = s.set_nodelay(true);
+                            may::go!(move || serve_blocking(s, http));
+                        }
+                        Err(e) => eprintln!("work: accept: {e}"),
+                    }
+                }
+            });
+            let _ = acceptor.join();
+        }
+        "std" => {
+            let l = std::net::TcpListener::bind(addr).unwrap_or_else(|e| cannot(e));
+            for s in l.incoming() {
+                match s {
+                    Ok(s) => {
+                        let _ = s.set_nodelay(true);
+                        std::thread::spawn(move || serve_blocking(s, http));
+                    }
+                    Err(e) => eprintln!("work: accept: {e}"),
+                }
+            }
+        }
+        other => fail(&format!("unknown implementation {other:?}")),
+    }
+}
+
 fn unknown(w: &str) -> ! {
     fail(&format!("unknown workload {w:?}"))
 }
@@ -471,8 +830,14 @@ fn fail(msg: &str) -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(imp), Some(workload)) = (args.first(), args.get(1)) else {
-        fail("usage: work <corio|tokio-ct|tokio-mt|may|std> <workload> [n]");
+        fail("usage: work <corio|tokio-ct|tokio-mt|may|std> <workload> [n | 127.0.0.1:PORT]");
     };
+    if workload == "echo-server" || workload == "http-server" {
+        let Some(addr) = args.get(2) else {
+            fail("a server needs an address to listen on, like 127.0.0.1:7400");
+        };
+        return server(imp, workload == "http-server", addr);
+    }
     let n: u64 = match args.get(2).map(|s| s.parse()) {
         None => 100_000,
         Some(Ok(n)) if n > 0 => n,
