@@ -350,6 +350,39 @@ fn other_coros_run_while_files_are_read() {
 }
 
 #[test]
+fn calls_complete_while_another_coro_only_cedes() {
+    within_secs(30, || {
+        // File calls made while other coros are ready are handed to the
+        // kernel in batches; a coro that never blocks (it only cedes, so
+        // the thread is never idle) must not hold them back.
+        let d = TempDir::new("busy");
+        let p = d.path("data");
+        fs::write(&p, b"read while the thread is busy").unwrap();
+        let done = Rc::new(std::cell::Cell::new(0u32));
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let (p, done) = (p.clone(), done.clone());
+                corio::spawn(move || {
+                    for _ in 0..10 {
+                        assert_eq!(fs::read(&p).unwrap(), b"read while the thread is busy");
+                    }
+                    done.set(done.get() + 1);
+                })
+            })
+            .collect();
+        let mut cedes = 0u64;
+        while done.get() < 8 {
+            corio::cede();
+            cedes += 1;
+            assert!(cedes < 10_000_000, "file calls never completed");
+        }
+        for r in readers {
+            r.join().unwrap();
+        }
+    });
+}
+
+#[test]
 fn a_coro_cancelled_mid_call_releases_its_descriptors() {
     within_secs(30, || {
         let (r, w) = pipe();

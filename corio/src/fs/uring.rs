@@ -9,6 +9,7 @@
 //! the slot is freed only when the kernel reports the operation complete.
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -73,6 +74,9 @@ pub(crate) struct Ring {
     free: RefCell<Vec<u32>>,
     /// Buffers of finished operations, kept for the next ones.
     spares: RefCell<Vec<Vec<u8>>>,
+    /// Operations in the submission queue that the kernel has not taken
+    /// yet, oldest first: `(slot, generation)`.
+    unsubmitted: RefCell<VecDeque<(u32, u32)>>,
 }
 
 /// Most buffers kept for reuse, and the largest one kept.
@@ -131,6 +135,7 @@ impl Ring {
             ops: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             spares: RefCell::new(Vec::new()),
+            unsubmitted: RefCell::new(VecDeque::new()),
         })
     }
 
@@ -270,14 +275,22 @@ impl Ring {
             // the slot table grows.
             build(keep).user_data(u64::from(generation) << 32 | u64::from(idx))
         };
-        if let Err(e) = self.push(&entry) {
+        if let Err(e) = self.queue(s, &entry, (idx, generation)) {
             if let OpState::Pending { keep, .. } = self.release(idx) {
                 drop(keep);
             }
             return Err(e);
         }
-        // Cached reads often complete during the submit itself.
-        self.reap(s);
+        if s.nready() == 0 {
+            // Nobody could add to the batch before the loop idles: hand
+            // it over now. Cached reads often complete during the submit
+            // itself, and then this coro does not park at all.
+            self.flush(s);
+        } else {
+            // Coros that are ready may queue operations too: the loop
+            // submits them all with one system call when it looks around.
+            s.flush.set(Some(flush_hook));
+        }
         let leave = Leave {
             ring: self,
             idx,
@@ -308,35 +321,117 @@ impl Ring {
         }
     }
 
-    /// Pushes one entry and submits it; makes room first if the queue is
-    /// full.
-    fn push(&self, entry: &squeue::Entry) -> io::Result<()> {
-        let mut ring = self.ring.borrow_mut();
-        loop {
+    /// Puts one entry in the submission queue, without a system call
+    /// unless the queue is full.
+    fn queue(&self, s: &Scheduler, entry: &squeue::Entry, op: (u32, u32)) -> io::Result<()> {
+        for attempt in 0..2 {
             // SAFETY: the entry's pointers stay valid until its completion
             // (see `submit`).
-            let pushed = unsafe { ring.submission().push(entry) };
+            let pushed = unsafe { self.ring.borrow_mut().submission().push(entry) };
             if pushed.is_ok() {
-                break;
+                self.unsubmitted.borrow_mut().push_back(op);
+                return Ok(());
             }
-            // Full: hand what is queued to the kernel and try again.
-            ring.submit()?;
+            if attempt == 0 {
+                // Full: hand what is queued to the kernel first.
+                self.flush(s);
+            }
         }
-        loop {
-            match ring.submit() {
-                Ok(_) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                // Completion queue overflow pressure: reap and retry.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    drop(ring);
-                    self.reap(sched());
-                    ring = self.ring.borrow_mut();
+        Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            "the io_uring submission queue stays full",
+        ))
+    }
+
+    /// Hands every queued entry to the kernel (one `io_uring_enter`) and
+    /// reaps what completed meanwhile.
+    ///
+    /// Transient refusals (`EBUSY` while completions wait to be reaped,
+    /// `EAGAIN` when the kernel is short of memory) are retried; if the
+    /// ring refuses for good, the queued operations fail with its error:
+    /// their memory stays leaked, since the kernel may still take the
+    /// entries later.
+    fn flush(&self, s: &Scheduler) {
+        let mut retries = 0;
+        while !self.unsubmitted.borrow().is_empty() {
+            let submitted = self.ring.borrow_mut().submit();
+            let err = match submitted {
+                Ok(n) if n > 0 => {
+                    let mut q = self.unsubmitted.borrow_mut();
+                    let n = n.min(q.len());
+                    q.drain(..n);
+                    continue;
                 }
-                Err(e) => return Err(e),
+                Ok(_) => io::Error::from_raw_os_error(libc::EAGAIN),
+                Err(e) => e,
+            };
+            match err.raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::EBUSY | libc::EAGAIN) if retries < FLUSH_RETRIES => {
+                    retries += 1;
+                    self.reap(s);
+                    if err.raw_os_error() == Some(libc::EAGAIN) {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
+                _ => {
+                    log::error!("corio::fs: io_uring refuses operations: {err}");
+                    self.fail_unsubmitted(s, &err);
+                }
+            }
+        }
+        self.reap(s);
+    }
+
+    /// Ends every queued operation with `err` (see [`flush`](Self::flush)).
+    fn fail_unsubmitted(&self, s: &Scheduler, err: &io::Error) {
+        let errno = err.raw_os_error().unwrap_or(libc::EIO);
+        let failed: Vec<_> = self.unsubmitted.borrow_mut().drain(..).collect();
+        for (idx, generation) in failed {
+            let mut ops = self.ops.borrow_mut();
+            let op = &mut ops[idx as usize];
+            if op.generation != generation {
+                continue;
+            }
+            let OpState::Pending {
+                waiter,
+                parked,
+                keep,
+            } = std::mem::replace(&mut op.state, OpState::Free)
+            else {
+                continue;
+            };
+            // The kernel may still read the entry and use this memory.
+            std::mem::forget(keep);
+            if waiter.is_null() {
+                // Abandoned: the slot stays out of use (not on the free
+                // list), like its memory.
+                op.generation = op.generation.wrapping_add(1);
+                continue;
+            }
+            op.state = OpState::Done {
+                res: -errno,
+                keep: Keep::default(),
+            };
+            if parked {
+                // SAFETY: a non-null, parked waiter is parked in `submit`
+                // for this slot (see `reap`).
+                s.ready(unsafe { &*waiter });
             }
         }
     }
 }
+
+/// The scheduler's flush hook (see `Scheduler::flush`).
+fn flush_hook(s: &Scheduler) {
+    if let Some(ring) = RING.try_with(|r| r.get().cloned().flatten()).ok().flatten() {
+        ring.flush(s);
+    }
+}
+
+/// Times a transient refusal of the kernel is retried before the queued
+/// operations fail.
+const FLUSH_RETRIES: u32 = 100;
 
 /// A waiter unwinding (cancelled, thrown at, timed out) while its
 /// operation is in flight: the slot stays until the kernel is done.

@@ -255,6 +255,10 @@ pub(crate) struct Scheduler {
     /// spins briefly before it sleeps, since such results often come back
     /// within microseconds and waking a sleeping thread costs tens.
     pub(crate) spin_waiters: Cell<usize>,
+    /// Work queued for the kernel in a batch (the io_uring submission
+    /// queue): run before the loop looks for something to do, so that
+    /// coros that each queue one operation share one system call.
+    pub(crate) flush: Cell<Option<fn(&Scheduler)>>,
     /// Kept alive for the thread's life: the fault handler runs on it.
     _altstack: Option<crate::sys::AltStack>,
 }
@@ -289,6 +293,7 @@ impl Scheduler {
             tick: Cell::new(POLL_EVERY),
             io_waiters: Cell::new(0),
             spin_waiters: Cell::new(0),
+            flush: Cell::new(None),
             _altstack: altstack,
         }
     }
@@ -645,6 +650,9 @@ impl Scheduler {
     fn idle(&self) -> *const CoroInner {
         let main = self.main.as_ptr();
         loop {
+            if let Some(flush) = self.flush.take() {
+                flush(self);
+            }
             self.fire_timers();
             if let Some(r) = self.reactor.get() {
                 r.drain(self);
@@ -700,6 +708,9 @@ impl Scheduler {
     #[cold]
     #[inline(never)]
     fn look_around(&self) {
+        if let Some(flush) = self.flush.take() {
+            flush(self);
+        }
         if self.timers.live() > 0 {
             self.fire_timers();
         }
