@@ -961,9 +961,9 @@ fn main() {
              tokio-ct is tokio's current-thread runtime, tokio-mt its multi-thread one (as \
              many workers as CPUs it may use: 2 for the in-process workloads, 1 for the \
              servers, which are pinned to one CPU), may runs one worker, Go runs with \
-             GOMAXPROCS=1, std uses OS threads (a tenth of the iterations; not run for \
-             100,000 sleepers or parked tasks: that many OS threads is not what threads are \
-             for, and it would starve the machine). For file reads, may reads with blocking \
+             GOMAXPROCS=1, std uses OS threads (a tenth of the iterations for the loops; one \
+             thread per task for sleepers and parked tasks when the machine allows that many \
+             threads in a process, otherwise the row says which limit stops it). For file reads, may reads with blocking \
              `std::fs::read` in its coroutines (it has no file I/O of its own), std uses a pool \
              of 64 threads, Perl Coro {}. The network rows run each server pinned to CPU {SERVER_CPU} \
              and its load pinned to CPU {CLIENT_CPU}, {} s measured after {} s of warm-up; the \

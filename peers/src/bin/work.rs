@@ -647,13 +647,79 @@ fn threads(workload: &str, n: u64) {
             report(per(k, t.elapsed()), "ns");
         }
         "timers" | "memory" => {
-            // 100,000 OS threads: possible, but not a fair reading of what
-            // threads are for; the suite marks these n/a.
-            let _ = n;
-            println!("NA std threads are not run at this count");
+            // One OS thread per task, as a std program would do it, when
+            // the machine allows that many threads at all.
+            if let Some(why) = too_many_threads(n) {
+                println!("NA {why}");
+                return;
+            }
+            if workload == "timers" {
+                let t = Instant::now();
+                let hs: Vec<_> = (0..n)
+                    .map(|_| std::thread::spawn(|| std::thread::sleep(Duration::from_millis(10))))
+                    .collect();
+                for h in hs {
+                    h.join().expect("thread");
+                }
+                report(t.elapsed().as_secs_f64() * 1e3, "ms");
+            } else {
+                let before = rss_bytes();
+                let gate = std::sync::Arc::new(std::sync::Barrier::new(n as usize + 1));
+                let hs: Vec<_> = (0..n)
+                    .map(|_| {
+                        let gate = gate.clone();
+                        std::thread::spawn(move || {
+                            gate.wait();
+                        })
+                    })
+                    .collect();
+                std::thread::sleep(Duration::from_millis(200));
+                let book =
+                    (hs.capacity() * std::mem::size_of::<std::thread::JoinHandle<()>>()) as u64;
+                // Resident memory only: each thread's kernel stack and task
+                // (about 20 KiB) are not in the process's RSS.
+                report((rss_bytes() - before - book) as f64 / n as f64, "B");
+                gate.wait();
+                for h in hs {
+                    h.join().expect("thread");
+                }
+            }
         }
         other => unknown(other),
     }
+}
+
+/// Why this machine cannot run `n` more threads in one process, if it
+/// cannot: the kernel's pid and thread limits, the user's process limit,
+/// and the memory mappings (two per thread stack).
+fn too_many_threads(n: u64) -> Option<String> {
+    let sysctl = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/sys/{}", name.replace('.', "/")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let mut limits: Vec<(String, u64)> = ["kernel.pid_max", "kernel.threads-max"]
+        .iter()
+        .filter_map(|k| Some((k.to_string(), sysctl(k)?)))
+        .collect();
+    if let Some(m) = sysctl("vm.max_map_count") {
+        limits.push(("vm.max_map_count / 2".into(), m / 2));
+    }
+    let mut nproc = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into `nproc`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut nproc) } == 0
+        && nproc.rlim_cur != libc::RLIM_INFINITY
+    {
+        limits.push(("ulimit -u".into(), nproc.rlim_cur));
+    }
+    // Headroom for the threads everything else on the machine runs.
+    let (name, limit) = limits.into_iter().min_by_key(|(_, v)| *v)?;
+    (n + 1000 > limit).then(|| format!("{n} OS threads exceed this machine's {name} = {limit}"))
 }
 
 // ----- servers ---------------------------------------------------------------
