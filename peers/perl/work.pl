@@ -3,7 +3,7 @@
 # libev-perl, libanyevent-perl). `work.pl <workload> [n]` prints
 # `RESULT v unit`; `work.pl echo-server|http-server 127.0.0.1:PORT`
 # serves until killed. The same work as peers/src/bin/work.rs (see its
-# header). File reads use Coro::AIO (IO::AIO, libio-aio-perl) when it is
+# header). File reads use Coro::AIO (IO::AIO; libio-aio-perl and libanyevent-aio-perl) when it is
 # installed, plain blocking reads otherwise (the runner's row says which).
 use strict;
 use warnings;

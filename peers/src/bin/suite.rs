@@ -9,7 +9,7 @@
 //! goroutines and `peers/perl/work.pl` for Perl's Coro itself, when their
 //! toolchains are installed — the runner installs them from Debian when it
 //! can (`apt-get install golang-go libcoro-perl libev-perl
-//! libanyevent-perl libio-aio-perl`) and marks them "not installed"
+//! libanyevent-perl libio-aio-perl libanyevent-aio-perl`) and marks them "not installed"
 //! otherwise. The network workloads start each implementation's server
 //! pinned to CPU 0 (`taskset -c 0`) and load it from CPU 1 with
 //! `echo-client` (TCP echo) or `wrk` (HTTP hello; installed from Debian
@@ -275,8 +275,16 @@ fn perl_peer() -> Result<(), String> {
             "libev-perl",
             "libanyevent-perl",
             "libio-aio-perl",
+            "libanyevent-aio-perl",
         ]) && check())
     {
+        // Coro::AIO (IO::AIO) gives Perl's Coro non-blocking file reads;
+        // without it work.pl reads files with blocking reads (and the
+        // generated text says so).
+        let aio = || works(Command::new("perl").args(["-MCoro::AIO", "-e1"]));
+        if !aio() {
+            apt_install(&["libio-aio-perl", "libanyevent-aio-perl"]);
+        }
         Ok(())
     } else {
         Err("not installed (libcoro-perl)".into())
@@ -319,8 +327,13 @@ fn run_once(cmd: &mut Command) -> Outcome {
                 return Outcome::Value(v, u.to_string());
             }
         }
-        if line.starts_with("NA") {
-            return Outcome::Na("not run at this count".into());
+        if let Some(why) = line.strip_prefix("NA") {
+            let why = why.trim();
+            return Outcome::Na(if why.is_empty() {
+                "not run".into()
+            } else {
+                format!("not run: {why}")
+            });
         }
     }
     let err = String::from_utf8_lossy(&out.stderr);
