@@ -240,6 +240,62 @@ fn a_stale_socket_is_replaced_and_a_live_one_refused() {
     std::fs::remove_file(&path).unwrap();
 }
 
+#[test]
+fn a_live_socket_with_a_full_queue_is_refused_without_blocking() {
+    use std::os::fd::AsRawFd;
+    let path = sock_path("busy");
+    // A listener that never accepts, its queue filled: a blocking connect
+    // to it would wait until somebody accepts, i.e. for ever.
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let mut queued = Vec::new();
+    loop {
+        // SAFETY: socket(2) has no memory preconditions.
+        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+        assert!(fd >= 0);
+        // SAFETY: just made, owned by nobody else.
+        let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+        for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+            *d = *s as libc::c_char;
+        }
+        // SAFETY: `addr` is a valid sockaddr_un of the given size.
+        let r = unsafe {
+            libc::connect(
+                sock.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            assert_eq!(
+                std::io::Error::last_os_error().raw_os_error(),
+                Some(libc::EAGAIN)
+            );
+            break;
+        }
+        queued.push(sock);
+        assert!(queued.len() < 100_000, "the queue never filled");
+    }
+    // On a thread of its own: a blocked thread cannot be timed out from
+    // inside.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = path.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(corio::debug::serve_unix(&p).map(drop));
+    });
+    let err = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve_unix blocked on a listener with a full queue")
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    assert!(path.exists(), "a live listener's socket was removed");
+    drop((queued, listener));
+    std::fs::remove_file(&path).unwrap();
+}
+
 /// Records what `trace` logs (target `corio::trace`), for every thread of
 /// this test process; tests look only for their own coro's lines.
 struct TraceCapture(std::sync::Mutex<Vec<String>>);

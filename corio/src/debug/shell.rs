@@ -189,7 +189,14 @@ fn bind_private(path: &Path) -> io::Result<UnixListener> {
                     format!("{} exists and is not a socket", path.display()),
                 ));
             }
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            // A non-blocking probe: a live listener whose queue is full
+            // says WouldBlock at once, where a blocking connect would wait
+            // until it accepts (for ever, if it is hung).
+            let live = match mio::net::UnixStream::connect(path) {
+                Ok(_) => true,
+                Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            };
+            if live {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
                     format!("a debug shell already listens on {}", path.display()),
