@@ -39,12 +39,14 @@
 
 mod addr;
 mod serve;
+mod server;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use serve::{serve, serve_on, serve_threads};
+pub use server::{Server, ServerHandle};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
