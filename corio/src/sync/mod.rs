@@ -5,7 +5,7 @@
 //! | Perl Coro | corio |
 //! |---|---|
 //! | `Coro::Semaphore` | [`Semaphore`] (and [`Mutex`], a lock around a value) |
-//! | `Coro::Signal` | [`Signal`] |
+//! | `Coro::Signal` | [`Signal`] (a condition variable; Unix signals are [`corio::signal`](crate::signal)) |
 //! | `Coro::RWLock` | [`RwLock`] |
 //! | `Coro::SemaphoreSet` | [`SemaphoreSet`] |
 //! | `Coro::Channel` | [`Channel`] |
