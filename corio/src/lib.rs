@@ -137,13 +137,16 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! # Signals
+//! # Signals and child processes
 //!
 //! [`signal::Signals`] waits for the operating system's signals
 //! (`SIGTERM`, `SIGINT`, `SIGHUP`, …) parking only the coro, and
 //! [`signal::ctrl_c`] for one `SIGINT`. Not to be confused with
 //! [`sync::Signal`], Perl's `Coro::Signal`: a condition variable between
-//! coros.
+//! coros. [`process::Command`] is `std::process::Command` whose
+//! [`wait`](process::Child::wait), [`output`](process::Command::output)
+//! and pipes park only the coro (through a pidfd where the kernel has
+//! one).
 //!
 //! # Files
 //!
@@ -233,6 +236,7 @@ pub mod io;
 mod local;
 pub mod multicore;
 pub mod net;
+pub mod process;
 mod rouse;
 mod sched;
 pub mod signal;
