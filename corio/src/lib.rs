@@ -49,7 +49,10 @@
 //! # Endings
 //!
 //! A panic ends only its own coro: `join` gets [`JoinError::Panicked`], and
-//! the panic is printed by the panic hook as usual. [`Coro::cancel`] unwinds
+//! the panic is printed by the panic hook as usual, after a line that
+//! names the coro (`corio: the panic below is in coro 7 (conn
+//! 127.0.0.1:50312)`): Rust's own message names only the OS thread, which
+//! all its coros share. [`Coro::cancel`] unwinds
 //! the victim's stack where it waits, running every `Drop` in the victim's
 //! own context; then its [`Coro::on_destroy`] callbacks run (last
 //! registered first), then its joiners wake; `cancel` returns after all
@@ -165,6 +168,36 @@
 //! pool and parks only the caller (Coro::Multicore). [`block_on`] waits
 //! for any `Future` inside a coro, and a [`JoinHandle`] is a `Future`.
 //!
+//! # What may switch
+//!
+//! Only one coro of a thread runs at a time, and it gives up the CPU only
+//! inside the calls below; between two of them, no other coro of the
+//! thread runs. Every public function says the same in its `# Switching`
+//! section. A `RefCell` borrow, a `&mut` into shared state or a
+//! half-finished invariant that is still held when one of these calls
+//! returns may have been seen by other coros meanwhile (the usual symptom:
+//! `already borrowed` panics in another coro, named in the message).
+//!
+//! | Where | Calls that may suspend the current coro |
+//! |---|---|
+//! | scheduling | [`cede`], [`cede_notself`], [`schedule`], [`JoinHandle::join`], [`Coro::cancel`] and [`JoinHandle::cancel`] (while the victim unwinds), [`killall`], [`terminate`] (never returns), [`block_on`], [`Rouse::wait`], [`thread::JoinHandle::join`] |
+//! | time | [`sleep`], [`sleep_until`], [`timeout`] (whatever its closure calls) |
+//! | [`sync`] | `down`, `down_timeout`, `wait`, `guard` of [`sync::Semaphore`] and [`sync::SemaphoreSet`]; [`sync::Signal::wait`]/`wait_timeout`; [`sync::Mutex::lock`]; [`sync::RwLock::read`]/`write`; `put`, `get`, `get_timeout` and iteration of [`sync::Channel`], [`sync::Sender`], [`sync::Receiver`] and [`sync::mpmc::Channel`] |
+//! | [`net`] | `connect`, `accept`, `incoming`, every read, write, `send`, `recv`, `peek`, `readable`, `writable` of the sockets; `bind` and `connect` given a host name (it is resolved on a worker), [`net::lookup_host`]; [`net::serve`] and friends (for as long as they serve); [`net::ServerHandle::shutdown`] and [`net::ServerHandle::drain`] |
+//! | [`io`] | reads, writes, `readable` and `writable` of [`io::Handle`]; [`io::readable`], [`io::writable`] |
+//! | [`fs`] | every function and every [`fs::File`] method that touches the file |
+//! | [`process`] | [`process::Child::wait`], `wait_with_output`, [`process::Command::output`] and `status`; reads and writes of the child's pipes |
+//! | [`signal`] | [`signal::Signals::wait`], `wait_timeout`, iteration, [`signal::ctrl_c`] |
+//! | other cores | [`multicore::run`] |
+//!
+//! Never switching: [`spawn`] and [`Builder::spawn`] (the new coro waits
+//! in the ready queue), [`Coro::ready`], [`Coro::throw`], everything
+//! named `try_*`, `send`/`broadcast`/`up`/`shutdown` of the primitives,
+//! [`Generator::resume`] (the generator runs on its own stack but in the
+//! current coro; a blocking call inside it parks the current coro), and
+//! everything that only reads or sets state. A [`Generator`]'s `yield_`
+//! switches back to whoever resumed it, not to another coro.
+//!
 //! # Seeing what the coros do
 //!
 //! [`debug::ps`] lists every coro of the thread with its state, stack use,
@@ -236,6 +269,7 @@ pub mod io;
 mod local;
 pub mod multicore;
 pub mod net;
+mod panic_note;
 pub mod process;
 mod rouse;
 mod sched;

@@ -394,6 +394,11 @@ fn accept_loop(
 /// the way to stop it. Clones refer to the same server; dropping them all
 /// leaves it running.
 ///
+/// `ServerHandle` is not `Send`: the server runs on this thread's
+/// scheduler (the compiler's error names `Rc<corio::net::server::Shared>`).
+/// To stop it from another thread, send a message over an
+/// [`mpmc::Channel`](crate::sync::mpmc::Channel) to a coro here.
+///
 /// # Examples
 ///
 /// Stopping on `SIGTERM`, letting open connections finish for up to 5 s:
