@@ -225,6 +225,32 @@
 //! once the pool is warm. A stack overflow aborts the process with a report
 //! naming the coro; it never corrupts memory. See the [`stack`] module.
 //!
+//! # Platform
+//!
+//! Linux only (x86-64 and aarch64): corio uses epoll through `mio`,
+//! `madvise` guard pages, pidfds, io_uring and `/proc`.
+//!
+//! # Features
+//!
+//! Both are on by default; turn them off with `default-features = false`
+//! when a program does not want them.
+//!
+//! - **`io-uring`**: [`fs`] waits for the disk through io_uring where the
+//!   kernel allows it (Linux ≥ 5.6, not disabled by
+//!   `kernel.io_uring_disabled` or seccomp), and on worker threads
+//!   otherwise. Without the feature, always on worker threads, and the
+//!   `io-uring` crate is not built.
+//! - **`debug-shell`**: `debug::serve_unix` and `debug::serve_tcp`, the
+//!   interactive shell (`ps`, `bt`, `kill`, ... over a socket) that the
+//!   `corio-debug` client talks to. Without it, [`debug::ps`],
+//!   `Coro::backtrace`, [`debug::trace`] and [`debug::monitor`] are still
+//!   there; only the socket server is gone.
+//!
+//! ```toml
+//! [dependencies]
+//! corio = { version = "0.1", default-features = false } # neither
+//! ```
+//!
 //! # Names from Perl's Coro
 //!
 //! | Perl Coro | corio |
