@@ -14,6 +14,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::sched::bind::Bind;
 use crate::sched::sched;
 use crate::sched::timer::Action;
 
@@ -171,9 +172,13 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
         return Ok(f());
     };
     let id = NEXT_TIMEOUT.fetch_add(1, Ordering::Relaxed);
+    // The timer names `me`: this frame must stay `me`'s while it is armed
+    // (see `sched/bind.rs`), so a generator cannot yield from inside `f`.
+    let bind = Bind::new(me);
     let timer = s.timers.arm(deadline, Action::Interrupt(me, id));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     drop(timer);
+    drop(bind);
     // A deadline that passed while `f` ran without blocking must not fire
     // later, in whatever the caller does next.
     s.clear_timeout(me, id);

@@ -36,6 +36,7 @@
 //! callbacks and frees the scheduler. A coro whose cleanup blocks forever is
 //! reported and leaked, never resumed; its stack stays mapped.
 
+pub(crate) mod bind;
 pub(crate) mod inner;
 pub(crate) mod list;
 pub(crate) mod queue;
