@@ -698,6 +698,9 @@ impl Scheduler {
             crate::debug::listing(self, crate::debug::PsMode::Normal, None)
         );
         self.current.set(main);
+        // The main coro's blocking call unwinds from here: what it waited
+        // on may be gone by the time anybody looks again (`ps` reads it).
+        self.main.what.set(What::Nothing);
         if self.main.has(HOOKS) {
             crate::hooks::run_enter(&self.main);
         }
@@ -1013,12 +1016,15 @@ impl Scheduler {
             // It finishes the cancel it is in first (Coro's t/20).
             return;
         }
+        if unwinding_now(c) {
+            // Blocking from a `Drop` while this coro unwinds: raising now
+            // would be a panic in a destructor during cleanup, which aborts
+            // the process. The interrupt stays pending: a cancel is already
+            // being carried out, a throw or timeout fires at the first
+            // blocking call after the unwind (if something catches it).
+            return;
+        }
         if c.has(CANCELLED) {
-            if unwinding_now(c) {
-                // Blocking from a `Drop` while this coro unwinds: let it
-                // block rather than abort with a double panic.
-                return;
-            }
             panic::resume_unwind(Box::new(CancelUnwind));
         }
         if c.has(THROWN) {
@@ -1066,20 +1072,24 @@ impl Scheduler {
                 outcome
             };
         // Most coros never allocate their extra state; those that did have
-        // locals, callbacks and wakers to deal with, out of line.
-        let mut extra = if c.has_extra() {
-            Some(self.complete_extra(c))
-        } else {
-            None
-        };
+        // locals, callbacks and wakers to deal with, out of line. Every user
+        // value the coro leaves behind is dropped (and every callback run)
+        // here, while it is still the live, running coro: no user code runs
+        // once it is done, nor in the scheduler loop.
+        let has_extra = c.has_extra();
+        if has_extra {
+            self.drop_leftovers(c);
+        }
         if c.has_handle.get() {
             c.outcome.set(Some(outcome));
         } else {
             drop_reporting(c, "its return value", outcome);
         }
-        if let Some(e) = &mut extra {
-            run_on_destroy(c, std::mem::take(&mut e.on_destroy));
-        }
+        let canceller = if has_extra || c.has_extra() {
+            self.finish_extra(c)
+        } else {
+            None
+        };
         self.dequeue(c);
         c.clear(SUSPENDED | HOOKS);
         c.pending.set(false);
@@ -1089,40 +1099,81 @@ impl Scheduler {
                 self.ready(j);
             }
         }
-        if let Some(e) = extra {
-            if let Some(w) = e.waker {
-                w.wake();
-            }
-            if let Some(k) = e.canceller {
-                self.hint.set(k);
-            }
+        if let Some(k) = canceller {
+            self.hint.set(k);
         }
         self.unlink_all(c);
     }
 
-    /// The part of [`complete`](Self::complete) for coros with extra state:
-    /// drops their coro-locals, hooks and leftover payloads, and hands back
-    /// what `complete` still has to act on.
+    /// Drops the coro-local values, hooks and leftover payloads of the
+    /// ending coro `c` (the running one), reporting panics.
     #[cold]
     #[inline(never)]
-    fn complete_extra(&self, c: &CoroInner) -> Ending {
-        let mut ending = Ending::default();
+    fn drop_leftovers(&self, c: &CoroInner) -> bool {
         let dead = c.extra_if(|e| {
-            ending.on_destroy = std::mem::take(&mut e.on_destroy);
-            ending.waker = e.waker.take();
-            ending.canceller = e.canceller.take();
             (
                 std::mem::take(&mut e.locals),
                 std::mem::take(&mut e.hooks),
                 (e.throw.take(), e.terminate.take()),
             )
         });
-        if let Some((locals, hooks, leftovers)) = dead {
-            drop_reporting(c, "a coro-local value", locals);
-            drop_reporting(c, "a hook", hooks);
-            drop_reporting(c, "a thrown payload", leftovers);
+        let Some((locals, hooks, leftovers)) = dead else {
+            return false;
+        };
+        let any = !locals.is_empty()
+            || !hooks.is_empty()
+            || leftovers.0.is_some()
+            || leftovers.1.is_some();
+        drop_reporting(c, "a coro-local value", locals);
+        drop_reporting(c, "a hook", hooks);
+        drop_reporting(c, "a thrown payload", leftovers);
+        any
+    }
+
+    /// The rest of ending `c` (the running coro) for coros with extra
+    /// state: runs its `on_destroy` callbacks (last registered first) and
+    /// wakes the waker of a polled `JoinHandle`, then drops whatever that
+    /// user code left behind (a coro-local first touched in a callback, a
+    /// hook, a throw at itself, another callback), round after round until
+    /// nothing is left. Returns the coro waiting in `cancel` for `c`.
+    #[cold]
+    #[inline(never)]
+    fn finish_extra(&self, c: &CoroInner) -> Option<*const CoroInner> {
+        // Each round runs user code that may leave more behind; a program
+        // that always does is cut off after this many, and what it left is
+        // leaked (never dropped: dropping it later would run its code in the
+        // scheduler loop, where no coro is running).
+        const ROUNDS: usize = 16;
+        for _ in 0..ROUNDS {
+            let (on_destroy, waker) = c
+                .extra_if(|e| (std::mem::take(&mut e.on_destroy), e.waker.take()))
+                .unwrap_or_default();
+            let more = !on_destroy.is_empty() || waker.is_some();
+            run_on_destroy(c, on_destroy);
+            if let Some(w) = waker
+                && let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| w.wake()))
+            {
+                report_panic(c, "the waker of its JoinHandle", &*p);
+            }
+            if !self.drop_leftovers(c) && !more {
+                return c.extra_if(|e| e.canceller.take()).flatten();
+            }
         }
-        ending
+        eprintln!(
+            "corio: coro {} kept leaving values behind as it ended ({ROUNDS} rounds of \
+             on_destroy callbacks and drops); leaking the rest",
+            c.id
+        );
+        c.extra_if(|e| {
+            std::mem::forget(std::mem::take(&mut e.on_destroy));
+            std::mem::forget(std::mem::take(&mut e.locals));
+            std::mem::forget(std::mem::take(&mut e.hooks));
+            std::mem::forget(e.throw.take());
+            std::mem::forget(e.terminate.take());
+            std::mem::forget(e.waker.take());
+            e.canceller.take()
+        })
+        .flatten()
     }
 
     /// Blocks the running coro until `c` is done (`JoinHandle::join`).
@@ -1361,14 +1412,6 @@ impl Drop for Scheduler {
     }
 }
 
-/// What a coro with extra state leaves for `complete` to act on.
-#[derive(Default)]
-struct Ending {
-    on_destroy: Vec<Box<dyn FnOnce()>>,
-    waker: Option<std::task::Waker>,
-    canceller: Option<*const CoroInner>,
-}
-
 /// Runs `on_destroy` callbacks, last registered first; a panic in one is
 /// reported and the others still run.
 #[cold]
@@ -1449,6 +1492,14 @@ fn drop_reporting<T>(c: &CoroInner, what: &str, value: T) {
 
 /// Prints a panic that corio caught and could not hand to anybody.
 pub(crate) fn report_panic(c: &CoroInner, what: &str, payload: &(dyn Any + Send)) {
+    if payload.is::<CancelUnwind>() {
+        eprintln!("corio: coro {} was cancelled in {what}", c.id);
+        return;
+    }
+    if payload.is::<crate::time::TimeoutUnwind>() {
+        eprintln!("corio: coro {} timed out in {what}", c.id);
+        return;
+    }
     let msg = payload
         .downcast_ref::<&str>()
         .copied()
