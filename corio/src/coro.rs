@@ -220,6 +220,7 @@ impl Coro {
         match self.0.state() {
             State::New => "new",
             State::Done => "done",
+            State::Abandoned => "abandoned",
             State::Live if sched().is_running(&self.0) => "running",
             State::Live if self.0.has(SUSPENDED) => "suspended",
             State::Live if self.0.has(QUEUED) => "ready",
@@ -476,7 +477,7 @@ impl Coro {
     ///
     /// Never suspends the current coro.
     pub fn is_done(&self) -> bool {
-        self.0.is_done()
+        self.0.is_over()
     }
 
     /// Whether the coro was cancelled.
@@ -962,7 +963,7 @@ impl<T> JoinHandle<T> {
     ///
     /// Never suspends the current coro.
     pub fn is_finished(&self) -> bool {
-        self.inner.is_done()
+        self.inner.is_over()
     }
 }
 
@@ -979,11 +980,14 @@ impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        if self.inner.is_done() {
+        if self.inner.is_over() {
             Poll::Ready(convert(self.inner.outcome.take()))
         } else {
             let waker = cx.waker().clone();
-            self.inner.extra_mut(|e| e.waker = Some(waker));
+            // The waker it replaces is dropped out here: its drop is user
+            // code, which must not run inside `extra_mut`.
+            let old = self.inner.extra_mut(|e| e.waker.replace(waker));
+            drop(old);
             Poll::Pending
         }
     }

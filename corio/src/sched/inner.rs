@@ -58,6 +58,9 @@ pub(crate) enum State {
     New,
     Live,
     Done,
+    /// Will never run again, and was not unwound (see
+    /// `Scheduler::abandon`).
+    Abandoned,
 }
 
 // All flags live in one byte that is always read and written whole: mixing
@@ -364,6 +367,12 @@ impl CoroInner {
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
         self.state.get() == State::Done
+    }
+
+    /// Whether it can never run again: done, or abandoned.
+    #[inline]
+    pub(crate) fn is_over(&self) -> bool {
+        matches!(self.state.get(), State::Done | State::Abandoned)
     }
 
     /// Whether a cancel, throw or timeout waits to be raised.

@@ -195,6 +195,9 @@ impl Drop for Teardown {
         // SAFETY: see `sched`.
         let s = unsafe { &*p };
         let clean = s.teardown();
+        if let Some(r) = s.reactor.get() {
+            r.close();
+        }
         SCHED.with(|c| c.set(DEAD as *const Scheduler));
         if clean {
             // SAFETY: the pointer came from `Box::leak` in `init_slow`, the
@@ -342,7 +345,7 @@ impl Scheduler {
     /// it is suspended). Returns `false` if it already was ready or is done.
     #[inline]
     pub(crate) fn ready(&self, c: &CoroInner) -> bool {
-        if c.has(QUEUED) || c.is_done() {
+        if c.has(QUEUED) || c.is_over() {
             return false;
         }
         if c.has(SUSPENDED) {
@@ -379,7 +382,7 @@ impl Scheduler {
 
     /// Stops `c` from being picked until [`resume`](Self::resume).
     pub(crate) fn suspend(&self, c: &CoroInner) {
-        if c.is_done() {
+        if c.is_over() {
             return;
         }
         c.set(SUSPENDED);
@@ -757,7 +760,7 @@ impl Scheduler {
         if let Some(r) = self.reactor.get() {
             return Ok(r);
         }
-        let r = reactor::Reactor::new(self as *const Scheduler as usize)?;
+        let r = reactor::Reactor::new(self.main.id.as_u64())?;
         Ok(self.reactor.get_or_init(|| r))
     }
 
@@ -992,7 +995,7 @@ impl Scheduler {
         if c.interrupted() {
             self.raise(c);
         }
-        if ptr::eq(c, target) || target.is_done() {
+        if ptr::eq(c, target) || target.is_over() {
             if !requeue {
                 self.park(loc);
             }
@@ -1182,14 +1185,14 @@ impl Scheduler {
         if me.interrupted() {
             self.raise(me);
         }
-        if c.is_done() {
+        if c.is_over() {
             return;
         }
         if ptr::eq(me, c) {
             panic!("corio: a coro cannot join itself (coro {})", c.id);
         }
         let node = pin!(WaitNode::new(me));
-        while !c.is_done() {
+        while !c.is_over() {
             c.joiners.push_back(node.as_ref());
             self.park_on(loc, What::Join(c.id));
         }
@@ -1198,7 +1201,7 @@ impl Scheduler {
     /// `Coro::cancel` (see the ordering rules in the crate docs).
     pub(crate) fn cancel(&self, v: &CoroInner, loc: &'static Location<'static>) {
         match v.state() {
-            State::Done => return,
+            State::Done | State::Abandoned => return,
             State::New => return self.cancel_unstarted(v),
             _ => {}
         }
@@ -1247,7 +1250,7 @@ impl Scheduler {
         }
         let waiting = Waiting(me, v);
         self.hint.set(v);
-        while !v.is_done() && !self.stalled.get() {
+        while !v.is_over() && !self.stalled.get() {
             me.where_.set(Some(loc));
             me.what.set(What::Cancel(v.id));
             self.switch_away(me);
@@ -1291,7 +1294,7 @@ impl Scheduler {
 
     /// `Coro::throw`.
     pub(crate) fn throw(&self, v: &CoroInner, payload: Box<dyn Any + Send>) {
-        if v.is_done() {
+        if v.is_over() {
             return;
         }
         v.extra_mut(|e| e.throw = Some(payload));
@@ -1304,7 +1307,7 @@ impl Scheduler {
     /// A `timeout` deadline passed: interrupt `c`'s current or next
     /// blocking call. Of several timeouts, the outermost (oldest) wins.
     fn interrupt_timeout(&self, c: &CoroInner, id: u64) {
-        if c.is_done() {
+        if c.is_over() {
             return;
         }
         c.extra_mut(|e| e.timed_out = Some(e.timed_out.map_or(id, |old| old.min(id))));
@@ -1350,8 +1353,97 @@ impl Scheduler {
         }
     }
 
-    /// Cancels what is left at thread exit. Returns `false` if coros had to
-    /// be leaked (then the scheduler itself is leaked too).
+    /// Cancels every live coro except main, in the running coro (main),
+    /// their `Drop`s running in their own contexts: the explicit shutdown
+    /// of `corio::thread::spawn` and the like, called where every
+    /// thread-local of the thread is still alive. A coro whose cleanup
+    /// blocks forever is abandoned (never resumed).
+    pub(crate) fn shutdown_coros(&self) {
+        let loc = Location::caller();
+        let was = self.tearing_down.replace(true);
+        for _ in 0..16 {
+            let victims = self.live_coros();
+            if victims.is_empty() {
+                break;
+            }
+            for v in victims {
+                if ptr::eq(v.as_ptr(), self.cur()) {
+                    continue;
+                }
+                self.stalled.set(false);
+                let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel(&v, loc)));
+                if let Err(p) = r
+                    && !p.is::<CancelUnwind>()
+                {
+                    report_panic(&v, "cancelling it", &*p);
+                }
+                if v.state() == State::Live && !self.is_running(&v) {
+                    eprintln!(
+                        "corio: coro {} could not be cancelled (its cleanup blocks forever); \
+                         it is abandoned, never resumed",
+                        v.id
+                    );
+                    self.abandon(&v);
+                }
+            }
+        }
+        self.stalled.set(false);
+        self.tearing_down.set(was);
+    }
+
+    /// Makes `v` (parked, not main, not running) never runnable again: it
+    /// leaves the ready queue and the list of live coros, and `ready` ignores
+    /// it from now on. Its stack and control block are leaked on purpose:
+    /// wait lists, timers and other coros may still point into them, and
+    /// its frames are never unwound (they might read values that are gone).
+    pub(crate) fn abandon(&self, v: &CoroInner) {
+        debug_assert!(!v.is_main() && !self.is_running(v));
+        if v.state() != State::Live {
+            return;
+        }
+        self.dequeue(v);
+        if ptr::eq(self.hint.get(), v) {
+            self.hint.set(ptr::null());
+        }
+        v.clear(SUSPENDED);
+        v.pending.set(false);
+        if matches!(v.what.get(), What::Fd(..)) {
+            // Its `IoWaiting` count is never dropped: take it back here, so
+            // that the deadlock check does not wait for it.
+            self.io_waiters.set(self.io_waiters.get().saturating_sub(1));
+        }
+        v.set_state(State::Abandoned);
+        // The strong count the list owned is never released (see above).
+        self.unlink_all(v);
+        // Whoever waits for it learns it was cancelled.
+        if v.has_handle.get() {
+            v.outcome.set(Some(Outcome::Failed(JoinError::Cancelled)));
+        }
+        while let Some(j) = v.joiners.pop_back() {
+            if let wait::Waiter::Coro(j) = j {
+                self.ready(j);
+            }
+        }
+        if let Some(w) = v.extra_if(|e| e.waker.take()).flatten()
+            && let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| w.wake()))
+        {
+            report_panic(v, "the waker of its JoinHandle", &*p);
+        }
+    }
+
+    /// What the thread-local destructor does when the thread exits: the
+    /// main coro's frames are gone, but thread-local values of user code
+    /// may already have been destroyed (destructors run in reverse order of
+    /// registration, and a `thread_local!` first touched after the
+    /// scheduler was made goes before it). A parked coro may hold a
+    /// reference into such a value in a frame, so resuming it — even to
+    /// unwind — could read freed memory: every coro that ever ran is
+    /// abandoned, never resumed. Coros that never ran hold only `'static`
+    /// closures, which are dropped. Then the main coro's coro-locals,
+    /// hooks and `on_destroy` callbacks go, round after round while user
+    /// code leaves more. Returns `false` when the scheduler must be leaked
+    /// (a coro other than main was running: the thread left from inside
+    /// it).
     fn teardown(&self) -> bool {
         if !ptr::eq(self.cur(), &*self.main) {
             eprintln!(
@@ -1359,43 +1451,55 @@ impl Scheduler {
             );
             return false;
         }
-        self.tearing_down.set(true);
-        let loc = Location::caller();
+        let main = &*self.main;
         for _ in 0..16 {
             let victims = self.live_coros();
-            if victims.is_empty() {
+            let main_extra = main.has_extra();
+            if victims.is_empty() && !main_extra {
                 break;
             }
             for v in victims {
-                self.stalled.set(false);
-                let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel(&v, loc)));
-                if let Err(p) = r
-                    && !p.is::<CancelUnwind>()
-                {
-                    report_panic(&v, "cancelling it at thread exit", &*p);
+                match v.state() {
+                    State::New => {
+                        let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel_unstarted(&v)));
+                        if let Err(p) = r {
+                            report_panic(&v, "dropping its closure at thread exit", &*p);
+                        }
+                    }
+                    _ if !self.is_running(&v) => self.abandon(&v),
+                    _ => {}
                 }
             }
-        }
-        let main = &*self.main;
-        let (locals, on_destroy) = main.extra_mut(|e| {
-            (
-                std::mem::take(&mut e.locals),
-                std::mem::take(&mut e.on_destroy),
-            )
-        });
-        drop_reporting(main, "a coro-local value", locals);
-        for cb in on_destroy.into_iter().rev() {
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(cb)) {
-                report_panic(main, "an on_destroy callback", &*p);
+            if main_extra {
+                let (locals, hooks, leftovers, on_destroy) = main.extra_mut(|e| {
+                    (
+                        std::mem::take(&mut e.locals),
+                        std::mem::take(&mut e.hooks),
+                        (e.throw.take(), e.terminate.take(), e.waker.take()),
+                        std::mem::take(&mut e.on_destroy),
+                    )
+                });
+                if locals.is_empty()
+                    && hooks.is_empty()
+                    && on_destroy.is_empty()
+                    && leftovers.0.is_none()
+                    && leftovers.1.is_none()
+                    && leftovers.2.is_none()
+                    && self.live.get() == 0
+                {
+                    break;
+                }
+                drop_reporting(main, "a coro-local value", locals);
+                drop_reporting(main, "a hook", hooks);
+                drop_reporting(main, "a thrown payload", leftovers);
+                run_on_destroy(main, on_destroy);
             }
         }
-        let left = self.live.get();
-        if left > 0 {
-            eprintln!(
-                "corio: {left} coro(s) could not be cancelled at thread exit \
-                 (their cleanup blocked forever); they are leaked, never resumed"
-            );
-            return false;
+        // Whatever the last round left running is abandoned too.
+        for v in self.live_coros() {
+            if v.state() != State::New && !self.is_running(&v) {
+                self.abandon(&v);
+            }
         }
         true
     }
@@ -1433,10 +1537,10 @@ unsafe fn release_owned(p: *const CoroInner) {
     drop(unsafe { CoroRef::from_raw(p) });
 }
 
-/// The address of this thread's scheduler, if it has a live one.
-pub(crate) fn current_scheduler_addr() -> Option<usize> {
-    let p = SCHED.with(Cell::get) as usize;
-    (p > DEAD).then_some(p)
+/// The id of this thread's main coro, if it has a live scheduler: unique
+/// in the process, unlike the scheduler's address.
+pub(crate) fn current_main_id() -> Option<u64> {
+    try_sched().map(|s| s.main.id.as_u64())
 }
 
 /// Hands this thread's cached stacks to its pool (for `stack::trim`).
