@@ -173,8 +173,9 @@ fn init_slow(p: usize) -> &'static Scheduler {
              (corio was used from a thread-local destructor that ran after it)"
         );
     }
-    let altstack = crate::sys::AltStack::ensure();
-    let s: &'static Scheduler = Box::leak(Box::new(Scheduler::new(altstack)));
+    // Before the teardown is registered, so that it outlives the coros.
+    stack::ensure_altstack();
+    let s: &'static Scheduler = Box::leak(Box::new(Scheduler::new()));
     s.ready.init();
     s.all.init();
     SCHED.with(|c| c.set(s));
@@ -263,12 +264,10 @@ pub(crate) struct Scheduler {
     /// queue): run before the loop looks for something to do, so that
     /// coros that each queue one operation share one system call.
     pub(crate) flush: Cell<Option<fn(&Scheduler)>>,
-    /// Kept alive for the thread's life: the fault handler runs on it.
-    _altstack: Option<crate::sys::AltStack>,
 }
 
 impl Scheduler {
-    fn new(altstack: Option<crate::sys::AltStack>) -> Self {
+    fn new() -> Self {
         let block = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
         let main = CoroRef::from_rc(Rc::new(CoroInner::new(id_from(block), level_of(0), 0, 0)));
         main.set(MAIN);
@@ -298,7 +297,6 @@ impl Scheduler {
             io_waiters: Cell::new(0),
             spin_waiters: Cell::new(0),
             flush: Cell::new(None),
-            _altstack: altstack,
         }
     }
 
