@@ -7,7 +7,7 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::marker::PhantomData;
-use std::panic::{self, Location};
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
@@ -555,6 +555,10 @@ impl Coro {
     /// thread itself: cancelling it makes its current or next blocking call
     /// unwind once (like [`throw`](Coro::throw)), and `cancel` does not wait.
     ///
+    /// Cancelling unwinds, so it needs `panic = "unwind"` (the default).
+    /// In a program built with `panic = "abort"`, the victim prints one
+    /// line naming itself, the call and the reason, and the process aborts.
+    ///
     /// # Examples
     ///
     /// ```
@@ -592,7 +596,13 @@ impl Coro {
     /// it does not, [`JoinHandle::join`] returns `Panicked(payload)`.
     /// Throwing at the running coro fires at its next blocking call
     /// ([`cede`] included). A later throw replaces an earlier one that did
-    /// not fire yet.
+    /// not fire yet. A coro that is unwinding a panic (blocked in a `Drop`)
+    /// gets the throw at its first blocking call after the unwind, if it
+    /// catches the panic; raising it in the `Drop` would abort the process.
+    ///
+    /// Like [`cancel`](Coro::cancel), it unwinds: with `panic = "abort"`
+    /// the target prints one line naming itself, the call and the payload,
+    /// and the process aborts.
     ///
     /// # Examples
     ///
@@ -1373,7 +1383,9 @@ pub fn nready() -> usize {
 ///
 /// # Panics
 /// Panics when called in the main coro (return from it instead: it is the
-/// thread itself).
+/// thread itself). It works by unwinding: in a program built with
+/// `panic = "abort"` it prints one line naming the coro and the call, and
+/// the process aborts.
 ///
 /// # Switching
 ///
@@ -1387,8 +1399,9 @@ pub fn terminate<T: 'static>(value: T) -> ! {
             "corio::terminate() called in the main coro; the main coro is the thread itself, return from it instead"
         );
     }
-    c.extra_mut(|e| e.terminate = Some((Box::new(value), type_name::<T>())));
-    panic::resume_unwind(Box::new(TerminateUnwind))
+    let old = c.extra_mut(|e| e.terminate.replace((Box::new(value), type_name::<T>())));
+    drop(old);
+    sched::unwind(c, Box::new(TerminateUnwind), Some(Location::caller()))
 }
 
 /// Cancels every coro of this thread except the current one and the main

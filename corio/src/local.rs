@@ -101,7 +101,11 @@ impl<T: 'static> CoroLocal<T> {
     /// coro never touched the key.
     ///
     /// # Panics
-    /// Panics if `f` panics; the value stays in place.
+    /// Panics if `f` panics; the value stays in place. A generator may not
+    /// yield from inside `f` ([`Yielder::yield_`](crate::Yielder::yield_)
+    /// panics there): `f`'s reference points into this coro's locals, and a
+    /// suspended generator could carry it to another coro or past this
+    /// one's end.
     ///
     /// # Switching
     ///

@@ -158,9 +158,17 @@ static NEXT_TIMEOUT: AtomicU64 = AtomicU64::new(1);
 /// assert_eq!(fast, Ok(42));
 /// ```
 ///
+/// A generator must not yield from inside `f`: the timer names the coro
+/// that called `timeout`, so [`Yielder::yield_`](crate::Yielder::yield_)
+/// panics there.
+///
 /// # Panics
 /// Panics that `f` raises pass through, as do the unwinds of a cancel or
-/// a throw aimed at the coro.
+/// a throw aimed at the coro. The interruption is an unwind: in a program
+/// built with `panic = "abort"`, an expiring deadline prints one line
+/// naming the coro and the blocking call it was in, and the process
+/// aborts. A deadline that passes while the coro unwinds a panic (blocked
+/// in a `Drop`) does not interrupt that `Drop`.
 ///
 /// # Switching
 ///

@@ -47,7 +47,10 @@ fn a_generator_cannot_yield_inside_coro_local_with() {
         Err(e) => e,
     };
     let msg = err.panic_message().unwrap_or_default().to_string();
-    assert!(msg.contains("yield_ called inside CoroLocal::with"), "{msg}");
+    assert!(
+        msg.contains("yield_ called inside CoroLocal::with"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -208,10 +211,7 @@ fn values_left_by_on_destroy_are_dropped_in_the_ending_coro() {
     let id = h.coro().id();
     assert_eq!(h.join().unwrap(), id);
     let got = log.get();
-    assert!(
-        got.contains(&format!("drop late local in {id}")),
-        "{got:?}"
-    );
+    assert!(got.contains(&format!("drop late local in {id}")), "{got:?}");
     assert!(got.contains(&"second callback".to_string()), "{got:?}");
 }
 

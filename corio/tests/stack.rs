@@ -91,11 +91,13 @@ fn a_generator_overflow_on_a_thread_without_an_alternate_stack_is_reported() {
             // SAFETY: disabling this thread's alternate signal stack; std's
             // own overflow handler then simply has none, as on a foreign
             // thread.
-            assert_eq!(unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) }, 0);
-            let mut g = corio::Generator::<(), u64>::with_stack_size(32 * 1024, |_, ()| {
-                recurse_forever(0)
-            })
-            .unwrap();
+            assert_eq!(
+                unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) },
+                0
+            );
+            let mut g =
+                corio::Generator::<(), u64>::with_stack_size(32 * 1024, |_, ()| recurse_forever(0))
+                    .unwrap();
             g.resume(());
         })
         .join()

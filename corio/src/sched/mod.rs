@@ -1026,18 +1026,18 @@ impl Scheduler {
             return;
         }
         if c.has(CANCELLED) {
-            panic::resume_unwind(Box::new(CancelUnwind));
+            unwind(c, Box::new(CancelUnwind), None);
         }
         if c.has(THROWN) {
             c.clear(THROWN);
             if let Some(payload) = c.extra_mut(|e| e.throw.take()) {
-                panic::resume_unwind(payload);
+                unwind(c, payload, None);
             }
         }
         if c.has(TIMEDOUT) {
             c.clear(TIMEDOUT);
             if let Some(id) = c.extra_mut(|e| e.timed_out.take()) {
-                panic::resume_unwind(Box::new(crate::time::TimeoutUnwind(id)));
+                unwind(c, Box::new(crate::time::TimeoutUnwind(id)), None);
             }
         }
     }
@@ -1209,14 +1209,14 @@ impl Scheduler {
             // blocking call unwinds once, like a throw; if nothing catches
             // it, the thread ends. There is nothing to wait for.
             if ptr::eq(me, v) {
-                panic::resume_unwind(Box::new(CancelUnwind));
+                unwind(v, Box::new(CancelUnwind), Some(loc));
             }
             return self.throw(v, Box::new(CancelUnwind));
         }
         v.set(CANCELLED);
         if ptr::eq(me, v) {
             if !unwinding_now(v) {
-                panic::resume_unwind(Box::new(CancelUnwind));
+                unwind(v, Box::new(CancelUnwind), Some(loc));
             }
             return;
         }
@@ -1583,6 +1583,55 @@ pub(crate) fn recycle(rc: Rc<CoroInner>) {
 
 fn id_from(n: u64) -> CoroId {
     CoroId(NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN))
+}
+
+/// Unwinds the running coro `c` with `payload` (a cancel, a throw, a
+/// timeout, `terminate`): every corio interrupt is an unwind. Built with
+/// `panic = "abort"` there is no unwinding: it says so in one line naming
+/// the coro, the call and the reason, then aborts the process (instead of
+/// the silent abort `resume_unwind` gives). `at` is where the interrupting
+/// call was made, when it is the coro's own (`cancel` of itself,
+/// `terminate`); otherwise the report names the blocking call it was in.
+#[cold]
+#[inline(never)]
+pub(crate) fn unwind(
+    c: &CoroInner,
+    payload: Box<dyn Any + Send>,
+    at: Option<&'static Location<'static>>,
+) -> ! {
+    if cfg!(panic = "abort") {
+        let who = match c.desc() {
+            Some(d) => format!("coro {} ({d})", c.id),
+            None => format!("coro {}", c.id),
+        };
+        let what = if payload.is::<CancelUnwind>() {
+            "was cancelled".to_string()
+        } else if payload.is::<TerminateUnwind>() {
+            "called corio::terminate()".to_string()
+        } else if payload.is::<crate::time::TimeoutUnwind>() {
+            "ran out of time in corio::timeout()".to_string()
+        } else {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            match msg {
+                Some(m) => format!("was thrown at (Coro::throw: {m:?})"),
+                None => "was thrown at (Coro::throw)".to_string(),
+            }
+        };
+        let place = match (at, c.where_.get()) {
+            (Some(l), _) => format!(" at {l}"),
+            (None, Some(l)) => format!(" in its blocking call at {l}"),
+            (None, None) => String::new(),
+        };
+        eprintln!(
+            "corio: {who} {what}{place}: this unwinds its stack, which needs \
+             panic = \"unwind\"; the program is built with panic = \"abort\", aborting"
+        );
+        std::process::abort();
+    }
+    panic::resume_unwind(payload)
 }
 
 /// Drops `value`, reporting (not propagating) a panic from its `Drop`.
