@@ -213,6 +213,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+#[cfg(doctest)]
+mod auto_traits;
 mod coro;
 pub mod debug;
 pub mod fs;
