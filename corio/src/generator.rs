@@ -49,6 +49,10 @@ impl<Y, I> Yielder<Y, I> {
     /// coro (its locals, its timer); a suspended generator could carry it to
     /// another coro, or past the coro's end. Yield outside the call instead.
     ///
+    /// A `Drop` that yields while an unfinished generator is being dropped
+    /// (its stack unwinds) cannot be suspended: the process aborts with
+    /// "panic in a destructor during cleanup".
+    ///
     /// # Switching
     ///
     /// Switches to the generator's caller (not to another coro: the
