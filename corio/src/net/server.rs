@@ -320,7 +320,11 @@ impl Drop for Conn {
         if let Some(slots) = &self.shared.slots {
             slots.up();
         }
-        self.shared.ended.broadcast();
+        // Only when `drain` waits: a closure dropped as its thread exits
+        // must not need the scheduler.
+        if self.shared.ended.awaited() {
+            self.shared.ended.broadcast();
+        }
     }
 }
 
