@@ -80,7 +80,7 @@ fn output_runs_alongside_other_coros() {
         n
     });
     let out = Command::new("sh")
-        .args(["-c", "sleep 0.2; echo late"])
+        .args(["-c", "sleep 0.5; echo late"])
         .output()
         .unwrap();
     assert_eq!(out.stdout, b"late\n");
