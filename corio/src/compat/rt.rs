@@ -48,10 +48,19 @@ where
     F: Future + 'static,
 {
     fn execute(&self, fut: F) {
-        // Detached, as hyper expects of an executor.
-        drop(crate::spawn(move || {
-            crate::block_on(fut);
-        }));
+        // Detached, as hyper expects of an executor. A coro's closure is
+        // moved onto its new stack, which takes at most 1 KiB (corosensei's
+        // limit): a bigger future (a hyper connection is) goes in a box.
+        if std::mem::size_of::<F>() > 512 {
+            let fut = Box::pin(fut);
+            drop(crate::spawn(move || {
+                crate::block_on(fut);
+            }));
+        } else {
+            drop(crate::spawn(move || {
+                crate::block_on(fut);
+            }));
+        }
     }
 }
 

@@ -38,8 +38,7 @@ use crate::net::{TcpListener, TcpStream};
 ///
 /// Clones share one shutdown switch: [`shutdown`](Http::shutdown) makes
 /// every connection served through any of them finish the request in
-/// flight, answer it with `connection: close`, and close; idle ones close
-/// at once. [`connections`](Http::connections) counts those still open.
+/// flight and close; idle ones close at once. [`connections`](Http::connections) counts those still open.
 ///
 /// # Blocking in handlers
 ///
@@ -370,7 +369,7 @@ impl Http {
     }
 
     /// Shuts the connections down gracefully: each finishes the request in
-    /// flight (answering it with `connection: close`) and closes; idle
+    /// flight (its answer goes out whole) and closes; idle
     /// keep-alive connections close at once, and connections served from
     /// now on close after their first request. Stopping the accept loop
     /// is the caller's part (cancel the coro running
