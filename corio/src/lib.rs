@@ -172,6 +172,12 @@
 //! pool and parks only the caller (Coro::Multicore). [`block_on`] waits
 //! for any `Future` inside a coro, and a [`JoinHandle`] is a `Future`.
 //!
+//! With the `compat` feature (off by default), `compat` runs the async
+//! ecosystem — hyper's server and client, axum, tokio-util's codecs — on
+//! corio's reactor and timers, with no tokio runtime, and serves hyper
+//! services a coro per connection; their async handlers may call blocking
+//! corio functions.
+//!
 //! # What may switch
 //!
 //! Only one coro of a thread runs at a time, and it gives up the CPU only
@@ -350,6 +356,8 @@
 
 #[cfg(doctest)]
 mod auto_traits;
+#[cfg(feature = "compat")]
+pub mod compat;
 mod coro;
 pub mod debug;
 pub mod fs;
