@@ -17,6 +17,7 @@ use crate::sched::reactor::{IoState, Remote, RemoteWake};
 use crate::sched::timer::Action;
 use crate::sched::wait::WaitNode;
 use crate::sched::{Scheduler, sched};
+use crate::stack::Stack;
 
 /// What the waker and the waiting coro share.
 struct Shared {
@@ -132,6 +133,27 @@ impl Drop for Waiting<'_> {
 /// waking it leaves the coro parked forever, as it would leave an async
 /// task.)
 ///
+/// # Where the future is polled
+///
+/// The future itself lives in this call's frame, on the coro's stack. Its
+/// `poll` runs on the thread's *poll stack* when that stack is free (and
+/// on the coro's own stack otherwise): one stack per thread, the size of a
+/// default coro stack, that every coro's `block_on` polls on in turn. A
+/// server that polls deep futures (hyper's) in thousands of coros then
+/// keeps one call chain's worth of stack hot in the CPU cache, as a
+/// future executor does, instead of one per coro. A `poll` that blocks
+/// (calls [`sleep`](crate::sleep), a corio socket, ...) parks the coro on
+/// the poll stack and keeps it until that `poll` returns; meanwhile the
+/// other coros poll on their own stacks. It makes no difference to the
+/// future. Polls run on the coro's own stack when the coro's stack is
+/// bigger than the poll stack (so a [`Builder::stack_size`] given for a
+/// deep future keeps counting), in the main coro (whose stack is the
+/// thread's) and inside a [`Generator`](crate::Generator). The thread takes
+/// its poll stack from the stack pool at its first such `block_on` and
+/// keeps it until it exits.
+///
+/// [`Builder::stack_size`]: crate::Builder::stack_size
+///
 /// # Examples
 ///
 /// ```
@@ -197,7 +219,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     loop {
         shared.woken.store(false, Ordering::Release);
-        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+        if let Poll::Ready(v) = poll_on_poll_stack(me, future.as_mut(), &mut cx) {
             return v;
         }
         // Woken during the poll (or since): poll again at once.
@@ -218,6 +240,99 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         frame.reset();
     }
+}
+
+/// The thread's poll stack (see [`block_on`]'s "Where the future is
+/// polled").
+///
+/// # Invariant
+/// `idle` holds the stack while no poll runs on it; a poll running on it
+/// owns it (through a [`Lease`] in `poll_on_poll_stack`'s frame, on the
+/// polling coro's own stack) until that poll returns or unwinds. So at most
+/// one call chain uses it at a time. `made` says the thread has one, idle
+/// or leased (a lease whose coro is abandoned mid-poll keeps it for ever:
+/// the thread then polls in place).
+struct PollStack {
+    idle: Cell<Option<Stack>>,
+    made: Cell<bool>,
+}
+
+thread_local! {
+    static POLL_STACK: PollStack = const {
+        PollStack {
+            idle: Cell::new(None),
+            made: Cell::new(false),
+        }
+    };
+}
+
+/// The poll stack, leased to one poll; given back to the thread when
+/// dropped (after the poll returned, or while its panic unwinds on the
+/// coro's stack).
+struct Lease(Option<Stack>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(stack) = self.0.take() {
+            stack.set_owner(0);
+            // At thread exit (the slot is gone) the stack goes back to the
+            // pools as it drops.
+            let _ = POLL_STACK.try_with(|p| p.idle.set(Some(stack)));
+        }
+    }
+}
+
+/// Polls `fut` on the thread's poll stack when `me` (the running coro) is
+/// on its own stack, not bigger than the poll stack, and the poll stack is
+/// free; in place otherwise.
+#[inline]
+fn poll_on_poll_stack<F: Future + ?Sized>(
+    me: &CoroInner,
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    // On its own stack: not the main coro (its stack bounds are 0), not in
+    // a generator, not already on the poll stack.
+    let sp = crate::sys::stack_pointer();
+    if sp < me.stack_limit || sp >= me.stack_base {
+        return fut.poll(cx);
+    }
+    let Some(stack) = take_poll_stack() else {
+        return fut.poll(cx);
+    };
+    if me.stack_base - me.stack_limit > stack.base() - stack.usable_low() {
+        drop(Lease(Some(stack)));
+        return fut.poll(cx);
+    }
+    // The overflow report names the coro polling (alive while it polls;
+    // `Lease` clears the owner when the poll ends).
+    stack.set_owner(me as *const CoroInner as usize);
+    let mut lease = Lease(Some(stack));
+    let stack = lease.0.as_mut().expect("just leased");
+    // `on_stack` runs the poll on `stack` and returns its result here, or
+    // catches its panic and resumes it here (on the coro's stack), so
+    // `lease` is dropped on the coro's stack in either case, after the
+    // poll's frames are gone. A poll that parks the coro parks it with
+    // those frames on `stack`, which stays leased meanwhile.
+    corosensei::on_stack(stack, move || fut.poll(cx))
+}
+
+/// The thread's poll stack, unless it is leased (or cannot be made).
+#[inline]
+fn take_poll_stack() -> Option<Stack> {
+    POLL_STACK
+        .try_with(|p| {
+            p.idle.take().or_else(|| {
+                if p.made.get() {
+                    return None;
+                }
+                let s = Stack::acquire(crate::stack::DEFAULT_STACK_SIZE).ok()?;
+                p.made.set(true);
+                Some(s)
+            })
+        })
+        .ok()
+        .flatten()
 }
 
 /// A descriptor's state and the direction (`READ` or `WRITE`) waited for.
@@ -365,8 +480,10 @@ pub(crate) fn frame_of<'a>(cx: &'a Context<'_>) -> Option<Pin<&'a Frame>> {
     }
     // SAFETY: the frame pointer is non-null only while its `block_on` is
     // active on coro `cw.coro` (field invariant), and that is the coro
-    // running this code: so that `block_on` is below us on this stack and
-    // its pinned frame outlives this borrow of `cx`. (The comparison is
+    // running this code: so that `block_on` is below us in this coro's
+    // call chain (on its stack, which the chain continues from when the
+    // poll runs on the poll stack) and its pinned frame outlives this
+    // borrow of `cx`. (The comparison is
     // made on this thread: a live coro's address is not shared with a
     // coro of another thread, and a frame pointer is cleared before its
     // coro ends.)

@@ -145,3 +145,123 @@ fn a_waker_used_after_block_on_returned_wakes_nobody() {
     // a deadlock report, not an endless sleep.
     assert!(std::panic::catch_unwind(corio::schedule).is_err());
 }
+
+/// Pending once (waking itself), then ready: a future that returns to
+/// `block_on` between two polls.
+fn yield_once() -> impl Future<Output = ()> {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+}
+
+#[test]
+fn polls_that_block_inside_park_only_their_coro_and_the_others_go_on() {
+    // Each coro's future blocks inside its poll (a plain corio::sleep, a
+    // join, a nested block_on, a generator), between awaits. The one
+    // parked longest inside a poll must not hold up the others' polls.
+    let log = Log::new();
+    let mut hs = Vec::new();
+    let l = log.clone();
+    hs.push(corio::spawn(move || {
+        corio::block_on(async {
+            yield_once().await;
+            corio::sleep(Duration::from_millis(60)); // parks inside the poll
+            l.push("slow");
+            yield_once().await;
+            0
+        })
+    }));
+    for i in 1..=20u32 {
+        let l = log.clone();
+        hs.push(corio::spawn(move || {
+            corio::block_on(async move {
+                for round in 0..3 {
+                    yield_once().await;
+                    corio::sleep(Duration::from_millis(1));
+                    let nested = corio::block_on(async move {
+                        yield_once().await;
+                        round
+                    });
+                    let joined = corio::block_on(corio::spawn(move || i * 10)).unwrap();
+                    let gen_sum: u32 = corio::Generator::new(|y, ()| {
+                        y.yield_(1u32);
+                        y.yield_(2);
+                    })
+                    .sum();
+                    assert_eq!((nested, joined, gen_sum), (round, i * 10, 3));
+                }
+                l.push(format!("fast {i}"));
+                i
+            })
+        }));
+    }
+    let got: Vec<u32> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(got, (0..=20).collect::<Vec<_>>());
+    let log = log.get();
+    assert_eq!(log.len(), 21);
+    assert_eq!(log.last().map(String::as_str), Some("slow"), "{log:?}");
+}
+
+#[test]
+fn a_panic_inside_a_poll_reaches_join_and_the_next_polls_are_unharmed() {
+    let h = corio::spawn(|| {
+        corio::block_on(async {
+            yield_once().await;
+            panic!("boom in poll");
+        })
+    });
+    match h.join() {
+        Err(corio::JoinError::Panicked(p)) => {
+            assert_eq!(p.downcast_ref::<&str>(), Some(&"boom in poll"));
+        }
+        other => panic!("expected the poll's panic, got {other:?}"),
+    }
+    let hs: Vec<_> = (0..5u32)
+        .map(|i| {
+            corio::spawn(move || {
+                corio::block_on(async move {
+                    yield_once().await;
+                    i + 1
+                })
+            })
+        })
+        .collect();
+    let sum: u32 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, 15);
+}
+
+#[test]
+fn cancelling_a_coro_parked_inside_a_poll_drops_its_future_and_others_poll_on() {
+    let log = Log::new();
+    let l = log.clone();
+    let parked = corio::spawn(move || {
+        let guard = DropLog {
+            log: l,
+            what: "future".into(),
+        };
+        corio::block_on(async move {
+            let _g = guard;
+            yield_once().await;
+            corio::sleep(Duration::from_secs(3600)); // parks inside the poll
+        });
+    });
+    corio::sleep(Duration::from_millis(5));
+    assert!(log.get().is_empty());
+    parked.coro().cancel();
+    assert_eq!(log.get().len(), 1, "{:?}", log.get());
+    assert!(matches!(parked.join(), Err(corio::JoinError::Cancelled)));
+    let h = corio::spawn(|| {
+        corio::block_on(async {
+            yield_once().await;
+            7
+        })
+    });
+    assert_eq!(h.join().unwrap(), 7);
+}

@@ -55,6 +55,65 @@ fn a_stack_overflow_aborts_with_a_report_naming_the_coro() {
 }
 
 #[test]
+fn a_future_polled_in_block_on_runs_on_the_threads_poll_stack() {
+    // A coro with a 16 KiB stack polls a future that needs about 100 KiB:
+    // `block_on` polls on the thread's poll stack (a default-size stack),
+    // so it fits. Twice, to see the poll stack come back after a poll.
+    if child_role().as_deref() == Some("poll-stack") {
+        for _ in 0..2 {
+            let h = corio::Builder::new()
+                .stack_size(16 * 1024)
+                .spawn(|| corio::block_on(async { recurse(100) }))
+                .unwrap();
+            assert_eq!(h.join().unwrap(), 100);
+        }
+        println!("POLLED OK");
+        return;
+    }
+    let out = run_child(
+        "a_future_polled_in_block_on_runs_on_the_threads_poll_stack",
+        "poll-stack",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("POLLED OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+}
+
+#[test]
+fn an_overflow_in_a_poll_is_reported_naming_the_polling_coro() {
+    if child_role().as_deref() == Some("poll-overflow") {
+        let h = corio::Builder::new()
+            .name("deep poller")
+            .spawn(|| corio::block_on(async { recurse_forever(0) }))
+            .unwrap();
+        println!("ID {}", h.coro().id());
+        h.join().ok();
+        unreachable!("the overflow must abort the process");
+    }
+    let out = run_child(
+        "an_overflow_in_a_poll_is_reported_naming_the_polling_coro",
+        "poll-overflow",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let id = word_after(&stdout, "ID ").expect("child printed the id");
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "coro {id} (deep poller) overflowed its stack of {} bytes",
+            corio::stack::DEFAULT_STACK_SIZE
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_generator_stack_overflow_is_reported_too() {
     if child_role().as_deref() == Some("gen-overflow") {
         let mut g =
