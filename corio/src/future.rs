@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::sched::inner::CoroInner;
 use crate::sched::reactor::{IoState, Remote, RemoteWake};
-use crate::sched::timer::Action;
+use crate::sched::timer::{Action, Timer};
 use crate::sched::wait::WaitNode;
 use crate::sched::{Scheduler, sched};
 use crate::stack::Stack;
@@ -217,6 +217,13 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let waker = unsafe { Waker::from_raw(raw_waker(cw.clone())) };
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
+    // The timer armed for the frame's deadline and its own deadline. It
+    // is kept from one park to the next while it is not later than the
+    // deadline the future asks for (waking early only costs a poll): a
+    // future that renews a distant deadline at each round, as hyper's
+    // header read timeout does at each request, then arms the timer heap
+    // once per period of that timeout, not once per park.
+    let mut armed: Option<(Instant, Timer<'_>)> = None;
     loop {
         shared.woken.store(false, Ordering::Release);
         if let Poll::Ready(v) = poll_on_poll_stack(me, future.as_mut(), &mut cx) {
@@ -225,16 +232,21 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         // Woken during the poll (or since): poll again at once.
         while !shared.woken.load(Ordering::Acquire) && !frame.woken() {
             let s = sched();
-            let timer = frame
-                .deadline
-                .get()
-                .map(|d| s.timers.arm(d, Action::Ready(me)));
+            match frame.deadline.get() {
+                None => armed = None,
+                Some(d) => {
+                    if !armed.as_ref().is_some_and(|(at, t)| *at <= d && !t.fired()) {
+                        drop(armed.take()); // disarmed before the next is armed
+                        armed = Some((d, s.timers.arm(d, Action::Ready(me))));
+                    }
+                }
+            }
             shared
                 .waiter
                 .store(s.cur() as *const CoroInner as *mut _, Ordering::Relaxed);
             s.park_on(loc, crate::sched::inner::What::Future);
             shared.waiter.store(std::ptr::null_mut(), Ordering::Relaxed);
-            if timer.is_some_and(|t| t.fired()) {
+            if armed.as_ref().is_some_and(|(_, t)| t.fired()) {
                 break;
             }
         }

@@ -338,6 +338,56 @@ fn sleep_futures_fire_in_deadline_order_and_reset() {
     });
 }
 
+#[test]
+fn a_deadline_moved_between_polls_is_kept_later_or_sooner() {
+    // One `block_on` whose future asks for a new deadline at each round,
+    // as hyper's header read timeout does at each request: a later one
+    // (the wait must last until it, not end at the first), then a sooner
+    // one (it must not wait for the earlier, later deadline).
+    util::within(LIMIT, "moving deadlines", || {
+        let start = Instant::now();
+        let later = start + Duration::from_millis(60);
+        let mut round = 0;
+        let mut sleep = Box::pin(Sleep::until(start + Duration::from_millis(20)));
+        corio::block_on(std::future::poll_fn(|cx| {
+            round += 1;
+            if round == 2 {
+                // Woken at 20 ms: move the deadline out to 60 ms.
+                sleep = Box::pin(Sleep::until(later));
+            }
+            sleep.as_mut().poll(cx)
+        }));
+        assert!(Instant::now() >= later);
+        assert!(round >= 3, "woken at 20 ms, then at 60 ms: {round} polls");
+
+        // Parked on an hour-long sleep, woken by another coro at 5 ms,
+        // then asking for 20 ms.
+        let start = Instant::now();
+        let sooner = start + Duration::from_millis(20);
+        let waker: Rc<std::cell::RefCell<Option<Waker>>> = Rc::default();
+        let w = waker.clone();
+        let other = corio::spawn(move || {
+            corio::sleep(Duration::from_millis(5));
+            w.borrow_mut().take().expect("polled by now").wake();
+        });
+        let mut round = 0;
+        let mut sleep = Box::pin(Sleep::until(start + Duration::from_secs(3600)));
+        corio::block_on(std::future::poll_fn(|cx| {
+            round += 1;
+            if round == 1 {
+                *waker.borrow_mut() = Some(cx.waker().clone());
+            } else if round == 2 {
+                sleep = Box::pin(Sleep::until(sooner));
+            }
+            sleep.as_mut().poll(cx)
+        }));
+        assert!(Instant::now() >= sooner);
+        assert!(start.elapsed() < Duration::from_secs(60));
+        assert_eq!(round, 3, "polled first, when woken, at the new deadline");
+        other.join().unwrap();
+    });
+}
+
 /// What a coro that polled a tokio-only API ended with.
 fn tokio_only(f: impl Future<Output = ()> + 'static) -> String {
     let h = corio::spawn(move || corio::block_on(f));
