@@ -39,6 +39,22 @@ pub fn server_addr() -> SocketAddrV4 {
     }
 }
 
+/// Whether the hyper peers got `--header-read-timeout` after the address
+/// (keep hyper's 30 s header read timeout, on the runtime's timer); exits
+/// with a usage message on any other extra argument.
+pub fn header_read_timeout_flag() -> bool {
+    let prog = std::env::args().next().unwrap_or_else(|| "server".into());
+    let rest: Vec<String> = std::env::args().skip(2).collect();
+    match rest.as_slice() {
+        [] => false,
+        [f] if f == "--header-read-timeout" => true,
+        _ => {
+            eprintln!("usage: {prog} 127.0.0.1:PORT [--header-read-timeout]");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// Thin, safe wrappers over the `libc` calls the raw epoll programs use.
 ///
 /// Each wrapper is a single system call; errors come back as

@@ -1,12 +1,16 @@
-//! hyper 1 hello server on corio: `http-corio-hyper 127.0.0.1:PORT`.
+//! hyper 1 hello server on corio: `http-corio-hyper 127.0.0.1:PORT
+//! [--header-read-timeout]`.
 //!
 //! `corio::compat::Http` on one scheduler thread, a coro per connection,
 //! with exactly `http-tokio-hyper`'s hyper settings (HTTP/1.1 only,
-//! keep-alive, no `Date`, title-cased header names) and the same hyper
-//! build (this crate's features), so the two differ only in the runtime.
-//! It keeps hyper's 30 s header read timeout, which runs on corio's timer
-//! (the tokio peer has no timer and so no such timeout).
-//! `corio/examples/hyper_hello.rs` is the same server as an example.
+//! keep-alive, no `Date`, title-cased header names, and no header read
+//! timeout: the tokio peer has no timer) and the same hyper build (this
+//! crate's features), so the two differ only in the runtime.
+//! `--header-read-timeout` keeps hyper's 30 s header read timeout, which
+//! `Http::new()` turns on and corio's timer drives, to compare with
+//! `http-tokio-hyper --header-read-timeout` (tokio's timer).
+//! `corio/examples/hyper_hello.rs` is the same server as an example (with
+//! the timeout).
 
 use std::convert::Infallible;
 
@@ -33,11 +37,15 @@ fn main() {
         eprintln!("http-corio-hyper: cannot listen on {addr}: {e}");
         std::process::exit(1);
     });
+    let timeout = corio_peers::header_read_timeout_flag();
     let mut http = corio::compat::Http::new();
     http.builder()
         .keep_alive(true)
         .auto_date_header(false)
         .title_case_headers(true);
+    if !timeout {
+        http.builder().header_read_timeout(None);
+    }
     if let Err(e) = http.serve(listener, service_fn(hello)) {
         eprintln!("http-corio-hyper: {e}");
         std::process::exit(1);

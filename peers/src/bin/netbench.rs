@@ -1,6 +1,6 @@
 //! netbench: corio's network benchmarks against their peers, in one run.
 //!
-//! `cargo run --release -p corio-peers --bin netbench -- [echo] [http]
+//! `cargo run --release -p corio-peers --bin netbench -- [echo] [http] [sleep]
 //! [--secs S] [--runs R] [--warmup S] [--only name,name] [--no-build]`
 //!
 //! For each run and each implementation in turn (interleaved, so drift on
@@ -30,12 +30,18 @@ const CLIENT_CPU: usize = 1;
 const ECHO_CONNS: usize = 50;
 const ECHO_SIZE: usize = 64;
 const WRK_CONNS: usize = 64;
+/// The `sleep` workload: wrk's connections and the path (a handler that
+/// blocks 10 ms per request).
+const SLEEP_CONNS: usize = 256;
+const SLEEP_PATH: &str = "/sleep/10";
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Workload {
     Echo,
     Http,
+    /// axum's `GET /sleep/10`: a handler that blocks for 10 ms.
+    Sleep,
 }
 
 impl Workload {
@@ -43,6 +49,20 @@ impl Workload {
         match self {
             Workload::Echo => "echo",
             Workload::Http => "http",
+            Workload::Sleep => "sleep",
+        }
+    }
+
+    /// Loaded with wrk (an HTTP workload).
+    fn wrk(self) -> bool {
+        matches!(self, Workload::Http | Workload::Sleep)
+    }
+
+    /// What the ratio column divides by.
+    fn baseline_label(self) -> &'static str {
+        match self {
+            Workload::Echo | Workload::Http => "raw epoll",
+            Workload::Sleep => "tokio + spawn_blocking",
         }
     }
 }
@@ -130,7 +150,7 @@ const IMPLS: &[Impl] = &[
         source: Source::Peer("http-corio-hyper"),
         port: 7205,
         baseline: false,
-        note: "hyper 1 on corio (compat::Http; the same hyper build and settings as http-tokio-hyper, plus hyper's 30 s header read timeout on corio's timer)",
+        note: "hyper 1 on corio (compat::Http with the same hyper build and settings as http-tokio-hyper: no header read timeout, since the tokio peer has no timer)",
     },
     Impl {
         name: "http-tokio-hyper",
@@ -150,6 +170,24 @@ const IMPLS: &[Impl] = &[
         baseline: false,
         note: "may_minihttp, one worker; always adds `Server: M` and `Date` (126-byte answer, not 78)",
     },
+    Impl {
+        name: "sleep-corio-axum",
+        short: "corio",
+        workload: Workload::Sleep,
+        source: Source::CorioExample("axum_app"),
+        port: 7301,
+        baseline: false,
+        note: "corio, examples/axum_app.rs: the handler calls `corio::sleep(10 ms)` (a plain blocking call: its connection's coro parks), one scheduler thread, `compat::serve` (hyper's 30 s header read timeout on corio's timer)",
+    },
+    Impl {
+        name: "sleep-tokio-axum",
+        short: "tokio",
+        workload: Workload::Sleep,
+        source: Source::Peer("http-tokio-axum"),
+        port: 7302,
+        baseline: true,
+        note: "axum on tokio current_thread, the handler awaits `spawn_blocking(|| std::thread::sleep(10 ms))` (tokio's blocking pool, up to 512 threads); same hyper settings (30 s header read timeout on `TokioTimer`)",
+    },
 ];
 
 struct Opts {
@@ -164,7 +202,7 @@ struct Opts {
 fn usage(msg: &str) -> ! {
     eprintln!("netbench: {msg}");
     eprintln!(
-        "usage: netbench [echo] [http] [--secs S (5)] [--runs R (5)] [--warmup S (1)] \
+        "usage: netbench [echo] [http] [sleep] [--secs S (5)] [--runs R (5)] [--warmup S (1)] \
          [--only name,name] [--no-build]"
     );
     eprintln!(
@@ -192,7 +230,8 @@ fn parse_opts() -> Opts {
         match a.as_str() {
             "echo" if !o.workloads.contains(&Workload::Echo) => o.workloads.push(Workload::Echo),
             "http" if !o.workloads.contains(&Workload::Http) => o.workloads.push(Workload::Http),
-            "echo" | "http" => {}
+            "sleep" if !o.workloads.contains(&Workload::Sleep) => o.workloads.push(Workload::Sleep),
+            "echo" | "http" | "sleep" => {}
             "--secs" => {
                 o.secs = value("--secs")
                     .parse()
@@ -227,7 +266,7 @@ fn parse_opts() -> Opts {
         }
     }
     if o.workloads.is_empty() {
-        o.workloads = vec![Workload::Echo, Workload::Http];
+        o.workloads = vec![Workload::Echo, Workload::Http, Workload::Sleep];
     }
     if o.secs == 0 || o.runs == 0 {
         usage("--secs and --runs must be at least 1");
@@ -290,7 +329,7 @@ fn main() {
     if let Some(list) = &opts.only
         && !list.iter().any(|n| n == "epoll" || n.ends_with("-epoll"))
     {
-        eprintln!("netbench: the raw epoll baselines run too (the ratio column is to them)");
+        eprintln!("netbench: the baselines run too (the ratio column is to them)");
     }
 
     let mut skipped: Vec<(String, String)> = Vec::new();
@@ -345,16 +384,16 @@ fn main() {
 
     // wrk for the HTTP workload.
     let mut wrk_version = None;
-    if chosen.iter().any(|i| i.workload == Workload::Http) {
+    if chosen.iter().any(|i| i.workload.wrk()) {
         match ensure_wrk() {
             Ok(v) => wrk_version = Some(v),
             Err(e) => {
-                eprintln!("netbench: {e}; skipping the http workload");
+                eprintln!("netbench: {e}; skipping the http and sleep workloads");
                 chosen.retain(|i| {
-                    if i.workload == Workload::Http {
+                    if i.workload.wrk() {
                         skipped.push((i.name.to_string(), e.clone()));
                     }
-                    i.workload != Workload::Http
+                    !i.workload.wrk()
                 });
             }
         }
@@ -369,7 +408,7 @@ fn main() {
     let mut failures: Vec<(String, usize, String)> = Vec::new();
     for (run, row) in samples.iter_mut().enumerate() {
         for (slot, i) in row.iter_mut().zip(&chosen) {
-            let check = i.workload == Workload::Http && !responses.iter().any(|(n, _)| n == i.name);
+            let check = i.workload.wrk() && !responses.iter().any(|(n, _)| n == i.name);
             match measure(&env, i, &opts, check) {
                 Ok((s, resp)) => {
                     eprintln!(
@@ -474,7 +513,7 @@ fn measure_running(
         std::thread::sleep(Duration::from_millis(20));
     }
     let response = if check_http {
-        Some(describe_response(addr))
+        Some(describe_response(addr, i.workload))
     } else {
         None
     };
@@ -534,7 +573,7 @@ fn load(env: &Env, i: &Impl, addr: SocketAddr, secs: u64) -> Result<Sample, Stri
     let client_cpu_pct = 100.0 * cpu.as_secs_f64() / wall.as_secs_f64();
     let mut s = match i.workload {
         Workload::Echo => parse_echo(&stdout),
-        Workload::Http => parse_wrk(&stdout),
+        Workload::Http | Workload::Sleep => parse_wrk(&stdout),
     }
     .ok_or_else(|| {
         format!(
@@ -557,14 +596,15 @@ fn load_command(env: &Env, w: Workload, addr: SocketAddr, secs: u64) -> Command 
                 .args(["--secs", &secs.to_string()]);
             c
         }
-        Workload::Http => {
+        Workload::Http | Workload::Sleep => {
+            let (conns, path) = wrk_load(w);
             let mut c = Command::new("wrk");
             c.args([
                 "-t1".to_string(),
-                format!("-c{WRK_CONNS}"),
+                format!("-c{conns}"),
                 format!("-d{secs}s"),
                 "--latency".to_string(),
-                format!("http://{addr}/"),
+                format!("http://{addr}{path}"),
             ]);
             c
         }
@@ -576,11 +616,20 @@ fn load_command_text(w: Workload, port: u16, secs: u64) -> String {
         Workload::Echo => format!(
             "taskset -c {CLIENT_CPU} target/release/echo-client 127.0.0.1:{port} --conns {ECHO_CONNS} --size {ECHO_SIZE} --secs {secs}"
         ),
-        Workload::Http => {
+        Workload::Http | Workload::Sleep => {
+            let (conns, path) = wrk_load(w);
             format!(
-                "taskset -c {CLIENT_CPU} wrk -t1 -c{WRK_CONNS} -d{secs}s --latency http://127.0.0.1:{port}/"
+                "taskset -c {CLIENT_CPU} wrk -t1 -c{conns} -d{secs}s --latency http://127.0.0.1:{port}{path}"
             )
         }
+    }
+}
+
+/// wrk's connections and path for an HTTP workload.
+fn wrk_load(w: Workload) -> (usize, &'static str) {
+    match w {
+        Workload::Sleep => (SLEEP_CONNS, SLEEP_PATH),
+        _ => (WRK_CONNS, "/"),
     }
 }
 
@@ -637,12 +686,14 @@ fn parse_wrk(out: &str) -> Option<Sample> {
     })
 }
 
-/// Sends one GET and describes the answer against the reference bytes.
-fn describe_response(addr: SocketAddr) -> String {
+/// Sends the workload's GET and describes the answer: against the
+/// reference bytes for `http`, as it is (head and body) for `sleep`.
+fn describe_response(addr: SocketAddr, w: Workload) -> String {
+    let (_, path) = wrk_load(w);
     let fetch = || -> std::io::Result<Vec<u8>> {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -678,6 +729,10 @@ fn describe_response(addr: SocketAddr) -> String {
         }
     };
     match fetch() {
+        Ok(r) if w == Workload::Sleep => {
+            let text = String::from_utf8_lossy(&r);
+            format!("{} bytes: `{}`", r.len(), text.replace("\r\n", " | "))
+        }
         Ok(r) if r == corio_peers::HTTP_RESPONSE => {
             format!("{} bytes, exactly the reference answer", r.len())
         }
@@ -1068,7 +1123,8 @@ fn report(
         r,
         "Server CPU is the sum over the server's threads of `/proc/PID/task/*/schedstat` (time on CPU) across the \
          measured window, divided by the requests the load generator completed in it; lower is better. \
-         The ratio is taken run by run against the raw epoll server of the same run, then the median of the ratios.\n"
+         The ratio is taken run by run against the workload's baseline (the raw epoll server; for `sleep`, tokio) \
+         in the same run, then the median of the ratios.\n"
     );
 
     for w in &opts.workloads {
@@ -1087,17 +1143,17 @@ fn report(
             Workload::Http => {
                 format!("### HTTP hello: keep-alive, `wrk -t1 -c{WRK_CONNS}`, one scheduler thread")
             }
+            Workload::Sleep => format!(
+                "### axum, a handler that blocks 10 ms: keep-alive, `wrk -t1 -c{SLEEP_CONNS}` on `GET {SLEEP_PATH}`, one scheduler thread"
+            ),
         };
         let _ = writeln!(r, "{title}\n");
-        let lat = if *w == Workload::Http {
-            " p50 / p99 latency |"
-        } else {
-            ""
-        };
-        let lat_sep = if *w == Workload::Http { "---|" } else { "" };
+        let lat = if w.wrk() { " p50 / p99 latency |" } else { "" };
+        let lat_sep = if w.wrk() { "---|" } else { "" };
         let _ = writeln!(
             r,
-            "| implementation | server CPU µs/request, median (min–max) | ÷ raw epoll (median of per-run ratios) | req/s, median (min–max) |{lat} errors | runs |"
+            "| implementation | server CPU µs/request, median (min–max) | ÷ {} (median of per-run ratios) | req/s, median (min–max) |{lat} errors | runs |",
+            w.baseline_label()
         );
         let _ = writeln!(r, "|---|---:|---:|---:|{lat_sep}---:|---:|");
         let base = rows.iter().find(|(_, i)| i.baseline).map(|(k, _)| *k);
@@ -1109,7 +1165,7 @@ fn report(
                     r,
                     "| {} | failed | — | — |{} — | 0/{} |",
                     i.name,
-                    if *w == Workload::Http { " — |" } else { "" },
+                    if w.wrk() { " — |" } else { "" },
                     opts.runs
                 );
                 continue;
@@ -1133,7 +1189,7 @@ fn report(
                 spread(&ratios, 3, false)
             };
             let errors: u64 = got.iter().map(|s| s.errors).sum();
-            let latency = if *w == Workload::Http {
+            let latency = if w.wrk() {
                 let mid = got[got.len() / 2];
                 match &mid.latency {
                     Some((a, b)) => format!(" {a} / {b} |"),
@@ -1165,9 +1221,11 @@ fn report(
         let (limit, rival, rival_name) = match w {
             Workload::Echo => (1.03, "tokio", "tokio current_thread"),
             Workload::Http => (1.05, "may", "may_minihttp (one worker)"),
+            // Reported, no target (the issue asks for req/s and CPU).
+            Workload::Sleep => (f64::NAN, "", ""),
         };
         let find = |s: &str| medians.iter().find(|m| m.0 == s);
-        if let Some(c) = find("corio") {
+        if let Some(c) = find("corio").filter(|_| !limit.is_nan()) {
             let mut t = format!("Targets for corio: CPU/request ÷ raw epoll = {:.3}", c.1);
             let _ = write!(
                 t,
@@ -1189,13 +1247,21 @@ fn report(
             let _ = writeln!(r, "- `{}`: {}", i.name, i.note);
         }
         let _ = writeln!(r);
-        if *w == Workload::Http && !responses.is_empty() {
-            let _ = writeln!(
-                r,
-                "Answer to `GET /` (reference: `{}`, {} bytes):\n",
-                String::from_utf8_lossy(corio_peers::HTTP_RESPONSE).replace("\r\n", "\\r\\n"),
-                corio_peers::HTTP_RESPONSE.len()
-            );
+        if w.wrk()
+            && responses
+                .iter()
+                .any(|(n, _)| rows.iter().any(|(_, i)| i.name == n))
+        {
+            if *w == Workload::Http {
+                let _ = writeln!(
+                    r,
+                    "Answer to `GET /` (reference: `{}`, {} bytes):\n",
+                    String::from_utf8_lossy(corio_peers::HTTP_RESPONSE).replace("\r\n", "\\r\\n"),
+                    corio_peers::HTTP_RESPONSE.len()
+                );
+            } else {
+                let _ = writeln!(r, "Answer to `GET {SLEEP_PATH}`:\n");
+            }
             for (name, d) in responses {
                 if rows.iter().any(|(_, i)| i.name == name) {
                     let _ = writeln!(r, "- `{name}`: {d}");
@@ -1238,6 +1304,12 @@ fn report(
         r,
         "cargo build --release -p corio --features compat --example http_hello"
     );
+    if chosen.iter().any(|i| i.workload == Workload::Sleep) {
+        let _ = writeln!(
+            r,
+            "cargo build --release -p corio --features compat --example axum_app"
+        );
+    }
     for i in chosen {
         let _ = writeln!(
             r,
@@ -1350,7 +1422,7 @@ Transfer/sec:      7.00MB
         ports.sort_unstable();
         ports.dedup();
         assert_eq!(ports.len(), IMPLS.len());
-        for w in [Workload::Echo, Workload::Http] {
+        for w in [Workload::Echo, Workload::Http, Workload::Sleep] {
             let n = IMPLS
                 .iter()
                 .filter(|i| i.workload == w && i.baseline)

@@ -20,9 +20,11 @@
 //! and which is better, and with `--write` puts the table and one SVG chart
 //! per workload into BENCHMARKS.md (between `<!-- suite:begin -->` and
 //! `<!-- suite:end -->`, inserted after the introduction when absent) and
-//! `bench/charts/`. `--io` also runs netbench (raw epoll, hyper,
-//! may_minihttp) and fsbench (corio::fs back-ends, big files) and puts
-//! their reports, as they print them, into the same section.
+//! `bench/charts/`. `--io` also runs netbench (raw epoll, hyper on corio
+//! and on tokio, may_minihttp; axum with a handler that blocks 10 ms, on
+//! corio and on tokio with `spawn_blocking`) and fsbench (corio::fs
+//! back-ends, big files) and puts their reports, as they print them, into
+//! the same section.
 //!
 //! Adding an implementation: a name in `IMPLS`, a `match` arm in
 //! `command` that makes its command line, and the workloads in its
@@ -902,9 +904,17 @@ fn main() {
         let secs = if o.quick { "2" } else { "5" };
         for (title, bin, args) in [
             (
-                "TCP echo and HTTP hello (netbench: corio, raw epoll, tokio, may)",
+                "TCP echo, HTTP hello and axum with a blocking handler (netbench: corio, raw epoll, tokio, may)",
                 "netbench",
-                vec!["echo", "http", "--runs", runs.as_str(), "--secs", secs],
+                vec![
+                    "echo",
+                    "http",
+                    "sleep",
+                    "--runs",
+                    runs.as_str(),
+                    "--secs",
+                    secs,
+                ],
             ),
             (
                 "File reads (fsbench: corio::fs, std::fs on threads, tokio::fs)",
