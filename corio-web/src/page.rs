@@ -42,13 +42,19 @@ pub(crate) fn render(title: &str, notice: Option<&Html>, content: &Html, push_fr
     Bytes::from(page.into_string())
 }
 
-/// What a request for an older page of a live session gets (409).
-pub(crate) fn stale(title: &str, current: Id) -> Bytes {
+/// What a request for an older page of a live session gets (409): for an
+/// answer (`answer`) or for the page itself.
+pub(crate) fn stale(title: &str, current: Id, answer: bool) -> Bytes {
+    let what = if answer {
+        "That page was answered already, so this answer was not used: nothing has changed."
+    } else {
+        "It belongs to an earlier step of this dialogue (the back button, or an old tab). \
+         Going back cannot undo an answer: nothing has changed."
+    };
     let body = html!(
-        "<h1>This page is out of date</h1>\
-<p>It was already answered (the back button, an old tab, or a form sent twice), \
-so this answer was not used and nothing changed.</p>\
+        "<h1>This page is out of date</h1><p id=stale>{}</p>\
 <p><a id=current href=\"/k/{}\">Go to where you are now</a></p>",
+        what,
         current.to_string()
     );
     render(title, None, &body, None)

@@ -345,7 +345,8 @@ impl Session {
                 if let Some(s) = stats {
                     s.count_stale();
                 }
-                Reply::page(409, page::stale(&self.title, k))
+                let answer = matches!(kind, HitKind::Answer(..));
+                Reply::page(409, page::stale(&self.title, k, answer))
             }
         }
     }
