@@ -152,6 +152,12 @@
 //! pool and parks only the caller (Coro::Multicore). [`block_on`] waits
 //! for any `Future` inside a coro, and a [`JoinHandle`] is a `Future`.
 //!
+//! With the `compat` feature (off by default), `compat` runs the async
+//! ecosystem — hyper's server and client, axum, tokio-util's codecs — on
+//! corio's reactor and timers, with no tokio runtime, and serves hyper
+//! services a coro per connection; their async handlers may call blocking
+//! corio functions.
+//!
 //! # Seeing what the coros do
 //!
 //! [`debug::ps`] lists every coro of the thread with its state, stack use,
@@ -213,6 +219,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "compat")]
+pub mod compat;
 mod coro;
 pub mod debug;
 pub mod fs;

@@ -638,6 +638,21 @@ impl UnixStream {
         self.io.take_error()
     }
 
+    /// The descriptor's registration with the reactor (for `compat::Io`,
+    /// which makes its own system calls and waits through it).
+    #[cfg(feature = "compat")]
+    #[inline]
+    pub(crate) fn registration(&self) -> &Registration {
+        &self.reg
+    }
+
+    /// Its read and write timeouts (for `compat::Io`).
+    #[cfg(feature = "compat")]
+    #[inline]
+    pub(crate) fn behaviour(&self) -> &Behaviour {
+        &self.how
+    }
+
     #[track_caller]
     fn do_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.reg.read(&self.how, buf.len(), || (&self.io).read(buf))
