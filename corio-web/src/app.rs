@@ -262,18 +262,21 @@ impl AppInner {
                     Delivery::Gone => {}
                 }
             }
-            let done = self.table.borrow().done.get(&id).and_then(|t| t.reply(key));
-            if let Some(reply) = done {
-                if let Some(t) = self.table.borrow_mut().done.get_mut(&id) {
-                    t.last_seen = Instant::now();
-                }
-                return decided(reply);
-            }
+        }
+        let done = sid.and_then(|id| {
+            let mut t = self.table.borrow_mut();
+            let tomb = t.done.get_mut(&id)?;
+            tomb.last_seen = Instant::now();
+            Some(tomb.reply(key))
+        });
+        if let Some(Some(reply)) = done {
+            return decided(reply);
         }
         // A new session. The request itself is not passed on: it belonged
-        // to a session that is gone (or to none).
-        let notice = (sid.is_some() || !matches!(key, Key::Start)).then(page::expired_notice);
-        self.start(notice)
+        // to a session that is gone (or to none). Only `GET /` without a
+        // session, or after a dialogue that ended, is a plain start.
+        let plain = matches!(key, Key::Start) && (sid.is_none() || done.is_some());
+        self.start((!plain).then(page::expired_notice))
     }
 
     /// Starts a session and waits for its first page.

@@ -169,3 +169,54 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// An HTTP client with its own cookie jar. With `follow` false it shows
+/// redirects instead of following them; it never treats a status as an
+/// error.
+pub fn agent(follow: bool) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(if follow { 10 } else { 0 })
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// What a test looks at in a response.
+#[derive(Debug)]
+pub struct Got {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Option<String>,
+    pub body: String,
+}
+
+fn got(mut rsp: ureq::http::Response<ureq::Body>) -> Got {
+    let header = |name: &str| {
+        rsp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (location, set_cookie) = (header("location"), header("set-cookie"));
+    Got {
+        status: rsp.status().as_u16(),
+        location,
+        set_cookie,
+        body: rsp.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+pub fn get(agent: &ureq::Agent, url: &str) -> Got {
+    got(agent.get(url).call().expect("GET"))
+}
+
+pub fn post(agent: &ureq::Agent, url: &str, form: &[(&str, &str)]) -> Got {
+    got(agent.post(url).send_form(form.iter().copied()).expect("POST"))
+}
+
+/// The content of the element with id `id` (up to its first `<`).
+pub fn by_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+    let at = html.find(&format!("id={id}>"))? + id.len() + 4;
+    Some(html[at..].split('<').next().unwrap_or(""))
+}
