@@ -27,7 +27,11 @@ fn game(s: &mut Session) {
         if guess == secret {
             break;
         }
-        let verdict = if guess > secret { "too high" } else { "too low" };
+        let verdict = if guess > secret {
+            "too high"
+        } else {
+            "too low"
+        };
         hint = html!("{} is {}.", guess, verdict);
     }
     s.show(html!(
@@ -58,7 +62,9 @@ fn secret() -> u32 {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = corio::net::TcpListener::bind(addr.as_str())?;
     println!("guess: http://{}/", listener.local_addr()?);
     App::new(game).title("Guess the number").serve_on(listener)

@@ -224,7 +224,9 @@ fn svg(seen: &HashSet<Pos>, path: &[Pos], here: Option<Pos>) -> Html {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = corio::net::TcpListener::bind(addr.as_str())?;
     println!("maze: http://{}/", listener.local_addr()?);
     App::new(maze).title("The maze").serve_on(listener)

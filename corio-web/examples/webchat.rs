@@ -43,7 +43,12 @@ impl Line {
         if self.who.is_empty() {
             html!("<li id=m{} class=event>{}</li>", self.id, self.text)
         } else {
-            html!("<li id=m{}><b>{}</b>: {}</li>", self.id, self.who, self.text)
+            html!(
+                "<li id=m{}><b>{}</b>: {}</li>",
+                self.id,
+                self.who,
+                self.text
+            )
         }
     }
 }
@@ -116,14 +121,20 @@ struct Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        self.room.members.borrow_mut().retain(|(id, _)| *id != self.id);
+        self.room
+            .members
+            .borrow_mut()
+            .retain(|(id, _)| *id != self.id);
         self.lines.shutdown();
         self.room.say("", &format!("{} left", self.nick));
     }
 }
 
 fn clip(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(MAX_LINE).collect()
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LINE)
+        .collect()
 }
 
 /// A browser's session in the room.
@@ -217,9 +228,12 @@ fn main() -> std::io::Result<()> {
         let listener = corio::net::TcpListener::bind(taddr.as_str())?;
         println!("webchat: terminals on {}", listener.local_addr()?);
         let room = room.clone();
-        let _terminals = corio::spawn(move || corio::net::serve_on(listener, move |c| terminal(c, &room)));
+        let _terminals =
+            corio::spawn(move || corio::net::serve_on(listener, move |c| terminal(c, &room)));
     }
     let listener = corio::net::TcpListener::bind(addr.as_str())?;
     println!("webchat: http://{}/", listener.local_addr()?);
-    App::new(move |s| member(s, &room)).title("Chat").serve_on(listener)
+    App::new(move |s| member(s, &room))
+        .title("Chat")
+        .serve_on(listener)
 }

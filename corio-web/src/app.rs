@@ -256,7 +256,11 @@ impl AppInner {
                     Delivery::Gone if shared.outcome.get() == Outcome::Failed => {
                         return decided(Reply::page(
                             500,
-                            page::error(500, "Internal Server Error", "This dialogue failed; its session has ended."),
+                            page::error(
+                                500,
+                                "Internal Server Error",
+                                "This dialogue failed; its session has ended.",
+                            ),
                         ));
                     }
                     Delivery::Gone => {}
@@ -283,12 +287,18 @@ impl AppInner {
     fn start(&self, notice: Option<Html>) -> Decision {
         if !self.make_room() {
             Stats::add(&self.stats.refused);
-            return decided(busy("Too many sessions are open right now; try again in a minute."));
+            return decided(busy(
+                "Too many sessions are open right now; try again in a minute.",
+            ));
         }
         let Ok(id) = Id::random() else {
             return decided(busy("The server cannot make a session id right now."));
         };
-        let shared = Rc::new(Shared::new(id, self.config.mailbox, self.config.push_buffer));
+        let shared = Rc::new(Shared::new(
+            id,
+            self.config.mailbox,
+            self.config.push_buffer,
+        ));
         let (first, rx) = ReplyTo::new();
         let mut builder = corio::Builder::new().name(format!("session {}", id.short()));
         if let Some(size) = self.config.stack_size {
@@ -307,7 +317,13 @@ impl AppInner {
         };
         {
             let mut t = self.table.borrow_mut();
-            t.live.insert(id, Live { shared: shared.clone(), coro });
+            t.live.insert(
+                id,
+                Live {
+                    shared: shared.clone(),
+                    coro,
+                },
+            );
             t.order.push_back(id);
         }
         Stats::add(&self.stats.started);
@@ -316,7 +332,11 @@ impl AppInner {
             Delivery::Replied(r) => r,
             Delivery::Gone => Reply::page(
                 500,
-                page::error(500, "Internal Server Error", "This dialogue ended before it showed a page."),
+                page::error(
+                    500,
+                    "Internal Server Error",
+                    "This dialogue ended before it showed a page.",
+                ),
             ),
         };
         Decision {
@@ -329,7 +349,10 @@ impl AppInner {
     fn deliver(&self, shared: &Rc<Shared>, kind: HitKind) -> Delivery {
         shared.last_seen.set(Instant::now());
         let (to, rx) = ReplyTo::new();
-        match shared.mailbox.try_put(crate::session::Hit { kind, reply: to }) {
+        match shared
+            .mailbox
+            .try_put(crate::session::Hit { kind, reply: to })
+        {
             Ok(()) => self.wait(shared, &rx),
             Err(corio::sync::TryPutError::Full(_)) => {
                 Delivery::Replied(busy("Too many requests for this session at once."))
@@ -341,9 +364,7 @@ impl AppInner {
     fn wait(&self, shared: &Shared, rx: &corio::sync::Channel<Reply>) -> Delivery {
         match rx.get_timeout(self.config.reply_timeout) {
             Some(reply) => Delivery::Replied(reply),
-            None if rx.is_shutdown() || shared.outcome.get() != Outcome::Running => {
-                Delivery::Gone
-            }
+            None if rx.is_shutdown() || shared.outcome.get() != Outcome::Running => Delivery::Gone,
             None => Delivery::Replied(busy("The dialogue is taking too long to answer.")),
         }
     }
@@ -407,7 +428,10 @@ impl AppInner {
                 .collect();
             t.done.retain(|_, d| now.duration_since(d.last_seen) < idle);
             let done = std::mem::take(&mut t.done_order);
-            t.done_order = done.into_iter().filter(|id| t.done.contains_key(id)).collect();
+            t.done_order = done
+                .into_iter()
+                .filter(|id| t.done.contains_key(id))
+                .collect();
             ids.iter().filter_map(|id| t.live.remove(id)).collect()
         };
         for l in &expired {
@@ -449,7 +473,10 @@ impl AppInner {
     fn ended(&self, shared: &Shared, tomb: Option<Tombstone>) {
         let mut t = self.table.borrow_mut();
         // Only this very session: an evicted one is out of the table already.
-        if t.live.get(&shared.id).is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared)) {
+        if t.live
+            .get(&shared.id)
+            .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
+        {
             t.live.remove(&shared.id);
         }
         if let Some(tomb) = tomb {

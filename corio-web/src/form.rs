@@ -159,7 +159,7 @@ impl Answer {
 /// A field of an [`Answer`] that is not what the dialogue asked for.
 ///
 /// Its `Display` is a sentence fit to show the user (escaped, as all
-/// text is, when it goes through [`html!`](crate::html!)).
+/// text is, when it goes through [`html!`](crate::html!)(crate::html!)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FieldError {
     /// The form had no such field, or left it blank.
@@ -275,6 +275,9 @@ mod tests {
         let many = vec!["x=1"; MAX_FIELDS + 1].join("&");
         assert_eq!(parse(many.as_bytes()), Err(FormError::TooManyFields));
         let enough = vec!["x=1"; MAX_FIELDS].join("&");
-        assert_eq!(parse(enough.as_bytes()).unwrap().all("x").count(), MAX_FIELDS);
+        assert_eq!(
+            parse(enough.as_bytes()).unwrap().all("x").count(),
+            MAX_FIELDS
+        );
     }
 }

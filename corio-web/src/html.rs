@@ -1,7 +1,7 @@
 //! HTML that is escaped by default.
 //!
 //! [`Html`] is markup the program vouches for. Text from anywhere else —
-//! a form field, a chat line, a file name — goes in through [`html!`] or
+//! a form field, a chat line, a file name — goes in through [`html!`](crate::html!) or
 //! [`Html::text`], which escape it, so a user who types `<script>` sees
 //! `<script>` on the page and nothing runs.
 
@@ -9,7 +9,7 @@ use std::fmt::{self, Display, Write as _};
 
 /// A piece of HTML the program vouches for.
 ///
-/// Made by [`html!`] (a `format!` whose arguments are escaped unless they
+/// Made by [`html!`](crate::html!) (a `format!` whose arguments are escaped unless they
 /// are `Html` themselves), [`Html::text`] (escaped text) or
 /// [`Html::raw`] (trusted markup, not escaped). `&str` and `String`
 /// convert into `Html` *escaped*, so passing user text where a page is
@@ -53,7 +53,7 @@ impl Html {
     /// Trusted markup, taken as it is.
     ///
     /// Only for markup the program wrote itself; text that came from a
-    /// request belongs in [`Html::text`] or an [`html!`] argument.
+    /// request belongs in [`Html::text`] or an [`html!`](crate::html!) argument.
     ///
     /// # Examples
     ///
@@ -210,18 +210,18 @@ pub(crate) fn escape_into(out: &mut String, text: &str) {
 // auto-referencing to `ViaDisplay` (implemented on `&Arg<T>`), so the
 // choice is made at compile time for the argument's concrete type.
 
-/// Glue for [`html!`]: one argument.
+/// Glue for [`html!`](crate::html!): one argument.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Arg<'a, T: ?Sized>(pub &'a T);
 
-/// Glue for [`html!`]: markup arguments, kept as they are.
+/// Glue for [`html!`](crate::html!): markup arguments, kept as they are.
 #[doc(hidden)]
 pub trait ViaHtml {
     fn html_arg(&self) -> String;
 }
 
-/// Glue for [`html!`]: text arguments, escaped.
+/// Glue for [`html!`](crate::html!): text arguments, escaped.
 #[doc(hidden)]
 pub trait ViaDisplay {
     fn html_arg(&self) -> String;

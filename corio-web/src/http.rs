@@ -97,7 +97,11 @@ where
                 return error(404, "Not Found", "There is no such page.");
             };
             if cross_site(req.headers()) {
-                return error(403, "Forbidden", "Answers must come from this site's own pages.");
+                return error(
+                    403,
+                    "Forbidden",
+                    "Answers must come from this site's own pages.",
+                );
             }
             if !is_form(req.headers()) {
                 return error(
@@ -117,17 +121,32 @@ where
                 page::PUSH_JS.as_bytes(),
             ))));
             let h = rsp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             rsp
         }
         Method::GET if path == "/_push" => push(&app, sid, &req),
         Method::GET if path == "/_poll" => poll(&app, sid, &req),
         _ if known || path == "/_push" || path == "/_poll" => {
-            let mut rsp = error(405, "Method Not Allowed", "Pages are read with GET and answered with POST.");
-            let allow = if page_id.is_some() { "GET, POST" } else { "GET" };
-            rsp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+            let mut rsp = error(
+                405,
+                "Method Not Allowed",
+                "Pages are read with GET and answered with POST.",
+            );
+            let allow = if page_id.is_some() {
+                "GET, POST"
+            } else {
+                "GET"
+            };
+            rsp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
             rsp
         }
         _ => error(404, "Not Found", "There is no such page."),
@@ -171,10 +190,18 @@ fn push<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
         return empty(StatusCode::NO_CONTENT);
     };
     let cursor = cursor(req);
-    let stream = PushStream::new(&shared, cursor, app.config.heartbeat, Rc::new(corio::compat::Timer));
+    let stream = PushStream::new(
+        &shared,
+        cursor,
+        app.config.heartbeat,
+        Rc::new(corio::compat::Timer),
+    );
     let mut rsp = Response::new(Body::Push(stream));
     let h = rsp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     rsp
 }
@@ -193,7 +220,10 @@ fn poll<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
             if let Some((text, _)) = push.since(cursor) {
                 let mut rsp = Response::new(Body::Full(Some(text)));
                 let h = rsp.headers_mut();
-                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
                 h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 return rsp;
             }
@@ -259,10 +289,10 @@ fn cross_site(headers: &HeaderMap) -> bool {
 fn is_form(headers: &HeaderMap) -> bool {
     match headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
         None => true,
-        Some(Ok(v)) => v
-            .split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")),
+        Some(Ok(v)) => v.split(';').next().is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        }),
         Some(Err(_)) => false,
     }
 }
@@ -271,7 +301,11 @@ fn is_form(headers: &HeaderMap) -> bool {
 fn decision(app: &AppInner, d: Decision) -> Response<Body> {
     let mut rsp = reply(d.reply);
     if let Some(id) = d.new_session {
-        let secure = if app.config.secure_cookie { "; Secure" } else { "" };
+        let secure = if app.config.secure_cookie {
+            "; Secure"
+        } else {
+            ""
+        };
         let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax{secure}");
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             rsp.headers_mut().insert(header::SET_COOKIE, v);
@@ -287,13 +321,25 @@ fn reply(r: Reply) -> Response<Body> {
     if let Some(loc) = r.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         h.insert(header::LOCATION, loc);
     }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     // Pages are a session's private, changing state: never cached, so the
     // back button asks the server (which then says the page is stale).
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     rsp
 }
 
@@ -320,7 +366,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_static("a=1; b=2"));
         assert_eq!(session_cookie(&h), None);
-        h.append(header::COOKIE, HeaderValue::from_str(&format!("x=y; {COOKIE}={id}")).unwrap());
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("x=y; {COOKIE}={id}")).unwrap(),
+        );
         assert_eq!(session_cookie(&h), Some(id));
         let mut bad = HeaderMap::new();
         bad.append(header::COOKIE, HeaderValue::from_static("corio_sid=nothex"));
@@ -352,7 +401,10 @@ mod tests {
             HeaderValue::from_static("Application/X-WWW-Form-Urlencoded; charset=UTF-8"),
         );
         assert!(is_form(&h));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=x"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("multipart/form-data; boundary=x"),
+        );
         assert!(!is_form(&h));
     }
 }

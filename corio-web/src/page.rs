@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
-use crate::html::Html;
 use crate::html;
+use crate::html::Html;
 use crate::id::Id;
 
 /// The style every page gets: plain and readable.
@@ -17,7 +17,12 @@ input,button{font:inherit;padding:.3rem .6rem}button{cursor:pointer}\
 
 /// A whole page: `title`, an optional notice banner, the content, and the
 /// push script when the session pushes (`push_from`: the cursor).
-pub(crate) fn render(title: &str, notice: Option<&Html>, content: &Html, push_from: Option<u64>) -> Bytes {
+pub(crate) fn render(
+    title: &str,
+    notice: Option<&Html>,
+    content: &Html,
+    push_from: Option<u64>,
+) -> Bytes {
     let notice = match notice {
         Some(n) => html!("<p class=notice role=status>{}</p>", n),
         None => Html::new(),

@@ -47,7 +47,9 @@ pub struct App {
 
 impl fmt::Debug for App {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("App").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -387,7 +389,13 @@ impl AppHandle {
         self.reaper.cancel();
         self.server.http.shutdown();
         self.server.app.expire_all();
-        let conns: Vec<Coro> = self.server.conns.borrow_mut().drain().map(|(_, c)| c).collect();
+        let conns: Vec<Coro> = self
+            .server
+            .conns
+            .borrow_mut()
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
         for c in conns {
             c.cancel();
         }
@@ -457,13 +465,15 @@ impl Server {
             let app = self.app.clone();
             let http = self.http.clone();
             let conns = self.conns.clone();
-            let spawned = corio::Builder::new().name(format!("http {peer}")).spawn(move || {
-                let _slot = slot;
-                let me = corio::current();
-                conns.borrow_mut().insert(me.id(), me.clone());
-                let _gone = Forget(conns, me.id());
-                serve_connection(&http, app, stream);
-            });
+            let spawned = corio::Builder::new()
+                .name(format!("http {peer}"))
+                .spawn(move || {
+                    let _slot = slot;
+                    let me = corio::current();
+                    conns.borrow_mut().insert(me.id(), me.clone());
+                    let _gone = Forget(conns, me.id());
+                    serve_connection(&http, app, stream);
+                });
             if let Err(e) = spawned {
                 log::warn!("corio-web: no coro for a connection from {peer}: {e}");
             }
@@ -509,6 +519,8 @@ fn transient(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(24 | 23 | 12 | 105))
         || matches!(
             e.kind(),
-            io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+            io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::Interrupted
         )
 }

@@ -482,7 +482,12 @@ impl Session {
             let p = self.shared.push.borrow();
             p.enabled.then(|| p.last_seq())
         };
-        page::render(&self.title, self.notice.take().as_ref(), &content, push_from)
+        page::render(
+            &self.title,
+            self.notice.take().as_ref(),
+            &content,
+            push_from,
+        )
     }
 
     /// The dialogue returned: its final page, served by a tombstone.

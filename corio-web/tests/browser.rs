@@ -21,7 +21,8 @@ use util::{Example, InProcess, eventually};
 
 async fn screenshot(b: &Browser, name: &str) {
     if std::env::var_os("CORIO_WEB_SCREENSHOTS").is_some() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("screenshots/{name}.png"));
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("screenshots/{name}.png"));
         b.screenshot(&path).await;
     }
 }
@@ -34,7 +35,9 @@ async fn tries(b: &Browser) -> u32 {
 #[test]
 fn guess_is_played_to_correct() {
     let _one = browser::lock();
-    let Some(driver) = browser::driver() else { return };
+    let Some(driver) = browser::driver() else {
+        return;
+    };
     let game = Example::start("guess", &[("GUESS_SECRET", "37")]);
     browser::bounded(async {
         let b = driver.browser().await;
@@ -42,7 +45,10 @@ fn guess_is_played_to_correct() {
         assert!(b.text("#hint").await.contains("from 1 to 100"));
         // The session cookie is HttpOnly: the page's scripts cannot read it.
         let cookie = b.js("return document.cookie").await;
-        assert!(!cookie.as_str().unwrap_or("").contains("corio_sid"), "{cookie}");
+        assert!(
+            !cookie.as_str().unwrap_or("").contains("corio_sid"),
+            "{cookie}"
+        );
 
         let (mut lo, mut hi, mut n) = (1, 100, 0);
         loop {
@@ -79,7 +85,9 @@ fn guess_is_played_to_correct() {
 #[test]
 fn back_button_reload_and_double_submit_keep_the_game_consistent() {
     let _one = browser::lock();
-    let Some(driver) = browser::driver() else { return };
+    let Some(driver) = browser::driver() else {
+        return;
+    };
     let game = Example::start("guess", &[("GUESS_SECRET", "37")]);
     browser::bounded(async {
         let b = driver.browser().await;
@@ -129,7 +137,8 @@ fn back_button_reload_and_double_submit_keep_the_game_consistent() {
         )
         .await;
         b.wait_new_page(&before).await;
-        b.wait_for("the answer's page", "document.getElementById('hint')").await;
+        b.wait_for("the answer's page", "document.getElementById('hint')")
+            .await;
         assert!(b.text("#hint").await.contains("20 is too low"));
         assert_eq!(tries(&b).await, 3);
         // An answer to the first page, two answers ago (a form kept open in
@@ -165,7 +174,9 @@ const WAY: &[((u32, u32), &str)] = &[
 #[test]
 fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
     let _one = browser::lock();
-    let Some(driver) = browser::driver() else { return };
+    let Some(driver) = browser::driver() else {
+        return;
+    };
     let maze = Example::start("maze", &[]);
     browser::bounded(async {
         let b = driver.browser().await;
@@ -176,8 +187,20 @@ fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
             if b.js("return !!document.getElementById('done')").await == true {
                 break;
             }
-            let row: u32 = b.js("return document.getElementById('where').dataset.row").await.as_str().unwrap().parse().unwrap();
-            let col: u32 = b.js("return document.getElementById('where').dataset.col").await.as_str().unwrap().parse().unwrap();
+            let row: u32 = b
+                .js("return document.getElementById('where').dataset.row")
+                .await
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let col: u32 = b
+                .js("return document.getElementById('where').dataset.col")
+                .await
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             let depth: u32 = b.text("#depth").await.parse().unwrap();
             let way = WAY
                 .iter()
@@ -194,7 +217,11 @@ fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
                 let news = b.text("#news").await;
                 assert!(news.contains("dead end"), "{news}");
                 assert!(news.contains("row 5, column 3"), "{news}");
-                assert_eq!(b.text("#depth").await, "15", "the dead end's frames are gone");
+                assert_eq!(
+                    b.text("#depth").await,
+                    "15",
+                    "the dead end's frames are gone"
+                );
                 continue;
             }
             if (row, col) == (3, 3) {
@@ -207,7 +234,9 @@ fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
         let done = b.text("#done").await;
         assert_eq!(
             done,
-            format!("You reached the exit: 42 steps from the start, {asked} questions answered, 9 dead ends backed out of.")
+            format!(
+                "You reached the exit: 42 steps from the start, {asked} questions answered, 9 dead ends backed out of."
+            )
         );
         assert_eq!(asked, 7);
         b.close().await;
@@ -217,7 +246,9 @@ fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
 #[test]
 fn webchat_pushes_each_line_to_the_other_browser() {
     let _one = browser::lock();
-    let Some(driver) = browser::driver() else { return };
+    let Some(driver) = browser::driver() else {
+        return;
+    };
     let chat = Example::start("webchat", &[]);
     browser::bounded(async {
         let ann = driver.browser().await;
@@ -235,9 +266,17 @@ fn webchat_pushes_each_line_to_the_other_browser() {
             "Array.from(document.querySelectorAll('#log li')).some(li => li.textContent === 'ann: hello from ann <b>x</b>')",
         )
         .await;
-        assert_eq!(bob.js("return window.__stay").await, "bob-1", "bob's page was reloaded");
+        assert_eq!(
+            bob.js("return window.__stay").await,
+            "bob-1",
+            "bob's page was reloaded"
+        );
         // The line was text, not markup: the only <b> is ann's nickname.
-        assert_eq!(bob.js("return document.querySelectorAll('#log li b').length").await, 1);
+        assert_eq!(
+            bob.js("return document.querySelectorAll('#log li b').length")
+                .await,
+            1
+        );
 
         ann.js("window.__stay = 'ann-1'").await;
         bob.submit("line", "hi ann").await;
@@ -251,7 +290,8 @@ fn webchat_pushes_each_line_to_the_other_browser() {
 
         // The same through the long poll.
         let before = ann.page_id().await;
-        ann.js("sessionStorage.setItem('corio-transport', 'poll'); location.reload()").await;
+        ann.js("sessionStorage.setItem('corio-transport', 'poll'); location.reload()")
+            .await;
         ann.wait_new_page(&before).await;
         ann.js("window.__stay = 'ann-2'").await;
         bob.submit("line", "by long poll").await;
@@ -284,7 +324,9 @@ fn webchat_pushes_each_line_to_the_other_browser() {
 #[test]
 fn an_expired_session_starts_over_in_the_browser() {
     let _one = browser::lock();
-    let Some(driver) = browser::driver() else { return };
+    let Some(driver) = browser::driver() else {
+        return;
+    };
     let dropped = Arc::new(AtomicUsize::new(0));
     let d = dropped.clone();
     let app = InProcess::start(move || {
@@ -298,7 +340,11 @@ fn an_expired_session_starts_over_in_the_browser() {
             let _guard = Counted(d.clone());
             let mut n = 0;
             loop {
-                s.ask(html!("<p>Answers: <b id=n>{}</b></p>{}", n, form(html!("<input name=x>"))));
+                s.ask(html!(
+                    "<p>Answers: <b id=n>{}</b></p>{}",
+                    n,
+                    form(html!("<input name=x>"))
+                ));
                 n += 1;
             }
         })
@@ -314,14 +360,20 @@ fn an_expired_session_starts_over_in_the_browser() {
             "{:?}",
             app.stats
         );
-        assert!(eventually(Duration::from_secs(5), || dropped.load(Ordering::SeqCst) == 1));
+        assert!(eventually(Duration::from_secs(5), || dropped
+            .load(Ordering::SeqCst)
+            == 1));
         // The page is still open; answering it starts a new session.
         b.submit("x", "two").await;
         assert!(b.text(".notice").await.contains("Your session has expired"));
         assert_eq!(b.text("#n").await, "0");
         b.submit("x", "three").await;
         assert_eq!(b.text("#n").await, "1");
-        assert!(b.js("return document.querySelector('.notice') === null").await == true);
+        assert!(
+            b.js("return document.querySelector('.notice') === null")
+                .await
+                == true
+        );
         b.close().await;
     });
     assert_eq!(app.stats.started(), 2);

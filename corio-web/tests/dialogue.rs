@@ -14,7 +14,11 @@ use util::{InProcess, agent, by_id, get, post};
 fn counter(s: &mut Session) {
     let mut total: i64 = 0;
     loop {
-        let a = s.ask(html!("<p>Total: <b id=total>{}</b></p>{}", total, form(html!("<input name=add>"))));
+        let a = s.ask(html!(
+            "<p>Total: <b id=total>{}</b></p>{}",
+            total,
+            form(html!("<input name=add>"))
+        ));
         total += a.parse::<i64>("add").unwrap_or(0);
         if total >= 100 {
             break;
@@ -59,13 +63,23 @@ fn a_dialogue_runs_top_to_bottom_across_requests() {
     // Reloading a page changes nothing.
     assert_eq!(by_id(&follow(&a, &app, &k2), "total"), Some("30"));
     // `/` leads to where the dialogue is.
-    assert_eq!(get(&a, &app.url("/")).location.as_deref(), Some(k2.as_str()));
+    assert_eq!(
+        get(&a, &app.url("/")).location.as_deref(),
+        Some(k2.as_str())
+    );
 
     let last = post(&a, &app.url(&k2), &[("add", "70")]).location.unwrap();
     assert_eq!(by_id(&follow(&a, &app, &last), "final"), Some("100"));
     assert_eq!(app.stats.answers(), 2);
-    assert!(util::eventually(std::time::Duration::from_secs(5), || app.stats.finished() == 1));
-    assert_eq!(app.stats.sessions(), 0, "a dialogue that returned has no coro left");
+    assert!(util::eventually(std::time::Duration::from_secs(5), || app
+        .stats
+        .finished()
+        == 1));
+    assert_eq!(
+        app.stats.sessions(),
+        0,
+        "a dialogue that returned has no coro left"
+    );
 
     // The final page stays readable; anything else starts a new dialogue.
     assert_eq!(by_id(&follow(&a, &app, &last), "final"), Some("100"));
@@ -74,7 +88,10 @@ fn a_dialogue_runs_top_to_bottom_across_requests() {
     assert!(again.set_cookie.is_some(), "a new session, with a new id");
     let fresh = follow(&a, &app, again.location.as_deref().unwrap());
     assert_eq!(by_id(&fresh, "total"), Some("0"));
-    assert!(!fresh.contains("expired"), "starting again after the end is no expiry");
+    assert!(
+        !fresh.contains("expired"),
+        "starting again after the end is no expiry"
+    );
 }
 
 #[test]
@@ -97,7 +114,10 @@ fn a_double_submit_is_replayed_and_an_older_page_is_refused() {
     let back = get(&a, &app.url(&k1));
     assert_eq!(back.status, 409);
     assert!(back.body.contains("out of date"), "{}", back.body);
-    assert!(back.body.contains(&format!("href=\"{k3}\"")), "links to the current page");
+    assert!(
+        back.body.contains(&format!("href=\"{k3}\"")),
+        "links to the current page"
+    );
     let late = post(&a, &app.url(&k1), &[("add", "50")]);
     assert_eq!(late.status, 409);
     assert!(late.body.contains("this answer was not used"));
@@ -120,8 +140,14 @@ fn two_browsers_have_two_dialogues() {
     let url_a = page_url(&a, &app);
     let url_b = page_url(&b, &app);
     assert_ne!(url_a, url_b);
-    assert_eq!(by_id(&post(&a, &url_a, &[("add", "5")]).body, "total"), Some("5"));
-    assert_eq!(by_id(&post(&b, &url_b, &[("add", "7")]).body, "total"), Some("7"));
+    assert_eq!(
+        by_id(&post(&a, &url_a, &[("add", "5")]).body, "total"),
+        Some("5")
+    );
+    assert_eq!(
+        by_id(&post(&b, &url_b, &[("add", "7")]).body, "total"),
+        Some("7")
+    );
     // b cannot answer a's page: the page id belongs to a's session.
     let url_a2 = page_url(&a, &app);
     let cross = agent(false);
@@ -162,9 +188,16 @@ fn an_unknown_session_id_is_never_adopted() {
         .unwrap();
     assert_eq!(rsp.status(), 303);
     let cookie = rsp.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(!cookie.contains(forged), "the forged id was adopted: {cookie}");
+    assert!(
+        !cookie.contains(forged),
+        "the forged id was adopted: {cookie}"
+    );
     let page = get(&a, &app.url(rsp.headers()["location"].to_str().unwrap()));
-    assert!(page.body.contains("expired"), "a new session says so: {}", page.body);
+    assert!(
+        page.body.contains("expired"),
+        "a new session says so: {}",
+        page.body
+    );
     assert_eq!(by_id(&page.body, "total"), Some("0"));
 }
 
@@ -184,12 +217,18 @@ fn a_panicking_dialogue_fails_alone() {
     let r = post(&a, &app.url(&k), &[("x", "boom")]);
     assert_eq!(r.status, 500);
     assert!(r.body.contains("failed"));
-    assert!(util::eventually(std::time::Duration::from_secs(5), || app.stats.failed() == 1));
+    assert!(util::eventually(std::time::Duration::from_secs(5), || app
+        .stats
+        .failed()
+        == 1));
     // The server goes on: a new session works.
     let b = agent(true);
     get(&b, &app.url("/"));
     let url = page_url(&b, &app);
-    assert_eq!(by_id(&post(&b, &url, &[("x", "ok")]).body, "ok"), Some("fine"));
+    assert_eq!(
+        by_id(&post(&b, &url, &[("x", "ok")]).body, "ok"),
+        Some("fine")
+    );
 }
 
 #[test]
@@ -215,5 +254,9 @@ fn shutting_down_runs_every_dialogues_drops() {
     }
     assert_eq!(app.stats.sessions(), 3);
     app.stop();
-    assert_eq!(dropped.load(Ordering::SeqCst), 3, "each parked dialogue unwound");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        3,
+        "each parked dialogue unwound"
+    );
 }

@@ -40,7 +40,8 @@ fn dialogue(dropped: Arc<AtomicUsize>) -> impl Fn(&mut Session) {
 fn an_idle_session_is_cancelled_and_the_next_request_starts_anew() {
     let dropped = Arc::new(AtomicUsize::new(0));
     let d = dropped.clone();
-    let app = InProcess::start(move || App::new(dialogue(d)).idle_timeout(Duration::from_millis(400)));
+    let app =
+        InProcess::start(move || App::new(dialogue(d)).idle_timeout(Duration::from_millis(400)));
     let a = agent(false);
     let k1 = get(&a, &app.url("/")).location.unwrap();
     let k2 = post(&a, &app.url(&k1), &[("x", "1")]).location.unwrap();
@@ -53,7 +54,8 @@ fn an_idle_session_is_cancelled_and_the_next_request_starts_anew() {
         app.stats
     );
     assert!(
-        eventually(Duration::from_secs(5), || dropped.load(Ordering::SeqCst) == 2),
+        eventually(Duration::from_secs(5), || dropped.load(Ordering::SeqCst)
+            == 2),
         "the dialogue's and its helper's guards were dropped"
     );
     assert_eq!(app.stats.sessions(), 0);
@@ -88,13 +90,16 @@ fn a_busy_session_still_ends_at_its_absolute_timeout() {
     });
     assert!(ended, "the session lived past its absolute timeout");
     assert_eq!(app.stats.expired(), 1);
-    assert!(eventually(Duration::from_secs(5), || dropped.load(Ordering::SeqCst) == 2));
+    assert!(eventually(Duration::from_secs(5), || dropped
+        .load(Ordering::SeqCst)
+        == 2));
 }
 
 #[test]
 fn the_final_page_outlives_its_session_until_the_idle_timeout() {
     let app = InProcess::start(|| {
-        App::new(|s: &mut Session| s.show(html!("<p id=bye>bye</p>"))).idle_timeout(Duration::from_millis(300))
+        App::new(|s: &mut Session| s.show(html!("<p id=bye>bye</p>")))
+            .idle_timeout(Duration::from_millis(300))
     });
     let a = agent(false);
     let k = get(&a, &app.url("/")).location.unwrap();

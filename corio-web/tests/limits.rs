@@ -14,13 +14,22 @@ use util::{InProcess, agent, by_id, get, post};
 fn echo(s: &mut Session) {
     let mut last = String::new();
     loop {
-        let a = s.ask(html!("<p id=last>{}</p>{}", last, form(html!("<input name=x>"))));
+        let a = s.ask(html!(
+            "<p id=last>{}</p>{}",
+            last,
+            form(html!("<input name=x>"))
+        ));
         last = a.get("x").unwrap_or("").to_owned();
     }
 }
 
 fn echo_app() -> InProcess {
-    InProcess::start(|| App::new(echo).max_body(1024).max_header_bytes(8192).max_sessions(50))
+    InProcess::start(|| {
+        App::new(echo)
+            .max_body(1024)
+            .max_header_bytes(8192)
+            .max_sessions(50)
+    })
 }
 
 /// Sends raw bytes, returns what the server answers before closing.
@@ -53,16 +62,29 @@ fn each_kind_of_bad_request_gets_its_status_and_the_dialogue_goes_on() {
         .unwrap();
     assert_eq!(r.status(), 413);
     // 413: chunked, found too large while reading.
-    let cookie = format!("cookie: {}\r\n", a.cookie_jar_lock().iter().next().map(|c| format!("{}={}", c.name(), c.value())).unwrap());
+    let cookie = format!(
+        "cookie: {}\r\n",
+        a.cookie_jar_lock()
+            .iter()
+            .next()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .unwrap()
+    );
     let chunk = "a".repeat(1500);
     let req = format!(
         "POST {k} HTTP/1.1\r\nhost: x\r\n{cookie}content-type: application/x-www-form-urlencoded\r\n\
          transfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\nx={chunk}\r\n0\r\n\r\n",
         chunk.len() + 2
     );
-    assert_eq!(status_line(&raw(&app, req.as_bytes())), "HTTP/1.1 413 Payload Too Large");
+    assert_eq!(
+        status_line(&raw(&app, req.as_bytes())),
+        "HTTP/1.1 413 Payload Too Large"
+    );
     // 431: a head over max_header_bytes.
-    let req = format!("GET / HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\n\r\n", "b".repeat(10_000));
+    let req = format!(
+        "GET / HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\n\r\n",
+        "b".repeat(10_000)
+    );
     assert_eq!(
         status_line(&raw(&app, req.as_bytes())),
         "HTTP/1.1 431 Request Header Fields Too Large"
@@ -77,7 +99,11 @@ fn each_kind_of_bad_request_gets_its_status_and_the_dialogue_goes_on() {
         assert_eq!(r.status(), 400, "{body}");
     }
     // 415: not a urlencoded form.
-    let r = a.post(&page).header("content-type", "multipart/form-data; boundary=z").send("--z--").unwrap();
+    let r = a
+        .post(&page)
+        .header("content-type", "multipart/form-data; boundary=z")
+        .send("--z--")
+        .unwrap();
     assert_eq!(r.status(), 415);
     // 403: posted from another site's page.
     let r = a
@@ -90,7 +116,10 @@ fn each_kind_of_bad_request_gets_its_status_and_the_dialogue_goes_on() {
     let started = app.stats.started();
     assert_eq!(get(&agent(false), &app.url("/favicon.ico")).status, 404);
     assert_eq!(get(&agent(false), &app.url("/k/nothex")).status, 404);
-    assert_eq!(agent(false).put(&app.url("/")).send("").unwrap().status(), 405);
+    assert_eq!(
+        agent(false).put(&app.url("/")).send("").unwrap().status(),
+        405
+    );
     assert_eq!(app.stats.started(), started, "no session for a bad path");
     // Garbage instead of HTTP: hyper answers 400 and closes.
     assert!(status_line(&raw(&app, b"\x16\x03\x01garbage\r\n\r\n")).contains("400"));
@@ -110,7 +139,9 @@ fn a_flood_of_new_sessions_stays_under_the_cap_and_spares_answered_ones() {
     // A real user, who has answered.
     let user = agent(false);
     let k = get(&user, &app.url("/")).location.unwrap();
-    let k2 = post(&user, &app.url(&k), &[("x", "mine")]).location.unwrap();
+    let k2 = post(&user, &app.url(&k), &[("x", "mine")])
+        .location
+        .unwrap();
 
     // 300 cookie-less visits against a cap of 50.
     for _ in 0..300 {

@@ -31,16 +31,25 @@ fn app() -> InProcess {
 
 fn cookie(a: &ureq::Agent) -> String {
     let jar = a.cookie_jar_lock();
-    let c = jar.iter().find(|c| c.name() == "corio_sid").expect("a session cookie");
+    let c = jar
+        .iter()
+        .find(|c| c.name() == "corio_sid")
+        .expect("a session cookie");
     format!("corio_sid={}", c.value())
 }
 
 /// Reads an event stream until `n` events came; returns (id, event, data).
-fn events(lines: &mut impl Iterator<Item = std::io::Result<String>>, n: usize) -> Vec<(u64, String, String)> {
+fn events(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    n: usize,
+) -> Vec<(u64, String, String)> {
     let mut out = Vec::new();
     let (mut id, mut ev, mut data) = (0, String::new(), Vec::new());
     while out.len() < n {
-        let line = lines.next().expect("the stream ended early").expect("read the stream");
+        let line = lines
+            .next()
+            .expect("the stream ended early")
+            .expect("read the stream");
         if line.is_empty() {
             if id != 0 {
                 out.push((id, std::mem::take(&mut ev), data.join("\n")));
@@ -80,7 +89,9 @@ fn events_stream_in_order_and_resume_from_the_last_id() {
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     let mut lines = BufReader::new(stream.into_body().into_reader()).lines();
 
-    let k2 = post(&a, &app.url(&k), &[("say", "one two <script>")]).location.unwrap();
+    let k2 = post(&a, &app.url(&k), &[("say", "one two <script>")])
+        .location
+        .unwrap();
     let got = events(&mut lines, 3);
     assert_eq!(
         got,
@@ -122,9 +133,15 @@ fn a_long_poll_reads_the_same_log() {
     };
     let (status, text) = poll(0);
     assert_eq!(status, 200);
-    assert!(text.starts_with("id: 1\nevent: append\ndata: log\ndata: <li>a</li>\n\nid: 2\n"), "{text}");
+    assert!(
+        text.starts_with("id: 1\nevent: append\ndata: log\ndata: <li>a</li>\n\nid: 2\n"),
+        "{text}"
+    );
     let (_, text) = poll(1);
-    assert!(text.starts_with("id: 2\n") && !text.contains("id: 1\n"), "{text}");
+    assert!(
+        text.starts_with("id: 2\n") && !text.contains("id: 1\n"),
+        "{text}"
+    );
     // Nothing new: it waits one heartbeat and answers empty.
     let t = std::time::Instant::now();
     assert_eq!(poll(2), (200, String::new()));
@@ -170,6 +187,9 @@ fn the_stream_ends_when_the_session_does() {
     app.stop();
     let rest = reader.join().unwrap();
     // (The client's own timeout is 30 s.)
-    assert!(t.elapsed() < Duration::from_secs(10), "the stream did not end with the session");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the stream did not end with the session"
+    );
     assert!(rest.starts_with("retry: 2000\n"), "{rest}");
 }

@@ -111,7 +111,10 @@ impl Driver {
             if let Ok(Some(status)) = d.child.try_wait() {
                 panic!("chromedriver exited at start: {status}");
             }
-            assert!(Instant::now() < end, "chromedriver did not listen within 20 s");
+            assert!(
+                Instant::now() < end,
+                "chromedriver did not listen within 20 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         d
@@ -277,11 +280,18 @@ impl Browser {
     }
 
     pub async fn js(&self, script: &str) -> serde_json::Value {
-        self.client.execute(script, vec![]).await.expect("run script")
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("run script")
     }
 
     pub async fn url(&self) -> String {
-        self.client.current_url().await.expect("current url").to_string()
+        self.client
+            .current_url()
+            .await
+            .expect("current url")
+            .to_string()
     }
 
     /// A PNG of the window, saved to `path`.

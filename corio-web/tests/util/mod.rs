@@ -88,7 +88,10 @@ pub fn example(name: &str) -> PathBuf {
         if release {
             cmd.arg("--release");
         }
-        assert!(cmd.status().expect("run cargo").success(), "build example {name}");
+        assert!(
+            cmd.status().expect("run cargo").success(),
+            "build example {name}"
+        );
     }
     p
 }
@@ -114,7 +117,8 @@ impl InProcess {
             let stats = app.stats();
             let listener = corio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             let handle = app.start(listener).expect("start the app");
-            tx.send((handle.local_addr(), stats)).expect("report the address");
+            tx.send((handle.local_addr(), stats))
+                .expect("report the address");
             let _ = stopped.get();
             handle.shutdown();
         });
@@ -212,7 +216,10 @@ pub fn get(agent: &ureq::Agent, url: &str) -> Got {
 }
 
 pub fn post(agent: &ureq::Agent, url: &str, form: &[(&str, &str)]) -> Got {
-    got(agent.post(url).send_form(form.iter().copied()).expect("POST"))
+    got(agent
+        .post(url)
+        .send_form(form.iter().copied())
+        .expect("POST"))
 }
 
 /// The content of the element with id `id` (up to its first `<`).
