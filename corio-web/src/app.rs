@@ -267,12 +267,7 @@ impl AppInner {
                 }
             }
         }
-        let done = sid.and_then(|id| {
-            let mut t = self.table.borrow_mut();
-            let tomb = t.done.get_mut(&id)?;
-            tomb.last_seen = Instant::now();
-            Some(tomb.reply(key))
-        });
+        let done = sid.and_then(|id| Some(self.table.borrow().done.get(&id)?.reply(key)));
         if let Some(Some(reply)) = done {
             return decided(reply);
         }
@@ -305,11 +300,16 @@ impl AppInner {
             builder = builder.stack_size(size);
         }
         let run = {
-            let app = self.me.clone();
-            let shared = shared.clone();
+            let session = Session::new(
+                shared.clone(),
+                self.me.clone(),
+                first,
+                notice,
+                self.config.title.clone(),
+                (self.config.idle_timeout, self.config.absolute_timeout),
+            );
             let dialogue = self.dialogue.clone();
-            let title = self.config.title.clone();
-            move || run(app, shared, dialogue, first, notice, title)
+            move || run(session, dialogue)
         };
         let coro = match builder.spawn(run) {
             Ok(h) => h.coro(),
@@ -408,8 +408,13 @@ impl AppInner {
         }
     }
 
-    /// Expires sessions idle longer than the idle timeout or older than the
-    /// absolute timeout, and old tombstones. Returns how many sessions.
+    /// Expires what is past its time: sessions idle longer than the idle
+    /// timeout or older than the absolute timeout, and tombstones older
+    /// than the idle timeout. Returns how many sessions.
+    ///
+    /// A session parked in `ask` expires by itself, on its own timer; this
+    /// scan, run now and then by the reaper, catches sessions whose dialogue
+    /// was busy elsewhere when their time came.
     ///
     /// Suspends while expired sessions unwind.
     pub(crate) fn reap(&self) -> usize {
@@ -426,12 +431,15 @@ impl AppInner {
                 })
                 .map(|(id, _)| *id)
                 .collect();
-            t.done.retain(|_, d| now.duration_since(d.last_seen) < idle);
-            let done = std::mem::take(&mut t.done_order);
-            t.done_order = done
-                .into_iter()
-                .filter(|id| t.done.contains_key(id))
-                .collect();
+            while let Some(id) = t.done_order.front().copied() {
+                match t.done.get(&id) {
+                    Some(d) if now.duration_since(d.ended) < idle => break,
+                    _ => {
+                        t.done.remove(&id);
+                        t.done_order.pop_front();
+                    }
+                }
+            }
             ids.iter().filter_map(|id| t.live.remove(id)).collect()
         };
         for l in &expired {
@@ -440,6 +448,21 @@ impl AppInner {
             l.coro.cancel();
         }
         expired.len()
+    }
+
+    /// A session found its own time was up (it cancels itself next).
+    pub(crate) fn expired(&self, shared: &Shared) {
+        if shared.outcome.get() == Outcome::Running {
+            shared.outcome.set(Outcome::Expired);
+            Stats::add(&self.stats.expired);
+        }
+        let mut t = self.table.borrow_mut();
+        if t.live
+            .get(&shared.id)
+            .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
+        {
+            t.live.remove(&shared.id);
+        }
     }
 
     /// Cancels every session (their `Drop`s run).
@@ -557,18 +580,10 @@ impl Drop for EndGuard {
 }
 
 /// The body of a session's coro.
-fn run(
-    app: Weak<AppInner>,
-    shared: Rc<Shared>,
-    dialogue: Dialogue,
-    first: ReplyTo,
-    notice: Option<Html>,
-    title: String,
-) {
-    let session = Session::new(shared.clone(), app.clone(), first, notice, title);
+fn run(session: Session, dialogue: Dialogue) {
     let mut guard = EndGuard {
-        app,
-        shared,
+        app: session.app(),
+        shared: session.shared(),
         session: Some(session),
         tomb: None,
     };

@@ -132,6 +132,24 @@ where
             );
             rsp
         }
+        Method::GET if path == "/_corio/style.css" => {
+            let mut rsp =
+                Response::new(Body::Full(Some(Bytes::from_static(page::STYLE.as_bytes()))));
+            let h = rsp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=3600"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            rsp
+        }
         Method::GET if path == "/_push" => push(&app, sid, &req),
         Method::GET if path == "/_poll" => poll(&app, sid, &req),
         _ if known || path == "/_push" || path == "/_poll" => {

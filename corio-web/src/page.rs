@@ -7,8 +7,10 @@ use crate::html;
 use crate::html::Html;
 use crate::id::Id;
 
-/// The style every page gets: plain and readable.
-const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;margin:0;background:#f6f5f2;color:#222}\
+/// The style every page gets: plain and readable. Served once as
+/// `/_corio/style.css` (cached by the browser), not repeated in every page
+/// a session keeps.
+pub(crate) const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;margin:0;background:#f6f5f2;color:#222}\
 main{max-width:46rem;margin:2rem auto;padding:1.5rem 2rem;background:#fff;border-radius:8px;\
 box-shadow:0 1px 4px #0002}h1{font-size:1.5rem;margin-top:0}\
 input,button{font:inherit;padding:.3rem .6rem}button{cursor:pointer}\
@@ -37,9 +39,8 @@ pub(crate) fn render(
     let page = html!(
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>\
 <meta name=viewport content=\"width=device-width,initial-scale=1\">\
-<title>{}</title><style>{}</style>{}</head><body><main>{}{}</main></body></html>\n",
+<title>{}</title><link rel=stylesheet href=\"/_corio/style.css\">{}</head><body><main>{}{}</main></body></html>\n",
         title,
-        Html::raw(STYLE),
         script,
         notice,
         content

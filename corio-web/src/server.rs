@@ -432,8 +432,10 @@ impl Server {
     fn spawn_reaper(&self) -> JoinHandle<()> {
         let app = Rc::downgrade(&self.app);
         let c = &self.app.config;
-        let tick = (c.idle_timeout.min(c.absolute_timeout) / 8)
-            .clamp(Duration::from_millis(20), Duration::from_secs(1));
+        // Sessions parked in `ask` expire on their own timers; the reaper is
+        // the backstop for busy ones, and drops old tombstones.
+        let tick = (c.idle_timeout.min(c.absolute_timeout) / 4)
+            .clamp(Duration::from_millis(20), Duration::from_secs(60));
         corio::Builder::new()
             .name("corio-web reaper")
             .spawn(move || {

@@ -32,7 +32,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use corio::sync::Channel;
@@ -173,7 +173,8 @@ pub(crate) struct Tombstone {
     pub(crate) k: Id,
     pub(crate) prev_k: Option<Id>,
     pub(crate) page: Bytes,
-    pub(crate) last_seen: Instant,
+    /// When the dialogue ended: the tombstone goes an idle timeout later.
+    pub(crate) ended: Instant,
 }
 
 impl Tombstone {
@@ -235,6 +236,8 @@ pub struct Session {
     /// A banner for the next page (the browser's old session had expired).
     notice: Option<Html>,
     title: String,
+    idle_timeout: Duration,
+    absolute_timeout: Duration,
 }
 
 impl fmt::Debug for Session {
@@ -253,6 +256,7 @@ impl Session {
         first: ReplyTo,
         notice: Option<Html>,
         title: String,
+        (idle_timeout, absolute_timeout): (Duration, Duration),
     ) -> Session {
         Session {
             shared,
@@ -262,7 +266,36 @@ impl Session {
             prev_k: None,
             notice,
             title,
+            idle_timeout,
+            absolute_timeout,
         }
+    }
+
+    pub(crate) fn app(&self) -> Weak<AppInner> {
+        self.app.clone()
+    }
+
+    pub(crate) fn shared(&self) -> Rc<Shared> {
+        self.shared.clone()
+    }
+
+    /// How long the session may still wait for a request.
+    fn time_left(&self) -> Duration {
+        let now = Instant::now();
+        let idle = (self.shared.last_seen.get() + self.idle_timeout).saturating_duration_since(now);
+        let total = (self.shared.created + self.absolute_timeout).saturating_duration_since(now);
+        idle.min(total)
+    }
+
+    /// The session's time is up: it leaves the table and its coro cancels
+    /// itself, so the dialogue's `Drop`s run.
+    fn expire(&self) -> ! {
+        if let Some(app) = self.app.upgrade() {
+            app.expired(&self.shared);
+        }
+        corio::current().cancel();
+        // Cancelling oneself unwinds at once; never reached.
+        corio::terminate(())
     }
 
     /// Sends a page — what was [`show`](Session::show)n since the last
@@ -297,8 +330,9 @@ impl Session {
     /// # Switching
     ///
     /// Suspends the session's coro until the answer arrives. If the session
-    /// expires meanwhile, its coro is cancelled here: `ask` unwinds and
-    /// never returns, and the dialogue's `Drop`s run.
+    /// expires meanwhile (its idle or absolute timeout, eviction, shutdown),
+    /// its coro is cancelled here: `ask` unwinds and never returns, and the
+    /// dialogue's `Drop`s run.
     pub fn ask(&mut self, body: impl Into<Html>) -> Answer {
         let k = Id::random().expect("no random bytes for a page id");
         let mut content = std::mem::take(&mut self.buffer);
@@ -306,10 +340,19 @@ impl Session {
         let page = self.render(content);
         self.reply_pending(Reply::see(k));
         loop {
-            let Some(hit) = self.shared.mailbox.get() else {
-                // The mailbox is never shut while the coro lives; if it
-                // were, there would be nobody to talk to.
-                corio::terminate(());
+            // Each session keeps its own time: a timer while it waits, no
+            // scan over all sessions.
+            let left = self.time_left();
+            if left.is_zero() {
+                self.expire();
+            }
+            let Some(hit) = self.shared.mailbox.get_timeout(left) else {
+                if self.shared.mailbox.is_shutdown() {
+                    // Never while the coro lives; if it were, there would be
+                    // nobody to talk to.
+                    corio::terminate(());
+                }
+                continue;
             };
             match hit.kind {
                 HitKind::Answer(x, fields) if x == k => {
@@ -505,7 +548,7 @@ impl Session {
             k,
             prev_k: self.prev_k,
             page,
-            last_seen: Instant::now(),
+            ended: Instant::now(),
         })
     }
 }

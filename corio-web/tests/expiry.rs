@@ -104,11 +104,40 @@ fn the_final_page_outlives_its_session_until_the_idle_timeout() {
     let a = agent(false);
     let k = get(&a, &app.url("/")).location.unwrap();
     assert_eq!(by_id(&get(&a, &app.url(&k)).body, "bye"), Some("bye"));
-    // Each request for it keeps it another idle timeout; left alone, it goes.
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(by_id(&get(&a, &app.url(&k)).body, "bye"), Some("bye"));
+    // An idle timeout after the dialogue ended, it goes.
     std::thread::sleep(Duration::from_secs(2));
     let r = get(&a, &app.url(&k));
     assert_eq!(r.status, 303);
     assert!(r.set_cookie.is_some(), "a new session: {r:?}");
+}
+
+#[test]
+fn a_session_busy_past_its_idle_timeout_is_reaped_too() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let app = InProcess::start(move || {
+        App::new(move |s: &mut Session| {
+            let _mine = Counted(d.clone());
+            s.ask(form(html!("<input name=x>")));
+            // Busy with something that never ends, not waiting in `ask`.
+            corio::sleep(Duration::from_secs(3600));
+        })
+        .idle_timeout(Duration::from_millis(300))
+    });
+    let a = agent(false);
+    let k = get(&a, &app.url("/")).location.unwrap();
+    let t = std::time::Instant::now();
+    // The answer waits for the busy dialogue until the reaper ends it; then
+    // it starts a new session.
+    let r = post(&a, &app.url(&k), &[("x", "1")]);
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "the reply timeout (30 s) ended the wait instead"
+    );
+    assert_eq!(r.status, 303);
+    assert!(r.set_cookie.is_some(), "{r:?}");
+    assert_eq!(app.stats.expired(), 1);
+    assert!(eventually(Duration::from_secs(5), || dropped
+        .load(Ordering::SeqCst)
+        == 1));
 }
