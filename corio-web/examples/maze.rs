@@ -83,7 +83,7 @@ struct Walk<'s> {
     /// of recursion.
     path: Vec<Pos>,
     questions: u32,
-    dead_ends: u32,
+    backtracked: u32,
     /// What happened since the last question.
     news: Html,
 }
@@ -94,18 +94,18 @@ fn maze(s: &mut Session) {
         seen: HashSet::new(),
         path: Vec::new(),
         questions: 0,
-        dead_ends: 0,
+        backtracked: 0,
         news: html!("You are at the start (S). Find the exit (E)."),
     };
     search(&mut walk, find(b'S'));
     let grid = svg(&walk.seen, &walk.path, None);
-    let (steps, questions, dead_ends) = (walk.path.len() - 1, walk.questions, walk.dead_ends);
+    let (steps, questions, backtracked) = (walk.path.len() - 1, walk.questions, walk.backtracked);
     walk.s.show(html!(
         "<h1>The maze</h1><p id=done class=hint>You reached the exit: {} steps from the start, \
-         {} questions answered, {} dead ends backed out of.</p>{}<p><a href=/>Walk again</a></p>",
+         {} questions answered, {} steps backtracked out of dead ends.</p>{}<p><a href=/>Walk again</a></p>",
         steps,
         questions,
-        dead_ends,
+        backtracked,
         grid
     ));
 }
@@ -131,7 +131,7 @@ fn search(w: &mut Walk, at: Pos) -> bool {
         if search(w, way.step(at)) {
             return true;
         }
-        w.dead_ends += 1;
+        w.backtracked += 1;
         w.news = html!(
             "That way was a dead end: the search backed up to row {}, column {}.",
             at.0,

@@ -222,10 +222,8 @@ fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
                     "15",
                     "the dead end's frames are gone"
                 );
-                continue;
-            }
-            if (row, col) == (3, 3) {
                 screenshot(&b, "maze").await;
+                continue;
             }
             b.click(&format!("#go-{way}")).await;
             asked += 1;
@@ -235,7 +233,7 @@ fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
         assert_eq!(
             done,
             format!(
-                "You reached the exit: 42 steps from the start, {asked} questions answered, 9 dead ends backed out of."
+                "You reached the exit: 42 steps from the start, {asked} questions answered, 9 steps backtracked out of dead ends."
             )
         );
         assert_eq!(asked, 7);

@@ -32,7 +32,7 @@ const FLAGS: &[&str] = &[
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
-    "--window-size=900,640",
+    "--window-size=900,760",
 ];
 
 static LOCK: Mutex<()> = Mutex::new(());
