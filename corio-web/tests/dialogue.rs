@@ -52,6 +52,13 @@ fn a_dialogue_runs_top_to_bottom_across_requests() {
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attr), "{cookie} lacks {attr}");
     }
+    let first = a.get(&app.url(&k1)).call().unwrap();
+    let csp = first.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'"),
+        "only the server's own scripts run: {csp}"
+    );
+    assert_eq!(first.headers()["cache-control"], "no-store");
     assert_eq!(by_id(&follow(&a, &app, &k1), "total"), Some("0"));
 
     let answered = post(&a, &app.url(&k1), &[("add", "30")]);

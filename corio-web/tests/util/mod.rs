@@ -19,14 +19,22 @@ use corio_web::{App, Stats};
 pub struct Example {
     child: Child,
     pub addr: SocketAddr,
+    /// What it printed before its URL.
+    pub before: Vec<String>,
 }
 
 impl Example {
     /// Starts `examples/NAME` on `127.0.0.1:0` with `env`, and reads the
     /// address from the URL it prints first.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Example {
+        Example::start_args(name, &["127.0.0.1:0"], env)
+    }
+
+    /// Starts `examples/NAME ARGS...` with `env`; waits for the first line
+    /// with an `http://` URL, and keeps the lines printed before it.
+    pub fn start_args(name: &str, args: &[&str], env: &[(&str, &str)]) -> Example {
         let mut cmd = Command::new(example(name));
-        cmd.arg("127.0.0.1:0")
+        cmd.args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .env("RUST_BACKTRACE", "1");
@@ -39,16 +47,22 @@ impl Example {
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { return };
-                if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-                    let _ = tx.send(url.to_owned());
+                if tx.send(line).is_err() {
+                    return;
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(u) => u,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("example {name} printed no URL within 60 s");
+        let mut before = Vec::new();
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => match line.split_whitespace().find(|w| w.starts_with("http://")) {
+                    Some(url) => break url.to_owned(),
+                    None => before.push(line),
+                },
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("example {name} printed no URL within 60 s");
+                }
             }
         };
         let addr = url
@@ -56,7 +70,11 @@ impl Example {
             .trim_end_matches('/')
             .parse()
             .expect("an address in the URL");
-        Example { child, addr }
+        Example {
+            child,
+            addr,
+            before,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
