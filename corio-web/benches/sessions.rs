@@ -16,8 +16,10 @@
 //! server's resident memory per session (VmRSS after N sessions minus
 //! after a 100-session warm-up, over N-100), for corio-web the part of
 //! that in coro stacks (the resident pages of corio's stack mappings, from
-//! `/proc/PID/smaps`), and the time to answer (median and 99th percentile
-//! of POST + GET, as the client sees it).
+//! `/proc/PID/smaps`), the server's CPU time per answer (its threads'
+//! on-CPU time over the M answers, from `/proc/PID/task/*/schedstat`), and
+//! the time to answer (median and 99th percentile of POST + GET, as the
+//! client sees it).
 //!
 //! ```text
 //! cargo bench -p corio-web --bench sessions -- [--sessions N] [--answers M]
@@ -273,6 +275,18 @@ impl Server {
             .unwrap()
     }
 
+    /// CPU time the server's threads have used so far (schedstat: on-CPU
+    /// nanoseconds, user and system).
+    fn cpu(&self) -> Duration {
+        let dir = format!("/proc/{}/task", self.child.id());
+        let ns: u64 = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Duration::from_nanos(ns)
+    }
+
     /// Resident KiB in mappings of at least 512 MiB: corio's stack regions
     /// (chunks of just under 1 GiB; nothing else maps that much here).
     fn stack_rss_kib(&self) -> u64 {
@@ -380,6 +394,7 @@ struct Row {
     per_session: f64,
     stack_per_session: Option<f64>,
     setup: Duration,
+    cpu: Duration,
     median: Duration,
     p99: Duration,
 }
@@ -403,6 +418,7 @@ fn measure(name: &'static str, role: &str, n: usize, m: usize) -> Row {
     // Answer M more questions on sessions picked at random.
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut times = Vec::with_capacity(m);
+    let cpu0 = server.cpu();
     for _ in 0..m {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -412,8 +428,10 @@ fn measure(name: &'static str, role: &str, n: usize, m: usize) -> Row {
         client.answer(p, "2");
         times.push(t.elapsed());
     }
+    let cpu = (server.cpu() - cpu0) / m as u32;
     times.sort();
     Row {
+        cpu,
         name,
         per_session,
         stack_per_session,
@@ -447,17 +465,18 @@ fn main() {
         measure("axum + session store", "axum", n, m),
     ];
     println!(
-        "| server | memory per parked session | of which coro stack | opening {n} sessions | answer (POST + GET), median | p99 |"
+        "| server | memory per parked session | of which coro stack | opening {n} sessions | server CPU per answer | answer (POST + GET) median | p99 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:.0} B | {} | {:.2} s | {:.0} µs | {:.0} µs |",
+            "| {} | {:.0} B | {} | {:.2} s | {:.1} µs | {:.0} µs | {:.0} µs |",
             r.name,
             r.per_session,
             r.stack_per_session
                 .map_or("—".into(), |s| format!("{s:.0} B")),
             r.setup.as_secs_f64(),
+            r.cpu.as_secs_f64() * 1e6,
             r.median.as_secs_f64() * 1e6,
             r.p99.as_secs_f64() * 1e6
         );
@@ -465,8 +484,9 @@ fn main() {
     let (c, a) = (&rows[0], &rows[1]);
     println!();
     println!(
-        "memory per session corio-web/axum: {:.1}x; answer time median corio-web/axum: {:.2}x",
+        "memory per session corio-web/axum: {:.1}x; server CPU per answer: {:.2}x; answer time median: {:.2}x",
         c.per_session / a.per_session,
+        c.cpu.as_secs_f64() / a.cpu.as_secs_f64(),
         c.median.as_secs_f64() / a.median.as_secs_f64()
     );
 }
