@@ -49,6 +49,7 @@ impl RemoteWake for Shared {
 struct CoroWaker {
     shared: Weak<Shared>,
     /// The coro running the `block_on` (as an address: only compared).
+    #[cfg_attr(not(feature = "compat"), allow(dead_code))]
     coro: usize,
     /// The `block_on`'s frame while it runs, null once it returned.
     ///
@@ -219,6 +220,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// A descriptor's state and the direction (`READ` or `WRITE`) waited for.
+type Interest = (Rc<IoState>, u8);
+
 /// Number of descriptor directions a `block_on` waits for through its
 /// frame in one round; more go through their waker.
 const FRAME_SLOTS: usize = 4;
@@ -237,12 +241,14 @@ const FRAME_SLOTS: usize = 4;
 /// - Lives pinned in `block_on`'s frame on the stack of the coro whose
 ///   nodes these are; its wait nodes follow `sched::wait`'s rules (the
 ///   coro of a linked node is alive: the node is in its frame).
-/// - `slots[i]` is `Some` exactly for the slots in use this round; a used
-///   slot's node is linked into that state's list for that direction, or
+/// - `slots[i]` is `Some` exactly for `i < used` (the slots in use this
+///   round); a used slot's node is linked into that state's list for that direction, or
 ///   was taken off it by the reactor (then it is woken).
 pub(crate) struct Frame {
     nodes: [WaitNode; FRAME_SLOTS],
-    slots: [Cell<Option<(Rc<IoState>, u8)>>; FRAME_SLOTS],
+    slots: [Cell<Option<Interest>>; FRAME_SLOTS],
+    /// How many slots are in use: they are `slots[..used]`.
+    used: Cell<usize>,
     /// The earliest deadline registered this round.
     deadline: Cell<Option<Instant>>,
     _pinned: PhantomPinned,
@@ -256,11 +262,14 @@ impl std::fmt::Debug for Frame {
     }
 }
 
+// Only `compat`'s futures register in a frame so far.
+#[cfg_attr(not(feature = "compat"), allow(dead_code))]
 impl Frame {
     fn new(me: &CoroInner) -> Frame {
         Frame {
             nodes: std::array::from_fn(|_| WaitNode::new(me)),
             slots: Default::default(),
+            used: Cell::new(0),
             deadline: Cell::new(None),
             _pinned: PhantomPinned,
         }
@@ -277,25 +286,25 @@ impl Frame {
     /// direction). Returns `false` when every slot is taken: then the
     /// caller waits through the waker instead.
     pub(crate) fn wait_io(self: Pin<&Self>, state: &Rc<IoState>, dir: u8) -> bool {
-        let mut free = None;
-        for i in 0..FRAME_SLOTS {
-            let slot = self.slots[i].take();
-            match &slot {
-                Some((st, d)) if Rc::ptr_eq(st, state) && *d == dir => {
-                    // Registered already this round (still linked, or
-                    // woken: then the next round comes anyway).
-                    self.slots[i].set(slot);
-                    return true;
-                }
-                Some(_) => {}
-                None if free.is_none() => free = Some(i),
-                None => {}
+        let used = self.used.get();
+        for slot in &self.slots[..used] {
+            let s = slot.take();
+            let same = s
+                .as_ref()
+                .is_some_and(|(st, d)| Rc::ptr_eq(st, state) && *d == dir);
+            slot.set(s);
+            if same {
+                // Registered already this round (still linked, or woken:
+                // then the next round comes anyway).
+                return true;
             }
-            self.slots[i].set(slot);
         }
-        let Some(i) = free else { return false };
-        state.waiters(dir).push_back(self.node(i));
-        self.slots[i].set(Some((state.clone(), dir)));
+        if used == FRAME_SLOTS {
+            return false;
+        }
+        state.waiters(dir).push_back(self.node(used));
+        self.slots[used].set(Some((state.clone(), dir)));
+        self.used.set(used + 1);
         true
     }
 
@@ -308,19 +317,14 @@ impl Frame {
 
     /// Whether a descriptor registered this round became ready.
     fn woken(&self) -> bool {
-        self.slots.iter().zip(&self.nodes).any(|(slot, node)| {
-            // `is_some` without moving the `Rc` out: peek through take/set.
-            let s = slot.take();
-            let used = s.is_some();
-            slot.set(s);
-            used && node.is_woken()
-        })
+        self.nodes[..self.used.get()].iter().any(WaitNode::is_woken)
     }
 
     /// Ends a round: unlinks every node still waiting, forgets the slots
     /// and the deadline.
     fn reset(&self) {
-        for (slot, node) in self.slots.iter().zip(&self.nodes) {
+        let used = self.used.replace(0);
+        for (slot, node) in self.slots[..used].iter().zip(&self.nodes) {
             if let Some((state, dir)) = slot.take() {
                 state.waiters(dir).remove(node);
             }
@@ -342,6 +346,7 @@ impl Drop for Frame {
 /// `block_on` is running on the current coro (so the frame is alive, on
 /// this coro's stack, below the caller). `None` for any other waker: a
 /// combinator's own, another executor's, a `block_on` of another coro.
+#[cfg_attr(not(feature = "compat"), allow(dead_code))]
 pub(crate) fn frame_of<'a>(cx: &'a Context<'_>) -> Option<Pin<&'a Frame>> {
     let w = cx.waker();
     if !std::ptr::eq(w.vtable(), &VTABLE) {

@@ -279,14 +279,18 @@ impl Http {
         let g = &*self.graceful;
         let me = g.enter();
         let mut conn = pin!(self.builder.serve_connection(Io::new(stream), service));
+        // `block_on` polls with one waker for its whole run: register it
+        // once. Then each poll only looks at the switch.
+        let mut registered = false;
         let mut told = false;
         crate::block_on(poll_fn(|cx| {
             if !told {
                 if g.shutdown.get() {
                     conn.as_mut().graceful_shutdown();
                     told = true;
-                } else {
+                } else if !registered {
                     me.register(cx.waker());
+                    registered = true;
                 }
             }
             conn.as_mut().poll(cx)
