@@ -59,9 +59,10 @@ impl Example {
                     Some(url) => break url.to_owned(),
                     None => before.push(line),
                 },
-                Err(_) => {
+                Err(e) => {
                     let _ = child.kill();
-                    panic!("example {name} printed no URL within 60 s");
+                    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                    panic!("example {name} printed no URL ({e}; {status}); it printed {before:?}");
                 }
             }
         };
