@@ -58,9 +58,8 @@
 //!   nothing changed and links to the current page. A corio stack cannot be
 //!   copied, so going back cannot fork the dialogue (as Racket's
 //!   continuations can); refusing keeps it consistent. All of these
-//!   decisions are made by the session's own coro, one request at a time
-//!   (see [`session`](crate::Session) docs), so racing requests are
-//!   serialised.
+//!   decisions are made by the session's own coro, one request at a time,
+//!   so racing requests are serialised.
 //! - **Push.** [`Session::pusher`] gives a [`Pusher`] that appends to or
 //!   replaces elements of the open page from any coro, through
 //!   server-sent events (a long poll when asked for); see the [`push`
@@ -75,7 +74,8 @@
 //!   gets 503 — a flood of cookie-less requests displaces only sessions
 //!   like its own. Bodies over [`App::max_body`] get 413, heads over
 //!   [`App::max_header_bytes`] 431, malformed forms 400, cross-site POSTs
-//!   403; nothing a request carries can panic the server.
+//!   403 (an `Origin` that is not the request's `Host`: a reverse proxy
+//!   must pass `Host` on); nothing a request carries can panic the server.
 //! - **HTML.** [`html!`] is `format!` for HTML with every argument escaped
 //!   (unless it is [`Html`] already); `&str` and `String` become `Html`
 //!   escaped. Pages are sent with a content security policy that allows
