@@ -142,7 +142,8 @@ impl App {
     );
     setting!(
         /// How many connections may be open at once; the accept loop waits
-        /// for one to close before it accepts more.
+        /// for one to close before it accepts more. Each open page that
+        /// receives pushes holds one (its event stream).
         max_connections: usize, "1,024"
     );
     setting!(

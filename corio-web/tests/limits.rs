@@ -189,3 +189,29 @@ fn an_evicted_session_starts_over_with_a_notice() {
     assert!(page.contains("expired"), "{page}");
     assert_eq!(by_id(&page, "last"), Some(""), "the answer went nowhere");
 }
+
+#[test]
+fn connections_beyond_the_cap_wait_for_a_free_one() {
+    let app = InProcess::start(|| App::new(echo).max_connections(2));
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(app.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // The kernel takes the third connection; the server does not read it yet.
+    let mut third = TcpStream::connect(app.addr).unwrap();
+    third
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0; 64];
+    assert!(third.read(&mut buf).is_err(), "answered beyond the cap");
+    drop(idle);
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut rsp = String::new();
+    third.read_to_string(&mut rsp).unwrap();
+    assert!(rsp.starts_with("HTTP/1.1 303"), "{rsp}");
+}
