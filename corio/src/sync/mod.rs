@@ -34,6 +34,7 @@
 mod channel;
 pub mod mpmc;
 mod mutex;
+pub(crate) mod race;
 mod rwlock;
 mod semaphore;
 mod semaphore_set;
