@@ -225,6 +225,7 @@ pub mod multicore;
 pub mod net;
 mod rouse;
 mod sched;
+mod scope;
 pub mod stack;
 pub mod sync;
 mod sys;
@@ -241,4 +242,7 @@ pub use generator::{Generator, GeneratorState, Yielder};
 pub use hooks::{HookGuard, on_enter, on_leave};
 pub use local::CoroLocal;
 pub use rouse::{Rouse, RouseCallback, rouse};
+#[doc(hidden)]
+pub use scope::__private;
+pub use scope::{Scope, ScopedJoinHandle, scope};
 pub use time::{Elapsed, sleep, sleep_until, timeout};
