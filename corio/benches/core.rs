@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo bench --bench core                  # everything
-//! cargo bench --bench core -- cede spawn    # some workloads
+//! cargo bench --bench core -- cede spawn    # some workloads (cede, spawn,
+//!                                           # sync, select, multicore)
 //! cargo bench --bench core -- memory 1000000
 //! ```
 //!
@@ -397,6 +398,70 @@ fn bench_sync() {
     );
 }
 
+// ----- select! -------------------------------------------------------------------
+
+/// `select!` over two channels that both hold an item: the first branch
+/// wins at once; the item goes back in. Per select (with its put back).
+fn select_ready(n: u64) -> f64 {
+    use corio::sync::Channel;
+    let (a, b) = (Channel::bounded(1), Channel::bounded(1));
+    a.put(0u64).unwrap();
+    b.put(0u64).unwrap();
+    per_op(n, || {
+        for i in 0..n {
+            corio::select! {
+                v = a.get() => a.put(black_box(v.unwrap() + i)).unwrap(),
+                v = b.get() => b.put(black_box(v.unwrap() + i)).unwrap(),
+            }
+        }
+    })
+}
+
+/// The same work without `select!`: take from the first channel, put back.
+fn select_baseline(n: u64) -> f64 {
+    use corio::sync::Channel;
+    let (a, b) = (Channel::bounded(1), Channel::bounded(1));
+    a.put(0u64).unwrap();
+    b.put(0u64).unwrap();
+    per_op(n, || {
+        for i in 0..n {
+            let v = a.get().unwrap();
+            a.put(black_box(v + i)).unwrap();
+        }
+    })
+}
+
+/// `select!` whose first branch parks and second wins at once: two
+/// branches started, the first cancelled.
+fn select_second(n: u64) -> f64 {
+    use corio::sync::Channel;
+    let (a, b) = (Channel::<u64>::bounded(1), Channel::bounded(1));
+    b.put(0u64).unwrap();
+    per_op(n, || {
+        for i in 0..n {
+            corio::select! {
+                v = a.get() => a.put(black_box(v.unwrap() + i)).unwrap(),
+                v = b.get() => b.put(black_box(v.unwrap() + i)).unwrap(),
+            }
+        }
+    })
+}
+
+fn bench_select() {
+    paired(
+        "select!, 2 ready channels",
+        "get+put on one channel",
+        || select_baseline(200_000),
+        || select_ready(200_000),
+    );
+    paired(
+        "select!, 1st parks, 2nd ready",
+        "spawn+join, warm pool",
+        || corio_spawn(100_000),
+        || select_second(100_000),
+    );
+}
+
 // ----- other cores -------------------------------------------------------------
 
 /// `multicore::run` of an empty closure, one after another from one coro.
@@ -593,6 +658,14 @@ fn main() {
     }
     if want("sync") {
         bench_sync();
+    }
+    if want("select") {
+        bench_select();
+    }
+    if args.first().map(String::as_str) == Some("select-ready-only") {
+        for _ in 0..5 {
+            println!("{:.1}", select_ready(1_000_000));
+        }
     }
     if want("multicore") {
         bench_multicore();

@@ -222,6 +222,46 @@ fn a_sleep_branch_is_a_timeout() {
 }
 
 #[test]
+fn a_timeout_arm_wins_when_no_branch_returns_in_time() {
+    let log = Log::new();
+    let ch = Channel::<u8>::new();
+    let start = Instant::now();
+    let r = corio::select! {
+        v = { let _m = Mark(log.clone(), "get unwound"); ch.get() } => v,
+        timeout(Duration::from_millis(20)) => None,
+    };
+    assert_eq!(r, None);
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    assert_eq!(log.get(), ["get unwound"]);
+    ch.put(1).unwrap();
+    assert_eq!(ch.try_get(), Some(1), "the cancelled get took nothing");
+    // Alone, it is a sleep.
+    let start = Instant::now();
+    assert_eq!(corio::select! { timeout(Duration::from_millis(5)) => 5 }, 5);
+    assert!(start.elapsed() >= Duration::from_millis(5));
+}
+
+#[test]
+fn a_branch_that_returns_in_time_beats_the_timeout_arm() {
+    let ch = Channel::new();
+    let c2 = ch.clone();
+    let feeder = corio::spawn(move || {
+        corio::sleep(Duration::from_millis(2));
+        c2.put("in time").unwrap();
+    });
+    let r = corio::select! {
+        v = ch.get() => v,
+        timeout(HOUR) => None,
+    };
+    feeder.join().unwrap();
+    assert_eq!(r, Some("in time"));
+    // The timer is gone: nothing wakes this coro later.
+    let start = Instant::now();
+    corio::sleep(Duration::from_millis(5));
+    assert!(start.elapsed() < HOUR);
+}
+
+#[test]
 fn branches_borrow_the_callers_locals_and_the_arm_uses_them_after() {
     let mut buf = [0u8; 8];
     let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -447,6 +487,66 @@ fn many_selects_leave_no_coro_behind() {
     assert_eq!(sum, (0..2_000u64).sum::<u64>());
     let rows = corio::debug::ps().lines().count();
     assert!(rows <= 3, "{}", corio::debug::ps());
+}
+
+corio::coro_local! {
+    static SEEN: Cell<u32> = Cell::new(0);
+}
+
+#[test]
+fn a_branch_never_sees_what_an_earlier_branch_left_on_its_coro() {
+    // Branches run in helper coros that select! reuses; reuse must not
+    // show. A coro-local set by one branch is not there in the next.
+    for round in 0..3 {
+        let seen = corio::select! {
+            v = { let v = SEEN.get(); SEEN.set(v + 1); v } => v,
+        };
+        assert_eq!(seen, 0, "round {round}");
+    }
+    // A branch that keeps its own handle: its coro ends with its call,
+    // and the next branch runs elsewhere.
+    let kept = corio::select! { c = corio::current() => c };
+    assert!(kept.is_done());
+    let next = corio::select! { c = corio::current().id() => c };
+    assert_ne!(next, kept.id());
+    // A branch that was cancelled: its coro ended too.
+    let victim = Rc::new(Cell::new(None));
+    let v2 = victim.clone();
+    let r = corio::select! {
+        _ = { v2.set(Some(corio::current().id())); corio::schedule() } => 1,
+        timeout(Duration::from_millis(1)) => 2,
+    };
+    assert_eq!(r, 2);
+    let id = victim.take().unwrap();
+    assert!(corio::debug::find(id).is_none(), "{}", corio::debug::ps());
+}
+
+#[test]
+fn idle_helpers_that_are_cancelled_or_thrown_at_are_not_reused() {
+    // Fill the idle list, then kill everything but main: the next
+    // selects still work, on fresh helpers.
+    let (a, b) = (Channel::new(), Channel::new());
+    for i in 0..3u32 {
+        b.put(i).unwrap();
+        let _ = corio::select! { v = a.get() => v, v = b.get() => v };
+    }
+    corio::killall();
+    a.put(7).unwrap();
+    assert_eq!(
+        corio::select! { v = a.get() => v, v = b.get() => v },
+        Some(7)
+    );
+    for c in corio::debug::coros() {
+        if !c.is_running() {
+            c.throw("stray");
+        }
+    }
+    corio::cede();
+    b.put(8).unwrap();
+    assert_eq!(
+        corio::select! { v = a.get() => v, v = b.get() => v },
+        Some(8)
+    );
 }
 
 #[test]

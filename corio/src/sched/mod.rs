@@ -1005,21 +1005,23 @@ impl Scheduler {
         }
     }
 
-    /// Runs `c`, a coro that never ran and is not queued, at once and on
-    /// top of the running coro, until it first gives up the CPU (parks,
-    /// cedes, ends); then the running coro goes on, with no trip through
-    /// the loop or the ready queue. Returns whether `c` ended. `select!`
-    /// starts its branches this way: a branch that returns at once costs
-    /// one switch in and one out, and the branches are tried in order with
-    /// nothing else running in between.
+    /// Runs `c` — a coro that never ran, or one parked in a blocking call,
+    /// and not queued — at once and on top of the running coro, until it
+    /// next gives up the CPU (parks, cedes, ends); then the running coro
+    /// goes on, with no trip through the loop or the ready queue. Returns
+    /// whether `c` ended. `select!` runs its branches this way: a branch
+    /// that returns at once costs one switch in and one out, and the
+    /// branches are tried in order with nothing else running in between.
     ///
     /// `c` is an ordinary coro afterwards: when it parked, whoever wakes
-    /// it queues it, and the loop resumes it as usual. It counts as a
-    /// blocking call of the running coro: hooks run, and an interrupt that
-    /// `c` aimed at it (a cancel, a throw) is raised on return.
+    /// it queues it, and the loop resumes it as usual. A parked `c` resumes
+    /// in its blocking call, which re-checks its condition as after any
+    /// wake-up. For the running coro this counts as a blocking call: its
+    /// hooks run, and an interrupt that `c` aimed at it (a cancel, a throw)
+    /// is raised on return.
     pub(crate) fn run_now(&self, c: &CoroInner) -> bool {
         let me = self.cur();
-        debug_assert!(c.state() == State::New && !c.has(QUEUED) && !c.is_main());
+        debug_assert!(!c.is_done() && !c.has(QUEUED) && !c.is_main() && !ptr::eq(me, c));
         if me.has(HOOKS) {
             crate::hooks::run_leave(me);
         }
@@ -1036,9 +1038,9 @@ impl Scheduler {
             self.watch_resumed(c);
         }
         c.panic_in.set(std::thread::panicking());
-        // SAFETY: `c` is a live coro that never ran (so nobody else holds
-        // its context) and is not queued, so the loop cannot resume it
-        // while we do; we switch to it from the running coro's stack, and
+        // SAFETY: `c` is a live coro that is not running and not queued (so
+        // the loop cannot resume it while we do, and nobody else holds its
+        // context); we switch to it from the running coro's stack, and
         // corosensei returns here when it suspends or ends.
         let finished = unsafe { c.resume() };
         note_switch_out(c);

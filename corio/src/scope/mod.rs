@@ -1,5 +1,6 @@
 //! Scoped coros ([`scope`], [`Scope`], [`ScopedJoinHandle`]) and Go's
-//! `select` ([`select!`](crate::select!)), which is built on them.
+//! `select` ([`select!`](crate::select!)), which is built on the same
+//! promise.
 //!
 //! # The promise, and how it is kept
 //!
@@ -10,25 +11,30 @@
 //!
 //! - The scope keeps a strong handle to every coro it spawned
 //!   ([`Children`]), so it can always see whether one still lives, and it
-//!   does not rely on anybody dropping a [`ScopedJoinHandle`]:
-//!   `mem::forget` of a handle changes nothing (corosensei issue #27).
+//!   relies on nobody dropping anything: `mem::forget` of a
+//!   [`ScopedJoinHandle`] changes nothing (corosensei issue #27).
 //! - The normal end waits for every child with interruptible joins. If the
-//!   owner is interrupted there (cancel, throw, `timeout`, the deadlock
-//!   report), or if the body panics, the frame unwinds — and a guard
-//!   ([`Closer`]) that lives in that frame cancels every child that is
-//!   still alive and waits until each has ended, before the unwinding goes
-//!   on. While it waits the owner is unwinding, so a cancel aimed at it
-//!   does not interrupt the wait (the scheduler lets an unwinding coro
-//!   block); a throw or a timeout that arrives then is caught, reported
-//!   and dropped, and the waiting goes on.
-//! - The one thing the guard cannot wait out is the deadlock report: when
+//!   body panics, or the owner is interrupted in the body or in that wait
+//!   (cancel, throw, `timeout`, the deadlock report), `scope` catches the
+//!   unwind, cancels every child still alive and waits until each has
+//!   ended ([`Children::close`]), and only then resumes the unwinding. It
+//!   waits under a [`Mask`]: interrupts aimed at the owner meanwhile are
+//!   held back, as for any coro inside `cancel`; one that is raised all
+//!   the same (at the end of a `cancel`) is caught, reported if it is a
+//!   throw, and dropped, and the waiting goes on. The children are
+//!   cancelled while the owner is not unwinding, so each child's own
+//!   unwinding is tracked as usual.
+//! - The one thing that cannot be waited out is the deadlock report: when
 //!   the owner is the main coro and a child's cleanup blocks with nothing
 //!   left that could ever wake it, the scheduler panics in the owner's
 //!   wait. The child can neither finish nor be cancelled, and letting the
-//!   frame unwind would leave a coro that borrows from it parked where a
-//!   later wake-up (from code that catches the report) would run it on
-//!   freed memory. The process aborts then, with the report. See
+//!   frame go would leave a coro that borrows from it parked where a later
+//!   wake-up (from code that catches the report) would run it on freed
+//!   memory. The process aborts then, with the report ([`stuck`]). See
 //!   [`scope`]'s `# Soundness`.
+//! - Values the coros returned that nobody joined may borrow from the
+//!   scope too: they are dropped while the scope still works, and coros
+//!   their `Drop` spawns are waited for as well.
 //! - Generators: a scope's frame holds pointers to coros of this thread
 //!   and lends its stack to them, so it must not be carried away by a
 //!   [`Generator`](crate::Generator) yield. The frame binds itself to the

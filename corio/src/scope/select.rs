@@ -4,33 +4,54 @@
 //!
 //! # Protocol
 //!
-//! The caller makes a [`State`] on its stack: the branches, a [`Race`] and
-//! a strong handle to each branch's coro. For each branch in order, while
-//! no branch has won, it spawns the branch's coro and runs it at once on
-//! top of itself ([`Scheduler::run_now`](crate::sched::Scheduler)): the
-//! call either returns right there (that branch wins, and the later ones
-//! are never started) or parks, and then the caller goes on with the next
-//! branch, nothing else having run in between. So a select whose first
-//! branch is ready costs one spawn and two switches.
+//! The caller makes a [`State`] on its stack: the branches, a [`Race`], a
+//! strong handle to the coro that runs each branch, and which branches'
+//! calls have finished. For each branch in order, while no branch has won,
+//! it hands the branch's call (a [`Job`]) to a coro and runs that coro at
+//! once on top of itself ([`Scheduler::run_now`]): the call either
+//! returns right there — that branch wins, and the later ones never start
+//! — or parks, and the caller goes on with the next branch, nothing else
+//! having run in between.
 //!
 //! A branch wins by [claiming](Race::claim) the race: when its call
 //! returns (or panics), or when a getter takes the item of its parked
 //! `put`. Claiming marks every other branch's coro cancelled and readies
 //! it, without switching: none of them can complete its call after that,
-//! since a marked coro unwinds as soon as it is switched in. The caller,
-//! parked meanwhile in joins on its branches, wakes when one ends; once
-//! there is a winner it cancels what is left and waits for each (their
-//! `Drop`s run), then hands the winner's value to its arm. If the caller
-//! is interrupted, it claims the race itself (so no branch can win any
-//! more), stops every branch as a scope does, and unwinds.
+//! since a marked coro unwinds as soon as it is switched in. The caller
+//! parks until there is a winner, then cancels the losers and waits until
+//! every call has finished (the losers' `Drop`s ran), and hands the
+//! winner's value to its arm. If the caller is interrupted, it claims the
+//! race itself (so no branch can win any more) and stops every branch
+//! whose call is still running, as a scope does, before unwinding on.
+//!
+//! # Helpers
+//!
+//! The coros that run the calls are *helpers*, kept per thread: a helper
+//! whose call returned goes back to an idle list (at most [`MAX_IDLE`]) and
+//! parks, and the next branch reuses it, so a select whose first branch is
+//! ready costs two switches and no spawn. Reuse must be invisible: a helper
+//! goes back only if nothing of its call is left on it — no pending
+//! interrupt, no extra state (coro-locals, hooks, `on_destroy`, a
+//! description), no handle that anybody kept ([`reusable`]). Otherwise it
+//! ends, as a coro of its own would have. A call being cancelled always
+//! ends its helper (the cancel is sticky).
+//!
+//! The invariant that makes it sound: `select` returns or unwinds only
+//! after every job it handed out has finished (`State::done`), and a job
+//! touches the caller's stack only while it runs.
+//!
+//! [`Scheduler::run_now`]: crate::sched::Scheduler::run_now
 
 use std::any::Any;
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::panic::{self, AssertUnwindSafe, Location};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use super::{Mask, bind_frame, forget_payload, stop};
-use crate::sched::inner::{CoroInner, CoroRef};
-use crate::sched::{CancelUnwind, SpawnOpts, TerminateUnwind, sched};
+use crate::sched::inner::{ATTN, CoroInner, CoroRef, HOOKS, QUEUED, SUSPENDED, What};
+use crate::sched::timer::Action;
+use crate::sched::{CancelUnwind, SpawnOpts, TerminateUnwind, prio_of, sched};
 use crate::sync::race::{self, Race};
 
 /// One branch of a `select!`: the call to make, then what it returned.
@@ -67,7 +88,7 @@ impl<F, T> std::fmt::Debug for Branch<F, T> {
 
 /// A branch as the engine sees it.
 pub trait Arm {
-    /// Makes the call in the running coro, branch `k` of `state`.
+    /// Makes the call in the running coro, as branch `k` of `state`.
     #[doc(hidden)]
     fn run(&self, state: &State<'_>, k: usize);
 }
@@ -107,10 +128,19 @@ where
     }
 }
 
-/// What the caller of a `select!` shares with its branches' coros.
+/// What the caller of a `select!` shares with the coros of its branches.
 pub struct State<'a> {
     arms: &'a [&'a dyn Arm],
     race: Race<'a>,
+    /// The coro that runs each branch's call, once it started.
+    coros: &'a [OnceCell<CoroRef>],
+    /// Whether each branch's call has finished (returned or unwound).
+    done: &'a [Cell<bool>],
+    /// Calls started and not finished.
+    running: Cell<usize>,
+    /// The caller, and whether it is parked waiting for calls to finish.
+    caller: &'a CoroInner,
+    waiting: Cell<bool>,
     /// The panic of the winning branch, if its call panicked.
     panic: Cell<Option<Box<dyn Any + Send>>>,
 }
@@ -120,33 +150,181 @@ impl std::fmt::Debug for State<'_> {
         f.debug_struct("State")
             .field("branches", &self.arms.len())
             .field("winner", &self.race.winner())
+            .field("running", &self.running.get())
             .finish_non_exhaustive()
     }
 }
 
-/// The `'static` closure of a branch's coro: the state's address and the
-/// branch's index.
+impl State<'_> {
+    /// Branch `k`'s call finished: from here on its coro touches nothing of
+    /// the caller's.
+    fn finish(&self, k: usize) {
+        self.done[k].set(true);
+        self.running.set(self.running.get() - 1);
+        if self.waiting.get() {
+            sched().ready(self.caller);
+        }
+    }
+
+    /// Whether branch `k`'s call started and has not finished.
+    fn is_running(&self, k: usize) -> bool {
+        self.coros[k].get().is_some() && !self.done[k].get()
+    }
+}
+
+/// A branch's call, handed to a helper.
 ///
 /// # Invariant
-/// `state` points to the live `State` of the `select` that spawned the
-/// coro: `select` does not return or unwind before every branch's coro
-/// ended.
-struct Launch {
+/// `state` points to the live `State` of the `select` that made the job:
+/// `select` does not return or unwind before every job it handed out has
+/// finished.
+#[derive(Clone, Copy)]
+struct Job {
     state: *const (),
     k: usize,
 }
 
-impl Launch {
-    fn go(self) {
-        // SAFETY: see the type's invariant.
+impl Job {
+    fn run(self) {
+        // SAFETY: see the type's invariant; the job has not finished.
         let state = unsafe { &*self.state.cast::<State<'_>>() };
         state.arms[self.k].run(state, self.k);
+        state.finish(self.k);
     }
 }
 
+/// How many idle helpers a thread keeps.
+pub(crate) const MAX_IDLE: usize = 16;
+
+/// A helper's mailbox: the job it is to run next.
+#[derive(Default)]
+struct Mailbox {
+    job: Cell<Option<Job>>,
+    /// Set when the helper is not to be reused: it ends when it next runs.
+    quit: Cell<bool>,
+}
+
+/// An idle helper.
+struct Helper {
+    coro: CoroRef,
+    mailbox: Rc<Mailbox>,
+}
+
+thread_local! {
+    /// This thread's idle helpers, the most recently used last.
+    static IDLE: RefCell<Vec<Helper>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The body of a helper coro: run the job in the mailbox, go back to the
+/// idle list if nothing of it is left on this coro, park; again.
+fn helper(mailbox: Rc<Mailbox>) {
+    let s = sched();
+    let loc = Location::caller();
+    loop {
+        if mailbox.quit.get() {
+            return;
+        }
+        if let Some(job) = mailbox.job.take() {
+            job.run();
+            let me = s.cur_ref();
+            if !reusable(&me, 3) {
+                return;
+            }
+            // (Not during the thread's teardown, when the list is gone.)
+            let kept = IDLE.try_with(|idle| {
+                let Ok(mut idle) = idle.try_borrow_mut() else {
+                    return false;
+                };
+                if idle.len() >= MAX_IDLE {
+                    return false;
+                }
+                idle.push(Helper {
+                    coro: me,
+                    mailbox: mailbox.clone(),
+                });
+                true
+            });
+            if kept != Ok(true) {
+                return;
+            }
+        }
+        // Idle. An interrupt (somebody cancelled or threw at an idle
+        // helper) ends it here.
+        s.park_on(loc, What::Schedule);
+    }
+}
+
+/// Whether the helper `c` is as good as new: nothing pending, nothing
+/// installed on it, and no handle to it besides the `handles` the engine
+/// holds (the scheduler's own, the select's or the idle list's, and
+/// `c` itself).
+fn reusable(c: &CoroRef, handles: usize) -> bool {
+    c.strong_count() == handles
+        && !c.interrupted()
+        && !c.has(QUEUED | SUSPENDED | ATTN | HOOKS)
+        && !c.has_extra()
+        && !c.is_done()
+}
+
+/// Hands branch `k`'s call to a helper (an idle one, or a new one) and
+/// runs it at once, until the call returns or parks.
+fn start(state: &State<'_>, k: usize, level: u8) {
+    let s = sched();
+    let job = Job {
+        state: (state as *const State<'_>).cast(),
+        k,
+    };
+    let c = loop {
+        let idle = IDLE.try_with(|idle| idle.try_borrow_mut().ok()?.pop());
+        let Some(h) = idle.ok().flatten() else {
+            let mailbox = Rc::new(Mailbox::default());
+            mailbox.job.set(Some(job));
+            let opts = SpawnOpts {
+                name: None,
+                level,
+                stack_size: None,
+                suspended: true,
+            };
+            let c = match s.spawn(move || helper(mailbox), opts) {
+                Ok(c) => c,
+                Err(e) => panic!("corio::select!: cannot start a branch: {e}"),
+            };
+            c.has_handle.set(false);
+            break c;
+        };
+        // The idle list's handle, `h.coro`, and the scheduler's.
+        if reusable(&h.coro, 2) && !s.is_running(&h.coro) {
+            h.mailbox.job.set(Some(job));
+            if h.coro.level() != level {
+                s.set_prio(&h.coro, prio_of(level));
+            }
+            break h.coro;
+        }
+        // Somebody did something to it while it was idle: it goes.
+        h.mailbox.quit.set(true);
+        s.resume(&h.coro);
+        s.ready(&h.coro);
+    };
+    state.running.set(state.running.get() + 1);
+    let c = state.coros[k].get_or_init(|| c);
+    s.run_now(c);
+}
+
+/// What a `select!` does when no branch wins (its `default` or `timeout`
+/// arm).
+#[derive(Clone, Copy, Debug)]
+pub enum Fallback {
+    /// Wait for a branch, however long it takes.
+    None,
+    /// Give up unless a branch returns at once (`default =>`).
+    Default,
+    /// Give up unless a branch returns within this time (`timeout(d) =>`).
+    After(Duration),
+}
+
 /// Runs a `select!` over `arms` (see the macro); returns the index of the
-/// branch that won, or `None` when `default` is set and no branch returned
-/// at once.
+/// branch that won, or `None` when the fallback arm won (no branch returned
+/// at once, or in time).
 ///
 /// # Panics
 /// Re-raises the panic of a branch's call that panicked first; panics if
@@ -154,33 +332,47 @@ impl Launch {
 /// returned, or if a coro cannot be made. Unwinds with the interrupt of
 /// the calling coro after stopping every branch.
 #[track_caller]
-pub fn select<const N: usize>(arms: [&dyn Arm; N], default: bool) -> Option<usize> {
+pub fn select<const N: usize>(arms: [&dyn Arm; N], fallback: Fallback) -> Option<usize> {
     let loc = Location::caller();
     let s = sched();
     let me = s.cur();
     if me.interrupted() {
         s.raise(me);
     }
+    let deadline = match fallback {
+        Fallback::After(d) => Some(Instant::now().checked_add(d)),
+        _ => None,
+    };
     let coros: [OnceCell<CoroRef>; N] = std::array::from_fn(|_| OnceCell::new());
+    let done: [Cell<bool>; N] = std::array::from_fn(|_| Cell::new(false));
     let state = State {
         arms: &arms,
         race: Race::new(&coros),
+        coros: &coros,
+        done: &done,
+        running: Cell::new(0),
+        caller: me,
+        waiting: Cell::new(false),
         panic: Cell::new(None),
     };
-    // Held until every branch's coro ended, also when the caller unwinds.
+    // Held until every branch's call finished, also when the caller
+    // unwinds.
     let _bound = bind_frame();
-    let run = panic::catch_unwind(AssertUnwindSafe(|| run(&state, &coros, me, default, loc)));
-    match run {
-        Ok(()) => {}
-        Err(p) => {
-            // Nobody may win any more, then nobody may outlive this frame.
-            state.race.claim(N);
-            let _mask = Mask::new();
-            for c in coros.iter().filter_map(OnceCell::get) {
+    let default = matches!(fallback, Fallback::Default);
+    let run = panic::catch_unwind(AssertUnwindSafe(|| run(&state, default, deadline, loc)));
+    state.waiting.set(false);
+    if let Err(p) = run {
+        // Nobody may win any more; then no call may outlive this frame.
+        state.race.claim(N);
+        let _mask = Mask::new();
+        for (k, c) in coros.iter().enumerate() {
+            if state.is_running(k)
+                && let Some(c) = c.get()
+            {
                 stop(c, loc);
             }
-            panic::resume_unwind(p);
         }
+        panic::resume_unwind(p);
     }
     if let Some(p) = state.panic.take() {
         panic::resume_unwind(p);
@@ -196,62 +388,59 @@ pub fn select<const N: usize>(arms: [&dyn Arm; N], default: bool) -> Option<usiz
 }
 
 /// The body of [`select`], which unwinds when the caller is interrupted.
-fn run<const N: usize>(
+/// `deadline` is that of a `timeout` arm: `Some(None)` when it is beyond
+/// the clock's range (never).
+fn run(
     state: &State<'_>,
-    coros: &[OnceCell<CoroRef>; N],
-    me: &CoroInner,
     default: bool,
+    deadline: Option<Option<Instant>>,
     loc: &'static Location<'static>,
 ) {
     let s = sched();
-    for (k, slot) in coros.iter().enumerate() {
+    let level = state.caller.level();
+    for k in 0..state.arms.len() {
         if state.race.winner().is_some() {
             break;
         }
-        let launch = Launch {
-            state: (state as *const State<'_>).cast(),
-            k,
-        };
-        let opts = SpawnOpts {
-            name: None,
-            level: me.level(),
-            stack_size: None,
-            suspended: true,
-        };
-        let c = match s.spawn(move || launch.go(), opts) {
-            Ok(c) => c,
-            Err(e) => panic!("corio::select!: cannot start a branch: {e}"),
-        };
-        c.has_handle.set(false);
-        let c = slot.get_or_init(|| c);
-        s.run_now(c);
+        start(state, k, level);
     }
     if default {
         // Nothing returned at once: the default arm wins.
-        state.race.claim(N);
+        state.race.claim(state.arms.len());
     }
-    // Wait for a winner: each branch's coro ends only when one won, or
-    // when somebody else cancels it.
+    state.waiting.set(true);
+    // Wait for a winner; a branch's call ends only when one won, or when
+    // somebody else cancels its coro. A `timeout` arm wins at its deadline.
+    let timer = deadline
+        .flatten()
+        .map(|d| s.timers.arm(d, Action::Ready(state.caller)));
     while state.race.winner().is_none() {
-        match coros
-            .iter()
-            .filter_map(OnceCell::get)
-            .find(|c| !c.is_done())
-        {
-            Some(c) => s.join_wait(c, loc),
-            None => break,
+        if timer.as_ref().is_some_and(|t| t.fired()) {
+            state.race.claim(state.arms.len());
+            break;
         }
+        if state.running.get() == 0 && deadline.is_none() {
+            break;
+        }
+        s.park_on(loc, What::Schedule);
     }
+    drop(timer);
     // The losers are marked: cancel them for good (a suspended one too)
-    // and wait until each has unwound.
-    for c in coros.iter().filter_map(OnceCell::get) {
-        while !c.is_done() {
-            s.cancel(c, loc);
-            if !c.is_done() {
+    // and wait until each call has unwound, and the winner's has returned.
+    let winner = state.race.winner();
+    for k in 0..state.arms.len() {
+        while state.is_running(k) && Some(k) != winner {
+            if let Some(c) = state.coros[k].get() {
+                s.cancel(c, loc);
+            }
+            if state.is_running(k) {
                 // Busy with a cancel of its own: it unwinds after that.
-                s.join_wait(c, loc);
+                s.park_on(loc, What::Schedule);
             }
         }
+    }
+    while state.running.get() > 0 {
+        s.park_on(loc, What::Schedule);
     }
 }
 
@@ -264,7 +453,8 @@ fn run<const N: usize>(
 /// corio::select! {
 ///     pattern = call => arm,
 ///     ...
-///     default => arm,        // optional, last
+///     default => arm,           // optional, last: if no call returns at once
+///     timeout(duration) => arm, // or this: if none returns in time
 /// }
 /// ```
 ///
@@ -287,8 +477,12 @@ fn run<const N: usize>(
 ///   that takes it decides that select. This holds for the branch's first
 ///   blocking call: make each branch one call, as in Go (a branch that
 ///   takes an item and then blocks again loses that item if it loses).
-/// - **Timeouts**: a branch `_ = corio::sleep(d) => ...` is Go's
-///   `case <-time.After(d)`.
+/// - **`timeout(d)`**: Go's `case <-time.After(d)`: runs when no call
+///   returned within `d` of the start; every branch is then cancelled, and
+///   took nothing. The caller waits with a timer of its own, so a branch
+///   that wins in time costs no extra coro. (A branch
+///   `_ = corio::sleep(d) => ...` does the same with a coro, which must be
+///   cancelled when another branch wins.)
 /// - **`default`**: runs when no branch returned at once (without
 ///   blocking); every branch is then cancelled, and took nothing.
 /// - **Panics**: a call that panics wins, and the `select!` re-raises its
@@ -300,6 +494,18 @@ fn run<const N: usize>(
 ///
 /// Patterns are irrefutable (a refutable one is a compile error: match in
 /// the arm instead).
+///
+/// # Cost
+///
+/// The coros that run the calls are kept per thread and reused when a
+/// call leaves nothing on its coro (no coro-local, hook, handle anybody
+/// kept, pending cancel): a select whose first branch returns at once
+/// costs two switches and no spawn — less than Go's `select` over ready
+/// channels (see BENCHMARKS.md). Idle ones show in
+/// [`debug::ps`](crate::debug::ps), parked in `corio/src/scope/select.rs`.
+/// Cancelling a branch that parked unwinds its coro's stack, which costs
+/// microseconds: a `default` arm that wins because the branches had to
+/// wait, and every branch that loses after it parked, pay that.
 ///
 /// # Examples
 ///
@@ -328,7 +534,7 @@ fn run<const N: usize>(
 /// let never = Channel::<u32>::new();
 /// let r = corio::select! {
 ///     v = never.get() => v,
-///     _ = corio::sleep(Duration::from_millis(5)) => None,
+///     timeout(Duration::from_millis(5)) => None,
 /// };
 /// assert_eq!(r, None);
 ///
@@ -390,18 +596,25 @@ fn run<const N: usize>(
 /// # Switching
 ///
 /// Always switches: each branch runs in a coro of its own, started from
-/// the caller. The caller stays suspended until a branch won and the
-/// others unwound; with a `default` arm, it never waits for a branch.
+/// the caller. The caller stays suspended until a branch won (or the
+/// `timeout` arm) and the others unwound; with a `default` arm, it never
+/// waits for a branch.
 #[macro_export]
 macro_rules! select {
     (@parse [$($acc:tt)*] , $($rest:tt)*) => {
         $crate::select!(@parse [$($acc)*] $($rest)*)
     };
     (@parse [$($acc:tt)*] default => $arm:block $(,)?) => {
-        $crate::select!(@emit [$($acc)*] [$arm])
+        $crate::select!(@emit [$($acc)*] [($crate::__private::Fallback::Default) $arm])
     };
     (@parse [$($acc:tt)*] default => $arm:expr $(,)?) => {
-        $crate::select!(@emit [$($acc)*] [$arm])
+        $crate::select!(@emit [$($acc)*] [($crate::__private::Fallback::Default) $arm])
+    };
+    (@parse [$($acc:tt)*] timeout($d:expr) => $arm:block $(,)?) => {
+        $crate::select!(@emit [$($acc)*] [($crate::__private::Fallback::After($d)) $arm])
+    };
+    (@parse [$($acc:tt)*] timeout($d:expr) => $arm:expr $(,)?) => {
+        $crate::select!(@emit [$($acc)*] [($crate::__private::Fallback::After($d)) $arm])
     };
     (@parse [$($acc:tt)*] $pat:pat = $call:expr => $arm:block $($rest:tt)*) => {
         $crate::select!(@parse [$($acc)* (__slot __branch $pat $call $arm)] $($rest)*)
@@ -415,7 +628,7 @@ macro_rules! select {
     (@parse [$($acc:tt)*]) => {
         $crate::select!(@emit [$($acc)*] [])
     };
-    (@emit [$( ($slot:ident $branch:ident $pat:tt $call:tt $arm:tt) )*] [$($default:tt)?]) => {{
+    (@emit [$( ($slot:ident $branch:ident $pat:tt $call:tt $arm:tt) )*] [$($fallback:tt $default:tt)?]) => {{
         // Each branch's value lands in its slot; the branches (and what
         // their calls borrow) are gone before the arm runs.
         $( let $slot; )*
@@ -423,7 +636,7 @@ macro_rules! select {
             $( let $branch = $crate::__private::Branch::new(|| $call); )*
             let _ = $crate::__private::select(
                 [$( &$branch as &dyn $crate::__private::Arm ),*],
-                $crate::select!(@has_default $($default)?),
+                $crate::select!(@fallback $($fallback)?),
             );
             $( $slot = $branch.take(); )*
         }
@@ -437,8 +650,8 @@ macro_rules! select {
             $crate::select!(@default $($default)?)
         }
     }};
-    (@has_default) => { false };
-    (@has_default $default:tt) => { true };
+    (@fallback) => { $crate::__private::Fallback::None };
+    (@fallback $fallback:tt) => { $fallback };
     (@default) => { ::core::unreachable!("corio::select!: no branch won") };
     (@default $default:tt) => { $default };
     ($($input:tt)+) => {
@@ -449,5 +662,5 @@ macro_rules! select {
 /// What `select!` expands to uses these; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::{Arm, Branch, State, select};
+    pub use super::{Arm, Branch, Fallback, State, select};
 }
