@@ -645,7 +645,6 @@ fn killall_from_another_coro_ends_owner_and_children() {
 }
 
 #[test]
-#[ignore = "needs the scheduler's generator bind guard (see scope::bind_frame)"]
 fn a_generator_that_yields_inside_a_scope_panics_at_the_yield() {
     let log = Log::new();
     let l = log.clone();
@@ -669,4 +668,30 @@ fn a_generator_that_yields_inside_a_scope_panics_at_the_yield() {
     });
     assert!(matches!(g.resume(()), corio::GeneratorState::Complete(())));
     assert_eq!(log.get(), ["child unwound", "yield panicked"]);
+}
+
+#[test]
+fn a_scoped_coro_cannot_yield_the_generator_whose_frame_it_borrows() {
+    let log = Log::new();
+    let l = log.clone();
+    let mut g = corio::Generator::<u32>::new(move |y, ()| {
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            corio::scope(|s| {
+                s.spawn(|| {
+                    y.yield_(1); // from another coro's stack: refused
+                    l.push("child yielded");
+                });
+            })
+        }));
+        let msg = panic_message(r.unwrap_err());
+        l.push(if msg.contains("from another coro") {
+            "refused"
+        } else {
+            "other panic"
+        });
+        y.yield_(2); // the generator's own yield still works
+    });
+    assert_eq!(g.resume(()), corio::GeneratorState::Yielded(2));
+    assert_eq!(g.resume(()), corio::GeneratorState::Complete(()));
+    assert_eq!(log.get(), ["refused"]);
 }

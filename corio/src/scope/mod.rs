@@ -56,6 +56,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr;
 use std::rc::Rc;
 
+use crate::sched::bind::Bind;
 use crate::sched::inner::{CoroInner, CoroRef};
 use crate::sched::{CancelUnwind, SpawnOpts, TerminateUnwind, level_of, report_panic, sched};
 use crate::{Coro, JoinError, PRIO_NORMAL};
@@ -255,8 +256,8 @@ where
 ///
 /// The guard lives as long as the frame, dropped after every child ended.
 #[inline(always)]
-pub(crate) fn bind_frame() -> impl Sized {
-    // The scheduler's bind guard goes here (one line): `crate::sched::bind()`.
+pub(crate) fn bind_frame() -> Bind<'static> {
+    Bind::new(sched().cur())
 }
 
 /// A scope for coros that borrow from the stack of the coro that opened it
