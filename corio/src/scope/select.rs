@@ -249,8 +249,25 @@ fn helper(mailbox: Rc<Mailbox>) {
             }
         }
         // Idle. An interrupt (somebody cancelled or threw at an idle
-        // helper) ends it here.
+        // helper) ends it here; a job handed over meanwhile (there is no
+        // such moment, but if there were) is then given up, not lost: its
+        // select must learn that it will not run.
+        let abandon = Abandon(&mailbox);
         s.park_on(loc, What::Schedule);
+        std::mem::forget(abandon);
+    }
+}
+
+/// Gives up the job in a mailbox when a helper unwinds before taking it.
+struct Abandon<'a>(&'a Mailbox);
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if let Some(job) = self.0.job.take() {
+            // SAFETY: see `Job`'s invariant; the job has not finished.
+            let state = unsafe { &*job.state.cast::<State<'_>>() };
+            state.finish(job.k);
+        }
     }
 }
 
@@ -258,13 +275,22 @@ fn helper(mailbox: Rc<Mailbox>) {
 /// installed on it, and no handle to it besides the `handles` the engine
 /// holds (the scheduler's own, the select's or the idle list's, and
 /// `c` itself).
+///
+/// A helper whose stack grew past [`DEEP`] goes too, so that its pages go
+/// back to the stack pool (which releases cold pages) instead of staying
+/// resident in an idle coro.
 fn reusable(c: &CoroRef, handles: usize) -> bool {
     c.strong_count() == handles
         && !c.interrupted()
         && !c.has(QUEUED | SUSPENDED | ATTN | HOOKS)
         && !c.has_extra()
         && !c.is_done()
+        && c.binds.get() == 0
+        && c.stack_used() <= DEEP
 }
+
+/// See [`reusable`].
+const DEEP: usize = 32 * 1024;
 
 /// Hands branch `k`'s call to a helper (an idle one, or a new one) and
 /// runs it at once, until the call returns or parks.
