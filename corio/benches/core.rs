@@ -417,16 +417,15 @@ fn select_ready(n: u64) -> f64 {
     })
 }
 
-/// The same work without `select!`: take from the first channel, put back.
-fn select_baseline(n: u64) -> f64 {
-    use corio::sync::Channel;
-    let (a, b) = (Channel::bounded(1), Channel::bounded(1));
-    a.put(0u64).unwrap();
-    b.put(0u64).unwrap();
+/// A coro that parks and is cancelled: what a branch that loses after it
+/// parked costs at least (its stack unwinds).
+fn spawn_park_cancel(n: u64) -> f64 {
     per_op(n, || {
-        for i in 0..n {
-            let v = a.get().unwrap();
-            a.put(black_box(v + i)).unwrap();
+        for _ in 0..n {
+            let h = corio::spawn(corio::schedule);
+            corio::cede();
+            h.cancel();
+            black_box(h.join().is_err());
         }
     })
 }
@@ -450,15 +449,15 @@ fn select_second(n: u64) -> f64 {
 fn bench_select() {
     paired(
         "select!, 2 ready channels",
-        "get+put on one channel",
-        || select_baseline(200_000),
+        "spawn+join, warm pool",
+        || corio_spawn(200_000),
         || select_ready(200_000),
     );
     paired(
         "select!, 1st parks, 2nd ready",
-        "spawn+join, warm pool",
-        || corio_spawn(100_000),
-        || select_second(100_000),
+        "spawn, park, cancel a coro",
+        || spawn_park_cancel(20_000),
+        || select_second(20_000),
     );
 }
 
@@ -661,11 +660,6 @@ fn main() {
     }
     if want("select") {
         bench_select();
-    }
-    if args.first().map(String::as_str) == Some("select-ready-only") {
-        for _ in 0..5 {
-            println!("{:.1}", select_ready(1_000_000));
-        }
     }
     if want("multicore") {
         bench_multicore();
