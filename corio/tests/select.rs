@@ -306,6 +306,38 @@ fn arms_may_break_continue_and_return() {
 }
 
 #[test]
+fn losing_waits_on_a_signal_a_semaphore_and_a_lock_take_nothing() {
+    // Each branch is woken before the caller runs again; the first one
+    // in the ready queue wins, and what woke the others is still there.
+    let sig = corio::sync::Signal::new();
+    let sem = Semaphore::new(0);
+    let lock = Mutex::new(());
+    let ch = Channel::new();
+    let r = corio::scope(|s| {
+        let held = lock.lock();
+        s.spawn(|| {
+            ch.put(()).unwrap();
+            sig.send();
+            sem.up();
+            drop(held);
+        });
+        corio::select! {
+            _ = ch.get() => "get",
+            _ = sig.wait() => "signal",
+            _ = sem.down() => "down",
+            _ = lock.lock() => "lock",
+        }
+    });
+    assert_eq!(r, "get");
+    assert!(
+        sig.wait_timeout(Duration::ZERO),
+        "the signal's send is still there"
+    );
+    assert_eq!(sem.count(), 1, "the unit is still there");
+    assert!(lock.try_lock().is_some(), "the lock is free");
+}
+
+#[test]
 fn a_panicking_call_wins_and_its_panic_reaches_the_caller() {
     fn boom() -> Option<u8> {
         corio::cede();
@@ -487,6 +519,45 @@ fn many_selects_leave_no_coro_behind() {
     assert_eq!(sum, (0..2_000u64).sum::<u64>());
     let rows = corio::debug::ps().lines().count();
     assert!(rows <= 3, "{}", corio::debug::ps());
+}
+
+#[test]
+fn the_callers_hooks_stay_balanced_and_branches_get_its_priority() {
+    let (leaves, enters) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let (l2, e2) = (leaves.clone(), enters.clone());
+    let _leave = corio::on_leave(move || l2.set(l2.get() + 1));
+    let _enter = corio::on_enter(move || e2.set(e2.get() + 1));
+    let old = corio::current().set_prio(corio::PRIO_HIGH);
+    let ch = Channel::new();
+    ch.put(1).unwrap();
+    let (before_l, before_e) = (leaves.get(), enters.get());
+    let prio = corio::select! {
+        _ = ch.get() => corio::current().prio(),
+    };
+    assert_eq!(prio, corio::PRIO_HIGH, "the arm runs in the caller");
+    let branch_prio = corio::select! { p = corio::current().prio() => p };
+    assert_eq!(
+        branch_prio,
+        corio::PRIO_HIGH,
+        "the branch runs at the caller's priority"
+    );
+    assert!(leaves.get() > before_l);
+    assert_eq!(leaves.get() - before_l, enters.get() - before_e);
+    corio::current().set_prio(old);
+}
+
+#[test]
+fn terminate_in_a_branch_ends_the_select_with_a_panic() {
+    fn ends(v: u8) -> u8 {
+        corio::terminate(v)
+    }
+    let r = panic::catch_unwind(|| {
+        corio::select! {
+            v = ends(1) => v,
+        }
+    });
+    let msg = panic_message(r.unwrap_err());
+    assert!(msg.contains("terminate"), "{msg}");
 }
 
 corio::coro_local! {

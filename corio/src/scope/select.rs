@@ -495,14 +495,21 @@ fn run(
 /// caller's own code; the `select!` is an expression whose value is the
 /// arm's.
 ///
+/// - **Order**: when several calls could return at once, the first in
+///   order wins (Go picks one at random), so a branch that is always ready
+///   keeps the ones after it from ever winning.
 /// - **Nothing is lost**: a cancelled `get` takes no item, a cancelled
 ///   `down` takes no unit, a cancelled `lock` holds no lock. A `put` on a
 ///   full (or rendezvous) [`sync::Channel`](crate::sync::Channel) gives
-///   its item only if its branch wins: a getter that would take it from a
-///   branch whose select was already decided passes it by, and a getter
-///   that takes it decides that select. This holds for the branch's first
+///   its item only if its branch wins (the item of a losing `put` is
+///   dropped with its call): a getter that would take it from a branch
+///   whose select was already decided passes it by, and a getter that
+///   takes it decides that select. This holds for the branch's first
 ///   blocking call: make each branch one call, as in Go (a branch that
 ///   takes an item and then blocks again loses that item if it loses).
+///   It holds for this thread's primitives; a put on a
+///   [`sync::mpmc::Channel`](crate::sync::mpmc::Channel) whose item a
+///   getter on another thread took has completed, win or lose.
 /// - **`timeout(d)`**: Go's `case <-time.After(d)`: runs when no call
 ///   returned within `d` of the start; every branch is then cancelled, and
 ///   took nothing. The caller waits with a timer of its own, so a branch
