@@ -190,6 +190,7 @@ fn init_slow(p: usize) -> &'static Scheduler {
     SCHED.with(|c| c.set(s));
     // Register the destructor that tears the scheduler down at thread exit.
     TEARDOWN.with(|_| ());
+    crate::panic_note::install();
     s
 }
 
