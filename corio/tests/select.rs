@@ -99,6 +99,20 @@ fn a_losing_put_on_a_full_channel_gives_nothing() {
 }
 
 #[test]
+fn a_losing_put_on_a_channel_half_gives_nothing() {
+    let (tx, rx) = corio::sync::bounded(1);
+    tx.put(1).unwrap(); // full
+    let (stop_tx, stop_rx) = corio::sync::bounded::<()>(1);
+    stop_tx.put(()).unwrap();
+    let r = corio::select! {
+        _ = tx.put(2) => "sent",
+        _ = stop_rx.get() => "stopped",
+    };
+    assert_eq!(r, "stopped");
+    assert_eq!((rx.try_get(), rx.try_get()), (Some(1), None));
+}
+
+#[test]
 fn a_getter_that_frees_room_decides_the_race_for_a_parked_put() {
     // Both branches park. Then, in one go, another coro puts into `quit`
     // (waking the get branch) and gets from the full `jobs` (moving the
