@@ -348,10 +348,10 @@
 //!    caller's stack to coros; they return or unwind only after every one
 //!    of those coros ended (for `select!`: after every call it started
 //!    finished), whatever happens to the caller meanwhile — they keep
-//!    their own handles, so nothing depends on a handle's `Drop`. The one
-//!    case that cannot be waited out — the main coro's deadlock report
+//!    their own handles, so nothing depends on a handle's `Drop`. In the
+//!    one case that cannot be waited out — the main coro's deadlock report
 //!    would unwind the frame while a coro of it is blocked in cleanup that
-//!    nothing can ever wake — aborts the process with the report.
+//!    nothing can ever wake — that coro is abandoned first, as in rule 6.
 //!
 //! What this means in practice:
 //! - `mem::forget` of a guard keeps its lock or unit taken (as with std);

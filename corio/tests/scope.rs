@@ -437,51 +437,66 @@ fn a_coro_whose_cleanup_blocks_keeps_the_cancelled_caller_waiting() {
     assert_eq!(log.get(), ["child cleanup done", "owner unwound"]);
 }
 
-#[test]
-fn a_coro_that_can_neither_finish_nor_be_cancelled_aborts_the_process() {
-    if util::child_role().as_deref() == Some("stuck") {
-        let never = Semaphore::new(0);
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-            corio::scope(|s| {
-                s.spawn(|| {
-                    struct Stuck<'a>(&'a Semaphore);
-                    impl Drop for Stuck<'_> {
-                        fn drop(&mut self) {
-                            self.0.down(); // nothing will ever up it
-                        }
-                    }
-                    let _s = Stuck(&never);
-                    corio::schedule();
-                });
-                corio::cede();
-                panic!("body");
-            })
-        }));
-        // Reaching this line would mean the frame unwound with the child
-        // parked in it, borrowing `never`.
-        never.up();
-        println!("SCOPE RETURNED");
-        return;
+/// A coro whose cleanup blocks on `sem` for ever, logging if it goes on.
+struct Stuck<'a>(&'a Semaphore, &'a Log);
+
+impl Drop for Stuck<'_> {
+    fn drop(&mut self) {
+        self.0.down(); // nothing will ever up it (until too late)
+        self.1.push("cleanup went on");
     }
-    let out = util::run_child(
-        "a_coro_that_can_neither_finish_nor_be_cancelled_aborts_the_process",
-        "stuck",
-        &[],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "{stdout}\n{stderr}"
-    );
-    assert!(!stdout.contains("SCOPE RETURNED"));
+}
+
+#[test]
+fn a_coro_that_can_neither_finish_nor_be_cancelled_is_abandoned() {
+    // The body panics; the scope cancels its coro, whose cleanup blocks
+    // with nothing left to wake it: the main coro's wait gets the deadlock
+    // report. The coro is abandoned (never resumed) and the body's panic
+    // goes on; waking what the coro waited for later runs nothing.
+    let log = Log::new();
+    let never = Semaphore::new(0);
+    let r = panic::catch_unwind(AssertUnwindSafe(|| {
+        corio::scope(|s| {
+            s.spawn(|| {
+                let _s = Stuck(&never, &log);
+                corio::schedule();
+            });
+            corio::cede();
+            panic!("body");
+        })
+    }));
+    assert_eq!(panic_message(r.unwrap_err()), "body");
+    let ps = corio::debug::ps();
+    assert_eq!(ps.lines().count(), 2, "only main is left:\n{ps}");
+    never.up();
+    corio::cede();
+    corio::sleep(Duration::from_millis(2));
     assert!(
-        stderr.contains("is blocked in its cleanup and nothing can ever wake it"),
-        "{stderr}"
+        log.get().is_empty(),
+        "an abandoned coro ran: {:?}",
+        log.get()
     );
-    assert!(stderr.contains("deadlock detected"), "{stderr}");
+    assert_eq!(never.count(), 1, "the unit was not taken");
+}
+
+#[test]
+fn a_deadlock_whose_cancel_gets_stuck_still_reaches_the_caller() {
+    // The body returns, the coro waits for ever: deadlock. Cancelling it
+    // gets stuck in its cleanup: abandoned, and the report goes on.
+    let log = Log::new();
+    let never = Semaphore::new(0);
+    let r = panic::catch_unwind(AssertUnwindSafe(|| {
+        corio::scope(|s| {
+            s.spawn(|| {
+                let _s = Stuck(&never, &log);
+                corio::schedule();
+            });
+        })
+    }));
+    assert!(panic_message(r.unwrap_err()).contains("deadlock detected"));
+    never.up();
+    corio::cede();
+    assert!(log.get().is_empty());
 }
 
 #[test]

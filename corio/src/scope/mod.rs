@@ -28,10 +28,14 @@
 //!   the owner is the main coro and a child's cleanup blocks with nothing
 //!   left that could ever wake it, the scheduler panics in the owner's
 //!   wait. The child can neither finish nor be cancelled, and letting the
-//!   frame go would leave a coro that borrows from it parked where a later
-//!   wake-up (from code that catches the report) would run it on freed
-//!   memory. The process aborts then, with the report ([`stuck`]). See
+//!   frame go with the child merely parked would let a later wake-up (from
+//!   code that catches the report) run it on freed memory. So the child is
+//!   *abandoned* ([`Scheduler::abandon`]): it becomes never runnable — no
+//!   wake-up, cancel or throw can queue it again — and its stack is leaked
+//!   with its frames, which are never unwound. Then the frame may go. See
 //!   [`scope`]'s `# Soundness`.
+//!
+//! [`Scheduler::abandon`]: crate::sched::Scheduler::abandon
 //! - Values the coros returned that nobody joined may borrow from the
 //!   scope too: they are dropped while the scope still works, and coros
 //!   their `Drop` spawns are waited for as well.
@@ -149,14 +153,19 @@ use crate::{Coro, JoinError, PRIO_NORMAL};
 ///
 /// One case cannot be waited out: the calling coro is the main coro, the
 /// thread deadlocks, and a coro of the scope is blocked in its cleanup
-/// with nothing left that could ever wake it. The deadlock report would
-/// unwind the main coro's frame while that coro stays parked with
-/// borrows into it, and a program that catches the report could wake it.
-/// There `scope` aborts the process, printing the report: such a coro can
-/// neither finish nor be cancelled, and the alternative — marking it
-/// never-runnable — would have to reach every path that can wake a coro,
-/// for a program that is already wedged. Cleanup code that blocks for
-/// ever is the only way to get there.
+/// with nothing left that could ever wake it. The deadlock report unwinds
+/// the main coro's frame, and a program that catches it could wake that
+/// coro, which borrows from the frame. So `scope` *abandons* such a coro
+/// first (and says so on stderr): it is made never runnable, as the
+/// scheduler does with coros whose cleanup blocks at a thread's shutdown —
+/// no wake-up, cancel or throw can queue it again — and its stack is
+/// leaked with its frames, which are never unwound. Its `Drop`s do not
+/// finish (a lock it holds stays held), which is the price of cleanup code
+/// that blocks for ever in a deadlocked thread; nothing runs on freed
+/// memory. (The other choice, aborting the process, would make the
+/// deadlock report impossible to catch.) The same happens when the waits
+/// for such a coro keep being cut short with no end, as when the thread
+/// shuts down.
 ///
 /// A [`Generator`](crate::Generator) cannot carry a live scope away: its
 /// frame is bound to the coro that runs it, and a yield while a scope is
@@ -489,7 +498,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     ///
     /// Never suspends the current coro.
     pub fn is_finished(&self) -> bool {
-        self.coro.is_done()
+        self.coro.is_over()
     }
 }
 
@@ -672,7 +681,7 @@ impl Children {
             let old = std::mem::take(&mut *list);
             (*list, gone) = old
                 .into_iter()
-                .partition(|c| !c.coro.is_done() || c.slot.unjoined_panic().is_some());
+                .partition(|c| !c.coro.is_over() || c.slot.unjoined_panic().is_some());
             self.compact_at.set((list.len() * 2).max(COMPACT_MIN));
             self.generation.set(self.generation.get() + 1);
         }
@@ -693,7 +702,7 @@ impl Children {
         self.list
             .borrow()
             .iter()
-            .filter(|c| !c.coro.is_done())
+            .filter(|c| !c.coro.is_over())
             .count()
     }
 
@@ -712,7 +721,7 @@ impl Children {
         }
         let list = self.list.borrow();
         while let Some(c) = list.get(cur.at) {
-            if !c.coro.is_done() {
+            if !c.coro.is_over() {
                 return Some(c.coro.clone());
             }
             cur.at += 1;
@@ -727,7 +736,7 @@ impl Children {
         let old = std::mem::take(&mut *list);
         let (keep, gone) = old
             .into_iter()
-            .partition(|c| !c.coro.is_done() || c.slot.unjoined_panic().is_some());
+            .partition(|c| !c.coro.is_over() || c.slot.unjoined_panic().is_some());
         *list = keep;
         self.generation.set(self.generation.get() + 1);
         gone
@@ -806,23 +815,29 @@ impl Children {
 }
 
 /// How many interrupts in a row, with no coro ending in between, [`stop`]
-/// absorbs before it decides that something is wrong and aborts.
+/// absorbs before it decides that the coro will never end: each one means
+/// a wait that was cut short, and only a thread that is shutting down
+/// (whose scheduler no longer waits for anything) produces them without
+/// end.
 const MAX_ABSORBED: u32 = 10_000;
 
 /// Cancels `v` and waits until it ended, whatever reaches the running coro
 /// meanwhile (called under a [`Mask`]): an interrupt is caught, reported if
-/// it is a throw, and dropped; the deadlock report aborts (see [`stuck`]).
+/// it is a throw, and dropped. When `v` can neither finish nor be cancelled
+/// — the deadlock report reaches the waiting main coro, or the waits keep
+/// being cut short — `v` is abandoned: never resumed, its stack and what
+/// it borrows leaked (see [`scope`]'s `# Soundness`).
 pub(crate) fn stop(v: &CoroInner, loc: &'static Location<'static>) {
     let s = sched();
     let me = s.cur();
     let mut absorbed = 0u32;
-    while !v.is_done() {
+    while !v.is_over() {
         let r = panic::catch_unwind(AssertUnwindSafe(|| {
             // `cancel` clears the mask when its wait is over (and then
             // raises what came meanwhile): set it again for each wait.
             me.cancelling.set(true);
             s.cancel(v, loc);
-            if !v.is_done() {
+            if !v.is_over() {
                 // `v` is busy with a cancel of its own, or somebody else is
                 // cancelling it: it ends when that is over.
                 me.cancelling.set(true);
@@ -831,20 +846,36 @@ pub(crate) fn stop(v: &CoroInner, loc: &'static Location<'static>) {
         }));
         let Err(p) = r else { continue };
         if is_deadlock_report(&*p) {
-            stuck(v, &*p);
+            abandon(v, "nothing can ever wake it (the thread is deadlocked)");
+            drop(p);
+            continue;
         }
         absorbed += 1;
         if absorbed > MAX_ABSORBED {
-            eprintln!(
-                "corio: a scope could not wait for its coro {}: the waiting coro was \
-                 interrupted {MAX_ABSORBED} times in a row without the coro ending; aborting, \
-                 since the scope's frame must not go away while the coro can run",
-                v.id
+            abandon(
+                v,
+                "its waiter was interrupted again and again without it ending",
             );
-            std::process::abort();
         }
         forget_payload(me, p);
     }
+}
+
+/// Makes `v`, a coro of a scope that can neither finish nor be cancelled,
+/// never runnable again, so that the scope can end without it (see
+/// [`stop`]).
+#[cold]
+fn abandon(v: &CoroInner, why: &str) {
+    let s = sched();
+    if v.is_over() || s.is_running(v) {
+        return;
+    }
+    eprintln!(
+        "corio: coro {} of a scope is blocked in its cleanup and {why}; it is abandoned \
+         (never resumed, its stack leaked) so that the scope can end",
+        v.id
+    );
+    s.abandon(v);
 }
 
 /// Holds back the running coro's interrupts (cancel, throw, timeout) while
@@ -874,21 +905,6 @@ impl Drop for Mask {
 fn is_deadlock_report(p: &(dyn Any + Send)) -> bool {
     p.downcast_ref::<String>()
         .is_some_and(|m| m.starts_with("corio: deadlock detected"))
-}
-
-/// A coro of a scope can neither finish nor be cancelled, and the scope's
-/// frame is being unwound by the deadlock report: abort (see [`scope`]'s
-/// `# Soundness`).
-#[cold]
-fn stuck(v: &CoroInner, report: &(dyn Any + Send)) -> ! {
-    let report = report.downcast_ref::<String>().map_or("", String::as_str);
-    eprintln!(
-        "corio: coro {} of a scope is blocked in its cleanup and nothing can ever wake it, \
-         and the scope's frame, which it borrows from, is being unwound by a deadlock; \
-         aborting rather than letting it run on freed memory later.\n{report}",
-        v.id
-    );
-    std::process::abort();
 }
 
 /// Drops a payload that was caught and cannot be handed to anybody,

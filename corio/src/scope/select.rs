@@ -168,7 +168,7 @@ impl State<'_> {
 
     /// Whether branch `k`'s call started and has not finished.
     fn is_running(&self, k: usize) -> bool {
-        self.coros[k].get().is_some() && !self.done[k].get()
+        self.coros[k].get().is_some_and(|c| !c.is_over()) && !self.done[k].get()
     }
 }
 
@@ -284,7 +284,7 @@ fn reusable(c: &CoroRef, handles: usize) -> bool {
         && !c.interrupted()
         && !c.has(QUEUED | SUSPENDED | ATTN | HOOKS)
         && !c.has_extra()
-        && !c.is_done()
+        && !c.is_over()
         && c.binds.get() == 0
         && c.stack_used() <= DEEP
 }

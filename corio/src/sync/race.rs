@@ -71,7 +71,7 @@ impl<'a> Race<'a> {
                 continue;
             }
             if let Some(c) = c.get()
-                && !c.is_done()
+                && !c.is_over()
                 && !s.is_running(c)
             {
                 c.set(CANCELLED);
@@ -125,10 +125,15 @@ pub(crate) fn leave_branch(me: &CoroInner) {
     }
 }
 
-/// The branch the running coro `me` runs, if it runs one and has not
-/// switched since it started the branch's call.
+/// The branch the running coro `me` runs, if it runs one, has not
+/// switched since it started the branch's call, and was not cancelled (a
+/// branch that lost cannot win: a `put` in its cleanup claims nothing).
 #[inline]
 pub(crate) fn branch_of(me: &CoroInner) -> Option<Claim> {
     let (c, claim) = BRANCH.get();
-    if ptr::eq(c, me) { claim } else { None }
+    if ptr::eq(c, me) && !me.has(CANCELLED) {
+        claim
+    } else {
+        None
+    }
 }
