@@ -263,16 +263,25 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
     {
         let stack = Stack::acquire(size)?;
         stack.set_owner(OWNER_GENERATOR);
-        let co = Coroutine::with_stack(
-            stack,
-            move |y: &corosensei::Yielder<(I, Mark), Y>, (input, base): (I, Mark)| {
-                let y = Yielder {
-                    inner: y,
-                    base: Cell::new(base),
-                };
-                f(&y, input)
-            },
-        );
+        fn body<Y, R, I>(
+            y: &corosensei::Yielder<(I, Mark), Y>,
+            (input, base): (I, Mark),
+            f: impl FnOnce(&Yielder<Y, I>, I) -> R,
+        ) -> R {
+            let y = Yielder {
+                inner: y,
+                base: Cell::new(base),
+            };
+            f(&y, input)
+        }
+        // corosensei copies the closure onto the new stack and refuses more
+        // than 1 KiB: a bigger one travels in a box.
+        let co = if std::mem::size_of::<F>() <= stack::MAX_INLINE_CLOSURE {
+            Coroutine::with_stack(stack, move |y, first| body(y, first, f))
+        } else {
+            let f = Box::new(f);
+            Coroutine::with_stack(stack, move |y, first| body(y, first, *f))
+        };
         Ok(Generator {
             co,
             complete: false,

@@ -459,7 +459,14 @@ impl Scheduler {
             c.extra_mut(|e| e.desc = Some(name));
         }
         stack.set_owner(c.as_ptr() as usize);
-        let ctx = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, f));
+        // corosensei copies the closure onto the new stack and refuses more
+        // than 1 KiB: a bigger one travels in a box.
+        let ctx = if std::mem::size_of::<F>() <= stack::MAX_INLINE_CLOSURE {
+            Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, f))
+        } else {
+            let f = Box::new(f);
+            Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, *f))
+        };
         c.set_context(ctx);
         c.has_handle.set(true);
         self.link_all(c.clone());
