@@ -654,3 +654,33 @@ fn a_generator_that_yields_inside_a_branch_panics_at_the_yield() {
     assert!(matches!(g.resume(()), corio::GeneratorState::Complete(())));
     assert_eq!(log.get(), ["other unwound", "yield panicked"]);
 }
+
+#[test]
+fn idle_helpers_keep_no_thread_alive_and_stay_out_of_ps() {
+    // A corio thread ends when its coros have; the helpers a select leaves
+    // idle wait for work, not to finish.
+    let t = corio::thread::spawn(|| {
+        let a = corio::sync::Channel::<u8>::new();
+        let b = corio::sync::Channel::<u8>::new();
+        b.put(2).unwrap();
+        let got = corio::select! {
+            x = a.get() => x,
+            y = b.get() => y,
+        };
+        let listing = corio::debug::ps();
+        let verbose = corio::debug::ps_with(corio::debug::PsMode::Verbose);
+        (got, listing, verbose)
+    });
+    let (got, listing, verbose) = t.join().unwrap();
+    assert_eq!(got, Some(2));
+    assert!(!listing.contains("scope/select.rs"), "{listing}");
+    assert!(
+        listing.contains("idle select! helper(s) not shown"),
+        "{listing}"
+    );
+    assert!(
+        verbose.contains("idle select! helper"),
+        "{listing}\n{verbose}"
+    );
+    assert!(!verbose.contains("leaked"), "{verbose}");
+}

@@ -303,6 +303,7 @@ fn what_text(c: &CoroInner, what: What, mode: PsMode) -> String {
         What::Rouse => "rouse".into(),
         What::Future => "future".into(),
         What::File => "file io".into(),
+        What::Idle => "idle select! helper".into(),
     }
 }
 
@@ -321,7 +322,7 @@ fn graph(s: &Scheduler, deadlocked: bool) -> Graph {
     let mut blocked: Vec<CoroId> = Vec::new();
     s.for_each_coro(|c| {
         let what = c.what.get();
-        if what == What::Nothing || c.is_ready() {
+        if what == What::Nothing || what == What::Idle || c.is_ready() {
             return;
         }
         blocked.push(c.id);
@@ -413,7 +414,22 @@ pub(crate) fn listing(s: &Scheduler, mode: PsMode, running: Option<&CoroInner>) 
     let times = s.times_enabled();
     let g = graph(s, running.is_none());
     let is_running = |c: &CoroInner| running.is_some_and(|r| std::ptr::eq(r, c));
-    s.for_each_coro(|c| row(&mut out, c, is_running(c), mode, times, &g));
+    // Idle select! helpers are corio's, parked until a select needs one:
+    // counted, not listed (unless verbose).
+    let mut idle = 0;
+    s.for_each_coro(|c| {
+        if c.what.get() == What::Idle && !c.is_ready() && mode != PsMode::Verbose {
+            idle += 1;
+        } else {
+            row(&mut out, c, is_running(c), mode, times, &g);
+        }
+    });
+    if idle > 0 {
+        let _ = writeln!(
+            out,
+            "({idle} idle select! helper(s) not shown; `ps v` lists them)"
+        );
+    }
     for cycle in &g.cycles {
         let ids: Vec<String> = cycle.iter().map(|c| c.to_string()).collect();
         let _ = writeln!(

@@ -203,6 +203,10 @@ pub(crate) enum What {
     /// A file operation in flight (io_uring or the worker pool).
     #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
     File,
+    /// An idle `select!` helper, parked until a select hands it a call: it
+    /// is not waiting for anything a user made, so `ps` and
+    /// `thread::spawn`'s wait for the thread's coros pass over it.
+    Idle,
 }
 
 /// Which coro holds a lock: kept by `Mutex` and by `RwLock`'s writer side

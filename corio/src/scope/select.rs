@@ -210,9 +210,32 @@ struct Helper {
     mailbox: Rc<Mailbox>,
 }
 
+/// This thread's idle helpers, the most recently used last.
+struct IdleList(RefCell<Vec<Helper>>);
+
+impl Drop for IdleList {
+    /// The thread exits. The list is first touched by a select, after the
+    /// thread's scheduler was made, so it goes before the scheduler's
+    /// teardown: the helpers are ended properly here (each unwinds its own
+    /// idle loop, which holds nothing of anybody's), instead of being
+    /// abandoned with their stacks by the teardown.
+    fn drop(&mut self) {
+        let helpers = std::mem::take(self.0.get_mut());
+        let Some(s) = crate::sched::try_sched() else {
+            return;
+        };
+        let loc = Location::caller();
+        for h in helpers {
+            h.mailbox.quit.set(true);
+            if !h.coro.is_over() && !s.is_running(&h.coro) {
+                s.cancel(&h.coro, loc);
+            }
+        }
+    }
+}
+
 thread_local! {
-    /// This thread's idle helpers, the most recently used last.
-    static IDLE: RefCell<Vec<Helper>> = const { RefCell::new(Vec::new()) };
+    static IDLE: IdleList = const { IdleList(RefCell::new(Vec::new())) };
 }
 
 /// The body of a helper coro: run the job in the mailbox, go back to the
@@ -232,7 +255,7 @@ fn helper(mailbox: Rc<Mailbox>) {
             }
             // (Not during the thread's teardown, when the list is gone.)
             let kept = IDLE.try_with(|idle| {
-                let Ok(mut idle) = idle.try_borrow_mut() else {
+                let Ok(mut idle) = idle.0.try_borrow_mut() else {
                     return false;
                 };
                 if idle.len() >= MAX_IDLE {
@@ -253,7 +276,7 @@ fn helper(mailbox: Rc<Mailbox>) {
         // such moment, but if there were) is then given up, not lost: its
         // select must learn that it will not run.
         let abandon = Abandon(&mailbox);
-        s.park_on(loc, What::Schedule);
+        s.park_on(loc, What::Idle);
         std::mem::forget(abandon);
     }
 }
@@ -301,7 +324,7 @@ fn start(state: &State<'_>, k: usize, level: u8) {
         k,
     };
     let c = loop {
-        let idle = IDLE.try_with(|idle| idle.try_borrow_mut().ok()?.pop());
+        let idle = IDLE.try_with(|idle| idle.0.try_borrow_mut().ok()?.pop());
         let Some(h) = idle.ok().flatten() else {
             let mailbox = Rc::new(Mailbox::default());
             mailbox.job.set(Some(job));
