@@ -442,5 +442,10 @@ pub(crate) fn unwind(
         );
         std::process::abort();
     }
+    // Record that `c` unwinds from here on: the thread may have been
+    // panicking already when `c` came in (another coro unwinds, and its
+    // `Drop` cancelled `c`), and then the thread's panic flag alone cannot
+    // tell that `c` unwinds too (see `unwinding_now`).
+    c.unwinding.set(true);
     panic::resume_unwind(payload)
 }
