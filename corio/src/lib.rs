@@ -230,6 +230,7 @@ pub mod sync;
 mod sys;
 pub mod thread;
 pub mod time;
+mod warn;
 
 pub use coro::{
     Builder, Coro, CoroId, JoinError, JoinHandle, PRIO_HIGH, PRIO_IDLE, PRIO_LOW, PRIO_MAX,

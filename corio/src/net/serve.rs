@@ -212,7 +212,10 @@ where
                 let accept = crate::spawn(move || {
                     let served = TcpListener::from_std(listener).and_then(|l| serve_on(l, make()));
                     if let Err(e) = served {
-                        log::error!("corio::net::serve_threads: thread {}: {e}", i + 1);
+                        crate::warn::error(
+                            "corio::net::serve_threads",
+                            format_args!("thread {}: {e}", i + 1),
+                        );
                     }
                 });
                 // Wait for the stop (a shut-down channel gives `None`).
@@ -257,6 +260,6 @@ fn warn_once(last: &mut Option<Instant>, msg: std::fmt::Arguments<'_>) {
     let now = Instant::now();
     if last.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
         *last = Some(now);
-        log::warn!("corio::net::serve: {msg}");
+        crate::warn::warn("corio::net::serve", msg);
     }
 }
