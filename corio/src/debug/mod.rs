@@ -3,7 +3,7 @@
 
 mod shell;
 
-pub use shell::{DebugServer, serve_tcp, serve_unix};
+pub use shell::{DebugServer, serve_tcp, serve_tcp_insecure, serve_unix};
 
 use std::fmt::Write as _;
 
