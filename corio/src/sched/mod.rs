@@ -1023,6 +1023,9 @@ impl Scheduler {
         if c.has(THROWN) {
             c.clear(THROWN);
             if let Some(payload) = c.extra_mut(|e| e.throw.take()) {
+                if c.is_main() {
+                    report_main_unwind(c, &*payload);
+                }
                 panic::resume_unwind(payload);
             }
         }
@@ -1156,6 +1159,7 @@ impl Scheduler {
             // blocking call unwinds once, like a throw; if nothing catches
             // it, the thread ends. There is nothing to wait for.
             if ptr::eq(me, v) {
+                report_main_unwind(v, &CancelUnwind);
                 panic::resume_unwind(Box::new(CancelUnwind));
             }
             return self.throw(v, Box::new(CancelUnwind));
@@ -1447,6 +1451,32 @@ fn drop_reporting<T>(c: &CoroInner, what: &str, value: T) {
 }
 
 /// Prints a panic that corio caught and could not hand to anybody.
+/// Reports a throw or cancel that unwinds a thread's main coro the way a
+/// panic is reported — through the panic hook — since nothing else will:
+/// unwinding out of the thread's main function (for the program's main
+/// thread: exit code 101) says nothing of why, and a throw or cancel,
+/// unlike a panic, does not call the hook by itself.
+#[cold]
+fn report_main_unwind(main: &CoroInner, payload: &(dyn Any + Send)) {
+    if std::thread::panicking() {
+        return; // already unwinding: a second panic would abort
+    }
+    let at = main.where_.get().map_or_else(String::new, |l| {
+        format!(" (waiting at {}:{})", l.file(), l.line())
+    });
+    let msg = if payload.is::<CancelUnwind>() {
+        format!("the main coro was cancelled{at}")
+    } else {
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a non-string payload");
+        format!("the main coro was thrown out{at}: {text}")
+    };
+    let _ = panic::catch_unwind(|| panic!("{msg}"));
+}
+
 pub(crate) fn report_panic(c: &CoroInner, what: &str, payload: &(dyn Any + Send)) {
     let msg = payload
         .downcast_ref::<&str>()
