@@ -109,6 +109,8 @@
 //! as written. Each scheduler has one `mio` reactor, polled (with the
 //! nearest timer as its timeout) only when no coro is ready.
 //! [`net::serve`] is a TCP server in one line, a coro per connection;
+//! [`net::Server`] adds a connection cap, an idle timeout and a graceful
+//! shutdown ([`net::ServerHandle::drain`]);
 //! [`io::Handle`] does the same for any pollable descriptor (a pipe, a
 //! tty, a child's output), and [`io::stdin`]/[`io::stdout`] for the
 //! standard streams.
@@ -134,6 +136,17 @@
 //! server.coro().cancel();
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Signals and child processes
+//!
+//! [`signal::Signals`] waits for the operating system's signals
+//! (`SIGTERM`, `SIGINT`, `SIGHUP`, …) parking only the coro, and
+//! [`signal::ctrl_c`] for one `SIGINT`. Not to be confused with
+//! [`sync::Signal`], Perl's `Coro::Signal`: a condition variable between
+//! coros. [`process::Command`] is `std::process::Command` whose
+//! [`wait`](process::Child::wait), [`output`](process::Command::output)
+//! and pipes park only the coro (through a pidfd where the kernel has
+//! one).
 //!
 //! # Files
 //!
@@ -223,8 +236,10 @@ pub mod io;
 mod local;
 pub mod multicore;
 pub mod net;
+pub mod process;
 mod rouse;
 mod sched;
+pub mod signal;
 pub mod stack;
 pub mod sync;
 mod sys;

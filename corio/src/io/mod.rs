@@ -64,20 +64,24 @@ const SHARED_WRITE_MAX: usize = 4096;
 ///
 /// # Examples
 ///
-/// Reading a child process's output without blocking the thread:
+/// A pipe between two coros (for a child process's pipes,
+/// [`corio::process`](crate::process) does this for you, and its `wait`
+/// parks only the coro too):
 ///
 /// ```
-/// use std::io::Read;
+/// use std::io::{Read, Write};
 /// use std::os::fd::OwnedFd;
-/// use std::process::{Command, Stdio};
 ///
-/// let mut child = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
-/// let out = OwnedFd::from(child.stdout.take().unwrap());
-/// let mut out = corio::io::Handle::new(out).unwrap();
-/// let mut s = String::new();
-/// out.read_to_string(&mut s).unwrap();
-/// assert_eq!(s, "hi\n");
-/// child.wait().unwrap();
+/// let (r, w) = std::io::pipe().unwrap();
+/// let mut r = corio::io::Handle::new(OwnedFd::from(r)).unwrap();
+/// let mut w = corio::io::Handle::new(OwnedFd::from(w)).unwrap();
+/// // 1 MiB: more than the pipe holds, so the writer parks until the
+/// // reader has made room.
+/// let writer = corio::spawn(move || w.write_all(&vec![7; 1 << 20]));
+/// let mut got = Vec::new();
+/// r.read_to_end(&mut got).unwrap();
+/// writer.join().unwrap().unwrap();
+/// assert_eq!(got.len(), 1 << 20);
 /// ```
 pub struct Handle {
     kind: Kind,

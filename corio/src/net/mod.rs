@@ -9,8 +9,9 @@
 //! `Write` — `BufReader::lines`, `serde_json::from_reader`, a TLS stream —
 //! runs unchanged on them, and one thread serves thousands of connections.
 //!
-//! Names are resolved on a worker thread ([`ToSocketAddrs`]), so a slow
-//! DNS server holds up only the coro that asked.
+//! Names are resolved on a worker thread ([`ToSocketAddrs`],
+//! [`lookup_host`]), so a slow DNS server holds up only the coro that
+//! asked.
 //!
 //! ```
 //! use std::io::{BufRead, BufReader, Write};
@@ -39,12 +40,14 @@
 
 mod addr;
 mod serve;
+mod server;
 mod tcp;
 mod udp;
 mod unix;
 
-pub use addr::ToSocketAddrs;
+pub use addr::{ToSocketAddrs, lookup_host};
 pub use serve::{serve, serve_on, serve_threads};
+pub use server::{Server, ServerHandle};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
