@@ -7,6 +7,8 @@
 //! cargo run --release --example http_hello 127.0.0.1:9000
 //! cargo run --release --example http_hello -- --threads 2  # 2 schedulers, SO_REUSEPORT
 //! cargo run --release --example http_hello -- --timeout 30 # seconds; default 10
+//! cargo run --release --example http_hello -- --max-connections 1000   # default 16384
+//! cargo run --release --example http_hello -- --debug /tmp/hello.sock  # corio's debug shell
 //! curl http://127.0.0.1:8080/
 //! ```
 //!
@@ -22,6 +24,8 @@
 //!
 //! Every error answer says `Connection: close`, and the connection closes
 //! after it. Lengths from the network are checked before any arithmetic.
+//! `SIGINT` or `SIGTERM` stops it: no new connections, a second for the
+//! open ones to finish.
 //!
 //! The network benchmark (`peers/`, `netbench http`) drives it with `wrk`.
 
@@ -29,7 +33,8 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use corio::net::TcpStream;
+use corio::net::{Server, TcpStream};
+use corio::signal::{SIGINT, SIGTERM, Signals};
 
 /// The answer to every request (no `Date` header, like the benchmark's
 /// peers).
@@ -42,6 +47,9 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 32;
 /// Largest request body accepted; it is read and thrown away.
 const MAX_BODY: u64 = 1024 * 1024;
+/// Most connections open at once, when `--max-connections` is not given:
+/// connection n + 1 waits in the kernel's queue until one ends.
+const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// The timeout when `--timeout` is not given.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// After an error answer, how long (and how much) the client's unread
@@ -54,22 +62,35 @@ fn main() {
     let mut addr = String::from("127.0.0.1:8080");
     let mut threads = 1usize;
     let mut timeout = DEFAULT_TIMEOUT;
+    let mut max_connections = DEFAULT_MAX_CONNECTIONS;
+    let mut debug = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--threads" {
-            threads = match args.next().map(|n| n.parse()) {
-                Some(Ok(n)) if n >= 1 => n,
-                _ => usage("--threads takes a number of threads, at least 1"),
-            };
-        } else if a == "--timeout" {
-            timeout = match args.next().map(|n| n.parse::<f64>()) {
-                Some(Ok(s)) if s > 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
-                _ => usage("--timeout takes seconds, more than 0 and at most 86400"),
-            };
-        } else if a.starts_with('-') {
-            usage(&format!("unknown option {a}"));
-        } else {
-            addr = a;
+        match a.as_str() {
+            "--threads" => {
+                threads = match args.next().map(|n| n.parse()) {
+                    Some(Ok(n)) if n >= 1 => n,
+                    _ => usage("--threads takes a number of threads, at least 1"),
+                }
+            }
+            "--timeout" => {
+                timeout = match args.next().map(|n| n.parse::<f64>()) {
+                    Some(Ok(s)) if s > 0.0 && s <= 86_400.0 => Duration::from_secs_f64(s),
+                    _ => usage("--timeout takes seconds, more than 0 and at most 86400"),
+                }
+            }
+            "--max-connections" => {
+                max_connections = match args.next().map(|n| n.parse()) {
+                    Some(Ok(n)) if n >= 1 => n,
+                    _ => usage("--max-connections takes a number, at least 1"),
+                }
+            }
+            "--debug" => match args.next() {
+                Some(path) => debug = Some(path),
+                None => usage("--debug takes the path of a unix socket"),
+            },
+            _ if a.starts_with('-') => usage(&format!("unknown option {a}")),
+            _ => addr = a,
         }
     }
     let serve = move |conn| serve(conn, timeout);
@@ -82,23 +103,42 @@ fn main() {
         }
         return;
     }
-    let listener = corio::net::TcpListener::bind(addr.as_str()).unwrap_or_else(|e| {
-        eprintln!("http_hello: cannot listen on {addr}: {e}");
-        std::process::exit(1);
-    });
-    match listener.local_addr() {
-        Ok(local) => println!("http_hello listening on http://{local}/"),
-        Err(_) => println!("http_hello listening on http://{addr}/"),
-    }
-    if let Err(e) = corio::net::serve_on(listener, serve) {
+    if let Err(e) = serve_until_stopped(&addr, max_connections, debug.as_deref(), serve) {
         eprintln!("http_hello: {e}");
         std::process::exit(1);
     }
 }
 
+/// Serves on one thread until `SIGINT` or `SIGTERM`, then lets the open
+/// connections finish for a second.
+fn serve_until_stopped(
+    addr: &str,
+    max_connections: usize,
+    debug: Option<&str>,
+    serve: impl Fn(TcpStream) + 'static,
+) -> io::Result<()> {
+    let signals = Signals::new(&[SIGINT, SIGTERM])?;
+    let server = Server::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?
+        .max_connections(max_connections)
+        .start(serve)?;
+    println!("http_hello listening on http://{}/", server.local_addr()?);
+    // The inspector, when asked for: `ps` lists the connections.
+    let _shell = match debug {
+        Some(path) => Some(corio::debug::serve_unix(path)?),
+        None => None,
+    };
+    io::stdout().flush()?;
+    signals.wait();
+    server.drain(Duration::from_secs(1));
+    Ok(())
+}
+
 fn usage(msg: &str) -> ! {
     eprintln!("http_hello: {msg}");
-    eprintln!("usage: http_hello [ADDR] [--threads N] [--timeout SECS]");
+    eprintln!(
+        "usage: http_hello [ADDR] [--threads N] [--timeout SECS] [--max-connections N] [--debug SOCKET]"
+    );
     std::process::exit(2);
 }
 
