@@ -59,12 +59,16 @@
 //!
 //! When every coro of a thread is blocked and nothing could ever wake one,
 //! the blocked call of the main coro panics with `deadlock detected` and a
-//! [`debug::ps`] listing that shows where each coro waits. When a thread
-//! exits, its remaining coros are cancelled (their `Drop`s run).
+//! [`debug::ps`] listing that shows where each coro waits. A
+//! [`thread::spawn`] thread ends when its coros have; when a plain thread
+//! (or `main`) returns with coros still parked, they are abandoned, not
+//! unwound (see [Soundness](#soundness)): call [`killall`] first to have
+//! their `Drop`s run.
 //!
-//! `cancel`, `throw` and `terminate` work by unwinding, like panics: they
-//! need the default `panic = "unwind"`. Built with `panic = "abort"`, a
-//! panicking or cancelled coro aborts the process.
+//! `cancel`, `throw`, `terminate` and an expiring `timeout` work by
+//! unwinding, like panics: they need the default `panic = "unwind"`. Built
+//! with `panic = "abort"`, each prints one line naming the coro, the call
+//! and the reason, and the process aborts.
 //!
 //! # Waiting for each other, and for time
 //!
@@ -192,6 +196,65 @@
 //! once the pool is warm. A stack overflow aborts the process with a report
 //! naming the coro; it never corrupts memory. See the [`stack`] module.
 //!
+//! # Soundness
+//!
+//! No sequence of safe calls is undefined behaviour — through generators,
+//! `mem::forget`, thread exit, panics in `Drop`, cancels and timeouts at any
+//! point. The unsafe code (context switches, intrusive wait lists, raw
+//! pointers to control blocks in queues and timers) rests on these rules,
+//! each kept by construction, not by convention:
+//!
+//! 1. **Coros never leave their thread.** Everything that names a coro,
+//!    parks one or is registered with a thread's reactor is neither `Send`
+//!    nor `Sync` (pinned by `compile_fail` tests); other threads reach a
+//!    scheduler only through its cross-thread queue, which is closed when
+//!    the scheduler goes. So `Rc`, `RefCell` and `thread_local!` are sound
+//!    in coros.
+//! 2. **A pointer to a coro lives no longer than the call that made it.**
+//!    A coro's control block is reference counted; the raw pointers to it
+//!    in the ready queue, wait lists, timers and reactor exist only while
+//!    it is parked inside the blocking call that put them there, and that
+//!    call removes them on every way out — return, panic, cancel, throw,
+//!    timeout.
+//! 3. **A frame bound to its coro stays in its coro.** [`CoroLocal::with`]
+//!    hands out a reference into the coro's locals and [`timeout`] arms a
+//!    timer naming the coro. Such frames hold a bind, and a [`Generator`]
+//!    cannot yield while one taken inside it is active
+//!    ([`Yielder::yield_`] panics): otherwise the generator could carry the
+//!    frame to another coro, or past its coro's end, and resume or drop it
+//!    there. Outside those calls, a generator may yield anywhere and be
+//!    resumed by any coro of its thread.
+//! 4. **No user code runs in the scheduler loop, nor as a finished coro.**
+//!    Everything a coro leaves behind as it ends — coro-locals, hooks,
+//!    `on_destroy` callbacks, a thrown payload, a waker — is dropped or run
+//!    while it is still the live, running coro, round after round until
+//!    nothing is left; a panic there is reported, not propagated.
+//! 5. **A stack is reused only after its coroutine returned, and never
+//!    unmapped.** Overflow hits a guard page and aborts with a report,
+//!    on any thread (each gets an alternate signal stack for the reporter).
+//! 6. **A coro that could read freed memory is never resumed.** At a
+//!    plain thread's exit, thread-local values of user code may already be
+//!    gone (thread-local destructors run in reverse order of registration),
+//!    and a parked coro may borrow one in a frame; so every coro that ran
+//!    is *abandoned*: never resumed, its stack and control block leaked,
+//!    its joiners told it was cancelled. Coros that never ran only hold
+//!    `'static` closures, which are dropped. Call [`killall`] before a
+//!    thread returns, or use [`thread::spawn`] (which cancels what its
+//!    closure leaves while every thread-local is alive), to have their
+//!    `Drop`s run. A coro whose cleanup blocks forever is abandoned the
+//!    same way.
+//!
+//! What this means in practice:
+//! - `mem::forget` of a guard keeps its lock or unit taken (as with std);
+//!   of a [`JoinHandle`] detaches the coro; of a [`Generator`] leaks its
+//!   stack. No corio type relies on its `Drop` running for memory safety.
+//! - A panic ends its coro; a panic in a `Drop` during a cancel's unwind is
+//!   reported; a `throw` or an expired `timeout` aimed at a coro that is
+//!   unwinding (blocked in a `Drop`) waits until the unwind is over, rather
+//!   than panicking inside the destructor (which would abort).
+//! - corio's functions are not async-signal-safe: do not call them from a
+//!   signal handler (use [`rouse`]'s callback, or a signal crate's pipe).
+//!
 //! # Names from Perl's Coro
 //!
 //! | Perl Coro | corio |
@@ -226,6 +289,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+#[cfg(doctest)]
+mod auto_traits;
 mod coro;
 pub mod debug;
 pub mod fs;

@@ -434,7 +434,7 @@ fn row(out: &mut String, c: &CoroInner, running: bool, mode: PsMode, times: bool
     st.push(match c.state() {
         _ if running => 'R',
         State::New => 'N',
-        State::Done => 'Z',
+        State::Done | State::Abandoned => 'Z',
         State::Live if c.is_ready() && !c.has(SUSPENDED) => 'r',
         State::Live => 'S',
     });

@@ -36,6 +36,7 @@
 //! callbacks and frees the scheduler. A coro whose cleanup blocks forever is
 //! reported and leaked, never resumed; its stack stays mapped.
 
+pub(crate) mod bind;
 pub(crate) mod inner;
 pub(crate) mod list;
 pub(crate) mod queue;
@@ -172,8 +173,9 @@ fn init_slow(p: usize) -> &'static Scheduler {
              (corio was used from a thread-local destructor that ran after it)"
         );
     }
-    let altstack = crate::sys::AltStack::ensure();
-    let s: &'static Scheduler = Box::leak(Box::new(Scheduler::new(altstack)));
+    // Before the teardown is registered, so that it outlives the coros.
+    stack::ensure_altstack();
+    let s: &'static Scheduler = Box::leak(Box::new(Scheduler::new()));
     s.ready.init();
     s.all.init();
     SCHED.with(|c| c.set(s));
@@ -194,6 +196,9 @@ impl Drop for Teardown {
         // SAFETY: see `sched`.
         let s = unsafe { &*p };
         let clean = s.teardown();
+        if let Some(r) = s.reactor.get() {
+            r.close();
+        }
         SCHED.with(|c| c.set(DEAD as *const Scheduler));
         if clean {
             // SAFETY: the pointer came from `Box::leak` in `init_slow`, the
@@ -259,12 +264,10 @@ pub(crate) struct Scheduler {
     /// queue): run before the loop looks for something to do, so that
     /// coros that each queue one operation share one system call.
     pub(crate) flush: Cell<Option<fn(&Scheduler)>>,
-    /// Kept alive for the thread's life: the fault handler runs on it.
-    _altstack: Option<crate::sys::AltStack>,
 }
 
 impl Scheduler {
-    fn new(altstack: Option<crate::sys::AltStack>) -> Self {
+    fn new() -> Self {
         let block = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
         let main = CoroRef::from_rc(Rc::new(CoroInner::new(id_from(block), level_of(0), 0, 0)));
         main.set(MAIN);
@@ -294,7 +297,6 @@ impl Scheduler {
             io_waiters: Cell::new(0),
             spin_waiters: Cell::new(0),
             flush: Cell::new(None),
-            _altstack: altstack,
         }
     }
 
@@ -341,7 +343,7 @@ impl Scheduler {
     /// it is suspended). Returns `false` if it already was ready or is done.
     #[inline]
     pub(crate) fn ready(&self, c: &CoroInner) -> bool {
-        if c.has(QUEUED) || c.is_done() {
+        if c.has(QUEUED) || c.is_over() {
             return false;
         }
         if c.has(SUSPENDED) {
@@ -378,7 +380,7 @@ impl Scheduler {
 
     /// Stops `c` from being picked until [`resume`](Self::resume).
     pub(crate) fn suspend(&self, c: &CoroInner) {
-        if c.is_done() {
+        if c.is_over() {
             return;
         }
         c.set(SUSPENDED);
@@ -697,6 +699,9 @@ impl Scheduler {
             crate::debug::listing(self, crate::debug::PsMode::Normal, None)
         );
         self.current.set(main);
+        // The main coro's blocking call unwinds from here: what it waited
+        // on may be gone by the time anybody looks again (`ps` reads it).
+        self.main.what.set(What::Nothing);
         if self.main.has(HOOKS) {
             crate::hooks::run_enter(&self.main);
         }
@@ -753,7 +758,7 @@ impl Scheduler {
         if let Some(r) = self.reactor.get() {
             return Ok(r);
         }
-        let r = reactor::Reactor::new(self as *const Scheduler as usize)?;
+        let r = reactor::Reactor::new(self.main.id.as_u64())?;
         Ok(self.reactor.get_or_init(|| r))
     }
 
@@ -988,7 +993,7 @@ impl Scheduler {
         if c.interrupted() {
             self.raise(c);
         }
-        if ptr::eq(c, target) || target.is_done() {
+        if ptr::eq(c, target) || target.is_over() {
             if !requeue {
                 self.park(loc);
             }
@@ -1012,27 +1017,27 @@ impl Scheduler {
             // It finishes the cancel it is in first (Coro's t/20).
             return;
         }
+        if unwinding_now(c) {
+            // Blocking from a `Drop` while this coro unwinds: raising now
+            // would be a panic in a destructor during cleanup, which aborts
+            // the process. The interrupt stays pending: a cancel is already
+            // being carried out, a throw or timeout fires at the first
+            // blocking call after the unwind (if something catches it).
+            return;
+        }
         if c.has(CANCELLED) {
-            if unwinding_now(c) {
-                // Blocking from a `Drop` while this coro unwinds: let it
-                // block rather than abort with a double panic.
-                return;
-            }
-            panic::resume_unwind(Box::new(CancelUnwind));
+            unwind(c, Box::new(CancelUnwind), None);
         }
         if c.has(THROWN) {
             c.clear(THROWN);
             if let Some(payload) = c.extra_mut(|e| e.throw.take()) {
-                if c.is_main() {
-                    report_main_unwind(c, &*payload);
-                }
-                panic::resume_unwind(payload);
+                unwind(c, payload, None);
             }
         }
         if c.has(TIMEDOUT) {
             c.clear(TIMEDOUT);
             if let Some(id) = c.extra_mut(|e| e.timed_out.take()) {
-                panic::resume_unwind(Box::new(crate::time::TimeoutUnwind(id)));
+                unwind(c, Box::new(crate::time::TimeoutUnwind(id)), None);
             }
         }
     }
@@ -1068,20 +1073,24 @@ impl Scheduler {
                 outcome
             };
         // Most coros never allocate their extra state; those that did have
-        // locals, callbacks and wakers to deal with, out of line.
-        let mut extra = if c.has_extra() {
-            Some(self.complete_extra(c))
-        } else {
-            None
-        };
+        // locals, callbacks and wakers to deal with, out of line. Every user
+        // value the coro leaves behind is dropped (and every callback run)
+        // here, while it is still the live, running coro: no user code runs
+        // once it is done, nor in the scheduler loop.
+        let has_extra = c.has_extra();
+        if has_extra {
+            self.drop_leftovers(c);
+        }
         if c.has_handle.get() {
             c.outcome.set(Some(outcome));
         } else {
             drop_reporting(c, "its return value", outcome);
         }
-        if let Some(e) = &mut extra {
-            run_on_destroy(c, std::mem::take(&mut e.on_destroy));
-        }
+        let canceller = if has_extra || c.has_extra() {
+            self.finish_extra(c)
+        } else {
+            None
+        };
         self.dequeue(c);
         c.clear(SUSPENDED | HOOKS);
         c.pending.set(false);
@@ -1091,40 +1100,81 @@ impl Scheduler {
                 self.ready(j);
             }
         }
-        if let Some(e) = extra {
-            if let Some(w) = e.waker {
-                w.wake();
-            }
-            if let Some(k) = e.canceller {
-                self.hint.set(k);
-            }
+        if let Some(k) = canceller {
+            self.hint.set(k);
         }
         self.unlink_all(c);
     }
 
-    /// The part of [`complete`](Self::complete) for coros with extra state:
-    /// drops their coro-locals, hooks and leftover payloads, and hands back
-    /// what `complete` still has to act on.
+    /// Drops the coro-local values, hooks and leftover payloads of the
+    /// ending coro `c` (the running one), reporting panics.
     #[cold]
     #[inline(never)]
-    fn complete_extra(&self, c: &CoroInner) -> Ending {
-        let mut ending = Ending::default();
+    fn drop_leftovers(&self, c: &CoroInner) -> bool {
         let dead = c.extra_if(|e| {
-            ending.on_destroy = std::mem::take(&mut e.on_destroy);
-            ending.waker = e.waker.take();
-            ending.canceller = e.canceller.take();
             (
                 std::mem::take(&mut e.locals),
                 std::mem::take(&mut e.hooks),
                 (e.throw.take(), e.terminate.take()),
             )
         });
-        if let Some((locals, hooks, leftovers)) = dead {
-            drop_reporting(c, "a coro-local value", locals);
-            drop_reporting(c, "a hook", hooks);
-            drop_reporting(c, "a thrown payload", leftovers);
+        let Some((locals, hooks, leftovers)) = dead else {
+            return false;
+        };
+        let any = !locals.is_empty()
+            || !hooks.is_empty()
+            || leftovers.0.is_some()
+            || leftovers.1.is_some();
+        drop_reporting(c, "a coro-local value", locals);
+        drop_reporting(c, "a hook", hooks);
+        drop_reporting(c, "a thrown payload", leftovers);
+        any
+    }
+
+    /// The rest of ending `c` (the running coro) for coros with extra
+    /// state: runs its `on_destroy` callbacks (last registered first) and
+    /// wakes the waker of a polled `JoinHandle`, then drops whatever that
+    /// user code left behind (a coro-local first touched in a callback, a
+    /// hook, a throw at itself, another callback), round after round until
+    /// nothing is left. Returns the coro waiting in `cancel` for `c`.
+    #[cold]
+    #[inline(never)]
+    fn finish_extra(&self, c: &CoroInner) -> Option<*const CoroInner> {
+        // Each round runs user code that may leave more behind; a program
+        // that always does is cut off after this many, and what it left is
+        // leaked (never dropped: dropping it later would run its code in the
+        // scheduler loop, where no coro is running).
+        const ROUNDS: usize = 16;
+        for _ in 0..ROUNDS {
+            let (on_destroy, waker) = c
+                .extra_if(|e| (std::mem::take(&mut e.on_destroy), e.waker.take()))
+                .unwrap_or_default();
+            let more = !on_destroy.is_empty() || waker.is_some();
+            run_on_destroy(c, on_destroy);
+            if let Some(w) = waker
+                && let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| w.wake()))
+            {
+                report_panic(c, "the waker of its JoinHandle", &*p);
+            }
+            if !self.drop_leftovers(c) && !more {
+                return c.extra_if(|e| e.canceller.take()).flatten();
+            }
         }
-        ending
+        eprintln!(
+            "corio: coro {} kept leaving values behind as it ended ({ROUNDS} rounds of \
+             on_destroy callbacks and drops); leaking the rest",
+            c.id
+        );
+        c.extra_if(|e| {
+            std::mem::forget(std::mem::take(&mut e.on_destroy));
+            std::mem::forget(std::mem::take(&mut e.locals));
+            std::mem::forget(std::mem::take(&mut e.hooks));
+            std::mem::forget(e.throw.take());
+            std::mem::forget(e.terminate.take());
+            std::mem::forget(e.waker.take());
+            e.canceller.take()
+        })
+        .flatten()
     }
 
     /// Blocks the running coro until `c` is done (`JoinHandle::join`).
@@ -1133,14 +1183,14 @@ impl Scheduler {
         if me.interrupted() {
             self.raise(me);
         }
-        if c.is_done() {
+        if c.is_over() {
             return;
         }
         if ptr::eq(me, c) {
             panic!("corio: a coro cannot join itself (coro {})", c.id);
         }
         let node = pin!(WaitNode::new(me));
-        while !c.is_done() {
+        while !c.is_over() {
             c.joiners.push_back(node.as_ref());
             self.park_on(loc, What::Join(c.id));
         }
@@ -1149,7 +1199,7 @@ impl Scheduler {
     /// `Coro::cancel` (see the ordering rules in the crate docs).
     pub(crate) fn cancel(&self, v: &CoroInner, loc: &'static Location<'static>) {
         match v.state() {
-            State::Done => return,
+            State::Done | State::Abandoned => return,
             State::New => return self.cancel_unstarted(v),
             _ => {}
         }
@@ -1159,15 +1209,14 @@ impl Scheduler {
             // blocking call unwinds once, like a throw; if nothing catches
             // it, the thread ends. There is nothing to wait for.
             if ptr::eq(me, v) {
-                report_main_unwind(v, &CancelUnwind);
-                panic::resume_unwind(Box::new(CancelUnwind));
+                unwind(v, Box::new(CancelUnwind), Some(loc));
             }
             return self.throw(v, Box::new(CancelUnwind));
         }
         v.set(CANCELLED);
         if ptr::eq(me, v) {
             if !unwinding_now(v) {
-                panic::resume_unwind(Box::new(CancelUnwind));
+                unwind(v, Box::new(CancelUnwind), Some(loc));
             }
             return;
         }
@@ -1199,7 +1248,7 @@ impl Scheduler {
         }
         let waiting = Waiting(me, v);
         self.hint.set(v);
-        while !v.is_done() && !self.stalled.get() {
+        while !v.is_over() && !self.stalled.get() {
             me.where_.set(Some(loc));
             me.what.set(What::Cancel(v.id));
             self.switch_away(me);
@@ -1243,7 +1292,7 @@ impl Scheduler {
 
     /// `Coro::throw`.
     pub(crate) fn throw(&self, v: &CoroInner, payload: Box<dyn Any + Send>) {
-        if v.is_done() {
+        if v.is_over() {
             return;
         }
         v.extra_mut(|e| e.throw = Some(payload));
@@ -1256,7 +1305,7 @@ impl Scheduler {
     /// A `timeout` deadline passed: interrupt `c`'s current or next
     /// blocking call. Of several timeouts, the outermost (oldest) wins.
     fn interrupt_timeout(&self, c: &CoroInner, id: u64) {
-        if c.is_done() {
+        if c.is_over() {
             return;
         }
         c.extra_mut(|e| e.timed_out = Some(e.timed_out.map_or(id, |old| old.min(id))));
@@ -1302,8 +1351,97 @@ impl Scheduler {
         }
     }
 
-    /// Cancels what is left at thread exit. Returns `false` if coros had to
-    /// be leaked (then the scheduler itself is leaked too).
+    /// Cancels every live coro except main, in the running coro (main),
+    /// their `Drop`s running in their own contexts: the explicit shutdown
+    /// of `corio::thread::spawn` and the like, called where every
+    /// thread-local of the thread is still alive. A coro whose cleanup
+    /// blocks forever is abandoned (never resumed).
+    pub(crate) fn shutdown_coros(&self) {
+        let loc = Location::caller();
+        let was = self.tearing_down.replace(true);
+        for _ in 0..16 {
+            let victims = self.live_coros();
+            if victims.is_empty() {
+                break;
+            }
+            for v in victims {
+                if ptr::eq(v.as_ptr(), self.cur()) {
+                    continue;
+                }
+                self.stalled.set(false);
+                let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel(&v, loc)));
+                if let Err(p) = r
+                    && !p.is::<CancelUnwind>()
+                {
+                    report_panic(&v, "cancelling it", &*p);
+                }
+                if v.state() == State::Live && !self.is_running(&v) {
+                    eprintln!(
+                        "corio: coro {} could not be cancelled (its cleanup blocks forever); \
+                         it is abandoned, never resumed",
+                        v.id
+                    );
+                    self.abandon(&v);
+                }
+            }
+        }
+        self.stalled.set(false);
+        self.tearing_down.set(was);
+    }
+
+    /// Makes `v` (parked, not main, not running) never runnable again: it
+    /// leaves the ready queue and the list of live coros, and `ready` ignores
+    /// it from now on. Its stack and control block are leaked on purpose:
+    /// wait lists, timers and other coros may still point into them, and
+    /// its frames are never unwound (they might read values that are gone).
+    pub(crate) fn abandon(&self, v: &CoroInner) {
+        debug_assert!(!v.is_main() && !self.is_running(v));
+        if v.state() != State::Live {
+            return;
+        }
+        self.dequeue(v);
+        if ptr::eq(self.hint.get(), v) {
+            self.hint.set(ptr::null());
+        }
+        v.clear(SUSPENDED);
+        v.pending.set(false);
+        if matches!(v.what.get(), What::Fd(..)) {
+            // Its `IoWaiting` count is never dropped: take it back here, so
+            // that the deadlock check does not wait for it.
+            self.io_waiters.set(self.io_waiters.get().saturating_sub(1));
+        }
+        v.set_state(State::Abandoned);
+        // The strong count the list owned is never released (see above).
+        self.unlink_all(v);
+        // Whoever waits for it learns it was cancelled.
+        if v.has_handle.get() {
+            v.outcome.set(Some(Outcome::Failed(JoinError::Cancelled)));
+        }
+        while let Some(j) = v.joiners.pop_back() {
+            if let wait::Waiter::Coro(j) = j {
+                self.ready(j);
+            }
+        }
+        if let Some(w) = v.extra_if(|e| e.waker.take()).flatten()
+            && let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| w.wake()))
+        {
+            report_panic(v, "the waker of its JoinHandle", &*p);
+        }
+    }
+
+    /// What the thread-local destructor does when the thread exits: the
+    /// main coro's frames are gone, but thread-local values of user code
+    /// may already have been destroyed (destructors run in reverse order of
+    /// registration, and a `thread_local!` first touched after the
+    /// scheduler was made goes before it). A parked coro may hold a
+    /// reference into such a value in a frame, so resuming it — even to
+    /// unwind — could read freed memory: every coro that ever ran is
+    /// abandoned, never resumed. Coros that never ran hold only `'static`
+    /// closures, which are dropped. Then the main coro's coro-locals,
+    /// hooks and `on_destroy` callbacks go, round after round while user
+    /// code leaves more. Returns `false` when the scheduler must be leaked
+    /// (a coro other than main was running: the thread left from inside
+    /// it).
     fn teardown(&self) -> bool {
         if !ptr::eq(self.cur(), &*self.main) {
             eprintln!(
@@ -1311,43 +1449,55 @@ impl Scheduler {
             );
             return false;
         }
-        self.tearing_down.set(true);
-        let loc = Location::caller();
+        let main = &*self.main;
         for _ in 0..16 {
             let victims = self.live_coros();
-            if victims.is_empty() {
+            let main_extra = main.has_extra();
+            if victims.is_empty() && !main_extra {
                 break;
             }
             for v in victims {
-                self.stalled.set(false);
-                let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel(&v, loc)));
-                if let Err(p) = r
-                    && !p.is::<CancelUnwind>()
-                {
-                    report_panic(&v, "cancelling it at thread exit", &*p);
+                match v.state() {
+                    State::New => {
+                        let r = panic::catch_unwind(AssertUnwindSafe(|| self.cancel_unstarted(&v)));
+                        if let Err(p) = r {
+                            report_panic(&v, "dropping its closure at thread exit", &*p);
+                        }
+                    }
+                    _ if !self.is_running(&v) => self.abandon(&v),
+                    _ => {}
                 }
             }
-        }
-        let main = &*self.main;
-        let (locals, on_destroy) = main.extra_mut(|e| {
-            (
-                std::mem::take(&mut e.locals),
-                std::mem::take(&mut e.on_destroy),
-            )
-        });
-        drop_reporting(main, "a coro-local value", locals);
-        for cb in on_destroy.into_iter().rev() {
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(cb)) {
-                report_panic(main, "an on_destroy callback", &*p);
+            if main_extra {
+                let (locals, hooks, leftovers, on_destroy) = main.extra_mut(|e| {
+                    (
+                        std::mem::take(&mut e.locals),
+                        std::mem::take(&mut e.hooks),
+                        (e.throw.take(), e.terminate.take(), e.waker.take()),
+                        std::mem::take(&mut e.on_destroy),
+                    )
+                });
+                if locals.is_empty()
+                    && hooks.is_empty()
+                    && on_destroy.is_empty()
+                    && leftovers.0.is_none()
+                    && leftovers.1.is_none()
+                    && leftovers.2.is_none()
+                    && self.live.get() == 0
+                {
+                    break;
+                }
+                drop_reporting(main, "a coro-local value", locals);
+                drop_reporting(main, "a hook", hooks);
+                drop_reporting(main, "a thrown payload", leftovers);
+                run_on_destroy(main, on_destroy);
             }
         }
-        let left = self.live.get();
-        if left > 0 {
-            eprintln!(
-                "corio: {left} coro(s) could not be cancelled at thread exit \
-                 (their cleanup blocked forever); they are leaked, never resumed"
-            );
-            return false;
+        // Whatever the last round left running is abandoned too.
+        for v in self.live_coros() {
+            if v.state() != State::New && !self.is_running(&v) {
+                self.abandon(&v);
+            }
         }
         true
     }
@@ -1362,14 +1512,6 @@ impl Drop for Scheduler {
             drop_reporting(&self.main, "the main coro's state", extra);
         }
     }
-}
-
-/// What a coro with extra state leaves for `complete` to act on.
-#[derive(Default)]
-struct Ending {
-    on_destroy: Vec<Box<dyn FnOnce()>>,
-    waker: Option<std::task::Waker>,
-    canceller: Option<*const CoroInner>,
 }
 
 /// Runs `on_destroy` callbacks, last registered first; a panic in one is
@@ -1393,10 +1535,10 @@ unsafe fn release_owned(p: *const CoroInner) {
     drop(unsafe { CoroRef::from_raw(p) });
 }
 
-/// The address of this thread's scheduler, if it has a live one.
-pub(crate) fn current_scheduler_addr() -> Option<usize> {
-    let p = SCHED.with(Cell::get) as usize;
-    (p > DEAD).then_some(p)
+/// The id of this thread's main coro, if it has a live scheduler: unique
+/// in the process, unlike the scheduler's address.
+pub(crate) fn current_main_id() -> Option<u64> {
+    try_sched().map(|s| s.main.id.as_u64())
 }
 
 /// Hands this thread's cached stacks to its pool (for `stack::trim`).
@@ -1443,6 +1585,61 @@ fn id_from(n: u64) -> CoroId {
     CoroId(NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN))
 }
 
+/// Unwinds the running coro `c` with `payload` (a cancel, a throw, a
+/// timeout, `terminate`): every corio interrupt is an unwind. Built with
+/// `panic = "abort"` there is no unwinding: it says so in one line naming
+/// the coro, the call and the reason, then aborts the process (instead of
+/// the silent abort `resume_unwind` gives). `at` is where the interrupting
+/// call was made, when it is the coro's own (`cancel` of itself,
+/// `terminate`); otherwise the report names the blocking call it was in.
+#[cold]
+#[inline(never)]
+pub(crate) fn unwind(
+    c: &CoroInner,
+    payload: Box<dyn Any + Send>,
+    at: Option<&'static Location<'static>>,
+) -> ! {
+    if cfg!(panic = "abort") {
+        let who = match c.desc() {
+            Some(d) => format!("coro {} ({d})", c.id),
+            None => format!("coro {}", c.id),
+        };
+        let what = if payload.is::<CancelUnwind>() {
+            "was cancelled".to_string()
+        } else if payload.is::<TerminateUnwind>() {
+            "called corio::terminate()".to_string()
+        } else if payload.is::<crate::time::TimeoutUnwind>() {
+            "ran out of time in corio::timeout()".to_string()
+        } else {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            match msg {
+                Some(m) => format!("was thrown at (Coro::throw: {m:?})"),
+                None => "was thrown at (Coro::throw)".to_string(),
+            }
+        };
+        let place = match (at, c.where_.get()) {
+            (Some(l), _) => format!(" at {l}"),
+            (None, Some(l)) => format!(" in its blocking call at {l}"),
+            (None, None) => String::new(),
+        };
+        eprintln!(
+            "corio: {who} {what}{place}: this unwinds its stack, which needs \
+             panic = \"unwind\"; the program is built with panic = \"abort\", aborting"
+        );
+        std::process::abort();
+    }
+    if c.is_main()
+        && !payload.is::<TerminateUnwind>()
+        && !payload.is::<crate::time::TimeoutUnwind>()
+    {
+        report_main_unwind(c, &*payload, at);
+    }
+    panic::resume_unwind(payload)
+}
+
 /// Drops `value`, reporting (not propagating) a panic from its `Drop`.
 fn drop_reporting<T>(c: &CoroInner, what: &str, value: T) {
     if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
@@ -1450,20 +1647,26 @@ fn drop_reporting<T>(c: &CoroInner, what: &str, value: T) {
     }
 }
 
-/// Prints a panic that corio caught and could not hand to anybody.
 /// Reports a throw or cancel that unwinds a thread's main coro the way a
 /// panic is reported — through the panic hook — since nothing else will:
 /// unwinding out of the thread's main function (for the program's main
 /// thread: exit code 101) says nothing of why, and a throw or cancel,
-/// unlike a panic, does not call the hook by itself.
+/// unlike a panic, does not call the hook by itself. `at` is where the
+/// interrupting call was made, when it is the coro's own.
 #[cold]
-fn report_main_unwind(main: &CoroInner, payload: &(dyn Any + Send)) {
+fn report_main_unwind(
+    main: &CoroInner,
+    payload: &(dyn Any + Send),
+    at: Option<&'static Location<'static>>,
+) {
     if std::thread::panicking() {
         return; // already unwinding: a second panic would abort
     }
-    let at = main.where_.get().map_or_else(String::new, |l| {
-        format!(" (waiting at {}:{})", l.file(), l.line())
-    });
+    let at = match (at, main.where_.get()) {
+        (Some(l), _) => format!(" (at {}:{})", l.file(), l.line()),
+        (None, Some(l)) => format!(" (waiting at {}:{})", l.file(), l.line()),
+        (None, None) => String::new(),
+    };
     let msg = if payload.is::<CancelUnwind>() {
         format!("the main coro was cancelled{at}")
     } else {
@@ -1477,7 +1680,16 @@ fn report_main_unwind(main: &CoroInner, payload: &(dyn Any + Send)) {
     let _ = panic::catch_unwind(|| panic!("{msg}"));
 }
 
+/// Prints a panic that corio caught and could not hand to anybody.
 pub(crate) fn report_panic(c: &CoroInner, what: &str, payload: &(dyn Any + Send)) {
+    if payload.is::<CancelUnwind>() {
+        eprintln!("corio: coro {} was cancelled in {what}", c.id);
+        return;
+    }
+    if payload.is::<crate::time::TimeoutUnwind>() {
+        eprintln!("corio: coro {} timed out in {what}", c.id);
+        return;
+    }
     let msg = payload
         .downcast_ref::<&str>()
         .copied()
