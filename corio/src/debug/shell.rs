@@ -16,6 +16,10 @@ use crate::{Coro, CoroId, JoinHandle};
 /// Longest command line accepted, in bytes.
 const MAX_LINE: usize = 4096;
 
+/// Most sessions open at once: a flood of connections is turned away
+/// instead of filling the program's descriptor table.
+const MAX_SESSIONS: usize = 64;
+
 /// A command the program added with [`DebugServer::register`].
 type Handler = Rc<dyn Fn(&str) -> String>;
 
@@ -75,7 +79,10 @@ const BUILTINS: &[(&str, &str)] = &[
 /// process is replaced; a live one is an `AddrInUse` error.
 ///
 /// The shell runs in coros of the calling thread: the accept loop, and one
-/// coro per session. Its `ps` lists this thread's coros.
+/// coro per session. Its `ps` lists this thread's coros. At most 64
+/// sessions are open at once (a connection beyond is told so and closed);
+/// a command line is at most 4 KiB (a longer one is answered with an
+/// error and ignored).
 ///
 /// # Examples
 ///
@@ -294,20 +301,29 @@ fn bind_private(path: &Path) -> io::Result<UnixListener> {
     bound
 }
 
-fn start_session<S>(shared: &Rc<Shared>, conn: S, peer: String)
+fn start_session<S>(shared: &Rc<Shared>, mut conn: S, peer: String)
 where
     S: Read + Write + 'static,
 {
+    {
+        let mut sessions = shared.sessions.borrow_mut();
+        sessions.retain(|c| !c.is_done());
+        if sessions.len() >= MAX_SESSIONS {
+            drop(sessions);
+            // A fresh connection takes a line this short without waiting.
+            let _ = conn.write_all(
+                format!("error: {MAX_SESSIONS} debug sessions are open already; try later\n")
+                    .as_bytes(),
+            );
+            return;
+        }
+    }
     let s = shared.clone();
     let spawned = crate::Builder::new()
         .name(format!("debug session {peer}"))
         .spawn(move || session(&s, conn));
     match spawned {
-        Ok(h) => {
-            let mut sessions = shared.sessions.borrow_mut();
-            sessions.retain(|c| !c.is_done());
-            sessions.push(h.coro());
-        }
+        Ok(h) => shared.sessions.borrow_mut().push(h.coro()),
         Err(e) => crate::warn::warn("corio::debug", format_args!("cannot start a session: {e}")),
     }
 }
