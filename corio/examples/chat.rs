@@ -57,6 +57,8 @@ const MAX_BACKLOG: usize = 1024 * 1024;
 const LINE_COST: usize = 32;
 /// What the room hears when a member is dropped for not keeping up.
 const TOO_SLOW: &str = "left (too slow)";
+/// The kernel's send buffer of each connection.
+const SEND_BUFFER: usize = 64 * 1024;
 /// Most connections at once.
 const MAX_CONNECTIONS: usize = 10_000;
 
@@ -398,6 +400,9 @@ fn member(room: &Rc<Room>, conn: TcpStream, limits: Limits) {
     let _ = conn.set_nodelay(true);
     // A member whose connection takes no byte for this long is too slow.
     let _ = conn.set_write_timeout(Some(limits.slow));
+    // What the kernel holds for a member who does not read stays small
+    // (it would grow to 4 MiB): lines wait in the outbox, where they count.
+    let _ = conn.set_send_buffer_size(SEND_BUFFER);
     let me = Rc::new(Member {
         conn,
         outbox: Channel::new(),
@@ -508,18 +513,20 @@ fn member(room: &Rc<Room>, conn: TcpStream, limits: Limits) {
     }
 }
 
-/// Fault injection for the tests: with `CORIO_CHAT_FAIL_WRITER=N`, every
-/// Nth writer coro fails to start, as it does when there is no memory for
-/// its stack.
+/// Fault injection for the tests: with `CORIO_CHAT_FAIL_WRITER=N`, the
+/// first N writer coros fail to start, as they do when there is no memory
+/// for their stacks.
 fn injected_failure() -> bool {
-    thread_local!(static STARTS: Cell<u64> = const { Cell::new(0) });
-    let every: u64 = match std::env::var("CORIO_CHAT_FAIL_WRITER").map(|v| v.parse()) {
-        Ok(Ok(n)) if n > 0 => n,
-        _ => return false,
-    };
-    STARTS.with(|s| {
-        s.set(s.get() + 1);
-        s.get() % every == 0
+    thread_local!(static LEFT: Cell<Option<u64>> = const { Cell::new(None) });
+    LEFT.with(|left| {
+        let n = left.get().unwrap_or_else(|| {
+            std::env::var("CORIO_CHAT_FAIL_WRITER")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        });
+        left.set(Some(n.saturating_sub(1)));
+        n > 0
     })
 }
 

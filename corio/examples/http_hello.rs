@@ -122,12 +122,12 @@ fn serve_until_stopped(
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?
         .max_connections(max_connections)
         .start(serve)?;
-    println!("http_hello listening on http://{}/", server.local_addr()?);
     // The inspector, when asked for: `ps` lists the connections.
     let _shell = match debug {
         Some(path) => Some(corio::debug::serve_unix(path)?),
         None => None,
     };
+    println!("http_hello listening on http://{}/", server.local_addr()?);
     io::stdout().flush()?;
     signals.wait();
     server.drain(Duration::from_secs(1));
