@@ -24,7 +24,8 @@
 //! ("too slow") when their connection has taken no byte for `--slow`
 //! seconds (10) while lines wait for them, or at once when more than
 //! 1 MiB waits for them. Their connection is reset rather than closed, so
-//! the kernel frees what it still buffers for them at once.
+//! the kernel frees what it still buffers for them at once; and it keeps
+//! little for anyone: each connection has a 64 KiB send buffer.
 //!
 //! Limits: a nickname within `--login-timeout` seconds (30) of
 //! connecting; silence for `--idle-timeout` seconds (1800) ends a

@@ -192,7 +192,7 @@ fn chat_100_non_readers_are_dropped_once_each_and_the_talkers_kept() {
                         break;
                     }
                     n += 1;
-                    if n % 20 == 0 {
+                    if n.is_multiple_of(20) {
                         let due = Duration::from_millis(n);
                         if let Some(wait) = due.checked_sub(start.elapsed()) {
                             std::thread::sleep(wait);
