@@ -389,6 +389,7 @@ fn chat_every_way_a_connection_fails_releases_it() {
         w.write_all(format!("{} {i}\r\n", "w".repeat(500)).as_bytes())
             .unwrap();
     }
+    drop(w);
     c.reset();
     assert_eq!(watcher.line(), "* resetter3 left");
     // Silent before a nickname (--login-timeout 1): let go, with a word.
