@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example http_hello               # 127.0.0.1:8080
 //! cargo run --release --example http_hello 127.0.0.1:9000
-//! cargo run --release --example http_hello -- --threads 2  # 2 schedulers, SO_REUSEPORT
+//! cargo run --release --example http_hello -- --threads 2  # 2 schedulers, SO_REUSEPORT (no connection limit)
 //! cargo run --release --example http_hello -- --timeout 30 # seconds; default 10
 //! cargo run --release --example http_hello -- --max-connections 1000   # default 16384
 //! cargo run --release --example http_hello -- --debug /tmp/hello.sock  # corio's debug shell
@@ -95,6 +95,9 @@ fn main() {
     }
     let serve = move |conn| serve(conn, timeout);
     if threads > 1 {
+        if max_connections != DEFAULT_MAX_CONNECTIONS || debug.is_some() {
+            usage("--max-connections and --debug work with one thread only");
+        }
         // One scheduler per thread, each with its own listener on the port.
         println!("http_hello listening on http://{addr}/ with {threads} threads");
         if let Err(e) = corio::net::serve_threads(addr.as_str(), threads, move || serve) {

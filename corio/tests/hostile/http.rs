@@ -91,15 +91,13 @@ fn http_ten_thousand_idle_connections() {
             "http 10k idle",
             format_args!(
                 "wave {wave}: {n} connections made in {connected:?}, all accepted after {accepted:?}; \
-                 fds {} -> {} -> {}; coros {} -> {} -> {}; RSS {rss0} KiB -> {rss} KiB ({} KiB a \
+                 fds {} -> {} -> {0}; coros {} -> {} -> {2}; RSS {rss0} KiB -> {rss} KiB ({} KiB a \
                  connection) -> {rss_after} KiB {:?} after closing; slowest of 20 requests meanwhile \
                  {worst:?}; descriptors and coros back to baseline {settled:?} after closing",
                 base.fds,
                 peak.fds,
-                t.fds(),
                 base.coros,
                 peak.coros,
-                t.coros(),
                 (rss - rss0) / n as u64,
                 idle.elapsed(),
             ),
@@ -251,10 +249,9 @@ fn http_out_of_descriptors_backs_off_and_recovers() {
             "http EMFILE",
             format_args!(
                 "round {round}: RLIMIT_NOFILE {LIMIT}, {N} clients: table full at {full} fds, {spent:?} CPU in \
-                 500 ms at EMFILE, all {answered} answered in {:?}; fds {} before, {} after ({settled:?} to settle)",
+                 500 ms at EMFILE, all {answered} answered in {:?}; fds {} before and again {settled:?} after",
                 start.elapsed(),
                 base.fds,
-                t.fds()
             ),
         );
         hello(t.addr);

@@ -40,7 +40,13 @@ pub fn raise_nofile() -> u64 {
 pub struct Level {
     pub fds: usize,
     pub coros: usize,
+    /// Resident memory, KiB.
+    pub rss: u64,
 }
+
+/// How much more memory than at its baseline a server may keep after an
+/// attack (the heap keeps some of what a burst needed, for the next one).
+const RSS_SLACK_KIB: u64 = 96 * 1024;
 
 /// An example program serving on a free loopback port; killed when
 /// dropped.
@@ -236,11 +242,13 @@ impl Target {
         Level {
             fds,
             coros: self.coros(),
+            rss: self.rss_kib(),
         }
     }
 
     /// Waits (up to `limit`) until descriptors and coros are back at
-    /// `base` or below; panics with both levels if they are not.
+    /// `base` or below; panics with both levels if they are not, or if
+    /// memory stayed far above `base`.
     #[track_caller]
     pub fn settle(&mut self, base: Level, limit: Duration) -> Duration {
         let start = Instant::now();
@@ -248,6 +256,13 @@ impl Target {
             self.assert_alive();
             let now = self.level();
             if now.fds <= base.fds && now.coros <= base.coros {
+                assert!(
+                    now.rss < base.rss + RSS_SLACK_KIB,
+                    "{}: memory {} KiB after the attack, {} KiB before",
+                    self.name,
+                    now.rss,
+                    base.rss
+                );
                 return start.elapsed();
             }
             if start.elapsed() > limit {
