@@ -247,22 +247,16 @@ impl Target {
     }
 
     /// Waits (up to `limit`) until descriptors and coros are back at
-    /// `base` or below; panics with both levels if they are not, or if
-    /// memory stayed far above `base`.
+    /// `base` or below, and memory near it; panics with both levels if
+    /// they are not.
     #[track_caller]
     pub fn settle(&mut self, base: Level, limit: Duration) -> Duration {
         let start = Instant::now();
         loop {
             self.assert_alive();
             let now = self.level();
-            if now.fds <= base.fds && now.coros <= base.coros {
-                assert!(
-                    now.rss < base.rss + RSS_SLACK_KIB,
-                    "{}: memory {} KiB after the attack, {} KiB before",
-                    self.name,
-                    now.rss,
-                    base.rss
-                );
+            if now.fds <= base.fds && now.coros <= base.coros && now.rss < base.rss + RSS_SLACK_KIB
+            {
                 return start.elapsed();
             }
             if start.elapsed() > limit {
