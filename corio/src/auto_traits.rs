@@ -321,3 +321,129 @@
 //! fn is_sync<T: Sync>() {}
 //! is_sync::<corio::io::Handle>();
 //! ```
+//!
+//! `Signals` is not `Send` (it is registered with this thread's reactor):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::signal::Signals>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::signal::Signals>();
+//! ```
+//!
+//! `Child` is not `Send` (its exit watch is registered with this thread's reactor):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::process::Child>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::process::Child>();
+//! ```
+//!
+//! `ChildStdin` is not `Send` (it is registered with this thread's reactor):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::process::ChildStdin>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::process::ChildStdin>();
+//! ```
+//!
+//! `ChildStdout` is not `Send` (it is registered with this thread's reactor):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::process::ChildStdout>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::process::ChildStdout>();
+//! ```
+//!
+//! `ChildStderr` is not `Send` (it is registered with this thread's reactor):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::process::ChildStderr>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::process::ChildStderr>();
+//! ```
+//!
+//! `Server` is not `Send` (its listener is registered with this thread's reactor):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::net::Server>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::net::Server>();
+//! ```
+//!
+//! `ServerHandle` is not `Send` (it names the coros of this thread's server):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::net::ServerHandle>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::net::ServerHandle>();
+//! ```
+//!
+//! `Sender<u8>` is not `Send` (its channel parks coros of this thread):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::sync::Sender<u8>>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::sync::Sender<u8>>();
+//! ```
+//!
+//! `Receiver<u8>` is not `Send` (its channel parks coros of this thread):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::sync::Receiver<u8>>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::sync::Receiver<u8>>();
+//! ```

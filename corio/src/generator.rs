@@ -49,6 +49,10 @@ impl<Y, I> Yielder<Y, I> {
     /// coro (its locals, its timer); a suspended generator could carry it to
     /// another coro, or past the coro's end. Yield outside the call instead.
     ///
+    /// A `Drop` that yields while an unfinished generator is being dropped
+    /// (its stack unwinds) cannot be suspended: the process aborts with
+    /// "panic in a destructor during cleanup".
+    ///
     /// # Switching
     ///
     /// Switches to the generator's caller (not to another coro: the
@@ -251,16 +255,25 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
     {
         let stack = Stack::acquire(size)?;
         stack.set_owner(OWNER_GENERATOR);
-        let co = Coroutine::with_stack(
-            stack,
-            move |y: &corosensei::Yielder<(I, u32), Y>, (input, base): (I, u32)| {
-                let y = Yielder {
-                    inner: y,
-                    base: Cell::new(base),
-                };
-                f(&y, input)
-            },
-        );
+        fn body<Y, R, I>(
+            y: &corosensei::Yielder<(I, u32), Y>,
+            (input, base): (I, u32),
+            f: impl FnOnce(&Yielder<Y, I>, I) -> R,
+        ) -> R {
+            let y = Yielder {
+                inner: y,
+                base: Cell::new(base),
+            };
+            f(&y, input)
+        }
+        // corosensei copies the closure onto the new stack and refuses more
+        // than 1 KiB: a bigger one travels in a box.
+        let co = if std::mem::size_of::<F>() <= stack::MAX_INLINE_CLOSURE {
+            Coroutine::with_stack(stack, move |y, first| body(y, first, f))
+        } else {
+            let f = Box::new(f);
+            Coroutine::with_stack(stack, move |y, first| body(y, first, *f))
+        };
         Ok(Generator {
             co,
             complete: false,

@@ -49,7 +49,10 @@
 //! # Endings
 //!
 //! A panic ends only its own coro: `join` gets [`JoinError::Panicked`], and
-//! the panic is printed by the panic hook as usual. [`Coro::cancel`] unwinds
+//! the panic is printed by the panic hook as usual, after a line that
+//! names the coro (`corio: the panic below is in coro 7 (conn
+//! 127.0.0.1:50312)`): Rust's own message names only the OS thread, which
+//! all its coros share. [`Coro::cancel`] unwinds
 //! the victim's stack where it waits, running every `Drop` in the victim's
 //! own context; then its [`Coro::on_destroy`] callbacks run (last
 //! registered first), then its joiners wake; `cancel` returns after all
@@ -171,6 +174,42 @@
 //! pool and parks only the caller (Coro::Multicore). [`block_on`] waits
 //! for any `Future` inside a coro, and a [`JoinHandle`] is a `Future`.
 //!
+//! With the `compat` feature (off by default), `compat` runs the async
+//! ecosystem — hyper's server and client, axum, tokio-util's codecs — on
+//! corio's reactor and timers, with no tokio runtime, and serves hyper
+//! services a coro per connection; their async handlers may call blocking
+//! corio functions.
+//!
+//! # What may switch
+//!
+//! Only one coro of a thread runs at a time, and it gives up the CPU only
+//! inside the calls below; between two of them, no other coro of the
+//! thread runs. Every public function says the same in its `# Switching`
+//! section. A `RefCell` borrow, a `&mut` into shared state or a
+//! half-finished invariant that is still held when one of these calls
+//! returns may have been seen by other coros meanwhile (the usual symptom:
+//! `already borrowed` panics in another coro, named in the message).
+//!
+//! | Where | Calls that may suspend the current coro |
+//! |---|---|
+//! | scheduling | [`cede`], [`cede_notself`], [`schedule`], [`JoinHandle::join`], [`Coro::cancel`] and [`JoinHandle::cancel`] (while the victim unwinds), [`killall`], [`terminate`] (never returns), [`block_on`], [`Rouse::wait`], [`thread::JoinHandle::join`] |
+//! | time | [`sleep`], [`sleep_until`], [`timeout`] (whatever its closure calls) |
+//! | [`sync`] | `down`, `down_timeout`, `wait`, `guard` of [`sync::Semaphore`] and [`sync::SemaphoreSet`]; [`sync::Signal::wait`]/`wait_timeout`; [`sync::Mutex::lock`]; [`sync::RwLock::read`]/`write`; `put`, `get`, `get_timeout` and iteration of [`sync::Channel`], [`sync::Sender`], [`sync::Receiver`] and [`sync::mpmc::Channel`] |
+//! | [`net`] | `connect`, `accept`, `incoming`, every read, write, `send`, `recv`, `peek`, `readable`, `writable` of the sockets; `bind` and `connect` given a host name (it is resolved on a worker), [`net::lookup_host`]; [`net::serve`] and friends (for as long as they serve); [`net::ServerHandle::shutdown`] and [`net::ServerHandle::drain`] |
+//! | [`io`] | reads, writes, `readable` and `writable` of [`io::Handle`]; [`io::readable`], [`io::writable`] |
+//! | [`fs`] | every function and every [`fs::File`] method that touches the file |
+//! | [`process`] | [`process::Child::wait`], `wait_with_output`, [`process::Command::output`] and `status`; reads and writes of the child's pipes |
+//! | [`signal`] | [`signal::Signals::wait`], `wait_timeout`, iteration, [`signal::ctrl_c`] |
+//! | other cores | [`multicore::run`] |
+//!
+//! Never switching: [`spawn`] and [`Builder::spawn`] (the new coro waits
+//! in the ready queue), [`Coro::ready`], [`Coro::throw`], everything
+//! named `try_*`, `send`/`broadcast`/`up`/`shutdown` of the primitives,
+//! [`Generator::resume`] (the generator runs on its own stack but in the
+//! current coro; a blocking call inside it parks the current coro), and
+//! everything that only reads or sets state. A [`Generator`]'s `yield_`
+//! switches back to whoever resumed it, not to another coro.
+//!
 //! # Seeing what the coros do
 //!
 //! [`debug::ps`] lists every coro of the thread with its state, stack use,
@@ -204,6 +243,32 @@
 //! are reused through a per-thread pool, so spawning makes no system call
 //! once the pool is warm. A stack overflow aborts the process with a report
 //! naming the coro; it never corrupts memory. See the [`stack`] module.
+//!
+//! # Platform
+//!
+//! Linux only (x86-64 and aarch64): corio uses epoll through `mio`,
+//! `madvise` guard pages, pidfds, io_uring and `/proc`.
+//!
+//! # Features
+//!
+//! Both are on by default; turn them off with `default-features = false`
+//! when a program does not want them.
+//!
+//! - **`io-uring`**: [`fs`] waits for the disk through io_uring where the
+//!   kernel allows it (Linux ≥ 5.6, not disabled by
+//!   `kernel.io_uring_disabled` or seccomp), and on worker threads
+//!   otherwise. Without the feature, always on worker threads, and the
+//!   `io-uring` crate is not built.
+//! - **`debug-shell`**: `debug::serve_unix` and `debug::serve_tcp`, the
+//!   interactive shell (`ps`, `bt`, `kill`, ... over a socket) that the
+//!   `corio-debug` client talks to. Without it, [`debug::ps`],
+//!   `Coro::backtrace`, [`debug::trace`] and [`debug::monitor`] are still
+//!   there; only the socket server is gone.
+//!
+//! ```toml
+//! [dependencies]
+//! corio = { version = "0.1", default-features = false } # neither
+//! ```
 //!
 //! # Soundness
 //!
@@ -262,7 +327,7 @@
 //!   unwinding (blocked in a `Drop`) waits until the unwind is over, rather
 //!   than panicking inside the destructor (which would abort).
 //! - corio's functions are not async-signal-safe: do not call them from a
-//!   signal handler (use [`rouse`]'s callback, or a signal crate's pipe).
+//!   signal handler; wait for the signal with [`signal::Signals`] instead.
 //!
 //! # Names from Perl's Coro
 //!
@@ -300,6 +365,8 @@
 
 #[cfg(doctest)]
 mod auto_traits;
+#[cfg(feature = "compat")]
+pub mod compat;
 mod coro;
 pub mod debug;
 pub mod fs;
@@ -310,6 +377,7 @@ pub mod io;
 mod local;
 pub mod multicore;
 pub mod net;
+mod panic_note;
 pub mod process;
 mod rouse;
 mod sched;

@@ -30,4 +30,8 @@ fn what_crosses_threads() {
     is_send::<corio::fs::File>();
     is_sync::<corio::fs::File>();
     is_send::<corio::fs::OpenOptions>();
+    // A command is a description; spawning makes a `Child` of the calling
+    // thread.
+    is_send::<corio::process::Command>();
+    is_sync::<corio::process::Command>();
 }

@@ -1,8 +1,10 @@
 //! The inspector (Perl's `Coro::Debug`): what every coro of this thread is
 //! doing, and where.
 
+#[cfg(feature = "debug-shell")]
 mod shell;
 
+#[cfg(feature = "debug-shell")]
 pub use shell::{DebugServer, serve_tcp, serve_tcp_insecure, serve_unix};
 
 use std::fmt::Write as _;

@@ -320,7 +320,11 @@ impl Drop for Conn {
         if let Some(slots) = &self.shared.slots {
             slots.up();
         }
-        self.shared.ended.broadcast();
+        // Only when `drain` waits: a closure dropped as its thread exits
+        // must not need the scheduler.
+        if self.shared.ended.awaited() {
+            self.shared.ended.broadcast();
+        }
     }
 }
 
@@ -396,6 +400,11 @@ fn accept_loop(
 /// A started [`Server`]: its address, how many connections are open, and
 /// the way to stop it. Clones refer to the same server; dropping them all
 /// leaves it running.
+///
+/// `ServerHandle` is not `Send`: the server runs on this thread's
+/// scheduler (the compiler's error names `Rc<corio::net::server::Shared>`).
+/// To stop it from another thread, send a message over an
+/// [`mpmc::Channel`](crate::sync::mpmc::Channel) to a coro here.
 ///
 /// # Examples
 ///

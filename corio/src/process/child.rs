@@ -19,6 +19,10 @@ const SIGCHLD_RECHECK: Duration = Duration::from_secs(1);
 /// [`Command::spawn`](super::Command::spawn): `std::process::Child` with a
 /// [`wait`](Child::wait) that parks only the calling coro.
 ///
+/// `Child` is not `Send`: its exit watch is registered with this thread's
+/// reactor (the compiler's error names a private field,
+/// `Rc<corio::sched::reactor::IoState>`).
+///
 /// The pipes chosen with `Stdio::piped()` are in the public fields, as in
 /// std; take them out to use them from other coros. As with std, dropping
 /// a `Child` neither kills nor reaps the process.

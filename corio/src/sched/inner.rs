@@ -201,6 +201,7 @@ pub(crate) enum What {
     Rouse,
     Future,
     /// A file operation in flight (io_uring or the worker pool).
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
     File,
 }
 

@@ -344,6 +344,11 @@ impl Drop for Pool {
     }
 }
 
+/// The largest closure a coroutine is started with in place: corosensei
+/// copies it onto the new stack and refuses more than 1 KiB (bigger ones
+/// go in a box).
+pub(crate) const MAX_INLINE_CLOSURE: usize = 512;
+
 /// Makes sure the calling thread has an alternate signal stack, on which
 /// the overflow reporter runs (the overflowing stack is full). Threads made
 /// by `std::thread` come with one; others get ours, kept until the thread

@@ -124,6 +124,15 @@ const IMPLS: &[Impl] = &[
         note: "corio, examples/http_hello.rs",
     },
     Impl {
+        name: "http-corio-hyper",
+        short: "corio-hyper",
+        workload: Workload::Http,
+        source: Source::Peer("http-corio-hyper"),
+        port: 7205,
+        baseline: false,
+        note: "hyper 1 on corio (compat::Http; the same hyper build and settings as http-tokio-hyper, plus hyper's 30 s header read timeout on corio's timer)",
+    },
+    Impl {
         name: "http-tokio-hyper",
         short: "tokio",
         workload: Workload::Http,
@@ -298,7 +307,16 @@ fn main() {
             if let Source::CorioExample(ex) = i.source
                 && let Err(e) = cargo(
                     &env,
-                    &["build", "--release", "-p", "corio", "--example", ex],
+                    &[
+                        "build",
+                        "--release",
+                        "-p",
+                        "corio",
+                        "--features",
+                        "compat",
+                        "--example",
+                        ex,
+                    ],
                 )
             {
                 let why = format!("corio's example `{ex}` did not build ({e})");
@@ -1212,8 +1230,14 @@ fn report(
     );
     let _ = writeln!(r, "# which does:");
     let _ = writeln!(r, "cargo build --release -p corio-peers --bins");
-    let _ = writeln!(r, "cargo build --release -p corio --example echo");
-    let _ = writeln!(r, "cargo build --release -p corio --example http_hello");
+    let _ = writeln!(
+        r,
+        "cargo build --release -p corio --features compat --example echo"
+    );
+    let _ = writeln!(
+        r,
+        "cargo build --release -p corio --features compat --example http_hello"
+    );
     for i in chosen {
         let _ = writeln!(
             r,
