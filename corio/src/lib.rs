@@ -58,7 +58,9 @@
 //! registered first), then its joiners wake; `cancel` returns after all
 //! that. [`Coro::throw`] makes the target's current or next blocking call
 //! panic with a payload of your choice. [`terminate`] ends the current coro
-//! from any depth with a value.
+//! from any depth with a value. A throw or cancel that unwinds a thread's
+//! main coro is reported through the panic hook, like a panic: if nothing
+//! catches it, `main` ends as with an uncaught panic (exit code 101).
 //!
 //! When every coro of a thread is blocked and nothing could ever wake one,
 //! the blocked call of the main coro panics with `deadlock detected` and a
@@ -252,7 +254,14 @@
 //! wake any more. The deadlock report is that listing. [`Coro::backtrace`]
 //! takes a backtrace on a parked coro's own stack; [`debug::trace`] logs a
 //! coro's switches; [`debug::monitor`] warns when a coro keeps the CPU too
-//! long without switching.
+//! long without switching. The debug shell ([`debug::serve_unix`],
+//! [`debug::serve_tcp`]) serves all that to `socat` or `corio-debug`; on
+//! TCP only on loopback, unless asked by name
+//! ([`debug::serve_tcp_insecure`]).
+//!
+//! corio's own warnings — the monitor's, an accept loop out of descriptors
+//! — go through the `log` facade when the program installed a logger, and
+//! to stderr otherwise, at most one line of a kind every five seconds.
 //!
 //! # Generators and coro-local state
 //!
@@ -423,6 +432,7 @@ pub mod sync;
 mod sys;
 pub mod thread;
 pub mod time;
+mod warn;
 
 pub use coro::{
     Builder, Coro, CoroId, JoinError, JoinHandle, PRIO_HIGH, PRIO_IDLE, PRIO_LOW, PRIO_MAX,

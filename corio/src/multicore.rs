@@ -119,7 +119,10 @@ impl Pool {
                 .name(self.name.into())
                 .spawn(move || self.work_loop());
             if let Err(e) = spawned {
-                log::error!("corio: cannot start a worker thread: {e}");
+                crate::warn::error(
+                    "corio::multicore",
+                    format_args!("cannot start a worker thread: {e}"),
+                );
                 let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 st.threads -= 1;
                 // With no worker at all the job would wait forever: run it

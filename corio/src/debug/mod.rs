@@ -5,7 +5,7 @@
 mod shell;
 
 #[cfg(feature = "debug-shell")]
-pub use shell::{DebugServer, serve_tcp, serve_unix};
+pub use shell::{DebugServer, serve_tcp, serve_tcp_insecure, serve_unix};
 
 use std::fmt::Write as _;
 
@@ -121,7 +121,8 @@ pub fn enable_times(on: bool) -> bool {
 /// blocking call made outside corio, a long computation that should go to
 /// [`multicore::run`](crate::multicore::run) — every other coro of the
 /// thread stalls. The monitor warns (through `log`, target
-/// `corio::monitor`) twice: while it happens, from a watchdog thread, with
+/// `corio::monitor`; on stderr, at most once every 5 s, when no logger is
+/// installed) twice: while it happens, from a watchdog thread, with
 /// the coro's id and where it was resumed; and when the coro switches at
 /// last, with its description, how long it ran, and where it switched
 /// out. Stops when the returned guard is dropped; starting it again

@@ -331,7 +331,7 @@ impl Reactor {
             Err(e) => {
                 // epoll_wait fails only on programming errors (bad fd,
                 // bad buffer); do not spin on it.
-                log::error!("corio: polling the reactor failed: {e}");
+                crate::warn::error("corio", format_args!("polling the reactor failed: {e}"));
                 if let Some(t) = timeout {
                     std::thread::sleep(t);
                 }

@@ -205,7 +205,13 @@ impl Scheduler {
             if deadline.is_none() && (self.tearing_down.get() || !(remote || io)) {
                 break;
             }
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let now = Instant::now();
+            let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
+            // Free stacks left unused give their memory back after a while
+            // even when no coro ends any more to trigger it: wake for that.
+            if let Some(decay) = crate::stack::idle_decay(now) {
+                timeout = Some(timeout.map_or(decay, |t| t.min(decay)));
+            }
             if self.spin_waiters.get() > 0
                 && let Some(r) = self.reactor.get()
                 && r.spin_for_wake(timeout.map_or(SPIN_BEFORE_SLEEP, |t| t.min(SPIN_BEFORE_SLEEP)))

@@ -96,14 +96,16 @@ impl Watch {
             || "its end".to_string(),
             |l| format!("{}:{}", l.file(), l.line()),
         );
-        log::warn!(
-            target: "corio::monitor",
-            "coro {} [{}] held thread '{}' for {} ms without switching (from {from} to {to}); \
-             every other coro of the thread waited meanwhile",
-            c.id,
-            c.desc().unwrap_or_default(),
-            self.thread,
-            ran.as_millis(),
+        crate::warn::warn(
+            "corio::monitor",
+            format_args!(
+                "coro {} [{}] held thread '{}' for {} ms without switching (from {from} to {to}); \
+                 every other coro of the thread waited meanwhile",
+                c.id,
+                c.desc().unwrap_or_default(),
+                self.thread,
+                ran.as_millis(),
+            ),
         );
     }
 
@@ -132,12 +134,14 @@ impl Watch {
                     let l = unsafe { &*at };
                     format!("{}:{}", l.file(), l.line())
                 };
-                log::warn!(
-                    target: "corio::monitor",
-                    "coro {coro} has held thread '{}' for {} ms without switching; \
-                     it was resumed at {from}",
-                    self.thread,
-                    ran.as_millis(),
+                crate::warn::warn(
+                    "corio::monitor",
+                    format_args!(
+                        "coro {coro} has held thread '{}' for {} ms without switching; \
+                         it was resumed at {from}",
+                        self.thread,
+                        ran.as_millis(),
+                    ),
                 );
             }
         }
