@@ -179,7 +179,21 @@ fn init_slow(p: usize) -> &'static Scheduler {
     SCHED.with(|c| c.set(s));
     // Register the destructor that tears the scheduler down at thread exit.
     TEARDOWN.with(|_| ());
+    if let Some(t) = watch::from_env()
+        && let Err(e) = s.start_monitor(Some(t), true)
+    {
+        eprintln!("corio: CORIO_MONITOR: cannot start the monitor: {e}");
+    }
     s
+}
+
+/// Clears a flag when dropped.
+struct ClearOnDrop<'a>(&'a Cell<bool>);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 /// Zero-sized thread-local whose destructor tears the scheduler down.
@@ -230,6 +244,10 @@ pub(crate) struct Scheduler {
     id_end: Cell<u64>,
     /// Set while the thread-local destructor cancels what is left.
     tearing_down: Cell<bool>,
+    /// Set while the loop itself runs (not a coro it resumed): code called
+    /// from there (an idle sleep, a `Drop` of a finished coro's value) must
+    /// not park. Read by the `hook` feature's entry points.
+    looping: Cell<bool>,
     /// Set when the loop found nothing to run during teardown.
     stalled: Cell<bool>,
     /// Per-coro time accounting (`debug::enable_times`).
@@ -281,6 +299,7 @@ impl Scheduler {
             next_id: Cell::new(block + 1),
             id_end: Cell::new(block + ID_BLOCK),
             tearing_down: Cell::new(false),
+            looping: Cell::new(false),
             stalled: Cell::new(false),
             times: Cell::new(false),
             watch: RefCell::new(None),
@@ -586,6 +605,10 @@ impl Scheduler {
             self.watch_returned(&self.main);
         }
         note_switch_out(&self.main);
+        self.looping.set(true);
+        // Also cleared when the loop unwinds (the deadlock report, a
+        // panicking `Drop`): the main coro runs again after that.
+        let _looping = ClearOnDrop(&self.looping);
         loop {
             let tick = self.tick.get();
             if tick == 0 {
@@ -626,9 +649,11 @@ impl Scheduler {
             if next == main {
                 return;
             }
+            self.looping.set(false);
             // SAFETY: we are the loop, on the main stack; `c` is a live,
             // non-main coro that is not running.
             let finished = unsafe { c.resume() };
+            self.looping.set(true);
             note_switch_out(c);
             if self.times.get() {
                 self.charge(c);
@@ -798,12 +823,18 @@ impl Scheduler {
 
     /// Turns the blocked-scheduler monitor on (with a threshold) or off.
     pub(crate) fn set_monitor(&self, threshold: Option<Duration>) -> io::Result<()> {
+        self.start_monitor(threshold, false)
+    }
+
+    /// [`set_monitor`](Self::set_monitor); with `stderr`, warnings go to
+    /// stderr when no logger is installed (`CORIO_MONITOR`).
+    fn start_monitor(&self, threshold: Option<Duration>, stderr: bool) -> io::Result<()> {
         if let Some(old) = self.watch.borrow_mut().take() {
             old.stop();
         }
         self.watching.set(false);
         if let Some(t) = threshold {
-            let w = watch::Watch::start(t)?;
+            let w = watch::Watch::start(t, stderr)?;
             *self.watch.borrow_mut() = Some(w);
             self.watching.set(true);
         }
@@ -864,6 +895,44 @@ impl Scheduler {
         if c.interrupted() {
             self.raise(c);
         }
+    }
+
+    /// Whether the scheduler loop itself is running (not a coro): code
+    /// called from there must not park.
+    #[inline]
+    pub(crate) fn in_loop(&self) -> bool {
+        self.looping.get()
+    }
+
+    /// Whether the next blocking call of `c` (the running coro) would
+    /// unwind: the test [`raise`](Self::raise) makes, without raising.
+    pub(crate) fn would_raise(&self, c: &CoroInner) -> bool {
+        if !c.interrupted() || c.cancelling.get() {
+            return false;
+        }
+        if c.has(CANCELLED) {
+            return !unwinding_now(c);
+        }
+        c.has(THROWN | TIMEDOUT)
+    }
+
+    /// Whether the pending interrupt of `c` is a `timeout` (rather than a
+    /// cancel or a throw).
+    pub(crate) fn timed_out(&self, c: &CoroInner) -> bool {
+        c.has(TIMEDOUT) && !c.has(CANCELLED | THROWN)
+    }
+
+    /// [`park_on`](Self::park_on) for callers that must not unwind (the
+    /// `hook` feature's C entry points): a pending interrupt is left
+    /// pending for the coro's next blocking call, and the caller learns of
+    /// it from [`would_raise`](Self::would_raise). Switch hooks still run
+    /// and may panic.
+    pub(crate) fn park_quiet(&self, loc: &'static Location<'static>, what: What) {
+        let c = self.cur();
+        c.where_.set(Some(loc));
+        c.what.set(what);
+        self.switch_away(c);
+        c.what.set(What::Nothing);
     }
 
     /// `corio::cede`. The common case (a plain coro, no hooks, no pending
@@ -1352,6 +1421,9 @@ impl Scheduler {
 impl Drop for Scheduler {
     fn drop(&mut self) {
         self.stacks.flush();
+        if let Some(w) = self.watch.get_mut().take() {
+            w.stop();
+        }
         // The main coro's extra state may hold user values (hooks, a thrown
         // payload); drop them while the thread can still report panics.
         if let Some(extra) = self.main.take_extra() {
