@@ -218,6 +218,7 @@ pub mod debug;
 pub mod fs;
 mod future;
 mod generator;
+pub mod hook;
 mod hooks;
 pub mod io;
 mod local;
