@@ -176,6 +176,9 @@ impl Ctx {
                 (dir & READ != 0 && st.is_ready(READ)) || (dir & WRITE != 0 && st.is_ready(WRITE))
             })
         };
+        // A registration released under us (the descriptor was closed):
+        // its waiters were woken, and the caller finds out why.
+        let released = || waits.iter().any(|(st, _)| st.released());
         if ready() {
             return Wait::Ready;
         }
@@ -206,7 +209,7 @@ impl Ctx {
             for (list, node) in lists.iter().zip(nodes.iter()) {
                 list.remove(node);
             }
-            if ready() {
+            if ready() || released() {
                 return Wait::Ready;
             }
             if self.interrupted() {
@@ -242,7 +245,7 @@ impl Ctx {
             list.push_back(node.as_ref());
             self.park(loc, what);
             list.remove(&node);
-            if st.is_ready(dir) {
+            if st.is_ready(dir) || st.released() {
                 return Wait::Ready;
             }
             if self.interrupted() {
@@ -429,6 +432,7 @@ pub(super) fn release(fd: c_int) -> bool {
         return false;
     };
     let saved = errno();
+    local.state.release();
     if let Some(s) = try_sched() {
         for list in [&local.state.readers, &local.state.writers] {
             while let Some(node) = list.pop_front_node() {

@@ -58,6 +58,9 @@ pub(crate) const WRITE: u8 = 2;
 const READ_CLOSED: u8 = 4;
 /// Sticky companion of [`WRITE`]: hang-up or an error.
 const WRITE_CLOSED: u8 = 8;
+/// The registration was given up while coros waited on it (the `hook`
+/// feature: its descriptor was closed); they wake and find out.
+const RELEASED: u8 = 16;
 
 /// The readiness of one registered descriptor, and who waits for it.
 #[derive(Debug)]
@@ -96,6 +99,17 @@ impl IoState {
         let r = self.ready.get();
         let closed = (r >> 2) & dir;
         self.ready.set(r & !(dir & !closed));
+    }
+
+    /// Marks the registration given up (see [`RELEASED`]).
+    pub(crate) fn release(&self) {
+        self.ready.set(self.ready.get() | RELEASED);
+    }
+
+    /// Whether [`release`](Self::release) was called.
+    #[inline]
+    pub(crate) fn released(&self) -> bool {
+        self.ready.get() & RELEASED != 0
     }
 
     /// The wait list of `dir` (one direction).
