@@ -19,12 +19,16 @@ use util::servers;
 const COROS: usize = 500;
 
 fn connect(port: u16) -> mysql::Result<mysql::Conn> {
-    mysql::Conn::new(mysql::Opts::from_url(&format!("mysql://root@127.0.0.1:{port}/hooktest")).unwrap())
+    mysql::Conn::new(
+        mysql::Opts::from_url(&format!("mysql://root@127.0.0.1:{port}/hooktest")).unwrap(),
+    )
 }
 
 #[test]
 fn five_hundred_coros_query_through_one_thread() {
-    let Some(server) = servers::mariadb() else { return };
+    let Some(server) = servers::mariadb() else {
+        return;
+    };
     let port = server.port;
     {
         let mut root = mysql::Conn::new(
@@ -42,12 +46,15 @@ fn five_hundred_coros_query_through_one_thread() {
                 let mut c = connect(port)?;
                 c.exec_drop("INSERT INTO t (id, v) VALUES (?, ?)", (i, i * i))?;
                 // The slow query: 200 ms in the server.
-                let (slept, echoed): (i64, i64) = c
-                    .exec_first("SELECT SLEEP(0.2), ?", (i,))?
-                    .expect("a row");
+                let (slept, echoed): (i64, i64) =
+                    c.exec_first("SELECT SLEEP(0.2), ?", (i,))?.expect("a row");
                 assert_eq!(slept, 0);
-                let v: i64 = c.exec_first("SELECT v FROM t WHERE id = ?", (i,))?.expect("a row");
-                let s: String = c.query_first(format!("SELECT CONCAT('row ', {i})"))?.expect("a row");
+                let v: i64 = c
+                    .exec_first("SELECT v FROM t WHERE id = ?", (i,))?
+                    .expect("a row");
+                let s: String = c
+                    .query_first(format!("SELECT CONCAT('row ', {i})"))?
+                    .expect("a row");
                 Ok((echoed, v, s))
             })
         })
@@ -71,7 +78,9 @@ fn five_hundred_coros_query_through_one_thread() {
 
 #[test]
 fn a_killed_server_is_an_error_in_the_waiting_coro() {
-    let Some(mut server) = servers::mariadb() else { return };
+    let Some(mut server) = servers::mariadb() else {
+        return;
+    };
     let port = server.port;
     let waiting = corio::spawn(move || {
         let mut c = mysql::Conn::new(
@@ -84,7 +93,9 @@ fn a_killed_server_is_an_error_in_the_waiting_coro() {
     });
     corio::sleep(Duration::from_millis(300));
     server.kill();
-    let (r, took) = util::within(Duration::from_secs(30), "the query", || waiting.join().unwrap());
+    let (r, took) = util::within(Duration::from_secs(30), "the query", || {
+        waiting.join().unwrap()
+    });
     assert!(r.is_err(), "{r:?}");
     assert!(took < Duration::from_secs(20), "{took:?}");
 }

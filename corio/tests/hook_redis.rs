@@ -20,7 +20,9 @@ fn client(port: u16) -> redis::Client {
 
 #[test]
 fn five_hundred_coros_read_and_write_through_one_thread() {
-    let Some(server) = servers::redis() else { return };
+    let Some(server) = servers::redis() else {
+        return;
+    };
     let port = server.port;
     // A blocking pop that times out after 200 ms stands for a slow query:
     // the server waits, and so does the client's read.
@@ -28,18 +30,22 @@ fn five_hundred_coros_read_and_write_through_one_thread() {
     let start = Instant::now();
     let workers: Vec<_> = (0..COROS)
         .map(|i| {
-            corio::spawn(move || -> redis::RedisResult<(String, i64, Option<(String, String)>)> {
-                let mut con = client(port).get_connection()?;
-                redis::cmd("SET")
-                    .arg(format!("key:{i}"))
-                    .arg(format!("value {i}"))
-                    .query::<()>(&mut con)?;
-                let n: i64 = redis::cmd("INCR").arg("counter").query(&mut con)?;
-                let popped: Option<(String, String)> =
-                    redis::cmd("BLPOP").arg(format!("list:{i}")).arg(SLOW).query(&mut con)?;
-                let got: String = redis::cmd("GET").arg(format!("key:{i}")).query(&mut con)?;
-                Ok((got, n, popped))
-            })
+            corio::spawn(
+                move || -> redis::RedisResult<(String, i64, Option<(String, String)>)> {
+                    let mut con = client(port).get_connection()?;
+                    redis::cmd("SET")
+                        .arg(format!("key:{i}"))
+                        .arg(format!("value {i}"))
+                        .query::<()>(&mut con)?;
+                    let n: i64 = redis::cmd("INCR").arg("counter").query(&mut con)?;
+                    let popped: Option<(String, String)> = redis::cmd("BLPOP")
+                        .arg(format!("list:{i}"))
+                        .arg(SLOW)
+                        .query(&mut con)?;
+                    let got: String = redis::cmd("GET").arg(format!("key:{i}")).query(&mut con)?;
+                    Ok((got, n, popped))
+                },
+            )
         })
         .collect();
     let answers: Vec<_> = util::within(Duration::from_secs(60), "the redis clients", || {
@@ -54,7 +60,11 @@ fn five_hundred_coros_read_and_write_through_one_thread() {
         counts.push(n);
     }
     counts.sort();
-    assert_eq!(counts, (1..=COROS as i64).collect::<Vec<_>>(), "every INCR counted once");
+    assert_eq!(
+        counts,
+        (1..=COROS as i64).collect::<Vec<_>>(),
+        "every INCR counted once"
+    );
     println!("{COROS} redis clients, each with a 200 ms blocking pop: {took:?}");
     // One after another: 500 × 200 ms = 100 s.
     assert!(took < Duration::from_secs(5), "{took:?}");
@@ -62,7 +72,9 @@ fn five_hundred_coros_read_and_write_through_one_thread() {
 
 #[test]
 fn a_killed_server_is_an_error_in_the_waiting_coro() {
-    let Some(mut server) = servers::redis() else { return };
+    let Some(mut server) = servers::redis() else {
+        return;
+    };
     let port = server.port;
     let waiting = corio::spawn(move || {
         let mut con = client(port).get_connection().unwrap();
@@ -82,9 +94,15 @@ fn a_killed_server_is_an_error_in_the_waiting_coro() {
     });
     corio::sleep(Duration::from_millis(200));
     server.kill();
-    let (r, took) = util::within(Duration::from_secs(20), "the pop", || waiting.join().unwrap());
+    let (r, took) = util::within(Duration::from_secs(20), "the pop", || {
+        waiting.join().unwrap()
+    });
     assert!(r.is_err(), "{r:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
-    assert!(ticks.get() >= 10, "the thread kept running: {} ticks", ticks.get());
+    assert!(
+        ticks.get() >= 10,
+        "the thread kept running: {} ticks",
+        ticks.get()
+    );
     ticker.coro().cancel();
 }

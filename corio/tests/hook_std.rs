@@ -57,11 +57,38 @@ fn hooks_are_active_and_exported_by_the_test_binary() {
     assert!(corio::hook::active());
     // Each name resolves to the executable's own definition, not glibc's.
     for name in [
-        c"read", c"write", c"recv", c"send", c"recvfrom", c"sendto", c"readv", c"writev",
-        c"connect", c"accept", c"accept4", c"poll", c"ppoll", c"select", c"epoll_wait",
-        c"nanosleep", c"clock_nanosleep", c"usleep", c"sleep", c"close", c"dup", c"dup2",
-        c"fcntl", c"ioctl", c"setsockopt", c"socket", c"pipe2", c"getaddrinfo",
-        c"sendfile64", c"splice", c"__read_chk", c"__poll_chk",
+        c"read",
+        c"write",
+        c"recv",
+        c"send",
+        c"recvfrom",
+        c"sendto",
+        c"readv",
+        c"writev",
+        c"connect",
+        c"accept",
+        c"accept4",
+        c"poll",
+        c"ppoll",
+        c"select",
+        c"epoll_wait",
+        c"nanosleep",
+        c"clock_nanosleep",
+        c"usleep",
+        c"sleep",
+        c"close",
+        c"dup",
+        c"dup2",
+        c"fcntl",
+        c"ioctl",
+        c"setsockopt",
+        c"socket",
+        c"pipe2",
+        c"getaddrinfo",
+        c"sendfile64",
+        c"splice",
+        c"__read_chk",
+        c"__poll_chk",
     ] {
         // SAFETY: NUL-terminated names.
         let (ours, libc_own) = unsafe {
@@ -159,7 +186,12 @@ fn the_main_coro_parks_in_a_hooked_sleep_and_read() {
     let mut b = [0u8; 4];
     s.read_exact(&mut b).unwrap(); // the main coro parks here
     assert_eq!(&b, b"late");
-    assert!(ticker.ticks() >= before + 5, "ticks {} -> {}", before, ticker.ticks());
+    assert!(
+        ticker.ticks() >= before + 5,
+        "ticks {} -> {}",
+        before,
+        ticker.ticks()
+    );
     writer.join().unwrap();
 }
 
@@ -174,7 +206,8 @@ fn read_timeouts_are_honoured_while_other_coros_run() {
     });
     let ticker = Ticker::start();
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
     let start = Instant::now();
     let err = s.read(&mut [0u8; 8]).unwrap_err();
     let took = start.elapsed();
@@ -351,7 +384,9 @@ fn closing_a_socket_wakes_the_coro_parked_on_it_with_ebadf() {
     });
     corio::cede();
     drop(s); // close(2) through the hook
-    let (r, e) = within(Duration::from_secs(10), "the woken reader", || reader.join().unwrap());
+    let (r, e) = within(Duration::from_secs(10), "the woken reader", || {
+        reader.join().unwrap()
+    });
     assert_eq!((r, e), (-1, Some(libc::EBADF)));
 }
 
@@ -394,7 +429,10 @@ fn split_reader_and_writer_coros_on_one_socket() {
         w.shutdown(std::net::Shutdown::Write).unwrap();
     });
     let mut got = Vec::new();
-    within(Duration::from_secs(30), "the echo", || r.read_to_end(&mut got)).unwrap();
+    within(Duration::from_secs(30), "the echo", || {
+        r.read_to_end(&mut got)
+    })
+    .unwrap();
     writer.join().unwrap();
     assert_eq!(got.len(), N);
     assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
@@ -417,9 +455,14 @@ fn std_connect_timeout_polls_without_blocking_the_thread() {
 #[test]
 fn name_lookups_run_off_the_thread() {
     use std::net::ToSocketAddrs;
-    let addrs: Vec<_> = corio::spawn(|| ("localhost", 80).to_socket_addrs().unwrap().collect::<Vec<_>>())
-        .join()
-        .unwrap();
+    let addrs: Vec<_> = corio::spawn(|| {
+        ("localhost", 80)
+            .to_socket_addrs()
+            .unwrap()
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
     assert!(addrs.iter().any(|a| a.ip().is_loopback()), "{addrs:?}");
     // The lookup ran on a resolver thread of this process.
     let resolvers = std::fs::read_dir("/proc/self/task")
@@ -458,7 +501,8 @@ fn a_mio_socket_elsewhere_is_unaffected() {
         let mut got = Vec::new();
         let start = Instant::now();
         while got.len() < 3 && start.elapsed() < Duration::from_secs(10) {
-            poll.poll(&mut events, Some(Duration::from_millis(500))).unwrap();
+            poll.poll(&mut events, Some(Duration::from_millis(500)))
+                .unwrap();
             let mut b = [0u8; 8];
             loop {
                 match s.read(&mut b) {
@@ -538,6 +582,9 @@ fn errno_survives_a_park() {
     // SAFETY: MSG_DONTWAIT recv into a valid buffer.
     let r = unsafe { libc::recv(s.as_raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT) };
     assert_eq!(r, -1);
-    assert_eq!(io::Error::last_os_error().raw_os_error(), Some(libc::EAGAIN));
+    assert_eq!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::EAGAIN)
+    );
     other.join().unwrap();
 }

@@ -58,7 +58,12 @@ pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -
 /// # Safety
 /// As for the C function.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int {
+pub(super) unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    proto: c_int,
+    sv: *mut c_int,
+) -> c_int {
     // SAFETY: the caller's arguments, passed on.
     let r = unsafe { real::socketpair(domain, ty, proto, sv) };
     if r == 0 {
@@ -263,7 +268,12 @@ pub(super) unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_
 /// view of `O_NONBLOCK`, `F_SETFL` records it (an adopted descriptor stays
 /// non-blocking underneath), `F_DUPFD*` copy the record; everything else
 /// is passed on unchanged.
-fn fcntl_hook(fd: c_int, cmd: c_int, arg: usize, real: unsafe fn(c_int, c_int, usize) -> c_int) -> c_int {
+fn fcntl_hook(
+    fd: c_int,
+    cmd: c_int,
+    arg: usize,
+    real: unsafe fn(c_int, c_int, usize) -> c_int,
+) -> c_int {
     let rec = if keeping() { table::tracked(fd) } else { None };
     match (cmd, rec) {
         (libc::F_GETFL, Some(rec)) => {

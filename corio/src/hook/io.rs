@@ -39,7 +39,9 @@ pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> 
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, READ, Mode::Once, |_| unsafe { real::readv(fd, iov, cnt) })
+    transfer(fd, READ, Mode::Once, |_| unsafe {
+        real::readv(fd, iov, cnt)
+    })
 }
 
 /// `recv(2)`. `MSG_DONTWAIT` passes straight through; `MSG_WAITALL`
@@ -48,7 +50,12 @@ pub(super) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) 
 /// # Safety
 /// As for the C function.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C" fn recv(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+) -> ssize_t {
     if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::recv(fd, buf, n, flags) };
@@ -88,7 +95,14 @@ pub(super) unsafe extern "C" fn recvfrom(
     };
     // SAFETY: as in `recv`.
     transfer(fd, READ, mode, |done| unsafe {
-        real::recvfrom(fd, buf.cast::<u8>().add(done).cast(), n - done, flags, addr, len)
+        real::recvfrom(
+            fd,
+            buf.cast::<u8>().add(done).cast(),
+            n - done,
+            flags,
+            addr,
+            len,
+        )
     })
 }
 
@@ -103,7 +117,9 @@ pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_in
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, READ, Mode::Once, |_| unsafe { real::recvmsg(fd, msg, flags) })
+    transfer(fd, READ, Mode::Once, |_| unsafe {
+        real::recvmsg(fd, msg, flags)
+    })
 }
 
 /// `write(2)`: on a byte stream, every byte is written before it returns
@@ -136,7 +152,9 @@ pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) 
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, WRITE, Mode::Once, |_| unsafe { real::writev(fd, iov, cnt) })
+    transfer(fd, WRITE, Mode::Once, |_| unsafe {
+        real::writev(fd, iov, cnt)
+    })
 }
 
 /// `send(2)`: as `write`; `MSG_DONTWAIT` passes straight through.
@@ -144,7 +162,12 @@ pub(super) unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int)
 /// # Safety
 /// As for the C function.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C" fn send(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+) -> ssize_t {
     if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::send(fd, buf, n, flags) };
@@ -174,7 +197,14 @@ pub(super) unsafe extern "C" fn sendto(
     }
     // SAFETY: as in `write`.
     transfer(fd, WRITE, write_mode(fd, n), |done| unsafe {
-        real::sendto(fd, buf.cast::<u8>().add(done).cast(), n - done, flags, addr, len)
+        real::sendto(
+            fd,
+            buf.cast::<u8>().add(done).cast(),
+            n - done,
+            flags,
+            addr,
+            len,
+        )
     })
 }
 
@@ -189,7 +219,9 @@ pub(super) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, WRITE, Mode::Once, |_| unsafe { real::sendmsg(fd, msg, flags) })
+    transfer(fd, WRITE, Mode::Once, |_| unsafe {
+        real::sendmsg(fd, msg, flags)
+    })
 }
 
 /// `sendfile(2)` (std's `io::copy` from a file to a socket uses it): parks
@@ -198,9 +230,16 @@ pub(super) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_
 /// # Safety
 /// As for the C function.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
+pub(super) unsafe extern "C" fn sendfile(
+    out: c_int,
+    inp: c_int,
+    off: *mut off_t,
+    n: size_t,
+) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(out, WRITE, Mode::Once, |_| unsafe { real::sendfile(out, inp, off, n) })
+    transfer(out, WRITE, Mode::Once, |_| unsafe {
+        real::sendfile(out, inp, off, n)
+    })
 }
 
 /// `sendfile64`: as `sendfile`.
@@ -215,7 +254,9 @@ pub(super) unsafe extern "C" fn sendfile64(
     n: size_t,
 ) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(out, WRITE, Mode::Once, |_| unsafe { real::sendfile64(out, inp, off, n) })
+    transfer(out, WRITE, Mode::Once, |_| unsafe {
+        real::sendfile64(out, inp, off, n)
+    })
 }
 
 /// `splice(2)` (std's `io::copy` between sockets and pipes): parks on the
@@ -237,9 +278,7 @@ pub(super) unsafe extern "C" fn splice(
     if flags & libc::SPLICE_F_NONBLOCK != 0 {
         return op();
     }
-    let blocking = |fd| {
-        table::tracked(fd).is_some_and(|r| r.flags() & (NONBLOCK | NOPOLL) == 0)
-    };
+    let blocking = |fd| table::tracked(fd).is_some_and(|r| r.flags() & (NONBLOCK | NOPOLL) == 0);
     match (blocking(inp), blocking(out)) {
         (false, false) => op(),
         (true, false) => transfer(inp, READ, Mode::Once, |_| op()),
@@ -252,8 +291,16 @@ pub(super) unsafe extern "C" fn splice(
                 return r;
             }
             let mut p = [
-                libc::pollfd { fd: inp, events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: out, events: libc::POLLOUT, revents: 0 },
+                libc::pollfd {
+                    fd: inp,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: out,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                },
             ];
             // SAFETY: two valid pollfds.
             unsafe { real::poll(p.as_mut_ptr(), 2, 0) };
@@ -321,7 +368,11 @@ fn connect_slow(fd: c_int, rec: &table::Rec, addr: *const sockaddr, len: socklen
             match w {
                 Wait::Ready => {}
                 Wait::TimedOut => {
-                    set_errno(if e == libc::EAGAIN { libc::EAGAIN } else { libc::EINPROGRESS });
+                    set_errno(if e == libc::EAGAIN {
+                        libc::EAGAIN
+                    } else {
+                        libc::EINPROGRESS
+                    });
                     return -1;
                 }
                 Wait::Interrupted => {
@@ -383,9 +434,15 @@ fn accepted(listener: c_int, fd: c_int, flags: c_int) {
 /// # Safety
 /// As for the C function.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+pub(super) unsafe extern "C" fn accept(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let r = transfer(fd, READ, Mode::Once, |_| unsafe { real::accept(fd, addr, len) as isize });
+    let r = transfer(fd, READ, Mode::Once, |_| unsafe {
+        real::accept(fd, addr, len) as isize
+    });
     let saved = errno();
     accepted(fd, r as c_int, 0);
     set_errno(saved);
@@ -419,7 +476,12 @@ pub(super) unsafe extern "C" fn accept4(
 /// # Safety
 /// As for the C function.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t {
+pub(super) unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    buflen: size_t,
+) -> ssize_t {
     if n > buflen {
         // SAFETY: glibc reports the overflow and aborts.
         return unsafe { real::__read_chk(fd, buf, n, buflen) };

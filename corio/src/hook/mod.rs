@@ -170,9 +170,16 @@
 //! threads ([`thread::spawn`](crate::thread::spawn)), or use
 //! `tokio-postgres` through [`block_on`](crate::block_on). While such a
 //! query is parked, other tokio code on that thread sees its runtime as
-//! the current one. Cancelling a coro parked inside tokio makes tokio
-//! panic ("unexpected error when polling the I/O driver"); the coro still
-//! ends as cancelled, with its `Drop`s run.
+//! the current one. A cancel, throw or `timeout` of a coro waiting in
+//! `epoll_wait` takes effect only when the client's call returns (tokio
+//! takes any error from `epoll_wait` for a bug and panics, and then
+//! panics again in its clients' `Drop`s, which aborts): the hook keeps
+//! waiting, and the unwind happens at the coro's next corio call.
+//!
+//! Connection pools (`mysql::Pool`, `r2d2`) wait for a free connection
+//! on a mutex and condition variable, which blocks the thread (futexes are
+//! not hooked): give every coro its own connection, or size the pool for
+//! every coro that may use it at once.
 //!
 //! Per-thread state of C libraries is shared by all coros of the thread:
 //! a library that keeps a connection or a buffer in a thread-local and
@@ -372,7 +379,10 @@ pub fn active() -> bool {
                 (c"recv", io::recv as *const () as usize),
                 (c"connect", io::connect as *const () as usize),
                 (c"poll", poll::poll as *const () as usize),
-                (c"clock_nanosleep", sleep::clock_nanosleep as *const () as usize),
+                (
+                    c"clock_nanosleep",
+                    sleep::clock_nanosleep as *const () as usize,
+                ),
             ];
             ours.iter().all(|(name, addr)| {
                 // SAFETY: a NUL-terminated name; RTLD_DEFAULT searches the

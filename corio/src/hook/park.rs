@@ -231,10 +231,25 @@ impl Ctx {
         what: What,
         loc: &'static Location<'static>,
     ) -> Wait {
+        self.wait_one_as(st, dir, deadline, what, loc, true)
+    }
+
+    /// [`wait_one`](Self::wait_one); with `interruptible` false, a pending
+    /// interrupt does not end the wait (for callers to whom any error is
+    /// fatal: it is delivered at the coro's next corio call instead).
+    pub(super) fn wait_one_as(
+        &self,
+        st: &IoState,
+        dir: u8,
+        deadline: Option<Instant>,
+        what: What,
+        loc: &'static Location<'static>,
+        interruptible: bool,
+    ) -> Wait {
         if st.is_ready(dir) {
             return Wait::Ready;
         }
-        if self.interrupted() {
+        if interruptible && self.interrupted() {
             return Wait::Interrupted;
         }
         let list = st.waiters(dir);
@@ -248,7 +263,7 @@ impl Ctx {
             if st.is_ready(dir) || st.released() {
                 return Wait::Ready;
             }
-            if self.interrupted() {
+            if interruptible && self.interrupted() {
                 return Wait::Interrupted;
             }
             if timer.as_ref().is_some_and(|t| t.fired()) {
@@ -365,9 +380,7 @@ fn registration_inner(c: &Ctx, fd: c_int, rec: Option<&Rec>, generation: u32) ->
         .try_with(|l| {
             let mut l = l.try_borrow_mut().ok()?;
             match l.get(index) {
-                Some(Some(have)) if have.generation == generation => {
-                    Some(Ok(have.state.clone()))
-                }
+                Some(Some(have)) if have.generation == generation => Some(Ok(have.state.clone())),
                 Some(Some(_)) => Some(Err(l[index].take())),
                 _ => Some(Err(None)),
             }
@@ -618,11 +631,7 @@ fn transfer_slow(
 /// The result of a transfer that stops with error `e` after `done` bytes:
 /// a short count if any moved, else -1 with errno `e`.
 fn partial(done: usize, e: c_int) -> isize {
-    if done > 0 {
-        done as isize
-    } else {
-        fail(e)
-    }
+    if done > 0 { done as isize } else { fail(e) }
 }
 
 /// A blocking transfer on an adopted descriptor where the coro cannot

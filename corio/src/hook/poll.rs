@@ -96,7 +96,10 @@ fn poll_parked(c: &Ctx, fds: &mut [pollfd], deadline: Option<Instant>) -> c_int 
             reg.state().clear(*d);
         }
         let waits: Vec<_> = regs.iter().map(|(r, d)| (r.state(), *d)).collect();
-        let what = What::Fd(fds.iter().find(|p| p.fd >= 0).map_or(-1, |p| p.fd), waits[0].1);
+        let what = What::Fd(
+            fds.iter().find(|p| p.fd >= 0).map_or(-1, |p| p.fd),
+            waits[0].1,
+        );
         if c.wait_any(&waits, deadline, what, loc) == Wait::Interrupted {
             set_errno(c.interrupt_errno());
             return -1;
@@ -127,7 +130,12 @@ pub(super) unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int
 /// # Safety
 /// As for the C function.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, fdslen: size_t) -> c_int {
+pub(super) unsafe extern "C" fn __poll_chk(
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: c_int,
+    fdslen: size_t,
+) -> c_int {
     if (fdslen / std::mem::size_of::<pollfd>()) < n as usize {
         // SAFETY: glibc reports the overflow and aborts.
         return unsafe { real::__poll_chk(fds, n, timeout, fdslen) };
@@ -178,9 +186,11 @@ fn select_parked(
     if !(0..=libc::FD_SETSIZE as c_int).contains(&n) {
         return None;
     }
-    let set = |s: *mut fd_set, fd| !s.is_null() && {
-        // SAFETY: a non-null set is the caller's, and fd < FD_SETSIZE.
-        unsafe { libc::FD_ISSET(fd, s) }
+    let set = |s: *mut fd_set, fd| {
+        !s.is_null() && {
+            // SAFETY: a non-null set is the caller's, and fd < FD_SETSIZE.
+            unsafe { libc::FD_ISSET(fd, s) }
+        }
     };
     let mut fds = Vec::new();
     for fd in 0..n {
@@ -258,8 +268,7 @@ pub(super) unsafe extern "C" fn select(
     let valid = tv.is_none_or(|tv| tv.tv_sec >= 0 && (0..1_000_000).contains(&tv.tv_usec));
     if !zero && valid {
         let deadline = tv.and_then(|tv| {
-            Instant::now()
-                .checked_add(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
+            Instant::now().checked_add(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
         });
         if let Some(k) = select_parked(n, r, w, e, deadline) {
             let saved = errno();
@@ -309,7 +318,13 @@ pub(super) unsafe extern "C" fn pselect(
 /// The parking `epoll_wait` (an epoll descriptor is itself pollable: it
 /// is readable while it has events to report).
 #[track_caller]
-fn epoll_parked(c: &Ctx, epfd: c_int, ev: *mut epoll_event, max: c_int, deadline: Option<Instant>) -> c_int {
+fn epoll_parked(
+    c: &Ctx,
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    deadline: Option<Instant>,
+) -> c_int {
     let loc = Location::caller();
     loop {
         // SAFETY: the caller's buffer of `max` events.
@@ -333,13 +348,12 @@ fn epoll_parked(c: &Ctx, epfd: c_int, ev: *mut epoll_event, max: c_int, deadline
         };
         let st = reg.state();
         st.clear(READ);
-        match c.wait_one(st, READ, deadline, What::Fd(epfd, READ), loc) {
-            Wait::Interrupted => {
-                set_errno(c.interrupt_errno());
-                return -1;
-            }
-            _ => continue,
-        }
+        // Not interruptible: an event loop takes any error from
+        // `epoll_wait` for a bug (tokio panics, then panics again in the
+        // `Drop`s of its clients, which aborts). A cancel, throw or timeout
+        // is delivered when the client's call has returned, at the coro's
+        // next corio call.
+        c.wait_one_as(st, READ, deadline, What::Fd(epfd, READ), loc, false);
     }
 }
 
@@ -355,7 +369,12 @@ fn own(c: &Ctx, epfd: c_int) -> bool {
 /// # Safety
 /// As for the C function.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, timeout: c_int) -> c_int {
+pub(super) unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    timeout: c_int,
+) -> c_int {
     if timeout != 0
         && max > 0
         && let Some(c) = ctx()

@@ -101,8 +101,10 @@ impl Rec {
     /// A copy of `from` (a `dup`): the same kind, view, timeouts and
     /// adoption (`O_NONBLOCK` belongs to the shared open file description).
     pub(super) fn copy_from(&self, from: &Rec) {
-        self.rcv.store(from.rcv.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.snd.store(from.snd.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.rcv
+            .store(from.rcv.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.snd
+            .store(from.snd.load(Ordering::Relaxed), Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.flags
             .store(from.flags() & !REGISTERED, Ordering::Release);

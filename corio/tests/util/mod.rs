@@ -275,5 +275,11 @@ pub fn block_thread(d: std::time::Duration) {
         tv_nsec: d.subsec_nanos() as libc::c_long,
     };
     // SAFETY: a valid timespec; no remainder wanted.
-    unsafe { libc::syscall(libc::SYS_nanosleep, &ts, std::ptr::null_mut::<libc::timespec>()) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_nanosleep,
+            &ts,
+            std::ptr::null_mut::<libc::timespec>(),
+        )
+    };
 }

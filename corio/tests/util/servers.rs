@@ -118,8 +118,16 @@ fn is_root() -> bool {
 }
 
 /// Starts `cmd` (logging to `log`) and waits until `port` accepts
-/// connections; panics with the log if it exits or takes over `limit`.
-fn start(name: &'static str, mut cmd: Command, port: u16, dir: PathBuf, log: PathBuf, limit: Duration) -> Server {
+/// connections and, if given, `ready` shows in the log; panics with the
+/// log if it exits or takes over `limit`.
+fn start(
+    name: &'static str,
+    mut cmd: Command,
+    port: u16,
+    (dir, log): (PathBuf, PathBuf),
+    ready: Option<&str>,
+    limit: Duration,
+) -> Server {
     let out = std::fs::File::create(dir.join("stdout.log")).expect("log file");
     let child = cmd
         .stdin(Stdio::null())
@@ -136,7 +144,9 @@ fn start(name: &'static str, mut cmd: Command, port: u16, dir: PathBuf, log: Pat
     };
     let start = Instant::now();
     loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && ready.is_none_or(|r| server.log().contains(r))
+        {
             return server;
         }
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -149,7 +159,10 @@ fn start(name: &'static str, mut cmd: Command, port: u16, dir: PathBuf, log: Pat
             );
         }
         if start.elapsed() > limit {
-            panic!("{name} did not accept connections within {limit:?}:\n{}", server.log());
+            panic!(
+                "{name} did not accept connections within {limit:?}:\n{}",
+                server.log()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -158,7 +171,10 @@ fn start(name: &'static str, mut cmd: Command, port: u16, dir: PathBuf, log: Pat
 /// A `redis-server` on a free port, persisting nothing.
 pub fn redis() -> Option<Server> {
     let Some(bin) = find("redis-server", &[]) else {
-        return unavailable("redis-server", "not installed (Debian package redis-server)");
+        return unavailable(
+            "redis-server",
+            "not installed (Debian package redis-server)",
+        );
     };
     let dir = temp_dir("redis");
     let port = free_port();
@@ -172,7 +188,14 @@ pub fn redis() -> Option<Server> {
         .arg(&dir)
         .arg("--logfile")
         .arg(&log);
-    Some(start("redis-server", cmd, port, dir, log, Duration::from_secs(30)))
+    Some(start(
+        "redis-server",
+        cmd,
+        port,
+        (dir, log),
+        None,
+        Duration::from_secs(30),
+    ))
 }
 
 /// A MariaDB server on a free port, its data in a fresh directory, user
@@ -218,9 +241,20 @@ pub fn mariadb() -> Option<Server> {
         .arg(format!("--log-error={}", log.display()))
         .arg(format!("--port={port}"))
         .arg(format!("--user={user}"))
-        .args(["--bind-address=127.0.0.1", "--skip-log-bin", "--max-connections=2000"])
+        .args([
+            "--bind-address=127.0.0.1",
+            "--skip-log-bin",
+            "--max-connections=2000",
+        ])
         .args(["--innodb-buffer-pool-size=32M", "--skip-name-resolve"]);
-    Some(start("mariadbd", cmd, port, dir, log, Duration::from_secs(60)))
+    Some(start(
+        "mariadbd",
+        cmd,
+        port,
+        (dir, log),
+        None,
+        Duration::from_secs(60),
+    ))
 }
 
 /// A PostgreSQL server on a free port, its cluster in a fresh directory,
@@ -234,7 +268,12 @@ pub fn postgres() -> Option<Server> {
     let ids = if is_root() {
         match user_ids("postgres") {
             Some(ids) => Some(ids),
-            None => return unavailable("PostgreSQL", "running as root and there is no postgres user"),
+            None => {
+                return unavailable(
+                    "PostgreSQL",
+                    "running as root and there is no postgres user",
+                );
+            }
         }
     } else {
         None
@@ -249,7 +288,12 @@ pub fn postgres() -> Option<Server> {
     if let Some((uid, gid)) = ids {
         // SAFETY: chown of our own fresh directory (a valid C string).
         let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
-        assert_eq!(unsafe { libc::chown(path.as_ptr(), uid, gid) }, 0, "chown {}", dir.display());
+        assert_eq!(
+            unsafe { libc::chown(path.as_ptr(), uid, gid) },
+            0,
+            "chown {}",
+            dir.display()
+        );
     }
     let mut init = Command::new(initdb);
     init.arg("-D")
@@ -277,6 +321,12 @@ pub fn postgres() -> Option<Server> {
         .arg(&dir)
         .args(["-c", "fsync=off", "-c", "max_connections=200"]);
     as_user(&mut cmd);
-    Some(start("postgres", cmd, port, dir, log, Duration::from_secs(60)))
+    Some(start(
+        "postgres",
+        cmd,
+        port,
+        (dir, log),
+        Some("ready to accept connections"),
+        Duration::from_secs(60),
+    ))
 }
-
