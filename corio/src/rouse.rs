@@ -222,6 +222,7 @@ impl<T: Send + 'static> Rouse<T> {
     /// pending (cancel, throw, timeout), which stays pending for its next
     /// blocking call; then the value, if it comes, is dropped with `self`.
     #[track_caller]
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn wait_quiet(&self) -> Result<Option<T>, ()> {
         let loc = Location::caller();
         let s = sched();

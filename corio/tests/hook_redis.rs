@@ -14,6 +14,9 @@ use util::servers;
 
 const COROS: usize = 500;
 
+/// What one client saw: its key's value, its INCR, its (empty) pop.
+type Answer = (String, i64, Option<(String, String)>);
+
 fn client(port: u16) -> redis::Client {
     redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap()
 }
@@ -30,22 +33,20 @@ fn five_hundred_coros_read_and_write_through_one_thread() {
     let start = Instant::now();
     let workers: Vec<_> = (0..COROS)
         .map(|i| {
-            corio::spawn(
-                move || -> redis::RedisResult<(String, i64, Option<(String, String)>)> {
-                    let mut con = client(port).get_connection()?;
-                    redis::cmd("SET")
-                        .arg(format!("key:{i}"))
-                        .arg(format!("value {i}"))
-                        .query::<()>(&mut con)?;
-                    let n: i64 = redis::cmd("INCR").arg("counter").query(&mut con)?;
-                    let popped: Option<(String, String)> = redis::cmd("BLPOP")
-                        .arg(format!("list:{i}"))
-                        .arg(SLOW)
-                        .query(&mut con)?;
-                    let got: String = redis::cmd("GET").arg(format!("key:{i}")).query(&mut con)?;
-                    Ok((got, n, popped))
-                },
-            )
+            corio::spawn(move || -> redis::RedisResult<Answer> {
+                let mut con = client(port).get_connection()?;
+                redis::cmd("SET")
+                    .arg(format!("key:{i}"))
+                    .arg(format!("value {i}"))
+                    .query::<()>(&mut con)?;
+                let n: i64 = redis::cmd("INCR").arg("counter").query(&mut con)?;
+                let popped: Option<(String, String)> = redis::cmd("BLPOP")
+                    .arg(format!("list:{i}"))
+                    .arg(SLOW)
+                    .query(&mut con)?;
+                let got: String = redis::cmd("GET").arg(format!("key:{i}")).query(&mut con)?;
+                Ok((got, n, popped))
+            })
         })
         .collect();
     let answers: Vec<_> = util::within(Duration::from_secs(60), "the redis clients", || {

@@ -127,7 +127,7 @@ fn slow_doubler(listener: TcpListener) -> corio::JoinHandle<()> {
         .spawn(move || {
             // An error here is the cancel at the end of the test.
             while let Ok((mut conn, _)) = listener.accept() {
-                corio::spawn(move || {
+                drop(corio::spawn(move || {
                     let mut b = [0u8; 4];
                     if conn.read_exact(&mut b).is_err() {
                         return;
@@ -135,7 +135,7 @@ fn slow_doubler(listener: TcpListener) -> corio::JoinHandle<()> {
                     std::thread::sleep(Duration::from_millis(100));
                     let n = u32::from_le_bytes(b) * 2;
                     let _ = conn.write_all(&n.to_le_bytes());
-                });
+                }));
             }
         })
         .unwrap()

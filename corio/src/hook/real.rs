@@ -152,8 +152,8 @@ fn missing(name: &[u8]) -> ! {
 
 /// Resolves every pointer (the constructor calls it; idempotent).
 pub(super) fn resolve_all() {
-    for i in 0..NAMES.len() {
-        if PTRS[i].load(Ordering::Relaxed).is_null() {
+    for (i, p) in PTRS.iter().enumerate() {
+        if p.load(Ordering::Relaxed).is_null() {
             // SAFETY: `i` indexes `NAMES`, and `Sym` numbers them in order.
             resolve(unsafe { std::mem::transmute::<u8, Sym>(i as u8) });
         }

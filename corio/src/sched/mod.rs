@@ -900,12 +900,14 @@ impl Scheduler {
     /// Whether the scheduler loop itself is running (not a coro): code
     /// called from there must not park.
     #[inline]
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn in_loop(&self) -> bool {
         self.looping.get()
     }
 
     /// Whether the next blocking call of `c` (the running coro) would
     /// unwind: the test [`raise`](Self::raise) makes, without raising.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn would_raise(&self, c: &CoroInner) -> bool {
         if !c.interrupted() || c.cancelling.get() {
             return false;
@@ -918,6 +920,7 @@ impl Scheduler {
 
     /// Whether the pending interrupt of `c` is a `timeout` (rather than a
     /// cancel or a throw).
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn timed_out(&self, c: &CoroInner) -> bool {
         c.has(TIMEDOUT) && !c.has(CANCELLED | THROWN)
     }
@@ -927,6 +930,7 @@ impl Scheduler {
     /// pending for the coro's next blocking call, and the caller learns of
     /// it from [`would_raise`](Self::would_raise). Switch hooks still run
     /// and may panic.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn park_quiet(&self, loc: &'static Location<'static>, what: What) {
         let c = self.cur();
         c.where_.set(Some(loc));

@@ -60,6 +60,7 @@ const READ_CLOSED: u8 = 4;
 const WRITE_CLOSED: u8 = 8;
 /// The registration was given up while coros waited on it (the `hook`
 /// feature: its descriptor was closed); they wake and find out.
+#[cfg_attr(not(feature = "hook"), allow(dead_code))]
 const RELEASED: u8 = 16;
 
 /// The readiness of one registered descriptor, and who waits for it.
@@ -102,12 +103,14 @@ impl IoState {
     }
 
     /// Marks the registration given up (see [`RELEASED`]).
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn release(&self) {
         self.ready.set(self.ready.get() | RELEASED);
     }
 
     /// Whether [`release`](Self::release) was called.
     #[inline]
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn released(&self) -> bool {
         self.ready.get() & RELEASED != 0
     }
@@ -346,6 +349,7 @@ impl Reactor {
     }
 
     /// The poll set's own descriptor.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn epoll_fd(&self) -> RawFd {
         use std::os::fd::AsRawFd;
         self.poll.borrow().as_raw_fd()
