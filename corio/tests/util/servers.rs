@@ -21,6 +21,18 @@ pub struct Server {
     child: Child,
     dir: PathBuf,
     log: PathBuf,
+    /// A data directory this server's was copied from, kept while any
+    /// server made from it runs.
+    _template: Option<std::sync::Arc<Template>>,
+}
+
+/// A directory removed when the last holder drops it.
+struct Template(PathBuf);
+
+impl Drop for Template {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Server {
@@ -141,6 +153,7 @@ fn start(
         child,
         dir,
         log,
+        _template: None,
     };
     let start = Instant::now();
     loop {
@@ -208,29 +221,57 @@ pub fn mariadb() -> Option<Server> {
     ) else {
         return unavailable("MariaDB", "not installed (Debian package mariadb-server)");
     };
-    let dir = temp_dir("mariadb");
-    let data = dir.join("data");
     let user = if is_root() {
         "root".to_string()
     } else {
         std::env::var("USER").unwrap_or_else(|_| "nobody".into())
     };
-    let status = Command::new(install)
-        .arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--user={user}"))
-        .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("install.log")).expect("log file"))
+    // One installed data directory per test process (installing takes
+    // seconds, and two installs at once trip over each other), copied for
+    // each server.
+    static TEMPLATE: std::sync::Mutex<std::sync::Weak<Template>> =
+        std::sync::Mutex::new(std::sync::Weak::new());
+    let template = {
+        let mut t = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner());
+        let live = t.upgrade();
+        if let Some(live) = live {
+            live
+        } else {
+            let tdir = temp_dir("mariadb-template");
+            let status = Command::new(&install)
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", tdir.join("data").display()))
+                .arg(format!("--user={user}"))
+                .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+                .env("TMPDIR", &tdir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(tdir.join("install.log")).expect("log file"))
+                .status()
+                .expect("run mariadb-install-db");
+            if !status.success() {
+                panic!(
+                    "mariadb-install-db failed ({status}):\n{}",
+                    std::fs::read_to_string(tdir.join("install.log")).unwrap_or_default()
+                );
+            }
+            let made = std::sync::Arc::new(Template(tdir));
+            *t = std::sync::Arc::downgrade(&made);
+            made
+        }
+    };
+    let dir = temp_dir("mariadb");
+    let data = dir.join("data");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(template.0.join("data"))
+        .arg(&data)
         .status()
-        .expect("run mariadb-install-db");
-    if !status.success() {
-        panic!(
-            "mariadb-install-db failed ({status}):\n{}",
-            std::fs::read_to_string(dir.join("install.log")).unwrap_or_default()
-        );
-    }
+        .expect("run cp");
+    assert!(
+        status.success(),
+        "copying the MariaDB data directory failed"
+    );
     let port = free_port();
     let log = dir.join("error.log");
     let mut cmd = Command::new(server);
@@ -246,7 +287,8 @@ pub fn mariadb() -> Option<Server> {
             "--skip-log-bin",
             "--max-connections=2000",
         ])
-        .args(["--innodb-buffer-pool-size=32M", "--skip-name-resolve"]);
+        .args(["--innodb-buffer-pool-size=32M", "--skip-name-resolve"])
+        .arg(format!("--tmpdir={}", dir.display()));
     Some(start(
         "mariadbd",
         cmd,
