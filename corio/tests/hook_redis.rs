@@ -68,7 +68,7 @@ fn five_hundred_coros_read_and_write_through_one_thread() {
     );
     println!("{COROS} redis clients, each with a 200 ms blocking pop: {took:?}");
     // One after another: 500 × 200 ms = 100 s.
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 #[test]

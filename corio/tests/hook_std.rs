@@ -115,7 +115,7 @@ fn ten_thousand_thread_sleeps_take_about_one_sleep() {
     println!("10,000 coros slept 100 ms each in {took:?}");
     // One after another they would take 1,000 s.
     assert!(took >= Duration::from_millis(100), "{took:?}");
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 /// Serves each connection with a coro that reads a 4-byte number, sleeps
@@ -163,8 +163,9 @@ fn a_thousand_std_streams_against_a_100ms_server_overlap() {
     }
     let took = start.elapsed();
     println!("1,000 std::net clients, 100 ms answers: {took:?}");
-    // One after another: 100 s.
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    // One after another: 100 s. (Well under 1 s on a quiet machine; the
+    // bound is loose for a shared one running other tests at once.)
+    assert!(took < Duration::from_secs(5), "{took:?}");
     server.coro().cancel();
 }
 
@@ -587,4 +588,152 @@ fn errno_survives_a_park() {
         Some(libc::EAGAIN)
     );
     other.join().unwrap();
+}
+
+#[test]
+fn a_forked_child_leaves_the_parents_registrations_alone() {
+    use std::os::unix::process::CommandExt;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    // Adopted and registered with this thread's reactor.
+    let w = corio::spawn(move || {
+        corio::sleep(Duration::from_millis(10));
+        peer.write_all(b"1").unwrap();
+        peer
+    });
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    let mut peer = w.join().unwrap();
+    let fd = s.as_raw_fd();
+    // The child closes its copy of the socket before it execs: in the
+    // parent the registration (an epoll instance the child shares) stays.
+    let mut cmd = std::process::Command::new("true");
+    // SAFETY: close(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    assert!(cmd.status().unwrap().success());
+    let w = corio::spawn(move || {
+        corio::sleep(Duration::from_millis(30));
+        peer.write_all(b"after fork").unwrap();
+        peer
+    });
+    let mut b = [0u8; 10];
+    within(Duration::from_secs(10), "the read after the fork", || {
+        s.read_exact(&mut b)
+    })
+    .unwrap();
+    assert_eq!(&b, b"after fork");
+    w.join().unwrap();
+}
+
+#[test]
+fn several_coros_accept_on_one_listener() {
+    let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = listener.local_addr().unwrap();
+    let acceptors: Vec<_> = (0..4)
+        .map(|_| {
+            let l = listener.clone();
+            corio::spawn(move || {
+                let (mut c, _) = l.accept().unwrap();
+                let mut b = [0u8; 1];
+                c.read_exact(&mut b).unwrap();
+                b[0]
+            })
+        })
+        .collect();
+    corio::cede();
+    let clients: Vec<_> = (0..4u8)
+        .map(|i| {
+            corio::spawn(move || {
+                corio::sleep(Duration::from_millis(10 * u64::from(i)));
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(&[i]).unwrap();
+                s
+            })
+        })
+        .collect();
+    let mut got: Vec<u8> = within(Duration::from_secs(10), "the acceptors", || {
+        acceptors.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    got.sort();
+    assert_eq!(got, [0, 1, 2, 3]);
+    for c in clients {
+        c.join().unwrap();
+    }
+}
+
+#[test]
+fn io_copy_from_a_file_to_a_slow_reader_parks_instead_of_failing() {
+    let path = std::env::temp_dir().join(format!("corio-hook-copy-{}", std::process::id()));
+    let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 249) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = corio::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            corio::sleep(Duration::from_millis(1)); // a slow reader
+            match c.read(&mut buf).unwrap() {
+                0 => return got,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut f = std::fs::File::open(&path).unwrap();
+    // std sends a file to a socket with sendfile(2).
+    let n = within(Duration::from_secs(60), "the copy", || {
+        std::io::copy(&mut f, &mut s)
+    })
+    .unwrap();
+    drop(s);
+    assert_eq!(n, data.len() as u64);
+    let got = reader.join().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(got == data, "the copy differs");
+}
+
+#[test]
+fn udp_and_select_park_only_their_coro() {
+    let ticker = Ticker::start();
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = a.local_addr().unwrap();
+    let sender = corio::spawn(move || {
+        corio::sleep(Duration::from_millis(100));
+        b.send_to(b"datagram", to).unwrap();
+    });
+    let fd = a.as_raw_fd();
+    // select(2) first: it waits (parking) until the datagram is there.
+    // SAFETY: a zeroed fd_set, set with a descriptor below FD_SETSIZE.
+    let ready = unsafe {
+        let mut set: libc::fd_set = std::mem::zeroed();
+        libc::FD_SET(fd, &mut set);
+        let mut tv = libc::timeval {
+            tv_sec: 5,
+            tv_usec: 0,
+        };
+        let n = libc::select(
+            fd + 1,
+            &mut set,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut tv,
+        );
+        (n, libc::FD_ISSET(fd, &set))
+    };
+    assert_eq!(ready, (1, true));
+    let mut buf = [0u8; 16];
+    let (n, _) = a.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"datagram");
+    assert!(ticker.ticks() >= 5, "ticks {}", ticker.ticks());
+    sender.join().unwrap();
 }
