@@ -12,16 +12,6 @@ use super::park::{self, Mode, READ, WRITE, Wait, ctx, errno, set_errno, transfer
 use super::real;
 use super::table::{self, ADOPTED, NONBLOCK, NOPOLL, SOCKET, STREAM};
 
-/// `Mode::All(len)` for writes on byte streams, `Once` otherwise.
-#[inline]
-fn write_mode(fd: c_int, len: usize) -> Mode {
-    if park::is_stream(fd) {
-        Mode::All(len)
-    } else {
-        Mode::Once
-    }
-}
-
 /// `read(2)`, parking the coro while a blocking descriptor has no data.
 ///
 /// # Safety
@@ -29,7 +19,9 @@ fn write_mode(fd: c_int, len: usize) -> Mode {
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, READ, Mode::Once, |_| unsafe { real::read(fd, buf, n) })
+    transfer(fd, READ, Mode::Once, move |_| unsafe {
+        real::read(fd, buf, n)
+    })
 }
 
 /// `readv(2)`.
@@ -39,7 +31,7 @@ pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> 
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, READ, Mode::Once, |_| unsafe {
+    transfer(fd, READ, Mode::Once, move |_| unsafe {
         real::readv(fd, iov, cnt)
     })
 }
@@ -66,7 +58,7 @@ pub(super) unsafe extern "C" fn recv(
         Mode::Once
     };
     // SAFETY: `done <= n` bytes of `buf` were filled; the rest is passed on.
-    transfer(fd, READ, mode, |done| unsafe {
+    transfer(fd, READ, mode, move |done| unsafe {
         real::recv(fd, buf.cast::<u8>().add(done).cast(), n - done, flags)
     })
 }
@@ -94,7 +86,7 @@ pub(super) unsafe extern "C" fn recvfrom(
         Mode::Once
     };
     // SAFETY: as in `recv`.
-    transfer(fd, READ, mode, |done| unsafe {
+    transfer(fd, READ, mode, move |done| unsafe {
         real::recvfrom(
             fd,
             buf.cast::<u8>().add(done).cast(),
@@ -117,7 +109,7 @@ pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_in
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, READ, Mode::Once, |_| unsafe {
+    transfer(fd, READ, Mode::Once, move |_| unsafe {
         real::recvmsg(fd, msg, flags)
     })
 }
@@ -129,17 +121,8 @@ pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_in
 /// As for the C function.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    let Some(rec) = table::tracked(fd) else {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { real::write(fd, buf, n) };
-    };
-    let mode = if rec.flags() & STREAM != 0 {
-        Mode::All(n)
-    } else {
-        Mode::Once
-    };
     // SAFETY: `done <= n` bytes of `buf` were written; the rest is passed on.
-    transfer(fd, WRITE, mode, |done| unsafe {
+    transfer(fd, WRITE, Mode::Write(n), move |done| unsafe {
         real::write(fd, buf.cast::<u8>().add(done).cast(), n - done)
     })
 }
@@ -152,7 +135,7 @@ pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) 
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, WRITE, Mode::Once, |_| unsafe {
+    transfer(fd, WRITE, Mode::Once, move |_| unsafe {
         real::writev(fd, iov, cnt)
     })
 }
@@ -173,7 +156,7 @@ pub(super) unsafe extern "C" fn send(
         return unsafe { real::send(fd, buf, n, flags) };
     }
     // SAFETY: as in `write`.
-    transfer(fd, WRITE, write_mode(fd, n), |done| unsafe {
+    transfer(fd, WRITE, Mode::Write(n), move |done| unsafe {
         real::send(fd, buf.cast::<u8>().add(done).cast(), n - done, flags)
     })
 }
@@ -196,7 +179,7 @@ pub(super) unsafe extern "C" fn sendto(
         return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
     }
     // SAFETY: as in `write`.
-    transfer(fd, WRITE, write_mode(fd, n), |done| unsafe {
+    transfer(fd, WRITE, Mode::Write(n), move |done| unsafe {
         real::sendto(
             fd,
             buf.cast::<u8>().add(done).cast(),
@@ -219,7 +202,7 @@ pub(super) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
     // SAFETY: the caller's arguments, passed on.
-    transfer(fd, WRITE, Mode::Once, |_| unsafe {
+    transfer(fd, WRITE, Mode::Once, move |_| unsafe {
         real::sendmsg(fd, msg, flags)
     })
 }
@@ -237,7 +220,7 @@ pub(super) unsafe extern "C" fn sendfile(
     n: size_t,
 ) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(out, WRITE, Mode::Once, |_| unsafe {
+    transfer(out, WRITE, Mode::Once, move |_| unsafe {
         real::sendfile(out, inp, off, n)
     })
 }
@@ -254,7 +237,7 @@ pub(super) unsafe extern "C" fn sendfile64(
     n: size_t,
 ) -> ssize_t {
     // SAFETY: the caller's arguments, passed on.
-    transfer(out, WRITE, Mode::Once, |_| unsafe {
+    transfer(out, WRITE, Mode::Once, move |_| unsafe {
         real::sendfile64(out, inp, off, n)
     })
 }
@@ -440,7 +423,7 @@ pub(super) unsafe extern "C" fn accept(
     len: *mut socklen_t,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let r = transfer(fd, READ, Mode::Once, |_| unsafe {
+    let r = transfer(fd, READ, Mode::Once, move |_| unsafe {
         real::accept(fd, addr, len) as isize
     });
     let saved = errno();
@@ -461,7 +444,7 @@ pub(super) unsafe extern "C" fn accept4(
     flags: c_int,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let r = transfer(fd, READ, Mode::Once, |_| unsafe {
+    let r = transfer(fd, READ, Mode::Once, move |_| unsafe {
         real::accept4(fd, addr, len, flags) as isize
     });
     let saved = errno();

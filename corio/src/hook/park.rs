@@ -503,6 +503,9 @@ pub(super) enum Mode {
     /// Move this many bytes (a write on a byte stream, `MSG_WAITALL`),
     /// unless end of stream, an error or the timeout comes first.
     All(usize),
+    /// A write of this many bytes: `All` on a byte stream (a stream socket,
+    /// a pipe), `Once` on a datagram socket.
+    Write(usize),
 }
 
 /// The deadline `timeout_ns` from now, if any.
@@ -542,7 +545,45 @@ pub(super) fn transfer_as(
     if f & (NONBLOCK | NOPOLL) != 0 {
         return op(0);
     }
+    if f & ADOPTED == 0 && ctx().is_none() {
+        // Not adopted, and no coro to park here: the kernel blocks the
+        // thread, as it would without the hooks.
+        let r = op(0);
+        if r < 0 && errno() == libc::EAGAIN {
+            return unadopted_eagain(fd, rec, dir, mode, &mut op);
+        }
+        return r;
+    }
     transfer_slow(fd, rec, dir, mode, what, Location::caller(), &mut op)
+}
+
+/// `EAGAIN` from a blocking call on a descriptor never adopted here: the
+/// kernel's own timeout (`SO_RCVTIMEO`), or the open file description was
+/// adopted through a duplicate — then wait as the caller expects.
+#[cold]
+#[inline(never)]
+fn unadopted_eagain(
+    fd: c_int,
+    rec: &Rec,
+    dir: u8,
+    mode: Mode,
+    op: &mut dyn FnMut(usize) -> isize,
+) -> isize {
+    if !really_nonblocking(fd) {
+        return fail(libc::EAGAIN);
+    }
+    rec.set(ADOPTED);
+    let mode = match mode {
+        Mode::Write(len) if rec.flags() & STREAM != 0 => Mode::All(len),
+        Mode::Write(_) => Mode::Once,
+        m => m,
+    };
+    let ns = if rec.flags() & SOCKET != 0 {
+        rec.timeout_ns(dir == READ)
+    } else {
+        0
+    };
+    emulate(fd, dir, mode, deadline_after(ns), 0, op)
 }
 
 #[cold]
@@ -562,6 +603,11 @@ fn transfer_slow(
         0
     };
     let Some(c) = ctx() else {
+        let mode = match mode {
+            Mode::Write(len) if rec.flags() & STREAM != 0 => Mode::All(len),
+            Mode::Write(_) => Mode::Once,
+            m => m,
+        };
         if rec.flags() & ADOPTED == 0 {
             let r = op(0);
             if !(r < 0 && errno() == libc::EAGAIN && really_nonblocking(fd)) {
@@ -575,6 +621,11 @@ fn transfer_slow(
     if !adopt(fd, rec) {
         return op(0);
     }
+    let mode = match mode {
+        Mode::Write(len) if rec.flags() & STREAM != 0 => Mode::All(len),
+        Mode::Write(_) => Mode::Once,
+        m => m,
+    };
     let generation = rec.generation();
     let mut deadline = None;
     let mut first = true;
@@ -583,7 +634,7 @@ fn transfer_slow(
         let r = op(done);
         if r >= 0 {
             match mode {
-                Mode::Once => return r,
+                Mode::Once | Mode::Write(_) => return r,
                 Mode::All(len) => {
                     // A zero-byte read is end of stream.
                     if r == 0 && dir == READ {
@@ -650,7 +701,7 @@ fn emulate(
         let r = op(done);
         if r >= 0 {
             match mode {
-                Mode::Once => return r,
+                Mode::Once | Mode::Write(_) => return r,
                 Mode::All(len) => {
                     if r == 0 && dir == READ {
                         return done as isize;
@@ -712,11 +763,6 @@ pub(super) fn poll_one(fd: c_int, dir: u8, deadline: Option<Instant>) -> bool {
             return true;
         }
     }
-}
-
-/// Whether writes on this descriptor move every byte before returning.
-pub(super) fn is_stream(fd: c_int) -> bool {
-    table::tracked(fd).is_some_and(|r| r.flags() & STREAM != 0)
 }
 
 /// Waits, parking the coro, until tracked or untracked `fd` is ready for
