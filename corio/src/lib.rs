@@ -135,6 +135,15 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Code that opens its own sockets
+//!
+//! With the `hook` feature (off by default), [`hook`] takes over the C
+//! library's blocking socket, pipe, poll and sleep functions, so that
+//! `std::net`, `std::thread::sleep`, `ureq`, the `redis` and `mysql`
+//! clients — any code that blocks on its own descriptors — park only the
+//! calling coro on a thread with a scheduler. Everywhere else they pass
+//! straight through. [`hook::active`] says whether they are on.
+//!
 //! # Files
 //!
 //! [`fs`] has `std::fs`'s functions and [`fs::File`]; a call that waits
