@@ -141,6 +141,15 @@ fn start(
     limit: Duration,
 ) -> Server {
     let out = std::fs::File::create(dir.join("stdout.log")).expect("log file");
+    // If the test process dies without dropping the handle (an abort), the
+    // server dies with the thread that started it instead of lingering.
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     let child = cmd
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("log file"))
