@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo bench --bench core                  # everything
-//! cargo bench --bench core -- cede spawn    # some workloads
+//! cargo bench --bench core -- cede spawn    # some workloads (cede, spawn,
+//!                                           # sync, multicore, toolkit, memory)
 //! cargo bench --bench core -- memory 1000000
 //! ```
 //!
@@ -496,6 +497,77 @@ fn bench_multicore() {
     );
 }
 
+// ----- the everyday toolkit --------------------------------------------------
+
+/// `n` children of `true`, spawned and waited for with `std::process`.
+fn std_spawn_wait(n: u64) -> f64 {
+    per_op(n, || {
+        for _ in 0..n {
+            let st = Command::new("true").status().unwrap();
+            assert!(st.success());
+        }
+    })
+}
+
+/// The same with `corio::process` (pidfd in the reactor).
+fn corio_spawn_wait(n: u64) -> f64 {
+    per_op(n, || {
+        for _ in 0..n {
+            let st = corio::process::Command::new("true").status().unwrap();
+            assert!(st.success());
+        }
+    })
+}
+
+/// `n` connections, each: connect, one byte each way, close; the server
+/// answers in a coro per connection.
+fn connections(n: u64, addr: std::net::SocketAddr) -> f64 {
+    use std::io::{Read, Write};
+    per_op(n, || {
+        for _ in 0..n {
+            let mut c = corio::net::TcpStream::connect(addr).unwrap();
+            c.write_all(b"x").unwrap();
+            let mut b = [0];
+            c.read_exact(&mut b).unwrap();
+        }
+    })
+}
+
+fn answer_one_byte(mut conn: corio::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut b = [0];
+    if conn.read_exact(&mut b).is_ok() {
+        let _ = conn.write_all(&b);
+    }
+}
+
+fn bench_toolkit() {
+    paired(
+        "corio::process spawn+status `true`",
+        "std::process spawn+status `true`",
+        || std_spawn_wait(50),
+        || corio_spawn_wait(50),
+    );
+    let l = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let serve_addr = l.local_addr().unwrap();
+    let serve = corio::spawn(move || corio::net::serve_on(l, answer_one_byte));
+    let server = corio::net::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .max_connections(1000)
+        .idle_timeout(Duration::from_secs(10))
+        .start(answer_one_byte)
+        .unwrap();
+    let server_addr = server.local_addr().unwrap();
+    paired(
+        "Server (cap, idle timeout): a connection",
+        "serve_on: a connection",
+        || connections(500, serve_addr),
+        || connections(500, server_addr),
+    );
+    server.drain(Duration::from_secs(1));
+    serve.cancel();
+}
+
 // ----- memory per parked coro ------------------------------------------------
 
 fn status_kib(field: &str) -> u64 {
@@ -596,6 +668,9 @@ fn main() {
     }
     if want("multicore") {
         bench_multicore();
+    }
+    if want("toolkit") {
+        bench_toolkit();
     }
     if want("memory") {
         let counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::marker::PhantomData;
-use std::panic::{self, Location};
+use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
@@ -220,6 +220,7 @@ impl Coro {
         match self.0.state() {
             State::New => "new",
             State::Done => "done",
+            State::Abandoned => "abandoned",
             State::Live if sched().is_running(&self.0) => "running",
             State::Live if self.0.has(SUSPENDED) => "suspended",
             State::Live if self.0.has(QUEUED) => "ready",
@@ -476,7 +477,7 @@ impl Coro {
     ///
     /// Never suspends the current coro.
     pub fn is_done(&self) -> bool {
-        self.0.is_done()
+        self.0.is_over()
     }
 
     /// Whether the coro was cancelled.
@@ -554,6 +555,10 @@ impl Coro {
     /// thread itself: cancelling it makes its current or next blocking call
     /// unwind once (like [`throw`](Coro::throw)), and `cancel` does not wait.
     ///
+    /// Cancelling unwinds, so it needs `panic = "unwind"` (the default).
+    /// In a program built with `panic = "abort"`, the victim prints one
+    /// line naming itself, the call and the reason, and the process aborts.
+    ///
     /// # Examples
     ///
     /// ```
@@ -591,7 +596,13 @@ impl Coro {
     /// it does not, [`JoinHandle::join`] returns `Panicked(payload)`.
     /// Throwing at the running coro fires at its next blocking call
     /// ([`cede`] included). A later throw replaces an earlier one that did
-    /// not fire yet.
+    /// not fire yet. A coro that is unwinding a panic (blocked in a `Drop`)
+    /// gets the throw at its first blocking call after the unwind, if it
+    /// catches the panic; raising it in the `Drop` would abort the process.
+    ///
+    /// Like [`cancel`](Coro::cancel), it unwinds: with `panic = "abort"`
+    /// the target prints one line naming itself, the call and the payload,
+    /// and the process aborts.
     ///
     /// # Examples
     ///
@@ -962,7 +973,7 @@ impl<T> JoinHandle<T> {
     ///
     /// Never suspends the current coro.
     pub fn is_finished(&self) -> bool {
-        self.inner.is_done()
+        self.inner.is_over()
     }
 }
 
@@ -979,11 +990,14 @@ impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        if self.inner.is_done() {
+        if self.inner.is_over() {
             Poll::Ready(convert(self.inner.outcome.take()))
         } else {
             let waker = cx.waker().clone();
-            self.inner.extra_mut(|e| e.waker = Some(waker));
+            // The waker it replaces is dropped out here: its drop is user
+            // code, which must not run inside `extra_mut`.
+            let old = self.inner.extra_mut(|e| e.waker.replace(waker));
+            drop(old);
             Poll::Pending
         }
     }
@@ -1369,7 +1383,9 @@ pub fn nready() -> usize {
 ///
 /// # Panics
 /// Panics when called in the main coro (return from it instead: it is the
-/// thread itself).
+/// thread itself). It works by unwinding: in a program built with
+/// `panic = "abort"` it prints one line naming the coro and the call, and
+/// the process aborts.
 ///
 /// # Switching
 ///
@@ -1383,8 +1399,9 @@ pub fn terminate<T: 'static>(value: T) -> ! {
             "corio::terminate() called in the main coro; the main coro is the thread itself, return from it instead"
         );
     }
-    c.extra_mut(|e| e.terminate = Some((Box::new(value), type_name::<T>())));
-    panic::resume_unwind(Box::new(TerminateUnwind))
+    let old = c.extra_mut(|e| e.terminate.replace((Box::new(value), type_name::<T>())));
+    drop(old);
+    sched::unwind(c, Box::new(TerminateUnwind), Some(Location::caller()))
 }
 
 /// Cancels every coro of this thread except the current one and the main

@@ -1,15 +1,21 @@
 //! `block_on`: wait for a `Future` inside a coro (AnyEvent's condvars,
 //! in async Rust's terms).
 
+use std::cell::Cell;
 use std::future::Future;
+use std::marker::PhantomPinned;
 use std::panic::Location;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::time::Instant;
 
 use crate::sched::inner::CoroInner;
-use crate::sched::reactor::{Remote, RemoteWake};
+use crate::sched::reactor::{IoState, Remote, RemoteWake};
+use crate::sched::timer::Action;
+use crate::sched::wait::WaitNode;
 use crate::sched::{Scheduler, sched};
 
 /// What the waker and the waiting coro share.
@@ -33,17 +39,29 @@ impl RemoteWake for Shared {
     }
 }
 
-/// The `Waker` handed to the future: holds the shared state weakly, so a
-/// waker kept after `block_on` returned wakes nobody.
-struct CoroWaker(Weak<Shared>);
+/// What the `Waker` handed to the future points to. It holds the shared
+/// state weakly, so a waker kept after `block_on` returned wakes nobody.
+///
+/// Its waker has a vtable of its own ([`VTABLE`]), so corio's I/O and
+/// timer futures can recognise the waker of the `block_on` they are
+/// polled in and wait through its [`Frame`] instead of through the waker
+/// (see [`frame_of`]).
+struct CoroWaker {
+    shared: Weak<Shared>,
+    /// The coro running the `block_on` (as an address: only compared).
+    #[cfg_attr(not(feature = "compat"), allow(dead_code))]
+    coro: usize,
+    /// The `block_on`'s frame while it runs, null once it returned.
+    ///
+    /// # Invariant
+    /// Non-null only while the `block_on` call that made this waker is
+    /// active on the coro `coro`; written only on that coro's thread.
+    frame: AtomicPtr<Frame>,
+}
 
-impl Wake for CoroWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(shared) = self.0.upgrade()
+impl CoroWaker {
+    fn wake_by_ref(&self) {
+        if let Some(shared) = self.shared.upgrade()
             && !shared.woken.swap(true, Ordering::AcqRel)
         {
             let remote = shared.remote.clone();
@@ -52,13 +70,46 @@ impl Wake for CoroWaker {
     }
 }
 
+/// The vtable of `block_on`'s wakers: a `RawWaker`'s data is a pointer
+/// obtained from `Arc::<CoroWaker>::into_raw`, owning one strong count.
+static VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+fn raw_waker(w: Arc<CoroWaker>) -> RawWaker {
+    RawWaker::new(Arc::into_raw(w).cast(), &VTABLE)
+}
+
+unsafe fn waker_clone(p: *const ()) -> RawWaker {
+    // SAFETY: `p` came from `Arc::<CoroWaker>::into_raw` and its count is
+    // held by the waker being cloned (the vtable's contract).
+    unsafe { Arc::increment_strong_count(p.cast::<CoroWaker>()) };
+    RawWaker::new(p, &VTABLE)
+}
+
+unsafe fn waker_wake(p: *const ()) {
+    // SAFETY: as in `waker_clone`; `wake` consumes the waker's count.
+    let w = unsafe { Arc::from_raw(p.cast::<CoroWaker>()) };
+    w.wake_by_ref();
+}
+
+unsafe fn waker_wake_by_ref(p: *const ()) {
+    // SAFETY: as in `waker_clone`; the waker is alive during the call.
+    unsafe { &*p.cast::<CoroWaker>() }.wake_by_ref();
+}
+
+unsafe fn waker_drop(p: *const ()) {
+    // SAFETY: as in `waker_clone`; dropping the waker gives its count back.
+    drop(unsafe { Arc::from_raw(p.cast::<CoroWaker>()) });
+}
+
 /// Counts the waiting coro as wakeable from elsewhere while it waits, and
-/// clears the waiter pointer however `block_on` is left (return, panic,
-/// cancel).
-struct Waiting<'a>(&'a Shared);
+/// clears the waiter and frame pointers however `block_on` is left
+/// (return, panic, cancel).
+struct Waiting<'a>(&'a Shared, &'a CoroWaker);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
+        self.1.frame.store(std::ptr::null_mut(), Ordering::Relaxed);
         self.0.waiter.store(std::ptr::null_mut(), Ordering::Relaxed);
         self.0.remote.release();
     }
@@ -129,8 +180,19 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         waiter: AtomicPtr::new(std::ptr::null_mut()),
         remote,
     });
-    let _waiting = Waiting(&shared);
-    let waker = Waker::from(Arc::new(CoroWaker(Arc::downgrade(&shared))));
+    let frame = pin!(Frame::new(me));
+    let frame = frame.into_ref();
+    let cw = Arc::new(CoroWaker {
+        shared: Arc::downgrade(&shared),
+        coro: me as *const CoroInner as usize,
+        frame: AtomicPtr::new(frame.get_ref() as *const Frame as *mut Frame),
+    });
+    // Declared after `frame`: dropped (and the frame pointer cleared)
+    // before the frame goes.
+    let _waiting = Waiting(&shared, &cw);
+    // SAFETY: `raw_waker` hands the waker one strong count of `cw`, with
+    // the vtable that treats its data as such.
+    let waker = unsafe { Waker::from_raw(raw_waker(cw.clone())) };
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
@@ -139,13 +201,174 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             return v;
         }
         // Woken during the poll (or since): poll again at once.
-        while !shared.woken.load(Ordering::Acquire) {
+        while !shared.woken.load(Ordering::Acquire) && !frame.woken() {
             let s = sched();
+            let timer = frame
+                .deadline
+                .get()
+                .map(|d| s.timers.arm(d, Action::Ready(me)));
             shared
                 .waiter
                 .store(s.cur() as *const CoroInner as *mut _, Ordering::Relaxed);
             s.park_on(loc, crate::sched::inner::What::Future);
             shared.waiter.store(std::ptr::null_mut(), Ordering::Relaxed);
+            if timer.is_some_and(|t| t.fired()) {
+                break;
+            }
+        }
+        frame.reset();
+    }
+}
+
+/// A descriptor's state and the direction (`READ` or `WRITE`) waited for.
+type Interest = (Rc<IoState>, u8);
+
+/// Number of descriptor directions a `block_on` waits for through its
+/// frame in one round; more go through their waker.
+const FRAME_SLOTS: usize = 4;
+
+/// What a future polled by `block_on` asked it to wait for, besides its
+/// waker: descriptors becoming ready and a deadline. corio's own futures
+/// (`compat::Io`, `compat::Timer`'s sleeps) find it through the waker
+/// ([`frame_of`]) and register here, so that readiness readies the coro
+/// straight from the reactor, and time from the timer heap: no waker is
+/// cloned, nothing allocated, no atomic touched.
+///
+/// Everything registered is dropped at the end of each round (before the
+/// future is polled again); the future registers again if it still waits.
+///
+/// # Invariants
+/// - Lives pinned in `block_on`'s frame on the stack of the coro whose
+///   nodes these are; its wait nodes follow `sched::wait`'s rules (the
+///   coro of a linked node is alive: the node is in its frame).
+/// - `slots[i]` is `Some` exactly for `i < used` (the slots in use this
+///   round); a used slot's node is linked into that state's list for that direction, or
+///   was taken off it by the reactor (then it is woken).
+pub(crate) struct Frame {
+    nodes: [WaitNode; FRAME_SLOTS],
+    slots: [Cell<Option<Interest>>; FRAME_SLOTS],
+    /// How many slots are in use: they are `slots[..used]`.
+    used: Cell<usize>,
+    /// The earliest deadline registered this round.
+    deadline: Cell<Option<Instant>>,
+    _pinned: PhantomPinned,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("deadline", &self.deadline.get())
+            .finish_non_exhaustive()
+    }
+}
+
+// Only `compat`'s futures register in a frame so far.
+#[cfg_attr(not(feature = "compat"), allow(dead_code))]
+impl Frame {
+    fn new(me: &CoroInner) -> Frame {
+        Frame {
+            nodes: std::array::from_fn(|_| WaitNode::new(me)),
+            slots: Default::default(),
+            used: Cell::new(0),
+            deadline: Cell::new(None),
+            _pinned: PhantomPinned,
         }
     }
+
+    /// The node of slot `i`, pinned.
+    fn node(self: Pin<&Self>, i: usize) -> Pin<&WaitNode> {
+        // SAFETY: structural pinning: the nodes are never moved out of a
+        // pinned frame (no method hands out `&mut` to them).
+        unsafe { self.map_unchecked(|f| &f.nodes[i]) }
+    }
+
+    /// Has the coro readied when `state` becomes ready for `dir` (one
+    /// direction). Returns `false` when every slot is taken: then the
+    /// caller waits through the waker instead.
+    pub(crate) fn wait_io(self: Pin<&Self>, state: &Rc<IoState>, dir: u8) -> bool {
+        let used = self.used.get();
+        for slot in &self.slots[..used] {
+            let s = slot.take();
+            let same = s
+                .as_ref()
+                .is_some_and(|(st, d)| Rc::ptr_eq(st, state) && *d == dir);
+            slot.set(s);
+            if same {
+                // Registered already this round (still linked, or woken:
+                // then the next round comes anyway).
+                return true;
+            }
+        }
+        if used == FRAME_SLOTS {
+            return false;
+        }
+        state.waiters(dir).push_back(self.node(used));
+        self.slots[used].set(Some((state.clone(), dir)));
+        self.used.set(used + 1);
+        true
+    }
+
+    /// Has the coro readied at `deadline` (or earlier).
+    pub(crate) fn wake_at(&self, deadline: Instant) {
+        if self.deadline.get().is_none_or(|d| deadline < d) {
+            self.deadline.set(Some(deadline));
+        }
+    }
+
+    /// Whether a descriptor registered this round became ready.
+    fn woken(&self) -> bool {
+        self.nodes[..self.used.get()].iter().any(WaitNode::is_woken)
+    }
+
+    /// Ends a round: unlinks every node still waiting, forgets the slots
+    /// and the deadline.
+    fn reset(&self) {
+        let used = self.used.replace(0);
+        for (slot, node) in self.slots[..used].iter().zip(&self.nodes) {
+            if let Some((state, dir)) = slot.take() {
+                state.waiters(dir).remove(node);
+            }
+        }
+        self.deadline.set(None);
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        // The nodes unlink themselves when dropped; the slots keep their
+        // lists alive until then. Unlink first anyway, while both are
+        // certainly alive.
+        self.reset();
+    }
+}
+
+/// The frame of the `block_on` whose waker `cx` carries, if that
+/// `block_on` is running on the current coro (so the frame is alive, on
+/// this coro's stack, below the caller). `None` for any other waker: a
+/// combinator's own, another executor's, a `block_on` of another coro.
+#[cfg_attr(not(feature = "compat"), allow(dead_code))]
+pub(crate) fn frame_of<'a>(cx: &'a Context<'_>) -> Option<Pin<&'a Frame>> {
+    let w = cx.waker();
+    if !std::ptr::eq(w.vtable(), &VTABLE) {
+        return None;
+    }
+    // SAFETY: a waker with `VTABLE` was made by `raw_waker` (or cloned
+    // from one): its data is a live `CoroWaker` while the waker lives.
+    let cw = unsafe { &*w.data().cast::<CoroWaker>() };
+    let s = crate::sched::try_sched()?;
+    if cw.coro != s.cur() as *const CoroInner as usize {
+        return None;
+    }
+    let f = cw.frame.load(Ordering::Relaxed);
+    if f.is_null() {
+        return None;
+    }
+    // SAFETY: the frame pointer is non-null only while its `block_on` is
+    // active on coro `cw.coro` (field invariant), and that is the coro
+    // running this code: so that `block_on` is below us on this stack and
+    // its pinned frame outlives this borrow of `cx`. (The comparison is
+    // made on this thread: a live coro's address is not shared with a
+    // coro of another thread, and a frame pointer is cleared before its
+    // coro ends.)
+    Some(unsafe { Pin::new_unchecked(&*f) })
 }

@@ -1,6 +1,7 @@
 //! `Generator`: a stackful generator (Perl's `Coro::State` layer), usable
 //! with or without the scheduler.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -21,9 +22,12 @@ pub enum GeneratorState<Y, R> {
 
 /// Passed to a generator's closure: yields values to whoever resumes it,
 /// from any depth of recursion.
-#[repr(transparent)]
 pub struct Yielder<Y, I = ()> {
-    inner: corosensei::Yielder<I, Y>,
+    inner: *const corosensei::Yielder<(I, u32), Y>,
+    /// The bind count of the coro that resumed the generator last (see
+    /// `sched/bind.rs`): a yield that finds a larger one is inside a frame
+    /// bound to that coro.
+    base: Cell<u32>,
 }
 
 impl<Y, I> fmt::Debug for Yielder<Y, I> {
@@ -35,6 +39,19 @@ impl<Y, I> fmt::Debug for Yielder<Y, I> {
 impl<Y, I> Yielder<Y, I> {
     /// Hands `value` to the caller of [`Generator::resume`] and waits; returns
     /// the input of the next `resume`.
+    ///
+    /// # Panics
+    ///
+    /// Panics, without yielding, when called inside a corio call whose
+    /// frame belongs to the coro running the generator:
+    /// [`CoroLocal::with`](crate::CoroLocal::with) (and its shortcuts) and
+    /// [`timeout`](crate::timeout). Such a frame keeps pointers to that
+    /// coro (its locals, its timer); a suspended generator could carry it to
+    /// another coro, or past the coro's end. Yield outside the call instead.
+    ///
+    /// A `Drop` that yields while an unfinished generator is being dropped
+    /// (its stack unwinds) cannot be suspended: the process aborts with
+    /// "panic in a destructor during cleanup".
     ///
     /// # Switching
     ///
@@ -51,9 +68,38 @@ impl<Y, I> Yielder<Y, I> {
     /// assert_eq!(g.resume(1), corio::GeneratorState::Yielded("got the first"));
     /// assert_eq!(g.resume(2), corio::GeneratorState::Complete(3));
     /// ```
+    ///
+    /// Not from inside a bound call:
+    ///
+    /// ```should_panic
+    /// use std::time::Duration;
+    /// let mut g = corio::Generator::new(|y: &corio::Yielder<()>, ()| {
+    ///     corio::timeout(Duration::from_secs(1), || y.yield_(())).ok();
+    /// });
+    /// g.resume(()); // panics: "cannot yield inside ..."
+    /// ```
+    #[track_caller]
     pub fn yield_(&self, value: Y) -> I {
-        self.inner.suspend(value)
+        if crate::sched::bind::binds() > self.base.get() {
+            bound_yield();
+        }
+        // SAFETY: `inner` is the yielder of the coroutine whose closure made
+        // this `Yielder` on its own stack; user code only ever sees `&self`,
+        // borrowed from that frame, so the coroutine is running right now.
+        let (input, base) = unsafe { (*self.inner).suspend(value) };
+        self.base.set(base);
+        input
     }
+}
+
+#[cold]
+#[track_caller]
+fn bound_yield() -> ! {
+    panic!(
+        "corio: Yielder::yield_ called inside CoroLocal::with, timeout() or scope(): \
+         those calls keep pointers to the coro running the generator, and a \
+         suspended generator could carry them to another coro; yield outside the call"
+    );
 }
 
 /// A stackful generator: its closure runs on a stack of its own and can
@@ -120,7 +166,7 @@ impl<Y, I> Yielder<Y, I> {
 /// send(corio::Generator::new(|y: &corio::Yielder<u8>, ()| y.yield_(1)));
 /// ```
 pub struct Generator<Y, R = (), I = ()> {
-    co: Coroutine<I, Y, R, Stack>,
+    co: Coroutine<(I, u32), Y, R, Stack>,
     complete: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -209,12 +255,25 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
     {
         let stack = Stack::acquire(size)?;
         stack.set_owner(OWNER_GENERATOR);
-        let co = Coroutine::with_stack(stack, move |y: &corosensei::Yielder<I, Y>, input: I| {
-            // SAFETY: `Yielder` is a `repr(transparent)` wrapper of
-            // `corosensei::Yielder<I, Y>`, so the reference cast is sound.
-            let y = unsafe { &*(y as *const corosensei::Yielder<I, Y> as *const Yielder<Y, I>) };
-            f(y, input)
-        });
+        fn body<Y, R, I>(
+            y: &corosensei::Yielder<(I, u32), Y>,
+            (input, base): (I, u32),
+            f: impl FnOnce(&Yielder<Y, I>, I) -> R,
+        ) -> R {
+            let y = Yielder {
+                inner: y,
+                base: Cell::new(base),
+            };
+            f(&y, input)
+        }
+        // corosensei copies the closure onto the new stack and refuses more
+        // than 1 KiB: a bigger one travels in a box.
+        let co = if std::mem::size_of::<F>() <= stack::MAX_INLINE_CLOSURE {
+            Coroutine::with_stack(stack, move |y, first| body(y, first, f))
+        } else {
+            let f = Box::new(f);
+            Coroutine::with_stack(stack, move |y, first| body(y, first, *f))
+        };
         Ok(Generator {
             co,
             complete: false,
@@ -255,7 +314,7 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
         // Mark completion before resuming, so that a panic leaves the
         // generator completed.
         self.complete = true;
-        match self.co.resume(input) {
+        match self.co.resume((input, crate::sched::bind::binds())) {
             CoroutineResult::Yield(y) => {
                 self.complete = false;
                 GeneratorState::Yielded(y)

@@ -49,7 +49,10 @@
 //! # Endings
 //!
 //! A panic ends only its own coro: `join` gets [`JoinError::Panicked`], and
-//! the panic is printed by the panic hook as usual. [`Coro::cancel`] unwinds
+//! the panic is printed by the panic hook as usual, after a line that
+//! names the coro (`corio: the panic below is in coro 7 (conn
+//! 127.0.0.1:50312)`): Rust's own message names only the OS thread, which
+//! all its coros share. [`Coro::cancel`] unwinds
 //! the victim's stack where it waits, running every `Drop` in the victim's
 //! own context; then its [`Coro::on_destroy`] callbacks run (last
 //! registered first), then its joiners wake; `cancel` returns after all
@@ -59,12 +62,16 @@
 //!
 //! When every coro of a thread is blocked and nothing could ever wake one,
 //! the blocked call of the main coro panics with `deadlock detected` and a
-//! [`debug::ps`] listing that shows where each coro waits. When a thread
-//! exits, its remaining coros are cancelled (their `Drop`s run).
+//! [`debug::ps`] listing that shows where each coro waits. A
+//! [`thread::spawn`] thread ends when its coros have; when a plain thread
+//! (or `main`) returns with coros still parked, they are abandoned, not
+//! unwound (see [Soundness](#soundness)): call [`killall`] first to have
+//! their `Drop`s run.
 //!
-//! `cancel`, `throw` and `terminate` work by unwinding, like panics: they
-//! need the default `panic = "unwind"`. Built with `panic = "abort"`, a
-//! panicking or cancelled coro aborts the process.
+//! `cancel`, `throw`, `terminate` and an expiring `timeout` work by
+//! unwinding, like panics: they need the default `panic = "unwind"`. Built
+//! with `panic = "abort"`, each prints one line naming the coro, the call
+//! and the reason, and the process aborts.
 //!
 //! # Waiting for each other, and for time
 //!
@@ -109,6 +116,8 @@
 //! as written. Each scheduler has one `mio` reactor, polled (with the
 //! nearest timer as its timeout) only when no coro is ready.
 //! [`net::serve`] is a TCP server in one line, a coro per connection;
+//! [`net::Server`] adds a connection cap, an idle timeout and a graceful
+//! shutdown ([`net::ServerHandle::drain`]);
 //! [`io::Handle`] does the same for any pollable descriptor (a pipe, a
 //! tty, a child's output), and [`io::stdin`]/[`io::stdout`] for the
 //! standard streams.
@@ -134,6 +143,17 @@
 //! server.coro().cancel();
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Signals and child processes
+//!
+//! [`signal::Signals`] waits for the operating system's signals
+//! (`SIGTERM`, `SIGINT`, `SIGHUP`, …) parking only the coro, and
+//! [`signal::ctrl_c`] for one `SIGINT`. Not to be confused with
+//! [`sync::Signal`], Perl's `Coro::Signal`: a condition variable between
+//! coros. [`process::Command`] is `std::process::Command` whose
+//! [`wait`](process::Child::wait), [`output`](process::Command::output)
+//! and pipes park only the coro (through a pidfd where the kernel has
+//! one).
 //!
 //! # Code that opens its own sockets
 //!
@@ -161,6 +181,42 @@
 //! pool and parks only the caller (Coro::Multicore). [`block_on`] waits
 //! for any `Future` inside a coro, and a [`JoinHandle`] is a `Future`.
 //!
+//! With the `compat` feature (off by default), `compat` runs the async
+//! ecosystem — hyper's server and client, axum, tokio-util's codecs — on
+//! corio's reactor and timers, with no tokio runtime, and serves hyper
+//! services a coro per connection; their async handlers may call blocking
+//! corio functions.
+//!
+//! # What may switch
+//!
+//! Only one coro of a thread runs at a time, and it gives up the CPU only
+//! inside the calls below; between two of them, no other coro of the
+//! thread runs. Every public function says the same in its `# Switching`
+//! section. A `RefCell` borrow, a `&mut` into shared state or a
+//! half-finished invariant that is still held when one of these calls
+//! returns may have been seen by other coros meanwhile (the usual symptom:
+//! `already borrowed` panics in another coro, named in the message).
+//!
+//! | Where | Calls that may suspend the current coro |
+//! |---|---|
+//! | scheduling | [`cede`], [`cede_notself`], [`schedule`], [`JoinHandle::join`], [`Coro::cancel`] and [`JoinHandle::cancel`] (while the victim unwinds), [`killall`], [`terminate`] (never returns), [`block_on`], [`Rouse::wait`], [`thread::JoinHandle::join`] |
+//! | time | [`sleep`], [`sleep_until`], [`timeout`] (whatever its closure calls) |
+//! | [`sync`] | `down`, `down_timeout`, `wait`, `guard` of [`sync::Semaphore`] and [`sync::SemaphoreSet`]; [`sync::Signal::wait`]/`wait_timeout`; [`sync::Mutex::lock`]; [`sync::RwLock::read`]/`write`; `put`, `get`, `get_timeout` and iteration of [`sync::Channel`], [`sync::Sender`], [`sync::Receiver`] and [`sync::mpmc::Channel`] |
+//! | [`net`] | `connect`, `accept`, `incoming`, every read, write, `send`, `recv`, `peek`, `readable`, `writable` of the sockets; `bind` and `connect` given a host name (it is resolved on a worker), [`net::lookup_host`]; [`net::serve`] and friends (for as long as they serve); [`net::ServerHandle::shutdown`] and [`net::ServerHandle::drain`] |
+//! | [`io`] | reads, writes, `readable` and `writable` of [`io::Handle`]; [`io::readable`], [`io::writable`] |
+//! | [`fs`] | every function and every [`fs::File`] method that touches the file |
+//! | [`process`] | [`process::Child::wait`], `wait_with_output`, [`process::Command::output`] and `status`; reads and writes of the child's pipes |
+//! | [`signal`] | [`signal::Signals::wait`], `wait_timeout`, iteration, [`signal::ctrl_c`] |
+//! | other cores | [`multicore::run`] |
+//!
+//! Never switching: [`spawn`] and [`Builder::spawn`] (the new coro waits
+//! in the ready queue), [`Coro::ready`], [`Coro::throw`], everything
+//! named `try_*`, `send`/`broadcast`/`up`/`shutdown` of the primitives,
+//! [`Generator::resume`] (the generator runs on its own stack but in the
+//! current coro; a blocking call inside it parks the current coro), and
+//! everything that only reads or sets state. A [`Generator`]'s `yield_`
+//! switches back to whoever resumed it, not to another coro.
+//!
 //! # Seeing what the coros do
 //!
 //! [`debug::ps`] lists every coro of the thread with its state, stack use,
@@ -187,6 +243,91 @@
 //! are reused through a per-thread pool, so spawning makes no system call
 //! once the pool is warm. A stack overflow aborts the process with a report
 //! naming the coro; it never corrupts memory. See the [`stack`] module.
+//!
+//! # Platform
+//!
+//! Linux only (x86-64 and aarch64): corio uses epoll through `mio`,
+//! `madvise` guard pages, pidfds, io_uring and `/proc`.
+//!
+//! # Features
+//!
+//! Both are on by default; turn them off with `default-features = false`
+//! when a program does not want them.
+//!
+//! - **`io-uring`**: [`fs`] waits for the disk through io_uring where the
+//!   kernel allows it (Linux ≥ 5.6, not disabled by
+//!   `kernel.io_uring_disabled` or seccomp), and on worker threads
+//!   otherwise. Without the feature, always on worker threads, and the
+//!   `io-uring` crate is not built.
+//! - **`debug-shell`**: `debug::serve_unix` and `debug::serve_tcp`, the
+//!   interactive shell (`ps`, `bt`, `kill`, ... over a socket) that the
+//!   `corio-debug` client talks to. Without it, [`debug::ps`],
+//!   `Coro::backtrace`, [`debug::trace`] and [`debug::monitor`] are still
+//!   there; only the socket server is gone.
+//!
+//! ```toml
+//! [dependencies]
+//! corio = { version = "0.1", default-features = false } # neither
+//! ```
+//!
+//! # Soundness
+//!
+//! No sequence of safe calls is undefined behaviour — through generators,
+//! `mem::forget`, thread exit, panics in `Drop`, cancels and timeouts at any
+//! point. The unsafe code (context switches, intrusive wait lists, raw
+//! pointers to control blocks in queues and timers) rests on these rules,
+//! each kept by construction, not by convention:
+//!
+//! 1. **Coros never leave their thread.** Everything that names a coro,
+//!    parks one or is registered with a thread's reactor is neither `Send`
+//!    nor `Sync` (pinned by `compile_fail` tests); other threads reach a
+//!    scheduler only through its cross-thread queue, which is closed when
+//!    the scheduler goes. So `Rc`, `RefCell` and `thread_local!` are sound
+//!    in coros.
+//! 2. **A pointer to a coro lives no longer than the call that made it.**
+//!    A coro's control block is reference counted; the raw pointers to it
+//!    in the ready queue, wait lists, timers and reactor exist only while
+//!    it is parked inside the blocking call that put them there, and that
+//!    call removes them on every way out — return, panic, cancel, throw,
+//!    timeout.
+//! 3. **A frame bound to its coro stays in its coro.** [`CoroLocal::with`]
+//!    hands out a reference into the coro's locals and [`timeout`] arms a
+//!    timer naming the coro. Such frames hold a bind, and a [`Generator`]
+//!    cannot yield while one taken inside it is active
+//!    ([`Yielder::yield_`] panics): otherwise the generator could carry the
+//!    frame to another coro, or past its coro's end, and resume or drop it
+//!    there. Outside those calls, a generator may yield anywhere and be
+//!    resumed by any coro of its thread.
+//! 4. **No user code runs in the scheduler loop, nor as a finished coro.**
+//!    Everything a coro leaves behind as it ends — coro-locals, hooks,
+//!    `on_destroy` callbacks, a thrown payload, a waker — is dropped or run
+//!    while it is still the live, running coro, round after round until
+//!    nothing is left; a panic there is reported, not propagated.
+//! 5. **A stack is reused only after its coroutine returned, and never
+//!    unmapped.** Overflow hits a guard page and aborts with a report,
+//!    on any thread (each gets an alternate signal stack for the reporter).
+//! 6. **A coro that could read freed memory is never resumed.** At a
+//!    plain thread's exit, thread-local values of user code may already be
+//!    gone (thread-local destructors run in reverse order of registration),
+//!    and a parked coro may borrow one in a frame; so every coro that ran
+//!    is *abandoned*: never resumed, its stack and control block leaked,
+//!    its joiners told it was cancelled. Coros that never ran only hold
+//!    `'static` closures, which are dropped. Call [`killall`] before a
+//!    thread returns, or use [`thread::spawn`] (which cancels what its
+//!    closure leaves while every thread-local is alive), to have their
+//!    `Drop`s run. A coro whose cleanup blocks forever is abandoned the
+//!    same way.
+//!
+//! What this means in practice:
+//! - `mem::forget` of a guard keeps its lock or unit taken (as with std);
+//!   of a [`JoinHandle`] detaches the coro; of a [`Generator`] leaks its
+//!   stack. No corio type relies on its `Drop` running for memory safety.
+//! - A panic ends its coro; a panic in a `Drop` during a cancel's unwind is
+//!   reported; a `throw` or an expired `timeout` aimed at a coro that is
+//!   unwinding (blocked in a `Drop`) waits until the unwind is over, rather
+//!   than panicking inside the destructor (which would abort).
+//! - corio's functions are not async-signal-safe: do not call them from a
+//!   signal handler; wait for the signal with [`signal::Signals`] instead.
 //!
 //! # Names from Perl's Coro
 //!
@@ -222,6 +363,10 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+#[cfg(doctest)]
+mod auto_traits;
+#[cfg(feature = "compat")]
+pub mod compat;
 mod coro;
 pub mod debug;
 pub mod fs;
@@ -233,8 +378,11 @@ pub mod io;
 mod local;
 pub mod multicore;
 pub mod net;
+mod panic_note;
+pub mod process;
 mod rouse;
 mod sched;
+pub mod signal;
 pub mod stack;
 pub mod sync;
 mod sys;

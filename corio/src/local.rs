@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::sched::bind::Bind;
 use crate::sched::sched;
 
 /// Declares coro-local statics: each coro (the main coro included) sees its
@@ -100,7 +101,11 @@ impl<T: 'static> CoroLocal<T> {
     /// coro never touched the key.
     ///
     /// # Panics
-    /// Panics if `f` panics; the value stays in place.
+    /// Panics if `f` panics; the value stays in place. A generator may not
+    /// yield from inside `f` ([`Yielder::yield_`](crate::Yielder::yield_)
+    /// panics there): `f`'s reference points into this coro's locals, and a
+    /// suspended generator could carry it to another coro or past this
+    /// one's end.
     ///
     /// # Switching
     ///
@@ -139,10 +144,15 @@ impl<T: 'static> CoroLocal<T> {
                 find(&mut e.locals)
             });
         }
-        // SAFETY: `p` points into a `Box<T>` stored in the current coro's
-        // local table. Boxes there are only removed when the coro ends
-        // (after its closure returned, so after this call), never replaced,
-        // and growing the table moves the boxes, not their contents.
+        // While `f` runs, this frame is bound to `c` (see `sched/bind.rs`):
+        // a generator cannot yield from inside `f`, so `f` runs in `c` from
+        // start to end.
+        let _bind = Bind::new(c);
+        // SAFETY: `p` points into a `Box<T>` stored in `c`'s local table.
+        // Boxes there are only removed when `c` ends, after its last frame
+        // was unwound — and this frame is `c`'s for as long as it exists (the
+        // bind above) — never replaced, and growing the table moves the
+        // boxes, not their contents.
         f(unsafe { &*p })
     }
 }

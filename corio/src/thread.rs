@@ -7,7 +7,10 @@
 //! - The thread ends when the closure has returned **and every coro it
 //!   spawned has finished** (a thread's coros are not abandoned when its
 //!   closure returns). If they can never finish, the scheduler's deadlock
-//!   report is the thread's panic.
+//!   report is the thread's panic. If the closure panics, the coros left
+//!   are cancelled (their `Drop`s run) before the thread ends — unlike a
+//!   plain `std::thread`, where coros still parked at thread exit are
+//!   abandoned (see the crate docs' *Soundness* section).
 //! - [`JoinHandle::join`] parks only the calling coro: the other coros of
 //!   the joining thread keep running while it waits.
 //!
@@ -137,6 +140,13 @@ impl Builder {
                 wait_for_coros();
                 v
             }));
+            if r.is_err() {
+                // The closure (or the wait) panicked with coros left: cancel
+                // them now, while every thread-local is still alive, so
+                // their `Drop`s run (after this, thread exit could only
+                // abandon them).
+                crate::sched::sched().shutdown_coros();
+            }
             // Cannot be full: this is the only put.
             let _ = tx.try_put(r);
         })?;

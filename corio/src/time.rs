@@ -14,6 +14,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::sched::bind::Bind;
 use crate::sched::sched;
 use crate::sched::timer::Action;
 
@@ -157,9 +158,17 @@ static NEXT_TIMEOUT: AtomicU64 = AtomicU64::new(1);
 /// assert_eq!(fast, Ok(42));
 /// ```
 ///
+/// A generator must not yield from inside `f`: the timer names the coro
+/// that called `timeout`, so [`Yielder::yield_`](crate::Yielder::yield_)
+/// panics there.
+///
 /// # Panics
 /// Panics that `f` raises pass through, as do the unwinds of a cancel or
-/// a throw aimed at the coro.
+/// a throw aimed at the coro. The interruption is an unwind: in a program
+/// built with `panic = "abort"`, an expiring deadline prints one line
+/// naming the coro and the blocking call it was in, and the process
+/// aborts. A deadline that passes while the coro unwinds a panic (blocked
+/// in a `Drop`) does not interrupt that `Drop`.
 ///
 /// # Switching
 ///
@@ -171,9 +180,13 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
         return Ok(f());
     };
     let id = NEXT_TIMEOUT.fetch_add(1, Ordering::Relaxed);
+    // The timer names `me`: this frame must stay `me`'s while it is armed
+    // (see `sched/bind.rs`), so a generator cannot yield from inside `f`.
+    let bind = Bind::new(me);
     let timer = s.timers.arm(deadline, Action::Interrupt(me, id));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     drop(timer);
+    drop(bind);
     // A deadline that passed while `f` ran without blocking must not fire
     // later, in whatever the caller does next.
     s.clear_timeout(me, id);

@@ -256,3 +256,25 @@ fn an_impossible_stack_size_is_an_error() {
     let mut g = Generator::with_stack_size(64 * 1024, |_: &Yielder<()>, ()| 1).unwrap();
     assert_eq!(g.resume(()), GeneratorState::Complete(1));
 }
+
+#[test]
+fn big_closures_values_and_results_cross_the_switch() {
+    // corosensei copies a coroutine's closure onto its stack and refuses
+    // more than 1 KiB ("type is too big to transfer"): corio boxes big ones.
+    let big = [7u8; 4096];
+    let h = corio::spawn(move || big.iter().map(|&b| b as u32).sum::<u32>());
+    assert_eq!(h.join().unwrap(), 7 * 4096);
+    let big = [3u8; 8192];
+    let mut g = corio::Generator::new(move |y: &corio::Yielder<[u8; 2048], [u8; 2048]>, first| {
+        let back = y.yield_([big[0]; 2048]);
+        [first[0] + back[0] + big[1]; 4096]
+    });
+    match g.resume([1; 2048]) {
+        corio::GeneratorState::Yielded(v) => assert_eq!(v, [3; 2048]),
+        corio::GeneratorState::Complete(_) => panic!("completed early"),
+    }
+    match g.resume([2; 2048]) {
+        corio::GeneratorState::Complete(v) => assert_eq!(v, [6; 4096]),
+        corio::GeneratorState::Yielded(_) => panic!("yielded twice"),
+    }
+}

@@ -45,7 +45,12 @@ fn a_full_pipe_parks_the_writer_until_the_reader_drains_it() {
 #[test]
 fn handle_read_timeout_and_into_inner_restores_blocking_mode() {
     let (r, _w) = pipe();
+    assert_eq!(r.read_timeout().unwrap(), None);
     r.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+    // std's signature, as the sockets have it.
+    let t: std::io::Result<Option<Duration>> = r.read_timeout();
+    assert_eq!(t.unwrap(), Some(Duration::from_millis(10)));
+    assert_eq!(r.write_timeout().unwrap(), None);
     assert_eq!(
         (&r).read(&mut [0; 1]).unwrap_err().kind(),
         ErrorKind::TimedOut

@@ -77,6 +77,47 @@ fn a_generator_stack_overflow_is_reported_too() {
 }
 
 #[test]
+fn a_generator_overflow_on_a_thread_without_an_alternate_stack_is_reported() {
+    // A thread made outside std (a C library's, say) has no alternate
+    // signal stack; one that only runs generators once got none from corio
+    // either, and died of a plain SIGSEGV without the report.
+    if child_role().as_deref() == Some("gen-overflow-noalt") {
+        std::thread::spawn(|| {
+            let disable = libc::stack_t {
+                ss_sp: std::ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disabling this thread's alternate signal stack; std's
+            // own overflow handler then simply has none, as on a foreign
+            // thread.
+            assert_eq!(
+                unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) },
+                0
+            );
+            let mut g =
+                corio::Generator::<(), u64>::with_stack_size(32 * 1024, |_, ()| recurse_forever(0))
+                    .unwrap();
+            g.resume(());
+        })
+        .join()
+        .ok();
+        unreachable!();
+    }
+    let out = run_child(
+        "a_generator_overflow_on_a_thread_without_an_alternate_stack_is_reported",
+        "gen-overflow-noalt",
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(
+        stderr.contains("a Generator overflowed its stack of 32768 bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn other_segfaults_are_left_to_the_default_handling() {
     if child_role().as_deref() == Some("segv") {
         corio::spawn(|| ()).join().unwrap(); // the handler is installed now

@@ -1,8 +1,10 @@
 //! The inspector (Perl's `Coro::Debug`): what every coro of this thread is
 //! doing, and where.
 
+#[cfg(feature = "debug-shell")]
 mod shell;
 
+#[cfg(feature = "debug-shell")]
 pub use shell::{DebugServer, serve_tcp, serve_unix};
 
 use std::fmt::Write as _;
@@ -439,7 +441,7 @@ fn row(out: &mut String, c: &CoroInner, running: bool, mode: PsMode, times: bool
     st.push(match c.state() {
         _ if running => 'R',
         State::New => 'N',
-        State::Done => 'Z',
+        State::Done | State::Abandoned => 'Z',
         State::Live if c.is_ready() && !c.has(SUSPENDED) => 'r',
         State::Live => 'S',
     });

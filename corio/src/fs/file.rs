@@ -8,9 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use io_uring::opcode;
-
-use super::uring::{self, Keep};
+use super::uring;
 use super::{cstr, on_worker, path_err, ring};
 
 /// An open file (`std::fs::File`'s API) whose calls park only the calling
@@ -165,23 +163,7 @@ impl OpenOptions {
 fn open_raw(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
     let c = cstr(path)?;
     let fd = match ring()? {
-        Some(r) => {
-            let keep = Keep {
-                path: Some(c),
-                opens: true,
-                ..Keep::default()
-            };
-            let (res, _) = r.submit(keep, |k| {
-                let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-                opcode::OpenAt::new(uring::fd(libc::AT_FDCWD), p)
-                    .flags(flags)
-                    .mode(mode)
-                    .build()
-            })?;
-            let fd = uring::check(res)? as RawFd;
-            // SAFETY: the kernel just opened `fd` for us; nobody else owns it.
-            unsafe { OwnedFd::from_raw_fd(fd) }
-        }
+        Some(r) => uring::open(&r, c, flags, mode)?,
         // The worker returns an owner: if this coro is cancelled meanwhile,
         // the descriptor is closed when the result is dropped.
         None => on_worker(move || {
@@ -213,8 +195,7 @@ pub(super) enum At {
 impl At {
     fn uring(self) -> u64 {
         match self {
-            // -1: use and advance the file position.
-            At::Cursor => u64::MAX,
+            At::Cursor => uring::CURSOR,
             At::Offset(o) => o,
         }
     }
@@ -308,12 +289,7 @@ impl File {
             return Ok(0);
         }
         match ring()? {
-            Some(r) => {
-                let (n, data) = self.uring_read(&r, r.spare(len), at)?;
-                buf[..n].copy_from_slice(&data[data.len() - n..]);
-                r.give_back(data);
-                Ok(n)
-            }
+            Some(r) => uring::read_into(&r, &self.fd, &mut buf[..len], at.uring()),
             None => {
                 let fd = self.fd.clone();
                 let data = on_worker(move || {
@@ -338,26 +314,7 @@ impl File {
         buf: Vec<u8>,
         at: At,
     ) -> io::Result<(usize, Vec<u8>)> {
-        let start = buf.len();
-        let room = (buf.capacity() - start).min(MAX_IO);
-        let keep = Keep {
-            buf,
-            fd: Some(self.fd.clone()),
-            ..Keep::default()
-        };
-        let raw = self.fd.as_raw_fd();
-        let (res, keep) = r.submit(keep, |k| {
-            // SAFETY: `start + room` is within the capacity.
-            let p = unsafe { k.buf.as_mut_ptr().add(start) };
-            opcode::Read::new(uring::fd(raw), p, room as u32)
-                .offset(at.uring())
-                .build()
-        })?;
-        let mut buf = keep.buf;
-        let n = uring::check(res)? as usize;
-        // SAFETY: the kernel wrote `n ≤ room` bytes after `start`.
-        unsafe { buf.set_len(start + n.min(room)) };
-        Ok((n, buf))
+        uring::read(r, &self.fd, buf, at.uring())
     }
 
     #[track_caller]
@@ -367,23 +324,7 @@ impl File {
             return Ok(0);
         }
         match ring()? {
-            Some(r) => {
-                let mut data = r.spare(len);
-                data.extend_from_slice(&buf[..len]);
-                let keep = Keep {
-                    buf: data,
-                    fd: Some(self.fd.clone()),
-                    ..Keep::default()
-                };
-                let raw = self.fd.as_raw_fd();
-                let (res, keep) = r.submit(keep, |k| {
-                    opcode::Write::new(uring::fd(raw), k.buf.as_ptr(), len as u32)
-                        .offset(at.uring())
-                        .build()
-                })?;
-                r.give_back(keep.buf);
-                Ok(uring::check(res)? as usize)
-            }
+            Some(r) => uring::write(&r, &self.fd, &buf[..len], at.uring()),
             None => {
                 let data = buf[..len].to_vec();
                 let fd = self.fd.clone();
@@ -426,22 +367,7 @@ impl File {
     #[track_caller]
     fn sync(&self, data_only: bool) -> io::Result<()> {
         match ring()? {
-            Some(r) => {
-                let keep = Keep {
-                    fd: Some(self.fd.clone()),
-                    ..Keep::default()
-                };
-                let raw = self.fd.as_raw_fd();
-                let flags = if data_only {
-                    io_uring::types::FsyncFlags::DATASYNC
-                } else {
-                    io_uring::types::FsyncFlags::empty()
-                };
-                let (res, _) = r.submit(keep, |_| {
-                    opcode::Fsync::new(uring::fd(raw)).flags(flags).build()
-                })?;
-                uring::check(res).map(drop)
-            }
+            Some(r) => uring::fsync(&r, &self.fd, data_only),
             None => {
                 let fd = self.fd.clone();
                 on_worker(move || {

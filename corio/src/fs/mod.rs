@@ -5,7 +5,8 @@
 //! Two back-ends, chosen at run time:
 //!
 //! - **io_uring** (Linux ≥ 5.6, unless `kernel.io_uring_disabled` or a
-//!   seccomp filter forbids it): one ring per scheduler thread. Opening,
+//!   seccomp filter forbids it, and only with the `io-uring` feature, on
+//!   by default): one ring per scheduler thread. Opening,
 //!   reading, writing, syncing, renaming, removing files and making
 //!   directories are io_uring operations; the thread waits for none of
 //!   them.
@@ -66,6 +67,10 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#[cfg(feature = "io-uring")]
+mod uring;
+#[cfg(not(feature = "io-uring"))]
+#[path = "no_uring.rs"]
 mod uring;
 
 use std::ffi::CString;
@@ -74,10 +79,6 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
-
-use io_uring::opcode;
-
-use uring::Keep;
 
 /// How file calls wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -421,20 +422,7 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     path_op(
         "rename",
         &from,
-        Some(&|r: &uring::Ring| {
-            let keep = Keep {
-                path: Some(cstr(&from)?),
-                path2: Some(cstr(&to)?),
-                ..Keep::default()
-            };
-            let (res, _) = r.submit(keep, |k| {
-                let a = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-                let b = k.path2.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-                opcode::RenameAt::new(uring::fd(libc::AT_FDCWD), a, uring::fd(libc::AT_FDCWD), b)
-                    .build()
-            })?;
-            uring::check(res).map(drop)
-        }),
+        Some(&|r: &uring::Ring| uring::rename(r, cstr(&from)?, cstr(&to)?)),
         move || std::fs::rename(f2, t2),
     )
 }
@@ -445,20 +433,7 @@ fn unlink(op: &'static str, path: &Path, dir: bool) -> io::Result<()> {
     path_op(
         op,
         path,
-        Some(&|r: &uring::Ring| {
-            let keep = Keep {
-                path: Some(cstr(path)?),
-                ..Keep::default()
-            };
-            let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
-            let (res, _) = r.submit(keep, |k| {
-                let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-                opcode::UnlinkAt::new(uring::fd(libc::AT_FDCWD), p)
-                    .flags(flags)
-                    .build()
-            })?;
-            uring::check(res).map(drop)
-        }),
+        Some(&|r: &uring::Ring| uring::unlink(r, cstr(path)?, dir)),
         move || {
             if dir {
                 std::fs::remove_dir(p2)
@@ -510,19 +485,7 @@ pub fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
     path_op(
         "create_dir",
         path,
-        Some(&|r: &uring::Ring| {
-            let keep = Keep {
-                path: Some(cstr(path)?),
-                ..Keep::default()
-            };
-            let (res, _) = r.submit(keep, |k| {
-                let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-                opcode::MkDirAt::new(uring::fd(libc::AT_FDCWD), p)
-                    .mode(0o777)
-                    .build()
-            })?;
-            uring::check(res).map(drop)
-        }),
+        Some(&|r: &uring::Ring| uring::mkdir(r, cstr(path)?, 0o777)),
         move || std::fs::create_dir(p2),
     )
 }

@@ -17,7 +17,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use io_uring::{IoUring, squeue};
+use io_uring::{IoUring, opcode, squeue};
 
 use crate::io::reg::IoWaiting;
 use crate::sched::inner::{CoroInner, What};
@@ -31,7 +31,7 @@ const CQ_ENTRIES: u32 = 4096;
 
 /// What an operation's slot keeps alive until the kernel is done with it.
 #[derive(Default)]
-pub(crate) struct Keep {
+struct Keep {
     pub(crate) buf: Vec<u8>,
     pub(crate) path: Option<CString>,
     pub(crate) path2: Option<CString>,
@@ -141,7 +141,7 @@ impl Ring {
 
     /// An empty buffer with room for `len` bytes (reused if one is kept;
     /// not zeroed: the kernel fills it, and only what it filled is read).
-    pub(crate) fn spare(&self, len: usize) -> Vec<u8> {
+    fn spare(&self, len: usize) -> Vec<u8> {
         let mut spares = self.spares.borrow_mut();
         match spares.iter().position(|b| b.capacity() >= len) {
             Some(i) => spares.swap_remove(i),
@@ -150,7 +150,7 @@ impl Ring {
     }
 
     /// Keeps `buf` for a later [`spare`](Self::spare).
-    pub(crate) fn give_back(&self, mut buf: Vec<u8>) {
+    fn give_back(&self, mut buf: Vec<u8>) {
         let mut spares = self.spares.borrow_mut();
         if spares.len() < SPARES && buf.capacity() <= SPARE_MAX {
             buf.clear();
@@ -257,7 +257,7 @@ impl Ring {
     /// owns from now on) and parks the current coro until it completes.
     /// Returns the kernel's result and the kept memory.
     #[track_caller]
-    pub(crate) fn submit(
+    fn submit(
         &self,
         keep: Keep,
         build: impl FnOnce(&mut Keep) -> squeue::Entry,
@@ -507,7 +507,7 @@ fn on_event(s: &Scheduler) {
 }
 
 /// The result of an operation as an `io::Result` (negative = `-errno`).
-pub(crate) fn check(res: i32) -> io::Result<u32> {
+fn check(res: i32) -> io::Result<u32> {
     if res < 0 {
         Err(io::Error::from_raw_os_error(-res))
     } else {
@@ -516,6 +516,171 @@ pub(crate) fn check(res: i32) -> io::Result<u32> {
 }
 
 /// A raw descriptor for an `io_uring` entry.
-pub(crate) fn fd(fd: RawFd) -> io_uring::types::Fd {
+fn fd(fd: RawFd) -> io_uring::types::Fd {
     io_uring::types::Fd(fd)
+}
+
+// ----- operations --------------------------------------------------------
+//
+// Each one submits one entry and parks the calling coro until it
+// completes. `fs/no_uring.rs` has the same functions for builds without
+// the `io-uring` feature.
+
+/// `offset` for "use and advance the file position".
+pub(crate) const CURSOR: u64 = u64::MAX;
+
+/// Most bytes one read or write moves (the entry's length is a `u32`).
+const MAX_LEN: usize = 1 << 30;
+
+/// Opens `path` relative to the working directory.
+#[track_caller]
+pub(crate) fn open(r: &Ring, path: CString, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let keep = Keep {
+        path: Some(path),
+        opens: true,
+        ..Keep::default()
+    };
+    let (res, _) = r.submit(keep, |k| {
+        let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        opcode::OpenAt::new(fd(libc::AT_FDCWD), p)
+            .flags(flags)
+            .mode(mode)
+            .build()
+    })?;
+    let raw = check(res)? as RawFd;
+    // SAFETY: the kernel just opened `raw` for us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Reads into the spare capacity of `buf` (at most 1 GiB), which
+/// the operation owns while it is in flight; returns the bytes read and
+/// the buffer, its length grown by them.
+#[track_caller]
+pub(crate) fn read(
+    r: &Ring,
+    file: &Arc<OwnedFd>,
+    buf: Vec<u8>,
+    offset: u64,
+) -> io::Result<(usize, Vec<u8>)> {
+    let start = buf.len();
+    let room = (buf.capacity() - start).min(MAX_LEN);
+    let keep = Keep {
+        buf,
+        fd: Some(file.clone()),
+        ..Keep::default()
+    };
+    let raw = file.as_raw_fd();
+    let (res, keep) = r.submit(keep, |k| {
+        // SAFETY: `start + room` is within the capacity.
+        let p = unsafe { k.buf.as_mut_ptr().add(start) };
+        opcode::Read::new(fd(raw), p, room as u32)
+            .offset(offset)
+            .build()
+    })?;
+    let mut buf = keep.buf;
+    let n = check(res)? as usize;
+    // SAFETY: the kernel wrote `n ≤ room` bytes after `start`.
+    unsafe { buf.set_len(start + n.min(room)) };
+    Ok((n, buf))
+}
+
+/// Reads into `out` through a buffer the operation owns.
+#[track_caller]
+pub(crate) fn read_into(
+    r: &Ring,
+    file: &Arc<OwnedFd>,
+    out: &mut [u8],
+    offset: u64,
+) -> io::Result<usize> {
+    let (n, data) = read(r, file, r.spare(out.len()), offset)?;
+    out[..n].copy_from_slice(&data[data.len() - n..]);
+    r.give_back(data);
+    Ok(n)
+}
+
+/// Writes `data` (at most 1 GiB) from a copy the operation owns.
+#[track_caller]
+pub(crate) fn write(r: &Ring, file: &Arc<OwnedFd>, data: &[u8], offset: u64) -> io::Result<usize> {
+    let len = data.len().min(MAX_LEN);
+    let mut buf = r.spare(len);
+    buf.extend_from_slice(&data[..len]);
+    let keep = Keep {
+        buf,
+        fd: Some(file.clone()),
+        ..Keep::default()
+    };
+    let raw = file.as_raw_fd();
+    let (res, keep) = r.submit(keep, |k| {
+        opcode::Write::new(fd(raw), k.buf.as_ptr(), len as u32)
+            .offset(offset)
+            .build()
+    })?;
+    r.give_back(keep.buf);
+    Ok(check(res)? as usize)
+}
+
+/// `fsync`, or `fdatasync` with `data_only`.
+#[track_caller]
+pub(crate) fn fsync(r: &Ring, file: &Arc<OwnedFd>, data_only: bool) -> io::Result<()> {
+    let keep = Keep {
+        fd: Some(file.clone()),
+        ..Keep::default()
+    };
+    let raw = file.as_raw_fd();
+    let flags = if data_only {
+        io_uring::types::FsyncFlags::DATASYNC
+    } else {
+        io_uring::types::FsyncFlags::empty()
+    };
+    let (res, _) = r.submit(keep, |_| opcode::Fsync::new(fd(raw)).flags(flags).build())?;
+    check(res).map(drop)
+}
+
+/// `renameat` relative to the working directory.
+#[track_caller]
+pub(crate) fn rename(r: &Ring, from: CString, to: CString) -> io::Result<()> {
+    let keep = Keep {
+        path: Some(from),
+        path2: Some(to),
+        ..Keep::default()
+    };
+    let (res, _) = r.submit(keep, |k| {
+        let a = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        let b = k.path2.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        opcode::RenameAt::new(fd(libc::AT_FDCWD), a, fd(libc::AT_FDCWD), b).build()
+    })?;
+    check(res).map(drop)
+}
+
+/// `unlinkat` relative to the working directory (`rmdir` with `dir`).
+#[track_caller]
+pub(crate) fn unlink(r: &Ring, path: CString, dir: bool) -> io::Result<()> {
+    let keep = Keep {
+        path: Some(path),
+        ..Keep::default()
+    };
+    let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
+    let (res, _) = r.submit(keep, |k| {
+        let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        opcode::UnlinkAt::new(fd(libc::AT_FDCWD), p)
+            .flags(flags)
+            .build()
+    })?;
+    check(res).map(drop)
+}
+
+/// `mkdirat` relative to the working directory.
+#[track_caller]
+pub(crate) fn mkdir(r: &Ring, path: CString, mode: u32) -> io::Result<()> {
+    let keep = Keep {
+        path: Some(path),
+        ..Keep::default()
+    };
+    let (res, _) = r.submit(keep, |k| {
+        let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        opcode::MkDirAt::new(fd(libc::AT_FDCWD), p)
+            .mode(mode)
+            .build()
+    })?;
+    check(res).map(drop)
 }

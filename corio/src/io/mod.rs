@@ -52,6 +52,12 @@ const SHARED_WRITE_MAX: usize = 4096;
 /// A file descriptor whose reads and writes park the current coro instead
 /// of blocking the thread.
 ///
+/// `Handle` is not `Send`: it stays on the thread that made it (its
+/// descriptor is registered with that thread's reactor). Moving it to another
+/// thread fails to compile with an error naming a private field,
+/// `Rc<corio::sched::reactor::IoState>`; take the descriptor out with
+/// [`into_inner`](Handle::into_inner), send that, and wrap it anew there.
+///
 /// Made by [`Handle::new`] (which puts the descriptor in non-blocking
 /// mode) or by [`stdin`], [`stdout`] and [`stderr`] (which do not: they
 /// check readiness before each call instead). A descriptor that epoll
@@ -64,20 +70,24 @@ const SHARED_WRITE_MAX: usize = 4096;
 ///
 /// # Examples
 ///
-/// Reading a child process's output without blocking the thread:
+/// A pipe between two coros (for a child process's pipes,
+/// [`corio::process`](crate::process) does this for you, and its `wait`
+/// parks only the coro too):
 ///
 /// ```
-/// use std::io::Read;
+/// use std::io::{Read, Write};
 /// use std::os::fd::OwnedFd;
-/// use std::process::{Command, Stdio};
 ///
-/// let mut child = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
-/// let out = OwnedFd::from(child.stdout.take().unwrap());
-/// let mut out = corio::io::Handle::new(out).unwrap();
-/// let mut s = String::new();
-/// out.read_to_string(&mut s).unwrap();
-/// assert_eq!(s, "hi\n");
-/// child.wait().unwrap();
+/// let (r, w) = std::io::pipe().unwrap();
+/// let mut r = corio::io::Handle::new(OwnedFd::from(r)).unwrap();
+/// let mut w = corio::io::Handle::new(OwnedFd::from(w)).unwrap();
+/// // 1 MiB: more than the pipe holds, so the writer parks until the
+/// // reader has made room.
+/// let writer = corio::spawn(move || w.write_all(&vec![7; 1 << 20]));
+/// let mut got = Vec::new();
+/// r.read_to_end(&mut got).unwrap();
+/// writer.join().unwrap().unwrap();
+/// assert_eq!(got.len(), 1 << 20);
 /// ```
 pub struct Handle {
     kind: Kind,
@@ -266,34 +276,48 @@ impl Handle {
         self.how.set_timeout(WRITE, timeout)
     }
 
-    /// The read timeout.
+    /// The read timeout. The `Result` is std's signature (the sockets'
+    /// `read_timeout` has it too); it is never an error here.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(corio::io::stdin().unwrap().read_timeout(), None);
+    /// use std::os::fd::OwnedFd;
+    /// use std::time::Duration;
+    ///
+    /// let (r, _w) = std::io::pipe().unwrap();
+    /// let h = corio::io::Handle::new(OwnedFd::from(r)).unwrap();
+    /// assert_eq!(h.read_timeout().unwrap(), None);
+    /// h.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    /// assert_eq!(h.read_timeout().unwrap(), Some(Duration::from_secs(1)));
     /// ```
+    ///
+    /// # Errors
+    /// Never.
     ///
     /// # Switching
     ///
     /// Never suspends the current coro.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.how.read_timeout.get()
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.how.read_timeout.get())
     }
 
-    /// The write timeout.
+    /// The write timeout (see [`read_timeout`](Handle::read_timeout)).
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(corio::io::stdout().unwrap().write_timeout(), None);
+    /// assert_eq!(corio::io::stdout().unwrap().write_timeout().unwrap(), None);
     /// ```
+    ///
+    /// # Errors
+    /// Never.
     ///
     /// # Switching
     ///
     /// Never suspends the current coro.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.how.write_timeout.get()
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.how.write_timeout.get())
     }
 
     /// Waits until a read would not block (data, end of file or an error

@@ -75,6 +75,21 @@ impl Registration {
         Ok(Registration { state, token, fd })
     }
 
+    /// The readiness and wait lists this registration shares with the
+    /// reactor (for waiters outside a blocking call: `compat`).
+    #[cfg_attr(not(feature = "compat"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn state(&self) -> &Rc<IoState> {
+        &self.state
+    }
+
+    /// The registered descriptor.
+    #[cfg_attr(not(feature = "compat"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+
     /// Whether `dir` is (believed) ready.
     #[inline]
     pub(crate) fn is_ready(&self, dir: u8) -> bool {
@@ -203,36 +218,48 @@ impl Registration {
     /// Unwinds if the coro is cancelled, thrown at or timed out meanwhile.
     #[track_caller]
     pub(crate) fn wait(&self, dir: u8, deadline: Option<Instant>) -> io::Result<()> {
-        let loc = Location::caller();
-        let (s, me) = crate::sched::enter_blocking();
-        if self.state.is_ready(dir) {
+        wait_state(&self.state, self.fd, dir, deadline)
+    }
+}
+
+/// [`Registration::wait`] on the state of a registration (which the caller
+/// keeps alive); `fd` is only shown by `ps`.
+#[track_caller]
+pub(crate) fn wait_state(
+    state: &IoState,
+    fd: RawFd,
+    dir: u8,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    let loc = Location::caller();
+    let (s, me) = crate::sched::enter_blocking();
+    if state.is_ready(dir) {
+        return Ok(());
+    }
+    let list = state.waiters(dir);
+    let node = pin!(WaitNode::new(me));
+    let timer = deadline.map(|d| s.timers.arm(d, Action::Ready(me)));
+    let _counted = IoWaiting::enter(s);
+    loop {
+        list.push_back(node.as_ref());
+        s.park_on(loc, crate::sched::inner::What::Fd(fd, dir));
+        if state.is_ready(dir) {
+            list.remove(&node);
             return Ok(());
         }
-        let list = self.state.waiters(dir);
-        let node = pin!(WaitNode::new(me));
-        let timer = deadline.map(|d| s.timers.arm(d, Action::Ready(me)));
-        let _counted = IoWaiting::enter(s);
-        loop {
-            list.push_back(node.as_ref());
-            s.park_on(loc, crate::sched::inner::What::Fd(self.fd, dir));
-            if self.state.is_ready(dir) {
-                list.remove(&node);
-                return Ok(());
-            }
-            if timer.as_ref().is_some_and(|t| t.fired()) {
-                list.remove(&node);
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    if dir == READ {
-                        "timed out waiting to read"
-                    } else {
-                        "timed out waiting to write"
-                    },
-                ));
-            }
-            // Spuriously readied (the node kept its place), or woken by an
-            // event that another coro's call used up: wait again.
+        if timer.as_ref().is_some_and(|t| t.fired()) {
+            list.remove(&node);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                if dir == READ {
+                    "timed out waiting to read"
+                } else {
+                    "timed out waiting to write"
+                },
+            ));
         }
+        // Spuriously readied (the node kept its place), or woken by an
+        // event that another coro's call used up: wait again.
     }
 }
 

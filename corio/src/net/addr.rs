@@ -133,3 +133,37 @@ fn lookup_pair(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
         std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect)
     })
 }
+
+/// The addresses of `host`, each with `port`, in the resolver's order: a
+/// literal IPv4 or IPv6 address is parsed on the spot; a name is looked up
+/// with the system resolver (`getaddrinfo`: `/etc/hosts`, DNS, ...) on a
+/// worker thread, while the calling coro waits and the other coros of its
+/// thread keep running.
+///
+/// # Examples
+///
+/// ```
+/// let addrs = corio::net::lookup_host("localhost", 8080)?;
+/// assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8080));
+///
+/// let literal = corio::net::lookup_host("::1", 53)?;
+/// assert_eq!(literal, ["[::1]:53".parse().unwrap()]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// The resolver's error when the name is unknown or the resolver cannot
+/// be reached.
+///
+/// # Panics
+/// Unwinds if the coro is cancelled, thrown at or timed out while it
+/// waits (the lookup finishes on its worker, and its result is dropped).
+///
+/// # Switching
+///
+/// Suspends the current coro while a name is looked up; a literal address
+/// never suspends it.
+#[track_caller]
+pub fn lookup_host(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    (host, port).resolve()
+}

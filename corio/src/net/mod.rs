@@ -9,8 +9,9 @@
 //! `Write` — `BufReader::lines`, `serde_json::from_reader`, a TLS stream —
 //! runs unchanged on them, and one thread serves thousands of connections.
 //!
-//! Names are resolved on a worker thread ([`ToSocketAddrs`]), so a slow
-//! DNS server holds up only the coro that asked.
+//! Names are resolved on a worker thread ([`ToSocketAddrs`],
+//! [`lookup_host`]), so a slow DNS server holds up only the coro that
+//! asked.
 //!
 //! ```
 //! use std::io::{BufRead, BufReader, Write};
@@ -33,18 +34,61 @@
 //! server.join().unwrap();
 //! ```
 //!
-//! These types belong to the thread that made them (they are not `Send`):
-//! their descriptor is registered with that thread's reactor. Move a
-//! connection to another thread with `into_std` and `from_std`.
+//! # Threads
+//!
+//! These types belong to the thread that made them: their descriptor is
+//! registered with that thread's reactor, so they are not `Send`. Moving
+//! one into `std::thread::spawn`, [`corio::thread::spawn`](crate::thread::spawn)
+//! or a `Send` channel does not compile, and the error names a private
+//! field rather than the socket:
+//!
+//! ```text
+//! error[E0277]: `Rc<corio::io::reg::Behaviour>` cannot be sent between threads safely
+//!   ...
+//! note: required because it appears within the type `corio::net::TcpStream`
+//! ```
+//!
+//! (or `Rc<corio::sched::reactor::IoState>`, for the same reason). The
+//! `note:` names the type you used: [`TcpStream`], [`TcpListener`],
+//! [`UdpSocket`], [`UnixStream`], [`UnixListener`] or [`Server`]. To hand
+//! a connection to another thread, turn it into std's type with
+//! `into_std`, send that, and take it back with `from_std` on the other
+//! side (it registers with that thread's reactor). To serve one port from
+//! several threads, use [`serve_threads`].
+//!
+//! ```compile_fail
+//! let s = corio::net::TcpStream::connect("127.0.0.1:9").unwrap();
+//! std::thread::spawn(move || drop(s)); // TcpStream is not Send
+//! ```
+//!
+//! ```
+//! use corio::net::{TcpListener, TcpStream};
+//!
+//! let l = TcpListener::bind("127.0.0.1:0")?;
+//! let client = TcpStream::connect(l.local_addr()?)?;
+//! let (conn, _) = l.accept()?;
+//! let std_conn = conn.into_std()?; // Send
+//! let other = corio::thread::spawn(move || {
+//!     let conn = TcpStream::from_std(std_conn).unwrap(); // this thread's now
+//!     std::io::Write::write_all(&mut &conn, b"from another thread").unwrap();
+//! });
+//! other.join().unwrap();
+//! let mut got = String::new();
+//! std::io::Read::read_to_string(&mut &client, &mut got)?;
+//! assert_eq!(got, "from another thread");
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 mod addr;
 mod serve;
+mod server;
 mod tcp;
 mod udp;
 mod unix;
 
-pub use addr::ToSocketAddrs;
+pub use addr::{ToSocketAddrs, lookup_host};
 pub use serve::{serve, serve_on, serve_threads};
+pub use server::{Server, ServerHandle};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{TcpListener, TcpStream, ToSocketAddrs};
+use super::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use crate::sync::mpmc;
 
 /// First pause after running out of descriptors (or memory) on accept.
@@ -101,37 +101,16 @@ pub fn serve(addr: impl ToSocketAddrs, handler: impl Fn(TcpStream) + 'static) ->
 #[track_caller]
 pub fn serve_on(listener: TcpListener, handler: impl Fn(TcpStream) + 'static) -> io::Result<()> {
     let handler = Rc::new(handler);
-    let mut backoff = BACKOFF_MIN;
-    let mut warned: Option<Instant> = None;
+    let mut acceptor = Acceptor::new("corio::net::serve");
     loop {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                backoff = BACKOFF_MIN;
-                let h = handler.clone();
-                let spawned = crate::Builder::new()
-                    .name(format!("conn {peer}"))
-                    .spawn(move || h(stream));
-                if let Err(e) = spawned {
-                    // No stack for it (out of memory or address space): the
-                    // stream was dropped with the closure, closing it.
-                    warn_once(
-                        &mut warned,
-                        format_args!("cannot start a coro for {peer}: {e}"),
-                    );
-                    crate::sleep(backoff);
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-            }
-            Err(e) if retry_at_once(&e) => {}
-            Err(e) if out_of_resources(&e) => {
-                warn_once(
-                    &mut warned,
-                    format_args!("accept failed: {e}; pausing {backoff:?} before trying again"),
-                );
-                crate::sleep(backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-            Err(e) => return Err(e),
+        let (stream, peer) = acceptor.accept(&listener)?;
+        let h = handler.clone();
+        let spawned = crate::Builder::new()
+            .name(format!("conn {peer}"))
+            .spawn(move || h(stream));
+        if let Err(e) = spawned {
+            // The stream was dropped with the closure, closing it.
+            acceptor.spawn_failed(peer, &e);
         }
     }
 }
@@ -225,6 +204,70 @@ where
     served
 }
 
+/// The accept step of a server loop: retries what a retry cures, backs
+/// off (1 ms, doubling up to 0.5 s) when out of descriptors or memory,
+/// warns about trouble at most every 5 s.
+pub(super) struct Acceptor {
+    who: &'static str,
+    backoff: Duration,
+    warned: Option<Instant>,
+}
+
+impl Acceptor {
+    pub(super) fn new(who: &'static str) -> Acceptor {
+        Acceptor {
+            who,
+            backoff: BACKOFF_MIN,
+            warned: None,
+        }
+    }
+
+    /// The next connection, or an error that retrying cannot cure.
+    #[track_caller]
+    pub(super) fn accept(&mut self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        loop {
+            match listener.accept() {
+                Ok(conn) => {
+                    self.backoff = BACKOFF_MIN;
+                    return Ok(conn);
+                }
+                Err(e) if retry_at_once(&e) => {}
+                Err(e) if out_of_resources(&e) => {
+                    let b = self.backoff;
+                    self.warn(format_args!(
+                        "accept failed: {e}; pausing {b:?} before trying again"
+                    ));
+                    self.pause();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// No coro could be started for a connection (out of memory or
+    /// address space for its stack): warn and pause.
+    pub(super) fn spawn_failed(&mut self, peer: SocketAddr, e: &io::Error) {
+        self.warn(format_args!("cannot start a coro for {peer}: {e}"));
+        self.pause();
+    }
+
+    fn pause(&mut self) {
+        crate::sleep(self.backoff);
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    fn warn(&mut self, msg: std::fmt::Arguments<'_>) {
+        let now = Instant::now();
+        if self
+            .warned
+            .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
+        {
+            self.warned = Some(now);
+            log::warn!("{}: {msg}", self.who);
+        }
+    }
+}
+
 /// Errors of one connection that went away while queued, or of a signal.
 fn retry_at_once(e: &io::Error) -> bool {
     matches!(
@@ -251,12 +294,4 @@ fn out_of_resources(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
-}
-
-fn warn_once(last: &mut Option<Instant>, msg: std::fmt::Arguments<'_>) {
-    let now = Instant::now();
-    if last.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
-        *last = Some(now);
-        log::warn!("corio::net::serve: {msg}");
-    }
 }

@@ -19,6 +19,12 @@ const BACKLOG: i32 = 4096;
 /// A TCP server socket: [`accept`](TcpListener::accept) parks the coro
 /// until a connection comes.
 ///
+/// `TcpListener` is not `Send`: it stays on the thread that made it. Moving it to
+/// another thread fails to compile with an error that names a private field
+/// (`Rc<corio::io::reg::Behaviour>` or `Rc<corio::sched::reactor::IoState>`
+/// "cannot be sent between threads safely"); see
+/// [the module docs](crate::net#threads) for what to do instead.
+///
 /// # Examples
 ///
 /// ```
@@ -37,6 +43,12 @@ pub struct TcpListener {
 }
 
 /// A TCP connection: reads and writes park the coro, not the thread.
+///
+/// `TcpStream` is not `Send`: it stays on the thread that made it. Moving it to
+/// another thread fails to compile with an error that names a private field
+/// (`Rc<corio::io::reg::Behaviour>` or `Rc<corio::sched::reactor::IoState>`
+/// "cannot be sent between threads safely"); see
+/// [the module docs](crate::net#threads) for what to do instead.
 ///
 /// `Read` and `Write` are implemented for `TcpStream` and for
 /// `&TcpStream`; reading and writing from two coros at once is fine.
@@ -1154,6 +1166,21 @@ impl TcpStream {
     /// Never suspends the current coro.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.io.take_error()
+    }
+
+    /// The descriptor's registration with the reactor (for `compat::Io`,
+    /// which makes its own system calls and waits through it).
+    #[cfg(feature = "compat")]
+    #[inline]
+    pub(crate) fn registration(&self) -> &Registration {
+        &self.reg
+    }
+
+    /// Its read and write timeouts (for `compat::Io`).
+    #[cfg(feature = "compat")]
+    #[inline]
+    pub(crate) fn behaviour(&self) -> &Behaviour {
+        &self.how
     }
 
     #[track_caller]

@@ -13,6 +13,12 @@ use crate::io::reg::{Behaviour, READ, Registration, WRITE};
 /// A UDP socket whose receives (and, rarely, sends) park the coro, not the
 /// thread.
 ///
+/// `UdpSocket` is not `Send`: it stays on the thread that made it. Moving it to
+/// another thread fails to compile with an error that names a private field
+/// (`Rc<corio::io::reg::Behaviour>` or `Rc<corio::sched::reactor::IoState>`
+/// "cannot be sent between threads safely"); see
+/// [the module docs](crate::net#threads) for what to do instead.
+///
 /// # Examples
 ///
 /// ```

@@ -13,6 +13,12 @@ use crate::io::reg::{Behaviour, READ, Registration, WRITE};
 
 /// A Unix-domain stream server socket.
 ///
+/// `UnixListener` is not `Send`: it stays on the thread that made it. Moving it to
+/// another thread fails to compile with an error that names a private field
+/// (`Rc<corio::io::reg::Behaviour>` or `Rc<corio::sched::reactor::IoState>`
+/// "cannot be sent between threads safely"); see
+/// [the module docs](crate::net#threads) for what to do instead.
+///
 /// # Examples
 ///
 /// ```
@@ -44,6 +50,12 @@ pub struct UnixListener {
 
 /// A Unix-domain stream connection whose reads and writes park the coro.
 /// `Read` and `Write` are implemented for it and for `&UnixStream`.
+///
+/// `UnixStream` is not `Send`: it stays on the thread that made it. Moving it to
+/// another thread fails to compile with an error that names a private field
+/// (`Rc<corio::io::reg::Behaviour>` or `Rc<corio::sched::reactor::IoState>`
+/// "cannot be sent between threads safely"); see
+/// [the module docs](crate::net#threads) for what to do instead.
 ///
 /// # Examples
 ///
@@ -636,6 +648,21 @@ impl UnixStream {
     /// Never suspends the current coro.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.io.take_error()
+    }
+
+    /// The descriptor's registration with the reactor (for `compat::Io`,
+    /// which makes its own system calls and waits through it).
+    #[cfg(feature = "compat")]
+    #[inline]
+    pub(crate) fn registration(&self) -> &Registration {
+        &self.reg
+    }
+
+    /// Its read and write timeouts (for `compat::Io`).
+    #[cfg(feature = "compat")]
+    #[inline]
+    pub(crate) fn behaviour(&self) -> &Behaviour {
+        &self.how
     }
 
     #[track_caller]

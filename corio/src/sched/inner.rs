@@ -58,6 +58,9 @@ pub(crate) enum State {
     New,
     Live,
     Done,
+    /// Will never run again, and was not unwound (see
+    /// `Scheduler::abandon`).
+    Abandoned,
 }
 
 // All flags live in one byte that is always read and written whole: mixing
@@ -198,6 +201,7 @@ pub(crate) enum What {
     Rouse,
     Future,
     /// A file operation in flight (io_uring or the worker pool).
+    #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
     File,
 }
 
@@ -233,6 +237,8 @@ pub(crate) struct CoroInner {
     extra: Cell<Option<Box<Extra>>>,
     pub(crate) has_handle: Cell<bool>,
     pub(crate) cancelling: Cell<bool>,
+    /// Frames of this coro that are bound to it (see `bind.rs`).
+    pub(crate) binds: Cell<u32>,
     /// Whether the thread was unwinding a panic when this coro was last
     /// switched in, and whether this coro itself was unwinding when it was
     /// last switched out. The thread's panic count is shared by all its
@@ -266,6 +272,7 @@ impl CoroInner {
             has_handle: Cell::new(false),
             what: Cell::new(What::Nothing),
             cancelling: Cell::new(false),
+            binds: Cell::new(0),
             panic_in: Cell::new(false),
             unwinding: Cell::new(false),
             pending: Cell::new(false),
@@ -291,6 +298,7 @@ impl CoroInner {
         self.extra.set(None);
         self.has_handle.set(false);
         self.cancelling.set(false);
+        self.binds.set(0);
         self.pending.set(false);
         self.state.set(State::New);
         self.flags.set(0);
@@ -360,6 +368,12 @@ impl CoroInner {
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
         self.state.get() == State::Done
+    }
+
+    /// Whether it can never run again: done, or abandoned.
+    #[inline]
+    pub(crate) fn is_over(&self) -> bool {
+        matches!(self.state.get(), State::Done | State::Abandoned)
     }
 
     /// Whether a cancel, throw or timeout waits to be raised.

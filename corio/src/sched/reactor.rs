@@ -167,9 +167,15 @@ pub(crate) struct Remote {
     pending: AtomicBool,
     /// Live handles that may still wake this scheduler from anywhere.
     live: AtomicUsize,
-    /// Address of the home scheduler: tells a call on the home thread from
-    /// one on another.
-    home: usize,
+    /// The id of the home scheduler's main coro (unique in the process, so
+    /// never taken by a scheduler made later): tells a call on the home
+    /// thread from one on another.
+    home: u64,
+    /// Set when the home scheduler is gone: wake-ups are dropped instead
+    /// of queued. Queued ones hold `Arc`s of this `Remote` (through their
+    /// shared state), so a queue that outlived its scheduler would keep
+    /// both alive forever.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -194,7 +200,7 @@ impl Remote {
     /// Whether the caller runs on the home thread of this scheduler (whose
     /// scheduler is alive).
     pub(crate) fn on_home_thread(&self) -> bool {
-        super::current_scheduler_addr() == Some(self.home)
+        super::current_main_id() == Some(self.home)
     }
 
     /// Has `target` woken on the home thread: at once if called there,
@@ -204,10 +210,16 @@ impl Remote {
             target.wake_home(super::sched());
             return;
         }
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(target);
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            // The home thread is gone: nobody to wake. Drop the target
+            // after the lock (its drop may come back here).
+            drop(queue);
+            drop(target);
+            return;
+        }
+        queue.push(target);
+        drop(queue);
         self.pending.store(true, Ordering::Release);
         // A failure means the home thread is gone: nobody to wake.
         let _ = self.waker.wake();
@@ -233,7 +245,7 @@ impl std::fmt::Debug for Reactor {
 }
 
 impl Reactor {
-    pub(crate) fn new(home: usize) -> io::Result<Reactor> {
+    pub(crate) fn new(home: u64) -> io::Result<Reactor> {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
         Ok(Reactor {
@@ -245,6 +257,7 @@ impl Reactor {
                 pending: AtomicBool::new(false),
                 live: AtomicUsize::new(0),
                 home,
+                closed: AtomicBool::new(false),
             }),
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
@@ -427,6 +440,18 @@ impl Reactor {
                 return false;
             }
         }
+    }
+
+    /// The home scheduler is going away: later wake-ups are dropped, and
+    /// the queued ones are dropped now (breaking their `Arc` cycles).
+    pub(crate) fn close(&self) {
+        let batch = {
+            let mut queue = self.remote.queue.lock().unwrap_or_else(|e| e.into_inner());
+            self.remote.closed.store(true, Ordering::Release);
+            std::mem::take(&mut *queue)
+        };
+        self.remote.pending.store(false, Ordering::Release);
+        drop(batch);
     }
 
     /// Runs what other threads queued for us.

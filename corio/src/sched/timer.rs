@@ -15,9 +15,14 @@
 //!
 //! # Invariants
 //! - A slot is either free (not armed, listed in `free`) or armed by
-//!   exactly one [`Timer`] guard, which lives in the frame of the coro it
+//!   exactly one [`Timer`] guard, which lives in a frame of the coro it
 //!   wakes; the guard disarms the slot when dropped, so a slot never names
-//!   a coro that stopped waiting.
+//!   a coro that stopped waiting. The frame stays that coro's: the calls
+//!   that arm a timer either run no user code while it is armed (`sleep`,
+//!   the `_timeout` forms) or hold a bind (`timeout`), so no generator can
+//!   carry the frame to another coro (see `bind.rs`). A coro abandoned with
+//!   a timer armed keeps its control block forever (it is leaked), so the
+//!   pointer stays valid; firing it is ignored.
 //! - `live` counts armed slots that have not fired.
 
 use std::cell::{Cell, RefCell};

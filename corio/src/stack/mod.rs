@@ -45,7 +45,7 @@
 
 mod region;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,9 @@ impl Stack {
     /// Takes a stack of at least `size` usable bytes (already validated by
     /// [`usable_size`]) from the pool, or maps a new one.
     pub(crate) fn acquire(size: usize) -> io::Result<Stack> {
+        // The overflow reporter runs on the thread's alternate signal
+        // stack: a thread that only ever runs generators needs one too.
+        ensure_altstack();
         let slot = POOL
             .try_with(|pool| pool.borrow_mut().take(size))
             .ok()
@@ -315,7 +318,23 @@ impl Drop for Pool {
     }
 }
 
+/// The largest closure a coroutine is started with in place: corosensei
+/// copies it onto the new stack and refuses more than 1 KiB (bigger ones
+/// go in a box).
+pub(crate) const MAX_INLINE_CLOSURE: usize = 512;
+
+/// Makes sure the calling thread has an alternate signal stack, on which
+/// the overflow reporter runs (the overflowing stack is full). Threads made
+/// by `std::thread` come with one; others get ours, kept until the thread
+/// exits.
+pub(crate) fn ensure_altstack() {
+    let _ = ALTSTACK.try_with(|a| {
+        a.get_or_init(crate::sys::AltStack::ensure);
+    });
+}
+
 thread_local! {
+    static ALTSTACK: OnceCell<Option<crate::sys::AltStack>> = const { OnceCell::new() };
     static POOL: RefCell<Pool> = RefCell::new(Pool::default());
 }
 

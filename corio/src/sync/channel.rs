@@ -113,6 +113,15 @@ impl<T> std::error::Error for TryPutError<T> {}
 /// `None` once it is [shut down](Channel::shutdown) and drained. Getters
 /// and putters are served first come first served.
 ///
+/// **Only [`shutdown`](Channel::shutdown) closes a channel.** All clones
+/// are equal handles: dropping the ones a producer used does not end a
+/// consumer's `get` or `for` loop — it waits for ever (in a program where
+/// nothing else could wake it, the deadlock check reports it). Call
+/// `shutdown` when the last item is put, or use
+/// [`bounded`](super::bounded) / [`unbounded`](super::unbounded), whose
+/// [`Sender`](super::Sender) and [`Receiver`](super::Receiver) halves
+/// close the channel when the other side is dropped.
+///
 /// # Examples
 ///
 /// Coro::Intro's squares: a coro squares the numbers it gets.

@@ -5,11 +5,16 @@
 //! | Perl Coro | corio |
 //! |---|---|
 //! | `Coro::Semaphore` | [`Semaphore`] (and [`Mutex`], a lock around a value) |
-//! | `Coro::Signal` | [`Signal`] |
+//! | `Coro::Signal` | [`Signal`] (a condition variable; Unix signals are [`corio::signal`](crate::signal)) |
 //! | `Coro::RWLock` | [`RwLock`] |
 //! | `Coro::SemaphoreSet` | [`SemaphoreSet`] |
 //! | `Coro::Channel` | [`Channel`] |
 //! | `rouse_cb`, `rouse_wait` | [`rouse`](crate::rouse) |
+//!
+//! [`bounded`] and [`unbounded`] split a channel into a [`Sender`] and a
+//! [`Receiver`] that close it when the other side is gone, as Go's and
+//! Rust's channels do; a [`Channel`] itself closes only when
+//! [`shutdown`](Channel::shutdown) is called.
 //!
 //! Unlike Perl's Coro, a waiter that is cancelled, thrown out of its wait
 //! or times out leaves the wait list, and a wake-up it had already received
@@ -32,6 +37,7 @@
 //! more than the switch). See BENCHMARKS.md for measured costs.
 
 mod channel;
+mod halves;
 pub mod mpmc;
 mod mutex;
 mod rwlock;
@@ -40,6 +46,7 @@ mod semaphore_set;
 mod signal;
 
 pub use channel::{Channel, Closed, IntoIter, Iter, TryPutError};
+pub use halves::{Receiver, ReceiverIntoIter, ReceiverIter, Sender, bounded, unbounded};
 pub use mutex::{Mutex, MutexGuard};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphoreGuard};

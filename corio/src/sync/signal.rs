@@ -1,4 +1,5 @@
 //! `Signal`: Perl's `Coro::Signal`, a binary semaphore / condition variable.
+//! (Unix signals such as `SIGTERM` are [`corio::signal`](crate::signal).)
 
 use std::cell::Cell;
 use std::fmt;
@@ -20,6 +21,11 @@ use crate::sched::wait::{WaitList, WaitNode, Waiter};
 /// `broadcast` with nobody waiting is lost, and it also forgets a
 /// remembered send. Waking a waiter spuriously (`Coro::ready`) does not
 /// end its wait: only a send or a broadcast does.
+///
+/// **Which `Signal` is which.** This one is between coros of one thread:
+/// nothing outside the program sends it. For the operating system's
+/// signals — `SIGTERM`, `SIGINT` (Ctrl-C), `SIGHUP` — use
+/// [`corio::signal::Signals`](crate::signal::Signals).
 ///
 /// # Examples
 ///

@@ -121,8 +121,8 @@ struct Previous {
 }
 
 // SAFETY: `libc::sigaction` is plain data (integers, a signal mask and
-// function addresses); it is written once before our handler is installed
-// and only read afterwards.
+// function addresses); it is written once, before our handler is
+// installed, and only read afterwards.
 unsafe impl Sync for Previous {}
 // SAFETY: as above.
 unsafe impl Send for Previous {}
@@ -132,10 +132,22 @@ static PREVIOUS: OnceLock<Previous> = OnceLock::new();
 /// Installs the stack-overflow reporter for `SIGSEGV` and `SIGBUS` (once per
 /// process). It must be in place before the first coro stack is handed out.
 pub(crate) fn install_overflow_handler() {
-    PREVIOUS.get_or_init(|| {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Record the handlers in place *before* ours goes in: a fault that
+        // is not ours, arriving the moment ours is installed, must find
+        // them (it would otherwise fault again forever).
         // SAFETY: an all-zero sigaction is a valid "nothing" value that the
-        // kernel overwrites.
+        // kernel overwrites; a null new action only queries.
         let mut prev: Previous = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe {
+            libc::sigaction(libc::SIGSEGV, ptr::null(), &mut prev.segv);
+            libc::sigaction(libc::SIGBUS, ptr::null(), &mut prev.bus);
+        }
+        if PREVIOUS.set(prev).is_err() {
+            return;
+        }
         // SAFETY: a zeroed sigaction with our handler, SA_SIGINFO so that we
         // get the fault address, SA_ONSTACK so that it runs on the alternate
         // signal stack once the coro stack is exhausted.
@@ -144,10 +156,9 @@ pub(crate) fn install_overflow_handler() {
             action.sa_sigaction = on_fault as *const () as libc::sighandler_t;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(libc::SIGSEGV, &action, &mut prev.segv);
-            libc::sigaction(libc::SIGBUS, &action, &mut prev.bus);
+            libc::sigaction(libc::SIGSEGV, &action, ptr::null_mut());
+            libc::sigaction(libc::SIGBUS, &action, ptr::null_mut());
         }
-        prev
     });
 }
 
@@ -166,6 +177,14 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
         }
     }
     let Some(prev) = PREVIOUS.get() else {
+        // Cannot happen (PREVIOUS is set before the handler goes in), but
+        // never loop: fall back to the default action.
+        // SAFETY: resetting a signal disposition is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &action, ptr::null_mut());
+        }
         return;
     };
     let prev = if sig == libc::SIGBUS {

@@ -141,12 +141,11 @@ pub fn wait_within(mut child: std::process::Child, limit: std::time::Duration) -
 /// The path of an example binary. `cargo test` builds the examples; when
 /// a single test file was built, this builds the example first.
 pub fn example(name: &str) -> std::path::PathBuf {
-    let mut p = std::env::current_exe().expect("test binary path");
-    p.pop(); // deps
-    p.pop(); // debug or release
-    let release = p.ends_with("release");
-    p.push("examples");
-    p.push(name);
+    let p = example_path(name);
+    let release = p
+        .parent()
+        .and_then(|d| d.parent())
+        .is_some_and(|d| d.ends_with("release"));
     if !p.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
@@ -158,6 +157,17 @@ pub fn example(name: &str) -> std::path::PathBuf {
         let status = cmd.status().expect("run cargo to build an example");
         assert!(status.success(), "building example {name} failed");
     }
+    p
+}
+
+/// Where cargo puts the example `name` for this test build.
+#[allow(dead_code)]
+pub fn example_path(name: &str) -> std::path::PathBuf {
+    let mut p = std::env::current_exe().expect("test binary path");
+    p.pop(); // deps
+    p.pop(); // debug or release
+    p.push("examples");
+    p.push(name);
     p
 }
 

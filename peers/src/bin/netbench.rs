@@ -135,6 +135,15 @@ const IMPLS: &[Impl] = &[
         note: "corio, examples/http_hello.rs",
     },
     Impl {
+        name: "http-corio-hyper",
+        short: "corio-hyper",
+        workload: Workload::Http,
+        source: Source::Peer("http-corio-hyper"),
+        port: 7205,
+        baseline: false,
+        note: "hyper 1 on corio (compat::Http; the same hyper build and settings as http-tokio-hyper, plus hyper's 30 s header read timeout on corio's timer)",
+    },
+    Impl {
         name: "http-tokio-hyper",
         short: "tokio",
         workload: Workload::Http,
@@ -309,7 +318,16 @@ fn main() {
             let built = match i.source {
                 Source::CorioExample(ex) => Some(cargo(
                     &env,
-                    &["build", "--release", "-p", "corio", "--example", ex],
+                    &[
+                        "build",
+                        "--release",
+                        "-p",
+                        "corio",
+                        "--features",
+                        "compat",
+                        "--example",
+                        ex,
+                    ],
                 )),
                 Source::CorioHookExample(ex) => Some(cargo(
                     &env,
@@ -1252,12 +1270,18 @@ fn report(
     );
     let _ = writeln!(r, "# which does:");
     let _ = writeln!(r, "cargo build --release -p corio-peers --bins");
-    let _ = writeln!(r, "cargo build --release -p corio --example echo");
+    let _ = writeln!(
+        r,
+        "cargo build --release -p corio --features compat --example echo"
+    );
     let _ = writeln!(
         r,
         "cargo build --release -p corio --features hook --example echo_std"
     );
-    let _ = writeln!(r, "cargo build --release -p corio --example http_hello");
+    let _ = writeln!(
+        r,
+        "cargo build --release -p corio --features compat --example http_hello"
+    );
     for i in chosen {
         let _ = writeln!(
             r,

@@ -1,0 +1,446 @@
+//! How coros end: the outcome of a coro's closure, `complete` (what runs
+//! as a coro ends, in its own context), `join`, `cancel`, `throw`, the
+//! interrupts of `timeout`, and the unwind every interrupt is.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::pin::pin;
+use std::ptr;
+
+use corosensei::Yielder;
+
+use super::inner::{
+    CANCELLED, CoroInner, CoroRef, HOOKS, Outcome, SUSPENDED, State, THROWN, TIMEDOUT, What,
+};
+use super::value::Value;
+use super::wait::{self, WaitNode};
+use super::{CancelUnwind, Scheduler, TerminateUnwind, release_owned, sched, unwinding_now};
+use crate::JoinError;
+
+impl Scheduler {
+    /// Turns an unwind payload caught at a coro's root into its outcome.
+    fn classify(&self, c: &CoroInner, payload: Box<dyn Any + Send>) -> Outcome {
+        if payload.is::<CancelUnwind>() {
+            Outcome::Failed(JoinError::Cancelled)
+        } else if payload.is::<TerminateUnwind>() {
+            match c.extra_mut(|e| e.terminate.take()) {
+                Some(value) => Outcome::Terminated(Box::new(value)),
+                None => Outcome::Failed(JoinError::Cancelled),
+            }
+        } else {
+            Outcome::Failed(JoinError::Panicked(payload))
+        }
+    }
+
+    /// Everything that happens when a coro ends, in this order: its
+    /// coro-local values are dropped, its outcome is stored, its
+    /// `on_destroy` callbacks run (last registered first), it becomes done,
+    /// its joiners are readied (last arrived first), and the coro that
+    /// cancelled it runs next. Runs in the ending coro's context, or in the
+    /// canceller's for a coro that never started.
+    pub(super) fn complete(&self, c: &CoroInner, outcome: Outcome) {
+        let outcome =
+            if c.has(CANCELLED) && !matches!(outcome, Outcome::Failed(JoinError::Cancelled)) {
+                drop_reporting(c, "its return value", outcome);
+                Outcome::Failed(JoinError::Cancelled)
+            } else {
+                outcome
+            };
+        // Most coros never allocate their extra state; those that did have
+        // locals, callbacks and wakers to deal with, out of line. Every user
+        // value the coro leaves behind is dropped (and every callback run)
+        // here, while it is still the live, running coro: no user code runs
+        // once it is done, nor in the scheduler loop.
+        let has_extra = c.has_extra();
+        if has_extra {
+            self.drop_leftovers(c);
+        }
+        if c.has_handle.get() {
+            c.outcome.set(Some(outcome));
+        } else {
+            drop_reporting(c, "its return value", outcome);
+        }
+        let canceller = if has_extra || c.has_extra() {
+            self.finish_extra(c)
+        } else {
+            None
+        };
+        self.dequeue(c);
+        c.clear(SUSPENDED | HOOKS);
+        c.pending.set(false);
+        c.set_state(State::Done);
+        while let Some(j) = c.joiners.pop_back() {
+            if let wait::Waiter::Coro(j) = j {
+                self.ready(j);
+            }
+        }
+        if let Some(k) = canceller {
+            self.hint.set(k);
+        }
+        self.unlink_all(c);
+    }
+
+    /// Drops the coro-local values, hooks and leftover payloads of the
+    /// ending coro `c` (the running one), reporting panics.
+    #[cold]
+    #[inline(never)]
+    fn drop_leftovers(&self, c: &CoroInner) -> bool {
+        let dead = c.extra_if(|e| {
+            (
+                std::mem::take(&mut e.locals),
+                std::mem::take(&mut e.hooks),
+                (e.throw.take(), e.terminate.take()),
+            )
+        });
+        let Some((locals, hooks, leftovers)) = dead else {
+            return false;
+        };
+        let any = !locals.is_empty()
+            || !hooks.is_empty()
+            || leftovers.0.is_some()
+            || leftovers.1.is_some();
+        drop_reporting(c, "a coro-local value", locals);
+        drop_reporting(c, "a hook", hooks);
+        drop_reporting(c, "a thrown payload", leftovers);
+        any
+    }
+
+    /// The rest of ending `c` (the running coro) for coros with extra
+    /// state: runs its `on_destroy` callbacks (last registered first) and
+    /// wakes the waker of a polled `JoinHandle`, then drops whatever that
+    /// user code left behind (a coro-local first touched in a callback, a
+    /// hook, a throw at itself, another callback), round after round until
+    /// nothing is left. Returns the coro waiting in `cancel` for `c`.
+    #[cold]
+    #[inline(never)]
+    fn finish_extra(&self, c: &CoroInner) -> Option<*const CoroInner> {
+        // Each round runs user code that may leave more behind; a program
+        // that always does is cut off after this many, and what it left is
+        // leaked (never dropped: dropping it later would run its code in the
+        // scheduler loop, where no coro is running).
+        const ROUNDS: usize = 16;
+        for _ in 0..ROUNDS {
+            let (on_destroy, waker) = c
+                .extra_if(|e| (std::mem::take(&mut e.on_destroy), e.waker.take()))
+                .unwrap_or_default();
+            let more = !on_destroy.is_empty() || waker.is_some();
+            run_on_destroy(c, on_destroy);
+            if let Some(w) = waker
+                && let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| w.wake()))
+            {
+                report_panic(c, "the waker of its JoinHandle", &*p);
+            }
+            if !self.drop_leftovers(c) && !more {
+                return c.extra_if(|e| e.canceller.take()).flatten();
+            }
+        }
+        eprintln!(
+            "corio: coro {} kept leaving values behind as it ended ({ROUNDS} rounds of \
+             on_destroy callbacks and drops); leaking the rest",
+            c.id
+        );
+        c.extra_if(|e| {
+            std::mem::forget(std::mem::take(&mut e.on_destroy));
+            std::mem::forget(std::mem::take(&mut e.locals));
+            std::mem::forget(std::mem::take(&mut e.hooks));
+            std::mem::forget(e.throw.take());
+            std::mem::forget(e.terminate.take());
+            std::mem::forget(e.waker.take());
+            e.canceller.take()
+        })
+        .flatten()
+    }
+
+    /// Blocks the running coro until `c` is done (`JoinHandle::join`).
+    pub(crate) fn join_wait(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        let me = self.cur();
+        if me.interrupted() {
+            self.raise(me);
+        }
+        if c.is_over() {
+            return;
+        }
+        if ptr::eq(me, c) {
+            panic!("corio: a coro cannot join itself (coro {})", c.id);
+        }
+        let node = pin!(WaitNode::new(me));
+        while !c.is_over() {
+            c.joiners.push_back(node.as_ref());
+            self.park_on(loc, What::Join(c.id));
+        }
+    }
+
+    /// `Coro::cancel` (see the ordering rules in the crate docs).
+    pub(crate) fn cancel(&self, v: &CoroInner, loc: &'static Location<'static>) {
+        match v.state() {
+            State::Done | State::Abandoned => return,
+            State::New => return self.cancel_unstarted(v),
+            _ => {}
+        }
+        let me = self.cur();
+        if v.is_main() {
+            // The main coro is the thread itself: its current (or next)
+            // blocking call unwinds once, like a throw; if nothing catches
+            // it, the thread ends. There is nothing to wait for.
+            if ptr::eq(me, v) {
+                unwind(v, Box::new(CancelUnwind), Some(loc));
+            }
+            return self.throw(v, Box::new(CancelUnwind));
+        }
+        v.set(CANCELLED);
+        if ptr::eq(me, v) {
+            if !unwinding_now(v) {
+                unwind(v, Box::new(CancelUnwind), Some(loc));
+            }
+            return;
+        }
+        if v.cancelling.get() {
+            // `v` is itself inside a cancel: it finishes that first, then
+            // unwinds (Coro's t/20).
+            return;
+        }
+        if v.with_extra(|e| e.is_some_and(|e| e.canceller.is_some())) {
+            // Somebody else's cancel of `v` is in progress: wait for it.
+            return self.join_wait(v, loc);
+        }
+        self.dequeue(v);
+        v.clear(SUSPENDED);
+        v.pending.set(false);
+        v.extra_mut(|e| e.canceller = Some(me));
+        me.cancelling.set(true);
+        struct Waiting<'a>(&'a CoroInner, &'a CoroInner);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.cancelling.set(false);
+                let me: *const CoroInner = self.0;
+                self.1.extra_if(|e| {
+                    if e.canceller == Some(me) {
+                        e.canceller = None;
+                    }
+                });
+            }
+        }
+        let waiting = Waiting(me, v);
+        self.hint.set(v);
+        while !v.is_over() && !self.stalled.get() {
+            me.where_.set(Some(loc));
+            me.what.set(What::Cancel(v.id));
+            self.switch_away(me);
+            me.what.set(What::Nothing);
+        }
+        drop(waiting);
+        if me.interrupted() {
+            self.raise(me);
+        }
+    }
+
+    /// Cancels a coro that never ran: its closure is dropped here, in the
+    /// canceller's context.
+    pub(super) fn cancel_unstarted(&self, v: &CoroInner) {
+        v.set(CANCELLED);
+        self.dequeue(v);
+        v.set_state(State::Live);
+        // Keep `v` alive across user code (the closure's drop), and make any
+        // other cancel of it wait for this one.
+        let owned = self.handle_of(v);
+        let me: *const CoroInner = self.cur();
+        v.extra_mut(|e| e.canceller = Some(me));
+        if let Some(ctx) = v.take_context() {
+            drop_reporting(v, "its closure", ctx);
+        }
+        self.complete(v, Outcome::Failed(JoinError::Cancelled));
+        // `complete` unlinked it; release the count the list owned.
+        // SAFETY: the all-list owned one count, `complete` unlinked it.
+        unsafe { release_owned(owned.as_ptr()) };
+        // No switch was involved: drop the hint `complete` set to us.
+        if ptr::eq(self.hint.get(), self.cur()) {
+            self.hint.set(ptr::null());
+        }
+    }
+
+    /// A new strong handle to a live coro.
+    pub(crate) fn handle_of(&self, c: &CoroInner) -> CoroRef {
+        // SAFETY: every coro is made by `Rc` and `c` is alive.
+        unsafe { CoroRef::clone_raw(c) }
+    }
+
+    /// `Coro::throw`.
+    pub(crate) fn throw(&self, v: &CoroInner, payload: Box<dyn Any + Send>) {
+        if v.is_over() {
+            return;
+        }
+        v.extra_mut(|e| e.throw = Some(payload));
+        v.set(THROWN);
+        if !ptr::eq(v, self.cur()) {
+            self.ready(v);
+        }
+    }
+
+    /// A `timeout` deadline passed: interrupt `c`'s current or next
+    /// blocking call. Of several timeouts, the outermost (oldest) wins.
+    pub(super) fn interrupt_timeout(&self, c: &CoroInner, id: u64) {
+        if c.is_over() {
+            return;
+        }
+        c.extra_mut(|e| e.timed_out = Some(e.timed_out.map_or(id, |old| old.min(id))));
+        c.set(TIMEDOUT);
+        // Timers fire in the scheduler loop, where no coro is running.
+        self.ready(c);
+    }
+
+    /// Forgets a pending timeout interrupt of `id` (its `timeout` is
+    /// returning anyway).
+    pub(crate) fn clear_timeout(&self, c: &CoroInner, id: u64) {
+        if !c.has(TIMEDOUT) {
+            return;
+        }
+        let still = c.extra_mut(|e| {
+            if e.timed_out == Some(id) {
+                e.timed_out = None;
+            }
+            e.timed_out.is_some()
+        });
+        if !still {
+            c.clear(TIMEDOUT);
+        }
+    }
+
+    /// Withdraws a pending `throw`; returns whether one was pending.
+    pub(crate) fn clear_throw(&self, v: &CoroInner) -> bool {
+        if !v.has(THROWN) {
+            return false;
+        }
+        v.clear(THROWN);
+        drop(v.extra_mut(|e| e.throw.take()));
+        true
+    }
+
+    /// Cancels every live coro except the current one and main.
+    pub(crate) fn killall(&self, loc: &'static Location<'static>) {
+        let me: *const CoroInner = self.cur();
+        for v in self.live_coros() {
+            if !ptr::eq(v.as_ptr(), me) {
+                self.cancel(&v, loc);
+            }
+        }
+    }
+}
+
+/// The body of every coro's coroutine.
+pub(super) fn entry<F, T>(y: &Yielder<(), ()>, f: F)
+where
+    F: FnOnce() -> T,
+    T: 'static,
+{
+    let s = sched();
+    let c = s.cur();
+    c.yielder.set(y);
+    c.set_state(State::Live);
+    let result = panic::catch_unwind(AssertUnwindSafe(move || {
+        if c.interrupted() {
+            s.raise(c);
+        }
+        f()
+    }));
+    let outcome = match result {
+        Ok(v) => Outcome::Returned(Value::new(v)),
+        Err(p) => s.classify(c, p),
+    };
+    // Nothing below may unwind past the coroutine root: `complete` catches
+    // every user panic; anything else is a corio bug, better an abort.
+    struct Abort;
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            eprintln!("corio: internal error while finishing a coro; aborting");
+            std::process::abort();
+        }
+    }
+    let guard = Abort;
+    s.complete(c, outcome);
+    std::mem::forget(guard);
+}
+
+/// Runs `on_destroy` callbacks, last registered first; a panic in one is
+/// reported and the others still run.
+#[cold]
+pub(super) fn run_on_destroy(c: &CoroInner, mut callbacks: Vec<Box<dyn FnOnce()>>) {
+    while let Some(cb) = callbacks.pop() {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(cb)) {
+            report_panic(c, "an on_destroy callback", &*p);
+        }
+    }
+}
+
+/// Drops `value`, reporting (not propagating) a panic from its `Drop`.
+pub(super) fn drop_reporting<T>(c: &CoroInner, what: &str, value: T) {
+    if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        report_panic(c, what, &*p);
+    }
+}
+
+/// Prints a panic that corio caught and could not hand to anybody.
+pub(crate) fn report_panic(c: &CoroInner, what: &str, payload: &(dyn Any + Send)) {
+    if payload.is::<CancelUnwind>() {
+        eprintln!("corio: coro {} was cancelled in {what}", c.id);
+        return;
+    }
+    if payload.is::<crate::time::TimeoutUnwind>() {
+        eprintln!("corio: coro {} timed out in {what}", c.id);
+        return;
+    }
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string payload)");
+    eprintln!("corio: coro {} panicked in {what}: {msg}", c.id);
+}
+
+/// Unwinds the running coro `c` with `payload` (a cancel, a throw, a
+/// timeout, `terminate`): every corio interrupt is an unwind. Built with
+/// `panic = "abort"` there is no unwinding: it says so in one line naming
+/// the coro, the call and the reason, then aborts the process (instead of
+/// the silent abort `resume_unwind` gives). `at` is where the interrupting
+/// call was made, when it is the coro's own (`cancel` of itself,
+/// `terminate`); otherwise the report names the blocking call it was in.
+#[cold]
+#[inline(never)]
+pub(crate) fn unwind(
+    c: &CoroInner,
+    payload: Box<dyn Any + Send>,
+    at: Option<&'static Location<'static>>,
+) -> ! {
+    if cfg!(panic = "abort") {
+        let who = match c.desc() {
+            Some(d) => format!("coro {} ({d})", c.id),
+            None => format!("coro {}", c.id),
+        };
+        let what = if payload.is::<CancelUnwind>() {
+            "was cancelled".to_string()
+        } else if payload.is::<TerminateUnwind>() {
+            "called corio::terminate()".to_string()
+        } else if payload.is::<crate::time::TimeoutUnwind>() {
+            "ran out of time in corio::timeout()".to_string()
+        } else {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            match msg {
+                Some(m) => format!("was thrown at (Coro::throw: {m:?})"),
+                None => "was thrown at (Coro::throw)".to_string(),
+            }
+        };
+        let place = match (at, c.where_.get()) {
+            (Some(l), _) => format!(" at {l}"),
+            (None, Some(l)) => format!(" in its blocking call at {l}"),
+            (None, None) => String::new(),
+        };
+        eprintln!(
+            "corio: {who} {what}{place}: this unwinds its stack, which needs \
+             panic = \"unwind\"; the program is built with panic = \"abort\", aborting"
+        );
+        std::process::abort();
+    }
+    panic::resume_unwind(payload)
+}

@@ -1,0 +1,639 @@
+//! Switching: giving up the CPU (park, cede, switch_to), the scheduler
+//! loop that picks the next coro, idling on timers and the reactor, and
+//! raising interrupts in a coro that is switched back in. See the module
+//! docs of `sched` for how a switch works.
+
+use std::io;
+use std::panic::Location;
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use super::inner::{
+    ATTN, CANCELLED, CoroInner, HOOKS, MAIN, QUEUED, SUSPENDED, State, THROWN, TIMEDOUT, What,
+};
+use super::{
+    CancelUnwind, POLL_EVERY, SPIN_BEFORE_SLEEP, Scheduler, note_switch_out, reactor,
+    release_owned, timer, unwind, unwinding_now, watch,
+};
+
+/// Clears a flag when dropped.
+struct ClearOnDrop<'a>(&'a std::cell::Cell<bool>);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+impl Scheduler {
+    /// Gives up the CPU without re-queuing `c` (the running coro); returns
+    /// when `c` is switched back in. Does not look at interrupts.
+    #[inline(always)]
+    pub(super) fn switch_away(&self, c: &CoroInner) {
+        if c.has(HOOKS) {
+            crate::hooks::run_leave(c);
+        }
+        self.raw_switch_away(c);
+        if c.has(ATTN) {
+            self.serve(c);
+        }
+        if c.has(HOOKS) {
+            crate::hooks::run_enter(c);
+        }
+    }
+
+    /// Gives up the CPU, no hooks, no requests: the bare switch.
+    #[inline(always)]
+    fn raw_switch_away(&self, c: &CoroInner) {
+        if c.is_main() {
+            self.run_loop();
+        } else {
+            c.note_sp(crate::sys::stack_pointer());
+            let y = c.yielder.get();
+            // SAFETY: `yielder` was set when the coro first ran and stays
+            // valid until its coroutine returns; we are running on it.
+            unsafe { (*y).suspend(()) };
+        }
+    }
+
+    /// Serves what other coros asked of `c` (just switched in): a
+    /// backtrace taken on its own stack. Each request hands the CPU back to
+    /// its requester and `c` goes on waiting exactly as before.
+    #[cold]
+    #[inline(never)]
+    fn serve(&self, c: &CoroInner) {
+        while c.has(ATTN) {
+            c.clear(ATTN);
+            let Some(requester) = c.extra_if(|e| e.bt_requester.take()).flatten() else {
+                continue;
+            };
+            let bt = std::backtrace::Backtrace::force_capture();
+            // SAFETY: a requester waits, parked, until its result is in and
+            // it was switched back to; `backtrace` clears the request if it
+            // stops waiting, so a requester found here is alive.
+            unsafe { (*requester).extra_mut(|e| e.bt_result = Some(bt)) };
+            self.hint.set(requester);
+            self.raw_switch_away(c);
+        }
+    }
+
+    /// `Coro::backtrace`: captured on `v`'s own stack.
+    pub(crate) fn backtrace(&self, v: &CoroInner) -> std::backtrace::Backtrace {
+        let me = self.cur();
+        if ptr::eq(me, v) {
+            return std::backtrace::Backtrace::force_capture();
+        }
+        if v.state() != State::Live {
+            return std::backtrace::Backtrace::disabled();
+        }
+        let me_ptr: *const CoroInner = me;
+        v.extra_mut(|e| e.bt_requester = Some(me_ptr));
+        v.set(ATTN);
+        self.hint.set(v);
+        // If anything unwinds us before the answer came, withdraw the
+        // request so `v` never writes to a coro that stopped waiting.
+        struct Withdraw<'a>(&'a CoroInner, *const CoroInner);
+        impl Drop for Withdraw<'_> {
+            fn drop(&mut self) {
+                let me = self.1;
+                self.0.extra_if(|e| {
+                    if e.bt_requester == Some(me) {
+                        e.bt_requester = None;
+                    }
+                });
+            }
+        }
+        let _withdraw = Withdraw(v, me_ptr);
+        loop {
+            self.raw_switch_away(me);
+            if let Some(bt) = me.extra_if(|e| e.bt_result.take()).flatten() {
+                return bt;
+            }
+            if !v.has(ATTN) {
+                // Woken for another reason after `v` was done with us (or
+                // `v` ended): nothing more will come.
+                return std::backtrace::Backtrace::disabled();
+            }
+        }
+    }
+
+    /// The loop (see the module docs). Runs on the main coro's stack and
+    /// returns when the main coro is picked.
+    fn run_loop(&self) {
+        let main: *const CoroInner = self.main.as_ptr();
+        if self.times.get() {
+            self.charge(&self.main);
+        }
+        if self.watching.get() {
+            self.watch_returned(&self.main);
+        }
+        note_switch_out(&self.main);
+        self.looping.set(true);
+        // Also cleared when the loop unwinds (the deadlock report, a
+        // panicking `Drop`): the main coro runs again after that.
+        let _looping = ClearOnDrop(&self.looping);
+        loop {
+            let tick = self.tick.get();
+            if tick == 0 {
+                self.tick.set(POLL_EVERY);
+                self.look_around();
+            } else {
+                self.tick.set(tick - 1);
+            }
+            let mut next = self.hint.get();
+            if next.is_null() {
+                next = self.ready.pop();
+                if next.is_null() {
+                    next = self.idle();
+                } else {
+                    // SAFETY: popped coros are alive (queue invariant).
+                    unsafe { (*next).clear(QUEUED) };
+                }
+            } else {
+                self.hint.set(ptr::null());
+                // SAFETY: hints are live coros (set by `cancel`,
+                // `schedule_to`, `complete`, `backtrace`, which hold them
+                // alive).
+                let h = unsafe { &*next };
+                // A coro switched to only to serve a request keeps its
+                // place in the ready queue.
+                if !h.has(ATTN) {
+                    self.dequeue(h);
+                }
+            }
+            // SAFETY: `next` is alive (see above).
+            let c = unsafe { &*next };
+            self.current.set(next);
+            c.switches.set(c.switches.get() + 1);
+            if self.watching.get() {
+                self.watch_resumed(c);
+            }
+            c.panic_in.set(std::thread::panicking());
+            if next == main {
+                return;
+            }
+            self.looping.set(false);
+            // SAFETY: we are the loop, on the main stack; `c` is a live,
+            // non-main coro that is not running.
+            let finished = unsafe { c.resume() };
+            self.looping.set(true);
+            note_switch_out(c);
+            if self.times.get() {
+                self.charge(c);
+            }
+            if self.watching.get() {
+                self.watch_returned(c);
+            }
+            if finished {
+                self.reap(next);
+            }
+        }
+    }
+
+    /// Nothing is ready: fire due timers, run what other threads queued,
+    /// and sleep until one of them can ready a coro. Returns the coro to
+    /// run. When nothing could ever ready one, panics with the deadlock
+    /// report (or, during teardown, gives up and returns the main coro).
+    #[cold]
+    fn idle(&self) -> *const CoroInner {
+        let main = self.main.as_ptr();
+        loop {
+            if let Some(flush) = self.flush.take() {
+                flush(self);
+            }
+            self.fire_timers();
+            if let Some(r) = self.reactor.get() {
+                r.drain(self);
+            }
+            let next = self.ready.pop();
+            if !next.is_null() {
+                // SAFETY: popped coros are alive.
+                unsafe { (*next).clear(QUEUED) };
+                return next;
+            }
+            let deadline = self.timers.next_deadline();
+            // Something may still wake a coro: a timer, another thread, a
+            // descriptor somebody waits on. (During teardown only timers
+            // count: the coros left are being cancelled.)
+            let remote = self.reactor.get().is_some_and(|r| r.keeps_alive());
+            let io = self.io_waiters.get() > 0;
+            if deadline.is_none() && (self.tearing_down.get() || !(remote || io)) {
+                break;
+            }
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if self.spin_waiters.get() > 0
+                && let Some(r) = self.reactor.get()
+                && r.spin_for_wake(timeout.map_or(SPIN_BEFORE_SLEEP, |t| t.min(SPIN_BEFORE_SLEEP)))
+            {
+                continue;
+            }
+            match (self.reactor.get(), timeout) {
+                (Some(r), timeout) => r.poll(self, timeout),
+                // No reactor, so no other thread can wake us: sleep until
+                // the next timer, exactly.
+                (None, Some(t)) => std::thread::sleep(t),
+                (None, None) => unreachable!("checked above"),
+            }
+        }
+        if self.tearing_down.get() {
+            self.stalled.set(true);
+            return main;
+        }
+        let report = format!(
+            "corio: deadlock detected: every coro of this thread is blocked, \
+             none is ready, and nothing could ever wake one.\n{}",
+            crate::debug::listing(self, crate::debug::PsMode::Normal, None)
+        );
+        self.current.set(main);
+        // The main coro's blocking call unwinds from here: what it waited
+        // on may be gone by the time anybody looks again (`ps` reads it).
+        self.main.what.set(What::Nothing);
+        if self.main.has(HOOKS) {
+            crate::hooks::run_enter(&self.main);
+        }
+        panic!("{report}");
+    }
+
+    /// The periodic look at timers and the reactor, without blocking (so
+    /// that coros that only cede never starve them).
+    #[cold]
+    #[inline(never)]
+    fn look_around(&self) {
+        if let Some(flush) = self.flush.take() {
+            flush(self);
+        }
+        if self.timers.live() > 0 {
+            self.fire_timers();
+        }
+        if let Some(r) = self.reactor.get() {
+            r.poll(self, Some(Duration::ZERO));
+            r.drain(self);
+        }
+    }
+
+    /// Fires every due timer.
+    pub(crate) fn fire_timers(&self) {
+        if self.timers.live() == 0 {
+            return;
+        }
+        self.timers.expire(Instant::now(), |action| match action {
+            timer::Action::Ready(c) => {
+                // SAFETY: an armed timer's coro is alive (see the
+                // invariants in `timer.rs`): the timer guard lives in a
+                // frame of that coro — one no generator can carry away,
+                // since `sleep`'s runs no user code and `timeout`'s holds a
+                // bind — and disarms on drop; an abandoned coro's control
+                // block is never freed.
+                self.ready(unsafe { &*c });
+            }
+            timer::Action::Interrupt(c, id) => {
+                // SAFETY: as above.
+                self.interrupt_timeout(unsafe { &*c }, id);
+            }
+        });
+    }
+
+    /// This thread's reactor, if it was made.
+    pub(crate) fn reactor_if_made(&self) -> Option<&reactor::Reactor> {
+        self.reactor.get()
+    }
+
+    /// This thread's reactor, made on first use.
+    ///
+    /// # Errors
+    /// When the poll set or its waker cannot be made (out of file
+    /// descriptors).
+    pub(crate) fn reactor(&self) -> io::Result<&reactor::Reactor> {
+        if let Some(r) = self.reactor.get() {
+            return Ok(r);
+        }
+        let r = reactor::Reactor::new(self.main.id.as_u64())?;
+        Ok(self.reactor.get_or_init(|| r))
+    }
+
+    /// Frees what a finished coro still holds: its stack, and the strong
+    /// count its all-list link owned. No user code runs here.
+    fn reap(&self, p: *const CoroInner) {
+        // SAFETY: `p` is alive: its all-list count was handed to us by
+        // `complete` and is released below.
+        let c = unsafe { &*p };
+        if let Some(ctx) = c.take_context() {
+            self.stacks.put(ctx.into_stack(), c.stack_used());
+        }
+        // SAFETY: `complete` unlinked `c` from the all-list and left us its
+        // strong count; `reap` runs once per coro.
+        unsafe { release_owned(p) };
+    }
+
+    /// Charges the time since the last stamp to `c`.
+    fn charge(&self, c: &CoroInner) {
+        let (real0, cpu0) = self.stamp.get();
+        let real = Instant::now();
+        let cpu = crate::sys::thread_cpu_time();
+        self.stamp.set((real, cpu));
+        c.extra_mut(|e| {
+            e.real += real.duration_since(real0);
+            e.cpu += cpu.saturating_sub(cpu0);
+        });
+    }
+
+    /// Turns per-coro time accounting on or off; returns the old setting.
+    pub(crate) fn enable_times(&self, on: bool) -> bool {
+        if on && !self.times.get() {
+            self.stamp
+                .set((Instant::now(), crate::sys::thread_cpu_time()));
+        }
+        self.times.replace(on)
+    }
+
+    pub(crate) fn times_enabled(&self) -> bool {
+        self.times.get()
+    }
+
+    /// Turns the blocked-scheduler monitor on (with a threshold) or off.
+    pub(crate) fn set_monitor(&self, threshold: Option<Duration>) -> io::Result<()> {
+        self.start_monitor(threshold, false)
+    }
+
+    /// [`set_monitor`](Self::set_monitor); with `stderr`, warnings go to
+    /// stderr when no logger is installed (`CORIO_MONITOR`).
+    pub(super) fn start_monitor(
+        &self,
+        threshold: Option<Duration>,
+        stderr: bool,
+    ) -> io::Result<()> {
+        if let Some(old) = self.watch.borrow_mut().take() {
+            old.stop();
+        }
+        self.watching.set(false);
+        if let Some(t) = threshold {
+            let w = watch::Watch::start(t, stderr)?;
+            *self.watch.borrow_mut() = Some(w);
+            self.watching.set(true);
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn watch_resumed(&self, c: &CoroInner) {
+        if let Some(w) = &*self.watch.borrow() {
+            w.resumed(c);
+        }
+    }
+
+    #[cold]
+    fn watch_returned(&self, c: &CoroInner) {
+        if let Some(w) = &*self.watch.borrow() {
+            w.returned(c);
+        }
+    }
+
+    /// Blocks the running coro until something readies it, then raises any
+    /// pending interrupt. `loc` is shown by `ps` as where it waits.
+    ///
+    /// Inlined, like [`cede`](Self::cede), so that blocking calls switch in
+    /// their caller's frame; a plain coro pays one flag test on each side.
+    #[inline(always)]
+    pub(crate) fn park(&self, loc: &'static Location<'static>) {
+        self.park_on(loc, What::Nothing);
+    }
+
+    /// [`park`](Self::park), telling `ps` what the coro waits on.
+    #[inline(always)]
+    pub(crate) fn park_on(&self, loc: &'static Location<'static>, what: What) {
+        let c = self.cur();
+        c.where_.set(Some(loc));
+        c.what.set(what);
+        if c.has(MAIN | HOOKS) {
+            return self.park_slow(c);
+        }
+        c.note_sp(crate::sys::stack_pointer());
+        let y = c.yielder.get();
+        // SAFETY: `c` is a running non-main coro (MAIN is clear), so its
+        // yielder was set at its first switch-in and is valid until its
+        // coroutine returns; we are running on that coroutine.
+        unsafe { (*y).suspend(()) };
+        c.what.set(What::Nothing);
+        if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
+            self.after_switch_in(c);
+        }
+    }
+
+    /// Whether the scheduler loop itself is running (not a coro): code
+    /// called from there must not park.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn in_loop(&self) -> bool {
+        self.looping.get()
+    }
+
+    /// Whether the next blocking call of `c` (the running coro) would
+    /// unwind: the test [`raise`](Self::raise) makes, without raising.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn would_raise(&self, c: &CoroInner) -> bool {
+        c.interrupted() && !c.cancelling.get() && !unwinding_now(c)
+    }
+
+    /// Whether the pending interrupt of `c` is a `timeout` (rather than a
+    /// cancel or a throw).
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn timed_out(&self, c: &CoroInner) -> bool {
+        c.has(TIMEDOUT) && !c.has(CANCELLED | THROWN)
+    }
+
+    /// [`park_on`](Self::park_on) for callers that must not unwind (the
+    /// `hook` feature's C entry points): a pending interrupt is left
+    /// pending for the coro's next blocking call, and the caller learns of
+    /// it from [`would_raise`](Self::would_raise). Switch hooks still run
+    /// and may panic.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn park_quiet(&self, loc: &'static Location<'static>, what: What) {
+        let c = self.cur();
+        c.where_.set(Some(loc));
+        c.what.set(what);
+        self.switch_away(c);
+        c.what.set(What::Nothing);
+    }
+
+    /// [`park`](Self::park) for the main coro and coros with hooks.
+    #[cold]
+    #[inline(never)]
+    fn park_slow(&self, c: &CoroInner) {
+        self.switch_away(c);
+        c.what.set(What::Nothing);
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// `corio::cede`. The common case (a plain coro, no hooks, no pending
+    /// interrupt) is inlined into the caller on purpose: the switch then
+    /// happens in the caller's own frame, and no `ret` crosses a switch.
+    /// Every `ret` that does (the return from a non-inlined `cede`) is
+    /// mispredicted by the CPU's return-stack buffer, which costs more than
+    /// the whole switch.
+    #[inline(always)]
+    pub(crate) fn cede(&self, loc: &'static Location<'static>) {
+        let c = self.cur();
+        if c.has(MAIN | HOOKS | CANCELLED | THROWN | TIMEDOUT | QUEUED | SUSPENDED) {
+            return self.cede_slow(c, loc);
+        }
+        if !self.ready.has_at_least(c.level()) {
+            return self.cede_alone(c, loc);
+        }
+        c.where_.set(Some(loc));
+        c.set(QUEUED);
+        self.ready.push_back(c);
+        c.note_sp(crate::sys::stack_pointer());
+        let y = c.yielder.get();
+        // SAFETY: `c` is a running non-main coro (MAIN is clear), so its
+        // yielder was set at its first switch-in and is valid until its
+        // coroutine returns; we are running on that coroutine.
+        unsafe { (*y).suspend(()) };
+        if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
+            self.after_switch_in(c);
+        }
+    }
+
+    /// A `cede` that found nobody to give the CPU to. It still counts
+    /// toward the periodic look at timers and the reactor, so that a coro
+    /// spinning on `cede` while the others wait for a timer or a socket
+    /// lets them wake.
+    #[cold]
+    #[inline(never)]
+    fn cede_alone(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        if self.watching.get() {
+            // Nobody else wanted the CPU: for the monitor, as good as a
+            // switch out and back in here.
+            c.where_.set(Some(loc));
+            self.watch_returned(c);
+            self.watch_resumed(c);
+        }
+        let tick = self.tick.get();
+        if tick > 0 {
+            self.tick.set(tick - 1);
+            return;
+        }
+        self.tick.set(POLL_EVERY);
+        self.look_around();
+        if self.ready.has_at_least(c.level()) {
+            c.where_.set(Some(loc));
+            self.ready(c);
+            self.switch_away(c);
+            if c.interrupted() {
+                self.raise(c);
+            }
+        }
+    }
+
+    /// `cede` for everything the inlined path does not handle.
+    #[cold]
+    #[inline(never)]
+    fn cede_slow(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        if c.interrupted() {
+            self.raise(c);
+        }
+        if !self.ready.has_at_least(c.level()) {
+            return self.cede_alone(c, loc);
+        }
+        c.where_.set(Some(loc));
+        self.ready(c);
+        self.switch_away(c);
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// What a coro switched back in must do besides returning: enter hooks,
+    /// pending interrupts.
+    #[cold]
+    #[inline(never)]
+    fn after_switch_in(&self, c: &CoroInner) {
+        if c.has(ATTN) {
+            self.serve(c);
+        }
+        if c.has(HOOKS) {
+            crate::hooks::run_enter(c);
+        }
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// `corio::cede_notself`.
+    pub(crate) fn cede_notself(&self, loc: &'static Location<'static>) {
+        let c = self.cur();
+        if c.interrupted() {
+            self.raise(c);
+        }
+        let next = self.ready.pop();
+        if next.is_null() {
+            return;
+        }
+        // SAFETY: popped coros are alive.
+        unsafe { (*next).clear(QUEUED) };
+        self.hint.set(next);
+        c.where_.set(Some(loc));
+        self.ready(c);
+        self.switch_away(c);
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// Parks the running coro and runs `target` next, whatever the queue
+    /// says; with `requeue`, the running coro is queued first (`cede_to`).
+    pub(crate) fn switch_to(&self, target: &CoroInner, requeue: bool, loc: &'static Location) {
+        let c = self.cur();
+        if c.interrupted() {
+            self.raise(c);
+        }
+        if ptr::eq(c, target) || target.is_over() {
+            if !requeue {
+                self.park(loc);
+            }
+            return;
+        }
+        self.hint.set(target);
+        c.where_.set(Some(loc));
+        if requeue {
+            self.ready(c);
+        }
+        self.switch_away(c);
+        if c.interrupted() {
+            self.raise(c);
+        }
+    }
+
+    /// Raises the pending interrupt of `c` (the running coro) by unwinding.
+    #[cold]
+    pub(crate) fn raise(&self, c: &CoroInner) {
+        if c.cancelling.get() {
+            // It finishes the cancel it is in first (Coro's t/20).
+            return;
+        }
+        if unwinding_now(c) {
+            // Blocking from a `Drop` while this coro unwinds: raising now
+            // would be a panic in a destructor during cleanup, which aborts
+            // the process. The interrupt stays pending: a cancel is already
+            // being carried out, a throw or timeout fires at the first
+            // blocking call after the unwind (if something catches it).
+            return;
+        }
+        if c.has(CANCELLED) {
+            unwind(c, Box::new(CancelUnwind), None);
+        }
+        if c.has(THROWN) {
+            c.clear(THROWN);
+            if let Some(payload) = c.extra_mut(|e| e.throw.take()) {
+                unwind(c, payload, None);
+            }
+        }
+        if c.has(TIMEDOUT) {
+            c.clear(TIMEDOUT);
+            if let Some(id) = c.extra_mut(|e| e.timed_out.take()) {
+                unwind(c, Box::new(crate::time::TimeoutUnwind(id)), None);
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Serving hyper services on corio (`compat::Http`, `compat::serve`):
+//! keep-alive, pipelining, blocking handlers, limits, timeouts, graceful
+//! shutdown, and hyper's client over `compat::Io` against it.
+#![cfg(feature = "compat")]
+
+mod util;
+
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use corio::compat::{Executor, Http, Io};
+use corio::net::{TcpListener, TcpStream};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::rt::Executor as _;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+type Rsp = Response<Full<Bytes>>;
+
+thread_local! {
+    /// Handlers inside `corio::sleep` now, and at most so far.
+    static SLEEPING: util::Peak = util::Peak::new();
+}
+
+/// `/` says hello; `/sleep/MS` blocks in `corio::sleep`; `/panic` panics;
+/// `/tokio` awaits tokio's timer (no runtime); `/echo` echoes the body.
+async fn app(req: Request<Incoming>) -> Result<Rsp, Infallible> {
+    let path = req.uri().path().to_owned();
+    let body = if let Some(ms) = path.strip_prefix("/sleep/") {
+        let ms: u64 = ms.parse().unwrap();
+        let _asleep = SLEEPING.with(|p| p.enter());
+        corio::sleep(Duration::from_millis(ms)); // blocking, no .await
+        format!("slept {ms} ms")
+    } else if path == "/panic" {
+        panic!("handler panicked on purpose");
+    } else if path == "/tokio" {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        "unreachable".into()
+    } else if path == "/echo" {
+        let b = req.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&b).into_owned()
+    } else {
+        "Hello, world!".into()
+    };
+    Ok(Response::new(Full::new(Bytes::from(body))))
+}
+
+/// Starts `http` serving `app` on a fresh port in a coro of this thread.
+fn start(http: &Http) -> (SocketAddr, corio::JoinHandle<std::io::Result<()>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let http = http.clone();
+    (addr, corio::spawn(move || http.serve(l, service_fn(app))))
+}
+
+/// Sends `raw` on a new connection and reads until the server closes it.
+fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::get(path)
+        .header("host", "test")
+        .body(Empty::new())
+        .unwrap()
+}
+
+#[test]
+fn hyper_client_over_io_keeps_one_connection_alive_for_many_requests() {
+    util::within(LIMIT, "client", || {
+        let http = Http::new();
+        let (addr, server) = start(&http);
+        let stream = TcpStream::connect(addr).unwrap();
+        let bodies = corio::block_on(async {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(Io::new(stream))
+                .await
+                .unwrap();
+            Executor.execute(async move {
+                let _ = conn.await;
+            });
+            let mut bodies = Vec::new();
+            for path in ["/", "/sleep/5", "/"] {
+                let rsp = send.send_request(get(path)).await.unwrap();
+                assert_eq!(rsp.status(), 200);
+                bodies.push(rsp.into_body().collect().await.unwrap().to_bytes());
+            }
+            let post = Request::post("/echo")
+                .header("host", "test")
+                .body(Full::new(Bytes::from(vec![b'x'; 300_000])))
+                .unwrap();
+            let (mut send2, conn2) =
+                hyper::client::conn::http1::handshake(Io::new(TcpStream::connect(addr).unwrap()))
+                    .await
+                    .unwrap();
+            Executor.execute(conn2);
+            let rsp = send2.send_request(post).await.unwrap();
+            let echoed = rsp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(echoed.len(), 300_000);
+            bodies
+        });
+        assert_eq!(bodies, ["Hello, world!", "slept 5 ms", "Hello, world!"]);
+        // One connection carried the three GETs.
+        assert!(http.connections() <= 2);
+        server.cancel();
+        http.shutdown();
+    });
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    util::within(LIMIT, "pipelining", || {
+        let http = Http::new();
+        let (addr, server) = start(&http);
+        let out = exchange(
+            addr,
+            b"GET /sleep/20 HTTP/1.1\r\nhost: a\r\n\r\n\
+              GET / HTTP/1.1\r\nhost: a\r\n\r\n\
+              GET /sleep/1 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+        );
+        let a = out.find("slept 20 ms").expect(&out);
+        let b = out.find("Hello, world!").expect(&out);
+        let c = out.find("slept 1 ms").expect(&out);
+        assert!(a < b && b < c, "{out}");
+        assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 3);
+        server.cancel();
+    });
+}
+
+#[test]
+fn a_thousand_blocking_handlers_sleep_at_once_on_one_thread() {
+    util::within(LIMIT, "1000 sleepers", || {
+        let http = Http::new();
+        let (addr, server) = start(&http);
+        let start = Instant::now();
+        let clients: Vec<_> = (0..1000)
+            .map(|_| {
+                corio::spawn(move || {
+                    exchange(
+                        addr,
+                        b"GET /sleep/100 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+                    )
+                })
+            })
+            .collect();
+        for c in clients {
+            let out = c.join().unwrap();
+            assert!(out.ends_with("slept 100 ms"), "{out}");
+        }
+        let took = start.elapsed();
+        let peak = SLEEPING.with(|p| p.peak());
+        println!("1,000 requests of /sleep/100 took {took:?}; at most {peak} asleep at once");
+        // Serially that would be 100 s; at once, about 100 ms plus setting
+        // up 1,000 connections (a debug build on a busy machine: seconds).
+        assert!(took >= Duration::from_millis(100));
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        assert!(peak >= 100, "only {peak} handlers slept at once");
+        server.cancel();
+    });
+}
+
+#[test]
+fn malformed_requests_get_400_and_long_heads_431() {
+    util::within(LIMIT, "limits", || {
+        let mut http = Http::new();
+        http.builder().max_buf_size(8192);
+        let (addr, server) = start(&http);
+        let out = exchange(addr, b"GET / HTTP/1.1\r\nbad header line\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request"), "{out}");
+        let big = format!(
+            "GET / HTTP/1.1\r\nhost: a\r\nx-big: {}\r\n\r\n",
+            "y".repeat(20_000)
+        );
+        let out = exchange(addr, big.as_bytes());
+        assert!(
+            out.starts_with("HTTP/1.1 431 Request Header Fields Too Large"),
+            "{out}"
+        );
+        // The server is still fine.
+        let out = exchange(addr, b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n");
+        assert!(out.ends_with("Hello, world!"), "{out}");
+        server.cancel();
+    });
+}
+
+#[test]
+fn a_slow_head_or_an_idle_connection_is_closed_after_the_header_read_timeout() {
+    util::within(LIMIT, "header timeout", || {
+        let mut http = Http::new();
+        http.builder()
+            .header_read_timeout(Duration::from_millis(100));
+        let (addr, server) = start(&http);
+        // Half a head, then nothing.
+        let start = Instant::now();
+        let _ = exchange(addr, b"GET / HTTP/1.1\r\nhost:");
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // A keep-alive connection idle after its answer.
+        let start = Instant::now();
+        let out = exchange(addr, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
+        assert!(out.ends_with("Hello, world!"), "{out}");
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_eq!(http.connections(), 0);
+        server.cancel();
+    });
+}
+
+#[test]
+fn graceful_shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
+    util::within(LIMIT, "shutdown", || {
+        let http = Http::new();
+        let (addr, server) = start(&http);
+        // An idle keep-alive connection (one answered request).
+        let mut idle = TcpStream::connect(addr).unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+            .unwrap();
+        let mut buf = [0; 4096];
+        let n = idle.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("Hello, world!"));
+        // A request in flight.
+        let busy =
+            corio::spawn(move || exchange(addr, b"GET /sleep/100 HTTP/1.1\r\nhost: a\r\n\r\n"));
+        while http.connections() < 2 {
+            corio::sleep(Duration::from_millis(1));
+        }
+        corio::sleep(Duration::from_millis(10));
+        server.cancel(); // stop accepting
+        http.shutdown();
+        // The idle one closes at once.
+        assert_eq!(idle.read(&mut buf).unwrap(), 0);
+        // The busy one gets its answer, then the server closes it (the
+        // client asked for keep-alive: `exchange` reads until EOF).
+        let out = busy.join().unwrap();
+        assert!(out.ends_with("slept 100 ms"), "{out}");
+        assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 1, "{out}");
+        assert_eq!(http.connections(), 0);
+    });
+}
+
+#[test]
+fn a_panicking_or_tokio_only_handler_ends_only_its_connection() {
+    util::within(LIMIT, "panics", || {
+        let http = Http::new();
+        let (addr, server) = start(&http);
+        let out = exchange(addr, b"GET /panic HTTP/1.1\r\nhost: a\r\n\r\n");
+        assert_eq!(out, "", "closed without an answer");
+        let out = exchange(addr, b"GET /tokio HTTP/1.1\r\nhost: a\r\n\r\n");
+        assert_eq!(out, "", "closed without an answer");
+        let out = exchange(addr, b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n");
+        assert!(out.ends_with("Hello, world!"), "{out}");
+        assert!(!server.is_finished());
+        server.cancel();
+    });
+}
+
+#[test]
+fn the_handler_serves_through_net_serve() {
+    util::within(LIMIT, "handler", || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let handler = Http::new().handler(service_fn(app));
+        let server = corio::spawn(move || corio::net::serve_on(l, handler));
+        let out = exchange(addr, b"GET /sleep/1 HTTP/1.1\r\nconnection: close\r\n\r\n");
+        assert!(out.ends_with("slept 1 ms"), "{out}");
+        server.cancel();
+    });
+}

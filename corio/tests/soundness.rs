@@ -1,0 +1,367 @@
+//! Safe programs that once reached undefined behaviour or an abort
+//! (issue 12). Each would read freed memory, kill the wrong coro or abort
+//! the process on the code before its fix; here each must behave, and the
+//! file runs under valgrind in CI, which catches a read of freed memory
+//! even where it does not crash.
+
+mod util;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use corio::{Generator, GeneratorState, Yielder};
+use util::{Log, panic_message};
+
+corio::coro_local! {
+    static NAMES: RefCell<Vec<String>> = RefCell::new(vec!["a coro-local value".to_string()]);
+}
+
+fn yield_inside_with(y: &Yielder<()>) -> usize {
+    NAMES.with(|names| {
+        y.yield_(());
+        names.borrow().len()
+    })
+}
+
+#[test]
+fn a_generator_cannot_yield_inside_coro_local_with() {
+    // The generator would carry `names` (a reference into the coro's local
+    // table) out of the coro; the coro then ends and frees the table.
+    let h = corio::spawn(|| {
+        let mut g = Generator::new(|y: &Yielder<()>, ()| yield_inside_with(y));
+        g.resume(());
+        g
+    });
+    let err = match h.join() {
+        Ok(mut g) => {
+            // The old behaviour: the coro ended with the generator suspended
+            // inside `with`; resuming it reads its freed locals.
+            let _ = g.resume(());
+            panic!("the yield inside CoroLocal::with was allowed");
+        }
+        Err(e) => e,
+    };
+    let msg = err.panic_message().unwrap_or_default().to_string();
+    assert!(
+        msg.contains("yield_ called inside CoroLocal::with"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_refused_yield_unwinds_the_bound_frames_in_their_coro() {
+    let log = Log::new();
+    let l = log.clone();
+    let mut g = Generator::new(move |y: &Yielder<()>, ()| {
+        let _d = util::DropLog {
+            log: l.clone(),
+            what: "frame".into(),
+        };
+        NAMES.with(|_| y.yield_(()));
+    });
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.resume(())));
+    assert!(err.is_err());
+    assert!(g.is_complete());
+    let me = corio::current().id();
+    assert_eq!(log.get(), [format!("drop frame in {me}")]);
+    // The coro's locals are untouched and usable.
+    assert_eq!(NAMES.with(|n| n.borrow().len()), 1);
+}
+
+#[test]
+fn yields_outside_bound_calls_and_nested_generators_still_work() {
+    // A generator may use `with` and `timeout` as long as it does not
+    // yield inside them; a generator resumed inside `with` may yield to it.
+    let mut inner = Generator::new(|y: &Yielder<u32>, ()| {
+        for i in 0..3 {
+            y.yield_(i);
+        }
+    });
+    let mut outer = Generator::new(move |y: &Yielder<u32>, ()| {
+        loop {
+            let v = NAMES.with(|_| inner.next());
+            let v = corio::timeout(Duration::from_secs(5), || v).unwrap();
+            match v {
+                Some(v) => y.yield_(v * 10),
+                None => break,
+            }
+        }
+    });
+    let mut got = Vec::new();
+    while let GeneratorState::Yielded(v) = outer.resume(()) {
+        got.push(v);
+    }
+    assert_eq!(got, [0, 10, 20]);
+}
+
+#[test]
+fn a_generator_cannot_yield_inside_timeout() {
+    // The timer names the coro that called `timeout`; a generator suspended
+    // in there, outliving that coro, once had the timer interrupt whatever
+    // coro reused the control block.
+    let h = corio::spawn(|| {
+        let mut g = Generator::new(|y: &Yielder<()>, ()| {
+            let _ = corio::timeout(Duration::from_millis(20), || y.yield_(()));
+        });
+        g.resume(());
+        g
+    });
+    let err = h.join().expect_err("the yield inside timeout is refused");
+    let msg = err.panic_message().unwrap_or_default().to_string();
+    assert!(msg.contains("timeout()"), "{msg}");
+    // An unrelated coro that never called timeout() lives on after the
+    // deadline of the refused one.
+    let b = corio::spawn(|| {
+        corio::sleep(Duration::from_millis(60));
+        "alive"
+    });
+    assert_eq!(b.join().unwrap(), "alive");
+}
+
+#[test]
+fn a_forgotten_generator_leaves_no_timer_behind() {
+    let g = Generator::new(|y: &Yielder<()>, ()| {
+        let _ = corio::timeout(Duration::from_millis(10), || y.yield_(()));
+    });
+    let mut g = std::mem::ManuallyDrop::new(g);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.resume(())));
+    assert!(r.is_err());
+    // Nothing armed is left to interrupt this (main) coro later.
+    corio::sleep(Duration::from_millis(40));
+    corio::cede();
+}
+
+#[test]
+fn a_generator_in_a_thread_local_outliving_the_scheduler() {
+    // A generator kept in a thread-local that is destroyed after the
+    // scheduler: it cannot hold a timer (the yield is refused), and a plain
+    // suspended one unwinds harmlessly after the teardown.
+    thread_local! {
+        static KEEP: RefCell<Option<Generator<()>>> = const { RefCell::new(None) };
+    }
+    let ok = std::thread::spawn(|| {
+        KEEP.with(|_| ()); // registered before corio's teardown: dropped after it
+        let dropped = Rc::new(Cell::new(false));
+        struct Flag(Rc<Cell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let d = dropped.clone();
+        let mut g = Generator::new(move |y: &Yielder<()>, ()| {
+            let _f = Flag(d);
+            y.yield_(());
+        });
+        g.resume(());
+        let mut bad = Generator::new(|y: &Yielder<()>, ()| {
+            let _ = corio::timeout(Duration::from_secs(1), || y.yield_(()));
+        });
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| bad.resume(())));
+        KEEP.with(|k| *k.borrow_mut() = Some(g));
+        corio::cede(); // the scheduler exists
+        refused.is_err() && !dropped.get()
+    })
+    .join()
+    .expect("the thread exits cleanly");
+    assert!(ok);
+}
+
+struct Noisy(&'static str, Log);
+
+impl Drop for Noisy {
+    fn drop(&mut self) {
+        // A Drop that blocks, and looks at who is running.
+        corio::cede();
+        self.1
+            .push(format!("drop {} in {}", self.0, corio::current().id()));
+    }
+}
+
+corio::coro_local! {
+    static LATE: RefCell<Option<Noisy>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn values_left_by_on_destroy_are_dropped_in_the_ending_coro() {
+    // A coro-local first touched in an on_destroy callback, a hook installed
+    // there, a throw at itself: all were once dropped in the scheduler loop
+    // as the dead coro (a `cede` in their Drop suspended a finished coro).
+    let log = Log::new();
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let me = corio::current();
+        let l2 = l.clone();
+        me.on_destroy(move || {
+            LATE.with_borrow_mut(|v| *v = Some(Noisy("late local", l2.clone())));
+            let l3 = l2.clone();
+            std::mem::forget(corio::on_enter(move || l3.push("hook")));
+            corio::current().on_destroy({
+                let l4 = l2.clone();
+                move || l4.push("second callback")
+            });
+        });
+        me.id()
+    });
+    let id = h.coro().id();
+    assert_eq!(h.join().unwrap(), id);
+    let got = log.get();
+    assert!(got.contains(&format!("drop late local in {id}")), "{got:?}");
+    assert!(got.contains(&"second callback".to_string()), "{got:?}");
+}
+
+struct SendNoisy(&'static str, Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Drop for SendNoisy {
+    fn drop(&mut self) {
+        corio::cede();
+        let who = corio::current().id();
+        self.1
+            .lock()
+            .unwrap()
+            .push(format!("drop {} in {who}", self.0));
+    }
+}
+
+#[test]
+fn a_throw_at_an_ending_coro_is_dropped_in_that_coro() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let me = corio::current();
+        me.on_destroy(move || corio::current().throw(SendNoisy("payload", l)));
+    });
+    let id = h.coro().id();
+    h.join().unwrap();
+    assert_eq!(*log.lock().unwrap(), [format!("drop payload in {id}")]);
+}
+
+#[test]
+fn current_in_a_drop_of_a_late_value_is_the_ending_coro() {
+    let seen = Rc::new(Cell::new(None));
+    struct Who(Rc<Cell<Option<corio::CoroId>>>);
+    impl Drop for Who {
+        fn drop(&mut self) {
+            let me = corio::current();
+            assert!(!me.is_done());
+            self.0.set(Some(me.id()));
+        }
+    }
+    corio::coro_local! {
+        static WHO: RefCell<Option<Who>> = const { RefCell::new(None) };
+    }
+    let s = seen.clone();
+    let h = corio::spawn(move || {
+        corio::current().on_destroy(move || WHO.with_borrow_mut(|w| *w = Some(Who(s))));
+    });
+    let id = h.coro().id();
+    h.join().unwrap();
+    assert_eq!(seen.get(), Some(id));
+}
+
+#[test]
+fn ps_after_a_caught_deadlock_does_not_read_what_main_waited_on() {
+    let caught = std::panic::catch_unwind(|| {
+        // Main waits on a mutex in its own frame; nothing can release it.
+        let m = corio::sync::Mutex::new(0u8);
+        let held = m.lock();
+        let m2 = &m;
+        let _again = m2.lock();
+        drop(held);
+    });
+    let msg = panic_message(caught.unwrap_err());
+    assert!(msg.contains("deadlock detected"), "{msg}");
+    // The mutex is gone; ps must not describe it.
+    let listing = corio::debug::ps();
+    assert!(listing.contains("[main]"), "{listing}");
+    assert!(!listing.contains("mutex"), "{listing}");
+}
+
+#[test]
+fn a_throw_at_a_coro_blocked_in_a_drop_while_it_panics_does_not_abort() {
+    struct SlowDrop;
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            corio::sleep(Duration::from_millis(30));
+        }
+    }
+    let h = corio::spawn(|| {
+        let _s = SlowDrop;
+        panic!("first");
+    });
+    corio::cede(); // it panics and sleeps in SlowDrop
+    h.coro().throw("second");
+    let err = h.join().unwrap_err();
+    assert_eq!(err.panic_message(), Some("first"));
+}
+
+#[test]
+fn a_timeout_expiring_while_its_coro_unwinds_in_a_drop_does_not_abort() {
+    struct SlowDrop;
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            corio::sleep(Duration::from_millis(50));
+        }
+    }
+    let h = corio::spawn(|| {
+        corio::timeout(Duration::from_millis(10), || {
+            let _s = SlowDrop;
+            panic!("inner");
+        })
+    });
+    let err = h.join().unwrap_err();
+    assert_eq!(err.panic_message(), Some("inner"));
+    // And a throw caught by user code during the unwind fires later.
+    let h = corio::spawn(|| {
+        let r = std::panic::catch_unwind(|| {
+            struct Catch;
+            impl Drop for Catch {
+                fn drop(&mut self) {
+                    corio::sleep(Duration::from_millis(20));
+                }
+            }
+            let _c = Catch;
+            panic!("caught");
+        });
+        assert!(r.is_err());
+        corio::cede(); // the throw that arrived during the unwind fires here
+        "not reached"
+    });
+    corio::cede();
+    h.coro().throw("late");
+    assert_eq!(h.join().unwrap_err().panic_message(), Some("late"));
+}
+
+struct PanicWaker(AtomicBool);
+
+impl Wake for PanicWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+        panic!("the waker panics");
+    }
+}
+
+#[test]
+fn a_panicking_waker_of_a_join_handle_does_not_abort() {
+    let h = corio::spawn(|| {
+        corio::cede();
+        5
+    });
+    let w = Arc::new(PanicWaker(AtomicBool::new(false)));
+    let waker = Waker::from(w.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut h = Box::pin(h);
+    assert!(h.as_mut().poll(&mut cx).is_pending());
+    corio::cede(); // it ends, and wakes the panicking waker
+    corio::cede();
+    assert!(w.0.load(Ordering::SeqCst));
+    match h.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => assert_eq!(v.unwrap(), 5),
+        Poll::Pending => panic!("ended coro not ready"),
+    }
+}
