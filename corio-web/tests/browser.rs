@@ -177,7 +177,7 @@ fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
     let Some(driver) = browser::driver() else {
         return;
     };
-    let maze = Example::start("webmaze", &[]);
+    let maze = Example::start("maze", &[]);
     browser::bounded(async {
         let b = driver.browser().await;
         b.goto(&maze.url("/")).await;
@@ -222,7 +222,7 @@ fn maze_is_walked_to_its_exit_with_a_dead_end_on_the_way() {
                     "15",
                     "the dead end's frames are gone"
                 );
-                screenshot(&b, "webmaze").await;
+                screenshot(&b, "maze").await;
                 continue;
             }
             b.click(&format!("#go-{way}")).await;

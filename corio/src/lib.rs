@@ -106,6 +106,41 @@
 //! assert!(corio::timeout(Duration::from_millis(5), || never.get()).is_err());
 //! ```
 //!
+//! # Scoped coros, and Go's select
+//!
+//! [`scope`] is [`std::thread::scope`] for coros: the coros it spawns may
+//! borrow from the caller's stack (no `Rc`, no `'static`, no `Send`), and
+//! it returns only when every one of them ended — cancelling the rest
+//! first if the caller is cancelled or a coro panics. [`select!`] races
+//! blocking calls of any kind, each in a coro of its own: the first to
+//! return wins, the others are cancelled before they can complete (a
+//! losing `get` takes nothing, a losing `put` gives nothing), and the
+//! winner's arm runs in the caller; `timeout(d) =>` and `default =>` arms
+//! are Go's `time.After` and `default`.
+//!
+//! ```
+//! use corio::sync::Channel;
+//! use std::time::Duration;
+//!
+//! let (results, quit) = (Channel::new(), Channel::<()>::new());
+//! let mut seen = Vec::new();
+//! corio::scope(|s| {
+//!     s.spawn(|| {
+//!         for n in 1..=3 {
+//!             results.put(n * 10).unwrap();
+//!         }
+//!     });
+//!     loop {
+//!         corio::select! {
+//!             v = results.get() => seen.push(v.unwrap()),
+//!             _ = quit.get() => break,
+//!             timeout(Duration::from_millis(20)) => break,
+//!         }
+//!     }
+//! });
+//! assert_eq!(seen, [10, 20, 30]);
+//! ```
+//!
 //! # The network, and any descriptor
 //!
 //! [`net`] has std's sockets again — [`net::TcpListener`],
@@ -297,7 +332,8 @@
 //!    ([`Yielder::yield_`] panics): otherwise the generator could carry the
 //!    frame to another coro, or past its coro's end, and resume or drop it
 //!    there. Outside those calls, a generator may yield anywhere and be
-//!    resumed by any coro of its thread.
+//!    resumed by any coro of its thread; only the coro running it may
+//!    yield it (a scoped coro that borrowed its `&Yielder` cannot).
 //! 4. **No user code runs in the scheduler loop, nor as a finished coro.**
 //!    Everything a coro leaves behind as it ends — coro-locals, hooks,
 //!    `on_destroy` callbacks, a thrown payload, a waker — is dropped or run
@@ -317,6 +353,14 @@
 //!    closure leaves while every thread-local is alive), to have their
 //!    `Drop`s run. A coro whose cleanup blocks forever is abandoned the
 //!    same way.
+//! 7. **A scope outlives its coros.** [`scope`] and [`select!`] lend their
+//!    caller's stack to coros; they return or unwind only after every one
+//!    of those coros ended (for `select!`: after every call it started
+//!    finished), whatever happens to the caller meanwhile — they keep
+//!    their own handles, so nothing depends on a handle's `Drop`. In the
+//!    one case that cannot be waited out — the main coro's deadlock report
+//!    would unwind the frame while a coro of it is blocked in cleanup that
+//!    nothing can ever wake — that coro is abandoned first, as in rule 6.
 //!
 //! What this means in practice:
 //! - `mem::forget` of a guard keeps its lock or unit taken (as with std);
@@ -382,6 +426,7 @@ mod panic_note;
 pub mod process;
 mod rouse;
 mod sched;
+mod scope;
 pub mod signal;
 pub mod stack;
 pub mod sync;
@@ -399,4 +444,7 @@ pub use generator::{Generator, GeneratorState, Yielder};
 pub use hooks::{HookGuard, on_enter, on_leave};
 pub use local::CoroLocal;
 pub use rouse::{Rouse, RouseCallback, rouse};
+#[doc(hidden)]
+pub use scope::__private;
+pub use scope::{Scope, ScopedJoinHandle, scope};
 pub use time::{Elapsed, sleep, sleep_until, timeout};

@@ -605,6 +605,83 @@ impl Scheduler {
         }
     }
 
+    /// Runs `c` — a coro that never ran, or one parked in a blocking call,
+    /// and not queued — at once and on top of the running coro, until it
+    /// next gives up the CPU (parks, cedes, ends); then the running coro
+    /// goes on, with no trip through the loop or the ready queue. Returns
+    /// whether `c` ended. `select!` runs its branches this way: a branch
+    /// that returns at once costs one switch in and one out, and the
+    /// branches are tried in order with nothing else running in between.
+    ///
+    /// `c` is an ordinary coro afterwards: when it parked, whoever wakes
+    /// it queues it, and the loop resumes it as usual. A parked `c` resumes
+    /// in its blocking call, which re-checks its condition as after any
+    /// wake-up. For the running coro this counts as a blocking call: its
+    /// hooks run, and an interrupt that `c` aimed at it (a cancel, a throw)
+    /// is raised on return.
+    pub(crate) fn run_now(&self, c: &CoroInner) -> bool {
+        let me = self.cur();
+        debug_assert!(!c.is_done() && !c.has(QUEUED) && !c.is_main() && !ptr::eq(me, c));
+        if me.has(HOOKS) {
+            crate::hooks::run_leave(me);
+        }
+        note_switch_out(me);
+        if self.times.get() {
+            self.charge(me);
+        }
+        if self.watching.get() {
+            self.watch_returned(me);
+        }
+        self.current.set(c);
+        c.switches.set(c.switches.get() + 1);
+        if self.watching.get() {
+            self.watch_resumed(c);
+        }
+        c.panic_in.set(std::thread::panicking());
+        // SAFETY: `c` is a live coro that is not running and not queued (so
+        // the loop cannot resume it while we do, and nobody else holds its
+        // context); we switch to it from the running coro's stack, and
+        // corosensei returns here when it suspends or ends.
+        let finished = unsafe { c.resume() };
+        note_switch_out(c);
+        if self.times.get() {
+            self.charge(c);
+        }
+        if self.watching.get() {
+            self.watch_returned(c);
+        }
+        self.current.set(me);
+        me.switches.set(me.switches.get() + 1);
+        if self.watching.get() {
+            self.watch_resumed(me);
+        }
+        me.panic_in.set(std::thread::panicking());
+        // `c` may have asked for us to run next (a cancel or throw aimed at
+        // us, `schedule_to`): we do.
+        if ptr::eq(self.hint.get(), me) {
+            self.hint.set(ptr::null());
+            if !me.has(ATTN) {
+                self.dequeue(me);
+            }
+        }
+        if finished {
+            self.reap(c);
+        }
+        if me.has(ATTN) {
+            // `c` asked us for a backtrace: serving it hands the CPU to `c`,
+            // and we are not waiting for anything, so queue us to come back.
+            self.ready(me);
+            self.serve(me);
+        }
+        if me.has(HOOKS) {
+            crate::hooks::run_enter(me);
+        }
+        if me.interrupted() {
+            self.raise(me);
+        }
+        finished
+    }
+
     /// Raises the pending interrupt of `c` (the running coro) by unwinding.
     #[cold]
     pub(crate) fn raise(&self, c: &CoroInner) {

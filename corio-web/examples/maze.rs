@@ -1,4 +1,4 @@
-//! The seed's scenario, in a browser (corio's `maze` example asks the same
+//! The seed's scenario, in a browser (corio's `terminal_maze` example asks the same
 //! questions on a terminal, through a generator): "I needed to solicit user input in
 //! the middle of a recursive backtracking algorithm".
 //!
@@ -10,7 +10,7 @@
 //! recursion's frames, `seen`, `path`) waits on the session coro's stack.
 //!
 //! ```text
-//! cargo run -p corio-web --example webmaze -- 127.0.0.1:8080
+//! cargo run -p corio-web --example maze -- 127.0.0.1:8080
 //! ```
 
 use std::collections::HashSet;
@@ -229,6 +229,6 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = corio::net::TcpListener::bind(addr.as_str())?;
-    println!("webmaze: http://{}/", listener.local_addr()?);
+    println!("maze: http://{}/", listener.local_addr()?);
     App::new(maze).title("The maze").serve_on(listener)
 }
