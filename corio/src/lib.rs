@@ -192,6 +192,15 @@
 //! and pipes park only the coro (through a pidfd where the kernel has
 //! one).
 //!
+//! # Code that opens its own sockets
+//!
+//! With the `hook` feature (off by default), [`hook`] takes over the C
+//! library's blocking socket, pipe, poll and sleep functions, so that
+//! `std::net`, `std::thread::sleep`, `ureq`, the `redis` and `mysql`
+//! clients — any code that blocks on its own descriptors — park only the
+//! calling coro on a thread with a scheduler. Everywhere else they pass
+//! straight through. [`hook::active`] says whether they are on.
+//!
 //! # Files
 //!
 //! [`fs`] has `std::fs`'s functions and [`fs::File`]; a call that waits
@@ -416,6 +425,7 @@ pub mod debug;
 pub mod fs;
 mod future;
 mod generator;
+pub mod hook;
 mod hooks;
 pub mod io;
 mod local;

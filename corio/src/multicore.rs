@@ -40,7 +40,7 @@ const SPIN: Duration = Duration::from_micros(50);
 /// Most workers of one pool spinning at once.
 const MAX_SPINNERS: usize = 1;
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// A pool of worker threads: [`run`]'s, and corio::fs's blocking pool.
 pub(crate) struct Pool {
@@ -99,7 +99,7 @@ impl Pool {
         }
     }
 
-    fn submit(&'static self, job: Job) {
+    pub(crate) fn submit(&'static self, job: Job) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.jobs.push_back(job);
         self.queued.store(st.jobs.len(), Ordering::Release);

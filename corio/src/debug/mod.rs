@@ -130,13 +130,18 @@ pub fn enable_times(on: bool) -> bool {
 ///
 /// Costs two clock reads per switch while on; nothing when off.
 ///
+/// `CORIO_MONITOR=<ms>` in the environment starts it on every scheduler
+/// without code changes (`0` turns it off); with no `log` logger
+/// installed, its warnings then go to stderr.
+///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
 /// let _monitor = corio::debug::monitor(Duration::from_millis(100)).unwrap();
 /// let h = corio::Builder::new().name("hog").spawn(|| {
-///     std::thread::sleep(Duration::from_millis(150)); // blocks the thread!
+///     let start = std::time::Instant::now();
+///     while start.elapsed() < Duration::from_millis(150) {} // keeps the thread!
 /// }).unwrap();
 /// h.join().unwrap(); // logs: coro N [hog] held thread … for 150 ms …
 /// ```

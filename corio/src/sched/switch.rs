@@ -16,6 +16,15 @@ use super::{
     release_owned, timer, unwind, unwinding_now, watch,
 };
 
+/// Clears a flag when dropped.
+struct ClearOnDrop<'a>(&'a std::cell::Cell<bool>);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 impl Scheduler {
     /// Gives up the CPU without re-queuing `c` (the running coro); returns
     /// when `c` is switched back in. Does not look at interrupts.
@@ -119,6 +128,10 @@ impl Scheduler {
             self.watch_returned(&self.main);
         }
         note_switch_out(&self.main);
+        self.looping.set(true);
+        // Also cleared when the loop unwinds (the deadlock report, a
+        // panicking `Drop`): the main coro runs again after that.
+        let _looping = ClearOnDrop(&self.looping);
         loop {
             let tick = self.tick.get();
             if tick == 0 {
@@ -159,9 +172,11 @@ impl Scheduler {
             if next == main {
                 return;
             }
+            self.looping.set(false);
             // SAFETY: we are the loop, on the main stack; `c` is a live,
             // non-main coro that is not running.
             let finished = unsafe { c.resume() };
+            self.looping.set(true);
             note_switch_out(c);
             if self.times.get() {
                 self.charge(c);
@@ -342,6 +357,8 @@ impl Scheduler {
     }
 
     /// Turns the blocked-scheduler monitor on (with a threshold) or off.
+    /// Its warnings go to the `log` facade, or to stderr when no logger
+    /// is installed.
     pub(crate) fn set_monitor(&self, threshold: Option<Duration>) -> io::Result<()> {
         if let Some(old) = self.watch.borrow_mut().take() {
             old.stop();
@@ -398,6 +415,42 @@ impl Scheduler {
         if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
             self.after_switch_in(c);
         }
+    }
+
+    /// Whether the scheduler loop itself is running (not a coro): code
+    /// called from there must not park.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn in_loop(&self) -> bool {
+        self.looping.get()
+    }
+
+    /// Whether the next blocking call of `c` (the running coro) would
+    /// unwind: the test [`raise`](Self::raise) makes, without raising.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn would_raise(&self, c: &CoroInner) -> bool {
+        c.interrupted() && !c.cancelling.get() && !unwinding_now(c)
+    }
+
+    /// Whether the pending interrupt of `c` is a `timeout` (rather than a
+    /// cancel or a throw).
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn timed_out(&self, c: &CoroInner) -> bool {
+        c.has(TIMEDOUT) && !c.has(CANCELLED | THROWN)
+    }
+
+    /// [`park_on`](Self::park_on) for callers that must not unwind (the
+    /// `hook` feature's C entry points): a pending interrupt is left
+    /// pending for the coro's next blocking call, and the caller learns of
+    /// it from [`would_raise`](Self::would_raise). Switch hooks still run
+    /// and may panic.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn park_quiet(&self, loc: &'static Location<'static>, what: What) {
+        let c = self.cur();
+        c.where_.set(Some(loc));
+        c.what.set(what);
+        self.switch_away(c);
+        c.what.set(What::Nothing);
     }
 
     /// [`park`](Self::park) for the main coro and coros with hooks.
