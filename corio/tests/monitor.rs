@@ -100,8 +100,11 @@ fn corio_monitor_turns_the_monitor_on_from_the_environment() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
+    // The first warning (the watchdog's, while the hog still runs, or the
+    // one at its switch out) gets through; corio's stderr warnings are
+    // rate-limited, one per kind every few seconds.
     assert!(
-        err.contains("corio::monitor: coro") && err.contains("[env-hog] held thread"),
+        err.contains("corio::monitor") && err.contains("held thread"),
         "{err}"
     );
     // Without the variable: nothing.
