@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench --bench core                  # everything
 //! cargo bench --bench core -- cede spawn    # some workloads (cede, spawn,
-//!                                           # sync, multicore, toolkit, memory)
+//!                                           # sync, select, multicore, toolkit, memory)
 //! cargo bench --bench core -- memory 1000000
 //! ```
 //!
@@ -398,6 +398,69 @@ fn bench_sync() {
     );
 }
 
+// ----- select! -------------------------------------------------------------------
+
+/// `select!` over two channels that both hold an item: the first branch
+/// wins at once; the item goes back in. Per select (with its put back).
+fn select_ready(n: u64) -> f64 {
+    use corio::sync::Channel;
+    let (a, b) = (Channel::bounded(1), Channel::bounded(1));
+    a.put(0u64).unwrap();
+    b.put(0u64).unwrap();
+    per_op(n, || {
+        for i in 0..n {
+            corio::select! {
+                v = a.get() => a.put(black_box(v.unwrap() + i)).unwrap(),
+                v = b.get() => b.put(black_box(v.unwrap() + i)).unwrap(),
+            }
+        }
+    })
+}
+
+/// A coro that parks and is cancelled: what a branch that loses after it
+/// parked costs at least (its stack unwinds).
+fn spawn_park_cancel(n: u64) -> f64 {
+    per_op(n, || {
+        for _ in 0..n {
+            let h = corio::spawn(corio::schedule);
+            corio::cede();
+            h.cancel();
+            black_box(h.join().is_err());
+        }
+    })
+}
+
+/// `select!` whose first branch parks and second wins at once: two
+/// branches started, the first cancelled.
+fn select_second(n: u64) -> f64 {
+    use corio::sync::Channel;
+    let (a, b) = (Channel::<u64>::bounded(1), Channel::bounded(1));
+    b.put(0u64).unwrap();
+    per_op(n, || {
+        for i in 0..n {
+            corio::select! {
+                v = a.get() => a.put(black_box(v.unwrap() + i)).unwrap(),
+                v = b.get() => b.put(black_box(v.unwrap() + i)).unwrap(),
+            }
+        }
+    })
+}
+
+fn bench_select() {
+    paired(
+        "select!, 2 ready channels",
+        "spawn+join, warm pool",
+        || corio_spawn(200_000),
+        || select_ready(200_000),
+    );
+    paired(
+        "select!, 1st parks, 2nd ready",
+        "spawn, park, cancel a coro",
+        || spawn_park_cancel(20_000),
+        || select_second(20_000),
+    );
+}
+
 // ----- other cores -------------------------------------------------------------
 
 /// `multicore::run` of an empty closure, one after another from one coro.
@@ -665,6 +728,9 @@ fn main() {
     }
     if want("sync") {
         bench_sync();
+    }
+    if want("select") {
+        bench_select();
     }
     if want("multicore") {
         bench_multicore();

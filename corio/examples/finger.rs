@@ -27,7 +27,7 @@
 //! $_->join for map { async { finger $_, "" } } qw(abc sebbo trouble);
 //! ```
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
 use corio::net::TcpStream;
@@ -57,8 +57,16 @@ fn finger(user: &str, host: &str) -> io::Result<()> {
 /// A finger-like server: one line with a user name in, the user's plan
 /// out, then close (RFC 1288's shape, minus the fancy parts).
 fn serve_finger(conn: TcpStream) {
+    // A client that sends nothing, or takes nothing, is let go.
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(10)));
     let mut line = String::new();
-    if BufReader::new(&conn).read_line(&mut line).is_err() {
+    // At most one line of 512 bytes: a user name, not a flood.
+    if BufReader::new(&conn)
+        .take(512)
+        .read_line(&mut line)
+        .is_err()
+    {
         return;
     }
     let user = line.trim();

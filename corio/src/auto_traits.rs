@@ -447,3 +447,31 @@
 //! fn is_sync<T: Sync>() {}
 //! is_sync::<corio::sync::Receiver<u8>>();
 //! ```
+//!
+//! `Scope` is not `Send` (its coros are coros of this thread):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::Scope<'static, 'static>>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::Scope<'static, 'static>>();
+//! ```
+//!
+//! `ScopedJoinHandle<u8>` is not `Send` (a handle to a coro of this thread):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::ScopedJoinHandle<'static, u8>>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::ScopedJoinHandle<'static, u8>>();
+//! ```

@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 
 use corosensei::{Coroutine, CoroutineResult};
 
+use crate::sched::bind::{self, Mark, Refusal};
 use crate::stack::{self, OWNER_GENERATOR, Stack};
 
 /// What [`Generator::resume`] gives back.
@@ -23,11 +24,11 @@ pub enum GeneratorState<Y, R> {
 /// Passed to a generator's closure: yields values to whoever resumes it,
 /// from any depth of recursion.
 pub struct Yielder<Y, I = ()> {
-    inner: *const corosensei::Yielder<(I, u32), Y>,
-    /// The bind count of the coro that resumed the generator last (see
-    /// `sched/bind.rs`): a yield that finds a larger one is inside a frame
-    /// bound to that coro.
-    base: Cell<u32>,
+    inner: *const corosensei::Yielder<(I, Mark), Y>,
+    /// The coro that resumed the generator last and its bind count (see
+    /// `sched/bind.rs`): a yield from another coro, or that finds a larger
+    /// count, is refused.
+    base: Cell<Mark>,
 }
 
 impl<Y, I> fmt::Debug for Yielder<Y, I> {
@@ -80,8 +81,8 @@ impl<Y, I> Yielder<Y, I> {
     /// ```
     #[track_caller]
     pub fn yield_(&self, value: Y) -> I {
-        if crate::sched::bind::binds() > self.base.get() {
-            bound_yield();
+        if let Some(why) = bind::yield_refused(self.base.get()) {
+            refused_yield(why);
         }
         // SAFETY: `inner` is the yielder of the coroutine whose closure made
         // this `Yielder` on its own stack; user code only ever sees `&self`,
@@ -94,12 +95,19 @@ impl<Y, I> Yielder<Y, I> {
 
 #[cold]
 #[track_caller]
-fn bound_yield() -> ! {
-    panic!(
-        "corio: Yielder::yield_ called inside CoroLocal::with, timeout() or scope(): \
-         those calls keep pointers to the coro running the generator, and a \
-         suspended generator could carry them to another coro; yield outside the call"
-    );
+fn refused_yield(why: Refusal) -> ! {
+    match why {
+        Refusal::Bound => panic!(
+            "corio: Yielder::yield_ called inside CoroLocal::with, timeout(), scope() or \
+             select!: those calls keep pointers to the coro running the generator, and a \
+             suspended generator could carry them to another coro; yield outside the call"
+        ),
+        Refusal::OtherCoro => panic!(
+            "corio: Yielder::yield_ called from another coro than the one running the \
+             generator (a scoped coro or a select! branch that borrowed the yielder); \
+             only the generator's own code may yield it"
+        ),
+    }
 }
 
 /// A stackful generator: its closure runs on a stack of its own and can
@@ -166,7 +174,7 @@ fn bound_yield() -> ! {
 /// send(corio::Generator::new(|y: &corio::Yielder<u8>, ()| y.yield_(1)));
 /// ```
 pub struct Generator<Y, R = (), I = ()> {
-    co: Coroutine<(I, u32), Y, R, Stack>,
+    co: Coroutine<(I, Mark), Y, R, Stack>,
     complete: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -256,8 +264,8 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
         let stack = Stack::acquire(size)?;
         stack.set_owner(OWNER_GENERATOR);
         fn body<Y, R, I>(
-            y: &corosensei::Yielder<(I, u32), Y>,
-            (input, base): (I, u32),
+            y: &corosensei::Yielder<(I, Mark), Y>,
+            (input, base): (I, Mark),
             f: impl FnOnce(&Yielder<Y, I>, I) -> R,
         ) -> R {
             let y = Yielder {
@@ -314,7 +322,7 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
         // Mark completion before resuming, so that a panic leaves the
         // generator completed.
         self.complete = true;
-        match self.co.resume((input, crate::sched::bind::binds())) {
+        match self.co.resume((input, bind::here())) {
             CoroutineResult::Yield(y) => {
                 self.complete = false;
                 GeneratorState::Yielded(y)

@@ -58,7 +58,9 @@
 //! registered first), then its joiners wake; `cancel` returns after all
 //! that. [`Coro::throw`] makes the target's current or next blocking call
 //! panic with a payload of your choice. [`terminate`] ends the current coro
-//! from any depth with a value.
+//! from any depth with a value. A throw or cancel that unwinds a thread's
+//! main coro is reported through the panic hook, like a panic: if nothing
+//! catches it, `main` ends as with an uncaught panic (exit code 101).
 //!
 //! When every coro of a thread is blocked and nothing could ever wake one,
 //! the blocked call of the main coro panics with `deadlock detected` and a
@@ -104,6 +106,41 @@
 //! // Nothing will ever come: give up after 5 ms.
 //! let never = Channel::<()>::new();
 //! assert!(corio::timeout(Duration::from_millis(5), || never.get()).is_err());
+//! ```
+//!
+//! # Scoped coros, and Go's select
+//!
+//! [`scope`] is [`std::thread::scope`] for coros: the coros it spawns may
+//! borrow from the caller's stack (no `Rc`, no `'static`, no `Send`), and
+//! it returns only when every one of them ended — cancelling the rest
+//! first if the caller is cancelled or a coro panics. [`select!`] races
+//! blocking calls of any kind, each in a coro of its own: the first to
+//! return wins, the others are cancelled before they can complete (a
+//! losing `get` takes nothing, a losing `put` gives nothing), and the
+//! winner's arm runs in the caller; `timeout(d) =>` and `default =>` arms
+//! are Go's `time.After` and `default`.
+//!
+//! ```
+//! use corio::sync::Channel;
+//! use std::time::Duration;
+//!
+//! let (results, quit) = (Channel::new(), Channel::<()>::new());
+//! let mut seen = Vec::new();
+//! corio::scope(|s| {
+//!     s.spawn(|| {
+//!         for n in 1..=3 {
+//!             results.put(n * 10).unwrap();
+//!         }
+//!     });
+//!     loop {
+//!         corio::select! {
+//!             v = results.get() => seen.push(v.unwrap()),
+//!             _ = quit.get() => break,
+//!             timeout(Duration::from_millis(20)) => break,
+//!         }
+//!     }
+//! });
+//! assert_eq!(seen, [10, 20, 30]);
 //! ```
 //!
 //! # The network, and any descriptor
@@ -154,6 +191,15 @@
 //! [`wait`](process::Child::wait), [`output`](process::Command::output)
 //! and pipes park only the coro (through a pidfd where the kernel has
 //! one).
+//!
+//! # Code that opens its own sockets
+//!
+//! With the `hook` feature (off by default), [`hook`] takes over the C
+//! library's blocking socket, pipe, poll and sleep functions, so that
+//! `std::net`, `std::thread::sleep`, `ureq`, the `redis` and `mysql`
+//! clients — any code that blocks on its own descriptors — park only the
+//! calling coro on a thread with a scheduler. Everywhere else they pass
+//! straight through. [`hook::active`] says whether they are on.
 //!
 //! # Files
 //!
@@ -217,7 +263,14 @@
 //! wake any more. The deadlock report is that listing. [`Coro::backtrace`]
 //! takes a backtrace on a parked coro's own stack; [`debug::trace`] logs a
 //! coro's switches; [`debug::monitor`] warns when a coro keeps the CPU too
-//! long without switching.
+//! long without switching. The debug shell ([`debug::serve_unix`],
+//! [`debug::serve_tcp`]) serves all that to `socat` or `corio-debug`; on
+//! TCP only on loopback, unless asked by name
+//! ([`debug::serve_tcp_insecure`]).
+//!
+//! corio's own warnings — the monitor's, an accept loop out of descriptors
+//! — go through the `log` facade when the program installed a logger, and
+//! to stderr otherwise, at most one line of a kind every five seconds.
 //!
 //! # Generators and coro-local state
 //!
@@ -288,7 +341,8 @@
 //!    ([`Yielder::yield_`] panics): otherwise the generator could carry the
 //!    frame to another coro, or past its coro's end, and resume or drop it
 //!    there. Outside those calls, a generator may yield anywhere and be
-//!    resumed by any coro of its thread.
+//!    resumed by any coro of its thread; only the coro running it may
+//!    yield it (a scoped coro that borrowed its `&Yielder` cannot).
 //! 4. **No user code runs in the scheduler loop, nor as a finished coro.**
 //!    Everything a coro leaves behind as it ends — coro-locals, hooks,
 //!    `on_destroy` callbacks, a thrown payload, a waker — is dropped or run
@@ -308,6 +362,14 @@
 //!    closure leaves while every thread-local is alive), to have their
 //!    `Drop`s run. A coro whose cleanup blocks forever is abandoned the
 //!    same way.
+//! 7. **A scope outlives its coros.** [`scope`] and [`select!`] lend their
+//!    caller's stack to coros; they return or unwind only after every one
+//!    of those coros ended (for `select!`: after every call it started
+//!    finished), whatever happens to the caller meanwhile — they keep
+//!    their own handles, so nothing depends on a handle's `Drop`. In the
+//!    one case that cannot be waited out — the main coro's deadlock report
+//!    would unwind the frame while a coro of it is blocked in cleanup that
+//!    nothing can ever wake — that coro is abandoned first, as in rule 6.
 //!
 //! What this means in practice:
 //! - `mem::forget` of a guard keeps its lock or unit taken (as with std);
@@ -363,6 +425,7 @@ pub mod debug;
 pub mod fs;
 mod future;
 mod generator;
+pub mod hook;
 mod hooks;
 pub mod io;
 mod local;
@@ -372,12 +435,14 @@ mod panic_note;
 pub mod process;
 mod rouse;
 mod sched;
+mod scope;
 pub mod signal;
 pub mod stack;
 pub mod sync;
 mod sys;
 pub mod thread;
 pub mod time;
+mod warn;
 
 pub use coro::{
     Builder, Coro, CoroId, JoinError, JoinHandle, PRIO_HIGH, PRIO_IDLE, PRIO_LOW, PRIO_MAX,
@@ -389,4 +454,7 @@ pub use generator::{Generator, GeneratorState, Yielder};
 pub use hooks::{HookGuard, on_enter, on_leave};
 pub use local::CoroLocal;
 pub use rouse::{Rouse, RouseCallback, rouse};
+#[doc(hidden)]
+pub use scope::__private;
+pub use scope::{Scope, ScopedJoinHandle, scope};
 pub use time::{Elapsed, sleep, sleep_until, timeout};

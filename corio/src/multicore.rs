@@ -40,7 +40,7 @@ const SPIN: Duration = Duration::from_micros(50);
 /// Most workers of one pool spinning at once.
 const MAX_SPINNERS: usize = 1;
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// A pool of worker threads: [`run`]'s, and corio::fs's blocking pool.
 pub(crate) struct Pool {
@@ -99,7 +99,7 @@ impl Pool {
         }
     }
 
-    fn submit(&'static self, job: Job) {
+    pub(crate) fn submit(&'static self, job: Job) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.jobs.push_back(job);
         self.queued.store(st.jobs.len(), Ordering::Release);
@@ -119,7 +119,10 @@ impl Pool {
                 .name(self.name.into())
                 .spawn(move || self.work_loop());
             if let Err(e) = spawned {
-                log::error!("corio: cannot start a worker thread: {e}");
+                crate::warn::error(
+                    "corio::multicore",
+                    format_args!("cannot start a worker thread: {e}"),
+                );
                 let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 st.threads -= 1;
                 // With no worker at all the job would wait forever: run it

@@ -217,6 +217,40 @@ impl<T: Send + 'static> Rouse<T> {
             .take()
     }
 
+    /// [`wait`](Self::wait) for callers that must not unwind (the `hook`
+    /// feature's C entry points): `Err(())` when the coro has an interrupt
+    /// pending (cancel, throw, timeout), which stays pending for its next
+    /// blocking call; then the value, if it comes, is dropped with `self`.
+    #[track_caller]
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn wait_quiet(&self) -> Result<Option<T>, ()> {
+        let loc = Location::caller();
+        let s = sched();
+        let me = s.cur();
+        struct Leave<'a, T>(&'a Shared<T>);
+        impl<T> Drop for Leave<'_, T> {
+            fn drop(&mut self) {
+                self.0.waiter.store(std::ptr::null_mut(), Ordering::Relaxed);
+            }
+        }
+        let _leave = Leave(&self.shared);
+        while self.shared.state.load(Ordering::Acquire) == WAITING {
+            if s.would_raise(me) {
+                return Err(());
+            }
+            self.shared
+                .waiter
+                .store(me as *const CoroInner as *mut CoroInner, Ordering::Relaxed);
+            s.park_quiet(loc, crate::sched::inner::What::Rouse);
+        }
+        Ok(self
+            .shared
+            .value
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take())
+    }
+
     /// Whether the callback was called or dropped (so `wait` would not
     /// block).
     ///

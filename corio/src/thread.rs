@@ -41,6 +41,8 @@ use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
 
+use crate::sched::inner::What;
+
 use crate::sync::mpmc::Channel;
 
 /// Spawns an OS thread whose main coro runs `f`, and returns a handle to
@@ -163,7 +165,13 @@ fn wait_for_coros() {
     let loc = Location::caller();
     let s = crate::sched::sched();
     loop {
-        let coros = s.live_coros();
+        // Idle `select!` helpers wait for work, not to finish: they do not
+        // keep the thread alive (thread exit ends them).
+        let coros: Vec<_> = s
+            .live_coros()
+            .into_iter()
+            .filter(|c| c.what.get() != What::Idle || c.is_ready())
+            .collect();
         if coros.is_empty() {
             return;
         }

@@ -182,6 +182,63 @@ fn a_tcp_session_on_loopback() {
 }
 
 #[test]
+fn serve_tcp_refuses_what_is_not_loopback() {
+    for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0", "[::ffff:10.0.0.1]:0"] {
+        let err = corio::debug::serve_tcp(addr).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied, "{addr}");
+        let msg = err.to_string();
+        assert!(msg.contains("not a loopback address"), "{msg}");
+        assert!(msg.contains("serve_tcp_insecure"), "{msg}");
+    }
+    // Loopback in all its spellings is fine.
+    for addr in ["127.0.0.1:0", "127.5.6.7:0", "localhost:0"] {
+        let shell = corio::debug::serve_tcp(addr).unwrap();
+        assert!(shell.local_addr().unwrap().ip().is_loopback(), "{addr}");
+    }
+    if let Ok(shell) = corio::debug::serve_tcp("[::1]:0") {
+        assert!(shell.local_addr().unwrap().ip().is_loopback());
+    } // (a machine without IPv6 cannot bind it at all)
+}
+
+#[test]
+fn serve_tcp_insecure_serves_any_address_and_says_so() {
+    if util::child_role().as_deref() == Some("insecure") {
+        // No logger is installed here: the warning goes to stderr.
+        let shell = corio::debug::serve_tcp_insecure("0.0.0.0:0").unwrap();
+        let port = shell.local_addr().unwrap().port();
+        assert!(shell.local_addr().unwrap().ip().is_unspecified());
+        // Reachable (here through loopback).
+        let conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let c = Client { conn };
+        c.answer();
+        assert!(c.ask("ps").contains("[main]"));
+        // On loopback it has nothing to warn about.
+        let quiet = corio::debug::serve_tcp_insecure("127.0.0.1:0").unwrap();
+        drop(quiet);
+        println!("INSECURE OK");
+        return;
+    }
+    let out = util::run_child(
+        "serve_tcp_insecure_serves_any_address_and_says_so",
+        "insecure",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("INSECURE OK"), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr
+            .matches("corio::debug: warning: the debug shell listens on 0.0.0.0:")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("not a loopback address"), "{stderr}");
+}
+
+#[test]
 fn bad_clients_disturb_nobody() {
     let path = sock_path("bad");
     let _shell = corio::debug::serve_unix(&path).unwrap();
@@ -571,4 +628,30 @@ fn a_panic_with_a_session_open_unwinds() {
     }
     assert!(t.join().is_err());
     assert!(!path.exists(), "the socket file was not removed");
+}
+
+#[test]
+fn at_most_64_sessions_at_once() {
+    let path = sock_path("many");
+    let _shell = corio::debug::serve_unix(&path).unwrap();
+    let open: Vec<_> = (0..64)
+        .map(|_| {
+            let c = unix_client(&path);
+            c.answer(); // greeted: a session
+            c
+        })
+        .collect();
+    let turned_away = unix_client(&path);
+    assert_eq!(
+        turned_away.rest(),
+        "error: 64 debug sessions are open already; try later\n"
+    );
+    // One leaves, the next one gets in.
+    let mut open = open;
+    let one = open.pop().unwrap();
+    (&one.conn).write_all(b"exit\n").unwrap();
+    assert_eq!(one.rest(), "bye.\n");
+    corio::cede(); // the session coro ends
+    let next = unix_client(&path);
+    assert!(next.answer().starts_with("corio debug shell"));
 }

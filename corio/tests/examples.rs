@@ -154,7 +154,7 @@ fn queens_finds_every_solution() {
 
 #[test]
 fn maze_asks_half_way_and_backtracks_from_wrong_answers() {
-    let (out, _, ok) = run("maze", &[], "s\ne\n");
+    let (out, _, ok) = run("terminal_maze", &[], "s\ne\n");
     assert!(ok);
     let questions: Vec<&str> = out.lines().filter(|l| l.starts_with("fork at")).collect();
     assert_eq!(questions.len(), 2, "{out}");
@@ -163,7 +163,7 @@ fn maze_asks_half_way_and_backtracks_from_wrong_answers() {
     assert!(out.contains("out after 34 steps and 2 questions"), "{out}");
 
     // At the end of input it takes the first way offered: no dead ends.
-    let (out, _, ok) = run("maze", &[], "");
+    let (out, _, ok) = run("terminal_maze", &[], "");
     assert!(ok);
     assert!(!out.contains("dead end"), "{out}");
     assert!(out.contains("out after 34 steps"), "{out}");

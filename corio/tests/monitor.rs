@@ -1,4 +1,6 @@
-//! `debug::monitor`: the blocked-scheduler monitor.
+//! `debug::monitor`: the blocked-scheduler monitor, and `CORIO_MONITOR`.
+
+mod util;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -31,7 +33,7 @@ fn a_coro_that_keeps_the_cpu_is_reported_while_and_after_it_does() {
         .name("polite")
         .spawn(|| {
             for _ in 0..100 {
-                std::thread::sleep(Duration::from_millis(1));
+                util::block_thread(Duration::from_millis(1));
                 corio::cede();
             }
         })
@@ -43,7 +45,7 @@ fn a_coro_that_keeps_the_cpu_is_reported_while_and_after_it_does() {
     let hog = corio::Builder::new()
         .name("hog")
         .spawn(|| {
-            std::thread::sleep(Duration::from_millis(300)); // blocks the thread
+            util::block_thread(Duration::from_millis(300));
             corio::cede();
         })
         .unwrap();
@@ -75,7 +77,43 @@ fn a_coro_that_keeps_the_cpu_is_reported_while_and_after_it_does() {
 
     // Off: no more reports.
     CAPTURE.0.lock().unwrap().clear();
-    let quiet = corio::spawn(|| std::thread::sleep(Duration::from_millis(120)));
+    let quiet = corio::spawn(|| util::block_thread(Duration::from_millis(120)));
     quiet.join().unwrap();
     assert!(CAPTURE.0.lock().unwrap().is_empty());
+}
+
+#[test]
+fn corio_monitor_turns_the_monitor_on_from_the_environment() {
+    if util::child_role().as_deref() == Some("hog") {
+        // No logger here: the warnings go to stderr.
+        let hog = corio::Builder::new()
+            .name("env-hog")
+            .spawn(|| util::block_thread(Duration::from_millis(250)))
+            .unwrap();
+        hog.join().unwrap();
+        return;
+    }
+    let out = util::run_child(
+        "corio_monitor_turns_the_monitor_on_from_the_environment",
+        "hog",
+        &[("CORIO_MONITOR", "50")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // The first warning (the watchdog's, while the hog still runs, or the
+    // one at its switch out) gets through; corio's stderr warnings are
+    // rate-limited, one per kind every few seconds.
+    assert!(
+        err.contains("corio::monitor") && err.contains("held thread"),
+        "{err}"
+    );
+    // Without the variable: nothing.
+    let out = util::run_child(
+        "corio_monitor_turns_the_monitor_on_from_the_environment",
+        "hog",
+        &[("CORIO_MONITOR", "0")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("corio::monitor"), "{err}");
 }

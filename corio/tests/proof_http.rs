@@ -1,132 +1,25 @@
-//! Proof that unmodified blocking crates run on coros: the `ureq` HTTP
-//! client (the Coro::LWP of this library), 128 requests at once on one
-//! scheduler thread, against a plain HTTP/1.1 server written on
+//! Proof that the `ureq` HTTP client (the Coro::LWP of this library) runs
+//! unmodified on coros, with its default agent — its own connector, its
+//! own `std::net` sockets — under the `hook` feature: 128 requests at once
+//! on one scheduler thread, against a plain HTTP/1.1 server written on
 //! `corio::net` with `httparse`. Each client makes a GET and then a POST
 //! with a 50 KB body; the POST reuses a connection from ureq's pool.
 //!
-//! ureq opens its own sockets, so it gets a corio transport through its
-//! pluggable connector API (`ureq::unversioned::transport`, 3.x): a std
-//! `TcpStream` in non-blocking mode whose reads and writes wait with
-//! `corio::io::readable`/`writable` — parking only the calling coro.
-//! ureq's transports must be `Send + Sync`, which corio's own sockets are
-//! not (they belong to their thread's reactor); a std stream plus
-//! corio's readiness calls is. Everything above the transport — request
-//! writing, response parsing, bodies, pooling — is ureq's, unmodified.
-//! (Host names would go through ureq's own resolver, which blocks the
-//! thread for a DNS lookup; these tests use an IP address.)
+//! Without the feature, ureq gets a corio transport through its pluggable
+//! connector API; that connector is in `corio::hook`'s docs (and tested
+//! there as a doctest in every build).
+#![cfg(feature = "hook")]
 
 mod util;
 
-use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
-use std::os::fd::AsFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use corio::net::{TcpListener, TcpStream};
 use ureq::Agent;
-use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
-};
 use util::{Gate, Peak};
 
 const CLIENTS: usize = 128;
-
-/// Connects ureq through corio.
-#[derive(Debug, Default)]
-struct CorioConnector;
-
-struct CorioTransport {
-    stream: std::net::TcpStream,
-    buffers: LazyBuffers,
-}
-
-impl fmt::Debug for CorioTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CorioTransport")
-            .field("peer", &self.stream.peer_addr().ok())
-            .finish()
-    }
-}
-
-/// Runs `wait` under ureq's timeout for this step, if it has one.
-fn step_within(
-    timeout: NextTimeout,
-    wait: impl FnOnce() -> io::Result<()>,
-) -> Result<(), ureq::Error> {
-    match timeout.not_zero() {
-        Some(d) => match corio::timeout(*d, wait) {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(ureq::Error::Timeout(timeout.reason)),
-        },
-        None => Ok(wait()?),
-    }
-}
-
-impl Connector<()> for CorioConnector {
-    type Out = CorioTransport;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        _chained: Option<()>,
-    ) -> Result<Option<CorioTransport>, ureq::Error> {
-        let addrs: Vec<SocketAddr> = details.addrs.iter().copied().collect();
-        // corio's connect parks this coro, not the thread.
-        let stream = TcpStream::connect(&addrs[..])?.into_std()?;
-        stream.set_nonblocking(true)?;
-        stream.set_nodelay(true)?;
-        let config = &details.config;
-        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
-        Ok(Some(CorioTransport { stream, buffers }))
-    }
-}
-
-impl Transport for CorioTransport {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        &mut self.buffers
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let mut out = &self.buffers.output()[..amount];
-        while !out.is_empty() {
-            match self.stream.write(out) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
-                Ok(n) => out = &out[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    step_within(timeout, || corio::io::writable(self.stream.as_fd()))?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        loop {
-            let input = self.buffers.input_append_buf();
-            match self.stream.read(input) {
-                Ok(n) => {
-                    self.buffers.input_appended(n);
-                    return Ok(n > 0);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    step_within(timeout, || corio::io::readable(self.stream.as_fd()))?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    fn is_open(&mut self) -> bool {
-        // Open if nothing is waiting to be read (no close, no garbage).
-        let mut probe = [0u8; 1];
-        matches!(self.stream.peek(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-    }
-}
 
 /// What the bytes received so far on a connection call for.
 enum Next {
@@ -199,15 +92,13 @@ fn http_conn(conn: TcpStream) {
 }
 
 fn agent() -> Agent {
-    Agent::with_parts(
+    Agent::new_with_config(
         Agent::config_builder()
             // Room in the pool for every connection, so each client's
             // second request reuses a connection instead of opening one.
             .max_idle_connections(CLIENTS)
             .max_idle_connections_per_host(CLIENTS)
             .build(),
-        CorioConnector,
-        DefaultResolver::default(),
     )
 }
 
@@ -289,4 +180,50 @@ fn ureq_reports_a_refused_connection_as_an_error() {
         matches!(&err, ureq::Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused),
         "{err}"
     );
+}
+
+#[test]
+fn ureq_default_agent_fifty_slow_requests_eight_at_a_time() {
+    // Every answer takes 200 ms.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = corio::spawn(move || {
+        corio::net::serve_on(listener, |conn: TcpStream| {
+            corio::sleep(Duration::from_millis(200));
+            http_conn(conn);
+        })
+    });
+    let agent = ureq::agent();
+    let limit = std::rc::Rc::new(corio::sync::Semaphore::new(8));
+    let open = Peak::new();
+    let start = Instant::now();
+    let requests: Vec<_> = (0..50)
+        .map(|i| {
+            let (agent, limit, open) = (agent.clone(), limit.clone(), open.clone());
+            corio::spawn(move || {
+                let _slot = limit.guard();
+                let _open = open.enter();
+                // A new connection each time: the server sleeps per
+                // connection, before it reads the request.
+                agent
+                    .get(format!("http://{addr}/n/{i}"))
+                    .header("Connection", "close")
+                    .call()
+                    .unwrap()
+                    .body_mut()
+                    .read_to_string()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for (i, r) in requests.into_iter().enumerate() {
+        assert_eq!(r.join().unwrap(), format!("you asked for /n/{i}"));
+    }
+    let took = start.elapsed();
+    println!("50 ureq requests at 200 ms each, 8 at a time: {took:?}");
+    assert_eq!(open.peak(), 8);
+    // 7 rounds of 200 ms; one at a time it would be 10 s.
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    server.coro().cancel();
 }

@@ -365,3 +365,44 @@ fn a_panicking_waker_of_a_join_handle_does_not_abort() {
         Poll::Pending => panic!("ended coro not ready"),
     }
 }
+
+#[test]
+fn a_drop_that_cancels_while_its_coro_unwinds_can_wait_for_a_victim_that_blocks() {
+    // A unwinds (cancelled); a Drop on its way cancels B; B's own Drop
+    // blocks. B came in while the thread was already panicking (A's
+    // unwind), so a check of "is the thread panicking" cannot tell that B
+    // unwinds too: its blocking Drop once had the cancel raised again
+    // inside it — a panic in a destructor during cleanup, abort.
+    struct SlowDrop(Log);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            corio::sleep(Duration::from_millis(10));
+            self.0.push("b dropped");
+        }
+    }
+    struct CancelOnDrop(corio::Coro, Log);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            self.0.cancel();
+            self.1.push("a cancelled b");
+        }
+    }
+    let log = Log::new();
+    let l = log.clone();
+    let b = corio::spawn(move || {
+        let _s = SlowDrop(l);
+        corio::sleep(Duration::from_secs(3600));
+    });
+    corio::cede();
+    let l = log.clone();
+    let bc = b.coro();
+    let a = corio::spawn(move || {
+        let _c = CancelOnDrop(bc, l);
+        corio::sleep(Duration::from_secs(3600));
+    });
+    corio::cede();
+    a.cancel();
+    assert!(a.join().unwrap_err().is_cancelled());
+    assert!(b.join().unwrap_err().is_cancelled());
+    assert_eq!(log.get(), ["b dropped", "a cancelled b"]);
+}

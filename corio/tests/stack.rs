@@ -446,3 +446,81 @@ fn deep_recursion_works_on_a_big_stack() {
         .unwrap();
     assert_eq!(h.join().unwrap(), 10_000);
 }
+
+#[test]
+fn an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds() {
+    const CORO: u64 = 4000;
+    if child_role().as_deref() == Some("burst") {
+        corio::stack::trim();
+        let base = status_kib("VmRSS:");
+        // A burst: 4,000 coros at once, each touching 32 KiB of its stack
+        // (under the 64 KiB that is given back when a coro ends).
+        let gate = std::rc::Rc::new(corio::sync::Signal::new());
+        let hs: Vec<_> = (0..CORO)
+            .map(|_| {
+                let g = gate.clone();
+                corio::spawn(move || {
+                    let pad = black_box([1u8; 32 * 1024]);
+                    g.wait();
+                    pad[99]
+                })
+            })
+            .collect();
+        corio::cede();
+        let peak = status_kib("VmRSS:");
+        gate.broadcast();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let pooled = corio::stack::pooled();
+        let ended = status_kib("VmRSS:");
+        // Nothing ends any more: only the idle scheduler can give back.
+        let start = std::time::Instant::now();
+        while corio::stack::pooled() > 64 + 256 && start.elapsed().as_secs() < 10 {
+            corio::sleep(std::time::Duration::from_millis(100));
+        }
+        let took = start.elapsed().as_millis();
+        let idle = status_kib("VmRSS:");
+        println!(
+            "BURST {base} {peak} {pooled} {ended} {} {idle} {took}",
+            corio::stack::pooled()
+        );
+        return;
+    }
+    let out = run_child(
+        "an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds",
+        "burst",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<u64> = stdout
+        .split_once("BURST ")
+        .expect("child output")
+        .1
+        .split_whitespace()
+        .take(7)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (base, peak, pooled, ended, pooled_idle, idle, took) =
+        (v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    println!(
+        "RSS KiB: base {base}, burst {peak}, ended {ended} ({pooled} stacks pooled), \
+         idle {idle} ({pooled_idle} pooled) after {took} ms"
+    );
+    assert!(peak > base + 100 * 1024, "the burst touched 125 MiB: {v:?}");
+    assert!(pooled >= CORO - 64, "the stacks went to the pool: {v:?}");
+    assert!(
+        ended > base + 100 * 1024,
+        "the pool keeps the pages at first: {v:?}"
+    );
+    assert!(
+        pooled_idle <= 64 + 256,
+        "an idle thread keeps at most 64 pooled and 256 cached stacks: {v:?}"
+    );
+    // Generous: two decay periods on a loaded machine.
+    assert!(took <= 5000, "giving back took {took} ms: {v:?}");
+    assert!(
+        idle < base + 16 * 1024,
+        "the pages went back to the system: {v:?}"
+    );
+}

@@ -195,3 +195,63 @@ fn a_running_coro_that_suspends_itself_runs_until_it_cedes() {
     h.join().unwrap();
     assert_eq!(log.get(), ["still running", "resumed"]);
 }
+
+#[test]
+fn a_throw_or_cancel_that_ends_a_main_coro_is_reported_like_a_panic() {
+    if util::child_role().as_deref() == Some("main-thrown") {
+        // Reported through the panic hook, as a panic would be.
+        std::panic::set_hook(Box::new(|info| {
+            println!("HOOK {}", info.payload_as_str().unwrap_or("?"));
+        }));
+        // Thrown out: the thread ends as if it had panicked, with the
+        // payload.
+        let t = std::thread::spawn(|| {
+            let main = corio::current();
+            corio::spawn(move || main.throw("enough")).join().unwrap();
+            corio::cede();
+            unreachable!("the throw fires at the cede");
+        });
+        let err = t.join().unwrap_err();
+        assert_eq!(err.downcast_ref::<&str>(), Some(&"enough"));
+        // Cancelled by another coro.
+        let t = std::thread::spawn(|| {
+            let main = corio::current();
+            corio::spawn(move || main.cancel()).join().unwrap();
+            corio::cede();
+        });
+        assert!(t.join().is_err());
+        // Caught: the program goes on (a caught panic is reported too).
+        let main = corio::current();
+        let h = corio::spawn(move || main.throw("caught"));
+        assert!(std::panic::catch_unwind(|| corio::schedule()).is_err());
+        h.join().unwrap();
+        // A timeout in the main coro is no throw: not reported.
+        assert!(corio::timeout(std::time::Duration::from_millis(1), corio::schedule).is_err());
+        println!("DONE");
+        return;
+    }
+    let out = util::run_child(
+        "a_throw_or_cancel_that_ends_a_main_coro_is_reported_like_a_panic",
+        "main-thrown",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // (The first may share its line with the harness's "test ... ".)
+    let hooks: Vec<&str> = stdout
+        .split("HOOK ")
+        .skip(1)
+        .map(|h| h.lines().next().unwrap_or(""))
+        .collect();
+    assert_eq!(hooks.len(), 3, "{stdout}");
+    assert!(
+        hooks[0].starts_with("the main coro was thrown out (waiting at corio/tests/throw.rs:")
+            && hooks[0].ends_with("): enough"),
+        "{stdout}"
+    );
+    assert!(
+        hooks[1].starts_with("the main coro was cancelled (waiting at corio/tests/throw.rs:"),
+        "{stdout}"
+    );
+    assert!(hooks[2].ends_with(": caught"), "{stdout}");
+    assert!(stdout.contains("DONE"), "{stdout}");
+}

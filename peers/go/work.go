@@ -24,6 +24,7 @@ const (
 	trips     = 200000
 	acquires  = 200000
 	semTasks  = 100
+	selects   = 500000
 	coldTasks = 10000
 	fileTasks = 64
 	fileSize  = 4096
@@ -224,6 +225,24 @@ func main() {
 		e := time.Since(t)
 		close(a)
 		fmt.Printf("RESULT %.3f ns\n", per(trips, e))
+	case "select":
+		a, b := make(chan uint64, 1), make(chan uint64, 1)
+		a <- 0
+		b <- 0
+		batch := func() time.Duration {
+			t := time.Now()
+			for i := uint64(0); i < selects; i++ {
+				select {
+				case v := <-a:
+					a <- v ^ i
+				case v := <-b:
+					b <- v ^ i
+				}
+			}
+			return time.Since(t)
+		}
+		batch()
+		fmt.Printf("RESULT %.3f ns\n", per(selects, batch()))
 	case "semaphore":
 		sem := make(chan struct{}, 1)
 		var wg sync.WaitGroup

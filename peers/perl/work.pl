@@ -146,6 +146,8 @@ if ($w eq 'cede') {
     cede;
     printf "RESULT %.3f B\n", (rss() - $before) / $n;
     $_->cancel for @c;
+} elsif ($w eq 'select') {
+    print "NA Coro has no select\n";
 } else {
     die "unknown workload $w\n";
 }

@@ -5,7 +5,7 @@
 mod shell;
 
 #[cfg(feature = "debug-shell")]
-pub use shell::{DebugServer, serve_tcp, serve_unix};
+pub use shell::{DebugServer, serve_tcp, serve_tcp_insecure, serve_unix};
 
 use std::fmt::Write as _;
 
@@ -121,7 +121,8 @@ pub fn enable_times(on: bool) -> bool {
 /// blocking call made outside corio, a long computation that should go to
 /// [`multicore::run`](crate::multicore::run) — every other coro of the
 /// thread stalls. The monitor warns (through `log`, target
-/// `corio::monitor`) twice: while it happens, from a watchdog thread, with
+/// `corio::monitor`; on stderr, at most once every 5 s, when no logger is
+/// installed) twice: while it happens, from a watchdog thread, with
 /// the coro's id and where it was resumed; and when the coro switches at
 /// last, with its description, how long it ran, and where it switched
 /// out. Stops when the returned guard is dropped; starting it again
@@ -129,13 +130,18 @@ pub fn enable_times(on: bool) -> bool {
 ///
 /// Costs two clock reads per switch while on; nothing when off.
 ///
+/// `CORIO_MONITOR=<ms>` in the environment starts it on every scheduler
+/// without code changes (`0` turns it off); with no `log` logger
+/// installed, its warnings then go to stderr.
+///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
 /// let _monitor = corio::debug::monitor(Duration::from_millis(100)).unwrap();
 /// let h = corio::Builder::new().name("hog").spawn(|| {
-///     std::thread::sleep(Duration::from_millis(150)); // blocks the thread!
+///     let start = std::time::Instant::now();
+///     while start.elapsed() < Duration::from_millis(150) {} // keeps the thread!
 /// }).unwrap();
 /// h.join().unwrap(); // logs: coro N [hog] held thread … for 150 ms …
 /// ```
@@ -303,6 +309,7 @@ fn what_text(c: &CoroInner, what: What, mode: PsMode) -> String {
         What::Rouse => "rouse".into(),
         What::Future => "future".into(),
         What::File => "file io".into(),
+        What::Idle => "idle select! helper".into(),
     }
 }
 
@@ -321,7 +328,7 @@ fn graph(s: &Scheduler, deadlocked: bool) -> Graph {
     let mut blocked: Vec<CoroId> = Vec::new();
     s.for_each_coro(|c| {
         let what = c.what.get();
-        if what == What::Nothing || c.is_ready() {
+        if what == What::Nothing || what == What::Idle || c.is_ready() {
             return;
         }
         blocked.push(c.id);
@@ -413,7 +420,22 @@ pub(crate) fn listing(s: &Scheduler, mode: PsMode, running: Option<&CoroInner>) 
     let times = s.times_enabled();
     let g = graph(s, running.is_none());
     let is_running = |c: &CoroInner| running.is_some_and(|r| std::ptr::eq(r, c));
-    s.for_each_coro(|c| row(&mut out, c, is_running(c), mode, times, &g));
+    // Idle select! helpers are corio's, parked until a select needs one:
+    // counted, not listed (unless verbose).
+    let mut idle = 0;
+    s.for_each_coro(|c| {
+        if c.what.get() == What::Idle && !c.is_ready() && mode != PsMode::Verbose {
+            idle += 1;
+        } else {
+            row(&mut out, c, is_running(c), mode, times, &g);
+        }
+    });
+    if idle > 0 {
+        let _ = writeln!(
+            out,
+            "({idle} idle select! helper(s) not shown; `ps v` lists them)"
+        );
+    }
     for cycle in &g.cycles {
         let ids: Vec<String> = cycle.iter().map(|c| c.to_string()).collect();
         let _ = writeln!(

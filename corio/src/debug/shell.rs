@@ -16,6 +16,10 @@ use crate::{Coro, CoroId, JoinHandle};
 /// Longest command line accepted, in bytes.
 const MAX_LINE: usize = 4096;
 
+/// Most sessions open at once: a flood of connections is turned away
+/// instead of filling the program's descriptor table.
+const MAX_SESSIONS: usize = 64;
+
 /// A command the program added with [`DebugServer::register`].
 type Handler = Rc<dyn Fn(&str) -> String>;
 
@@ -75,7 +79,10 @@ const BUILTINS: &[(&str, &str)] = &[
 /// process is replaced; a live one is an `AddrInUse` error.
 ///
 /// The shell runs in coros of the calling thread: the accept loop, and one
-/// coro per session. Its `ps` lists this thread's coros.
+/// coro per session. Its `ps` lists this thread's coros. At most 64
+/// sessions are open at once (a connection beyond is told so and closed);
+/// a command line is at most 4 KiB (a longer one is answered with an
+/// error and ignored).
 ///
 /// # Examples
 ///
@@ -109,7 +116,7 @@ pub fn serve_unix(path: impl AsRef<Path>) -> io::Result<DebugServer> {
             match listener.accept() {
                 Ok((conn, _)) => start_session(&s, conn, "unix".into()),
                 Err(e) => {
-                    log::warn!("corio::debug: accept failed: {e}");
+                    crate::warn::warn("corio::debug", format_args!("accept failed: {e}"));
                     crate::sleep(std::time::Duration::from_millis(100));
                 }
             }
@@ -123,9 +130,11 @@ pub fn serve_unix(path: impl AsRef<Path>) -> io::Result<DebugServer> {
     })
 }
 
-/// Serves the debug shell on TCP `addr`. Use a loopback address
-/// (`127.0.0.1:port`): the shell can cancel coros and throw into them, so
-/// anything else exposes the program to the network.
+/// Serves the debug shell on TCP `addr`, which must be a loopback address
+/// (`127.0.0.1:port`, `[::1]:port`, `localhost:port`): the shell can
+/// cancel coros and throw into them, and asks nobody who they are, so it
+/// is not put on the network by accident. [`serve_tcp_insecure`] is the
+/// way to do that on purpose.
 ///
 /// # Examples
 ///
@@ -133,20 +142,83 @@ pub fn serve_unix(path: impl AsRef<Path>) -> io::Result<DebugServer> {
 /// let shell = corio::debug::serve_tcp("127.0.0.1:0").unwrap();
 /// let addr = shell.local_addr().unwrap();
 /// assert!(addr.ip().is_loopback());
+///
+/// let refused = corio::debug::serve_tcp("0.0.0.0:0").unwrap_err();
+/// assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
 /// ```
 ///
 /// # Errors
-/// When binding fails.
+/// `PermissionDenied` when `addr` is, or resolves to, an address that is
+/// not loopback (`0.0.0.0` and `[::]` included); otherwise when resolving
+/// or binding fails.
 ///
 /// # Switching
 ///
 /// Suspends the current coro only while a host name is resolved.
 pub fn serve_tcp(addr: impl ToSocketAddrs) -> io::Result<DebugServer> {
+    let addrs = addr.resolve()?;
+    if let Some(a) = addrs.iter().find(|a| !is_loopback(a.ip())) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "corio::debug::serve_tcp: refusing {a}, which is not a loopback address: \
+                 anybody who reaches the shell can cancel and throw into every coro of the \
+                 program. Use a loopback address, or serve_tcp_insecure to expose it anyway"
+            ),
+        ));
+    }
+    let listener = TcpListener::bind(addrs)?;
+    serve_tcp_on(listener)
+}
+
+/// Serves the debug shell on TCP `addr`, whatever the address: on
+/// `0.0.0.0:port` anybody who can reach the machine gets a shell that
+/// cancels, kills and throws into the program's coros, without a password.
+/// Only for networks where that is wanted; [`serve_tcp`] refuses anything
+/// but loopback. A warning says so on stderr (or through `log`, when a
+/// logger is installed) when the address is not loopback.
+///
+/// # Examples
+///
+/// ```
+/// // On purpose, on every interface:
+/// let shell = corio::debug::serve_tcp_insecure("0.0.0.0:0").unwrap();
+/// assert!(shell.local_addr().unwrap().ip().is_unspecified());
+/// ```
+///
+/// # Errors
+/// When resolving or binding fails.
+///
+/// # Switching
+///
+/// Suspends the current coro only while a host name is resolved.
+pub fn serve_tcp_insecure(addr: impl ToSocketAddrs) -> io::Result<DebugServer> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
-    if !local.ip().is_loopback() {
-        log::warn!("corio::debug: the debug shell listens on {local}, not a loopback address");
+    if !is_loopback(local.ip()) {
+        crate::warn::warn(
+            "corio::debug",
+            format_args!(
+                "the debug shell listens on {local}, not a loopback address: anybody who \
+                 reaches it controls this program's coros"
+            ),
+        );
     }
+    serve_tcp_on(listener)
+}
+
+/// Whether `ip` is a loopback address (an IPv4-mapped one included).
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+fn serve_tcp_on(listener: TcpListener) -> io::Result<DebugServer> {
+    let local = listener.local_addr()?;
     let shared = new_shared();
     let s = shared.clone();
     let accept = crate::Builder::new()
@@ -156,7 +228,7 @@ pub fn serve_tcp(addr: impl ToSocketAddrs) -> io::Result<DebugServer> {
                 match listener.accept() {
                     Ok((conn, peer)) => start_session(&s, conn, peer.to_string()),
                     Err(e) => {
-                        log::warn!("corio::debug: accept failed: {e}");
+                        crate::warn::warn("corio::debug", format_args!("accept failed: {e}"));
                         crate::sleep(std::time::Duration::from_millis(100));
                     }
                 }
@@ -229,21 +301,30 @@ fn bind_private(path: &Path) -> io::Result<UnixListener> {
     bound
 }
 
-fn start_session<S>(shared: &Rc<Shared>, conn: S, peer: String)
+fn start_session<S>(shared: &Rc<Shared>, mut conn: S, peer: String)
 where
     S: Read + Write + 'static,
 {
+    {
+        let mut sessions = shared.sessions.borrow_mut();
+        sessions.retain(|c| !c.is_done());
+        if sessions.len() >= MAX_SESSIONS {
+            drop(sessions);
+            // A fresh connection takes a line this short without waiting.
+            let _ = conn.write_all(
+                format!("error: {MAX_SESSIONS} debug sessions are open already; try later\n")
+                    .as_bytes(),
+            );
+            return;
+        }
+    }
     let s = shared.clone();
     let spawned = crate::Builder::new()
         .name(format!("debug session {peer}"))
         .spawn(move || session(&s, conn));
     match spawned {
-        Ok(h) => {
-            let mut sessions = shared.sessions.borrow_mut();
-            sessions.retain(|c| !c.is_done());
-            sessions.push(h.coro());
-        }
-        Err(e) => log::warn!("corio::debug: cannot start a session: {e}"),
+        Ok(h) => shared.sessions.borrow_mut().push(h.coro()),
+        Err(e) => crate::warn::warn("corio::debug", format_args!("cannot start a session: {e}")),
     }
 }
 

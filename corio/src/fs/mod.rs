@@ -106,8 +106,11 @@ fn setting() -> u8 {
                 Ok("threads") => THREADS,
                 Ok("uring") => URING,
                 Ok(other) if !other.is_empty() && other != "auto" => {
-                    log::warn!(
-                        "corio::fs: CORIO_FS={other:?} is not one of auto, uring, threads; using auto"
+                    crate::warn::warn(
+                        "corio::fs",
+                        format_args!(
+                            "CORIO_FS={other:?} is not one of auto, uring, threads; using auto"
+                        ),
                     );
                     AUTO
                 }

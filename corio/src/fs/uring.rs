@@ -375,7 +375,10 @@ impl Ring {
                     }
                 }
                 _ => {
-                    log::error!("corio::fs: io_uring refuses operations: {err}");
+                    crate::warn::error(
+                        "corio::fs",
+                        format_args!("io_uring refuses operations: {err}"),
+                    );
                     self.fail_unsubmitted(s, &err);
                 }
             }

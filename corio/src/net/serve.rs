@@ -27,6 +27,13 @@ const WARN_EVERY: Duration = Duration::from_secs(5);
 /// to 0.5 s — and tries again, instead of spinning; the connection waits
 /// in the kernel's queue meanwhile.
 ///
+/// A connection whose client goes quiet keeps its coro and descriptor for
+/// as long as the handler waits. To let such clients go, set the stream's
+/// timeouts first thing in the handler (see [`serve_on`]'s example), or
+/// use [`Server`](super::Server), whose
+/// [`idle_timeout`](super::Server::idle_timeout) does it for every
+/// connection and which caps how many are open at once.
+///
 /// # Examples
 ///
 /// An echo server:
@@ -86,6 +93,31 @@ pub fn serve(addr: impl ToSocketAddrs, handler: impl Fn(TcpStream) + 'static) ->
 /// let mut reply = String::new();
 /// BufReader::new(&c).read_line(&mut reply).unwrap();
 /// assert_eq!(reply, "hello, world\n");
+/// server.coro().cancel();
+/// ```
+///
+/// Letting go of clients that stay silent for 50 ms:
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Read};
+/// use std::time::Duration;
+/// use corio::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let server = corio::spawn(move || {
+///     corio::net::serve_on(listener, |conn| {
+///         conn.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+///         conn.set_write_timeout(Some(Duration::from_millis(50))).unwrap();
+///         let mut line = String::new();
+///         // Fails with `TimedOut` when nothing comes: the handler returns
+///         // and the connection closes.
+///         let _ = BufReader::new(&conn).read_line(&mut line);
+///     })
+/// });
+/// let mut quiet = TcpStream::connect(addr).unwrap();
+/// let mut rest = Vec::new();
+/// assert_eq!(quiet.read_to_end(&mut rest).unwrap(), 0); // closed by the server
 /// server.coro().cancel();
 /// ```
 ///
@@ -191,7 +223,10 @@ where
                 let accept = crate::spawn(move || {
                     let served = TcpListener::from_std(listener).and_then(|l| serve_on(l, make()));
                     if let Err(e) = served {
-                        log::error!("corio::net::serve_threads: thread {}: {e}", i + 1);
+                        crate::warn::error(
+                            "corio::net::serve_threads",
+                            format_args!("thread {}: {e}", i + 1),
+                        );
                     }
                 });
                 // Wait for the stop (a shut-down channel gives `None`).
@@ -263,7 +298,7 @@ impl Acceptor {
             .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
         {
             self.warned = Some(now);
-            log::warn!("{}: {msg}", self.who);
+            crate::warn::warn(self.who, msg);
         }
     }
 }

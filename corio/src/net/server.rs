@@ -356,9 +356,12 @@ fn accept_loop(
         let (stream, peer) = match acceptor.accept(listener) {
             Ok(conn) => conn,
             Err(e) => {
-                log::error!(
-                    "corio::net::Server on {}: accept failed: {e}; no longer accepting",
-                    shared.addr
+                crate::warn::error(
+                    "corio::net::Server",
+                    format_args!(
+                        "on {}: accept failed: {e}; no longer accepting",
+                        shared.addr
+                    ),
                 );
                 return;
             }

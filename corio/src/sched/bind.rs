@@ -19,7 +19,10 @@
 //!
 //! The count lives in the coro's control block: a generator remembers the
 //! count of the coro that resumed it, and a yield finds a larger one only if
-//! a bind was taken since, inside the generator.
+//! a bind was taken since, inside the generator. It remembers that coro too:
+//! a scoped coro (or a `select!` branch) may borrow the generator's
+//! `&Yielder` from its frame, and a yield from there — another coro, on
+//! another stack — is refused as well.
 
 use super::inner::CoroInner;
 use super::try_sched;
@@ -43,9 +46,58 @@ impl Drop for Bind<'_> {
     }
 }
 
-/// The bind count of the running coro (0 when the thread has no scheduler:
-/// then no bind can be active).
+/// Where a generator was resumed: the running coro and its bind count.
+///
+/// A `&Yielder` borrowed from a generator's frame can reach another coro of
+/// the thread through a [`scope`](crate::scope) (or a `select!` branch),
+/// and that coro must not yield the generator: the switch would run from
+/// the wrong stack. So a yield checks the coro as well as the count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mark {
+    /// The running coro's address; 0 for the main coro (also before the
+    /// thread has a scheduler: its stack is the main coro's).
+    coro: usize,
+    binds: u32,
+}
+
+/// The [`Mark`] of the running coro.
 #[inline]
-pub(crate) fn binds() -> u32 {
-    try_sched().map_or(0, |s| s.cur().binds.get())
+pub(crate) fn here() -> Mark {
+    match try_sched() {
+        Some(s) => {
+            let c = s.cur();
+            let coro = if c.is_main() {
+                0
+            } else {
+                c as *const CoroInner as usize
+            };
+            Mark {
+                coro,
+                binds: c.binds.get(),
+            }
+        }
+        None => Mark { coro: 0, binds: 0 },
+    }
+}
+
+/// Why a generator resumed at `base` may not yield here, if it may not.
+#[inline]
+pub(crate) fn yield_refused(base: Mark) -> Option<Refusal> {
+    let now = here();
+    if now.coro != base.coro {
+        Some(Refusal::OtherCoro)
+    } else if now.binds > base.binds {
+        Some(Refusal::Bound)
+    } else {
+        None
+    }
+}
+
+/// See [`yield_refused`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Refusal {
+    /// Inside a frame bound to the coro running the generator.
+    Bound,
+    /// From another coro than the one running the generator.
+    OtherCoro,
 }

@@ -442,5 +442,49 @@ pub(crate) fn unwind(
         );
         std::process::abort();
     }
+    if c.is_main()
+        && !payload.is::<TerminateUnwind>()
+        && !payload.is::<crate::time::TimeoutUnwind>()
+    {
+        report_main_unwind(c, &*payload, at);
+    }
+    // Record that `c` unwinds from here on: the thread may have been
+    // panicking already when `c` came in (another coro unwinds, and its
+    // `Drop` cancelled `c`), and then the thread's panic flag alone cannot
+    // tell that `c` unwinds too (see `unwinding_now`).
+    c.unwinding.set(true);
     panic::resume_unwind(payload)
+}
+
+/// Reports a throw or cancel that unwinds a thread's main coro the way a
+/// panic is reported — through the panic hook — since nothing else will:
+/// unwinding out of the thread's main function (for the program's main
+/// thread: exit code 101) says nothing of why, and a throw or cancel,
+/// unlike a panic, does not call the hook by itself. `at` is where the
+/// interrupting call was made, when it is the coro's own.
+#[cold]
+fn report_main_unwind(
+    main: &CoroInner,
+    payload: &(dyn Any + Send),
+    at: Option<&'static Location<'static>>,
+) {
+    if std::thread::panicking() {
+        return; // already unwinding: a second panic would abort
+    }
+    let at = match (at, main.where_.get()) {
+        (Some(l), _) => format!(" (at {}:{})", l.file(), l.line()),
+        (None, Some(l)) => format!(" (waiting at {}:{})", l.file(), l.line()),
+        (None, None) => String::new(),
+    };
+    let msg = if payload.is::<CancelUnwind>() {
+        format!("the main coro was cancelled{at}")
+    } else {
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a non-string payload");
+        format!("the main coro was thrown out{at}: {text}")
+    };
+    let _ = panic::catch_unwind(|| panic!("{msg}"));
 }

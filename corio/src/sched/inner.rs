@@ -203,6 +203,10 @@ pub(crate) enum What {
     /// A file operation in flight (io_uring or the worker pool).
     #[cfg_attr(not(feature = "io-uring"), allow(dead_code))]
     File,
+    /// An idle `select!` helper, parked until a select hands it a call: it
+    /// is not waiting for anything a user made, so `ps` and
+    /// `thread::spawn`'s wait for the thread's coros pass over it.
+    Idle,
 }
 
 /// Which coro holds a lock: kept by `Mutex` and by `RwLock`'s writer side
@@ -424,12 +428,15 @@ impl CoroInner {
     /// is not switched to.
     ///
     /// # Safety
-    /// Must be called from the scheduler loop on the main coro's stack, for
-    /// a live, non-main coro that is not running.
+    /// The coro must be live, not main, and suspended: not running, and not
+    /// on the chain of coroutines the thread is executing right now (the
+    /// loop resumes coros from the main coro's stack; `run_now` resumes a
+    /// parked or new `select!` helper on top of the running coro). Nothing
+    /// else may hold a reference into `ctx` meanwhile.
     #[inline]
     pub(crate) unsafe fn resume(&self) -> bool {
-        // SAFETY: the caller guarantees nobody else holds `ctx`; the loop is
-        // the only place that resumes coroutines, and it is not reentrant.
+        // SAFETY: the caller guarantees nobody else holds `ctx` and the
+        // coroutine is suspended, so this is the only reference to it.
         let ctx = unsafe { (*self.ctx.get()).as_mut() };
         match ctx {
             Some(ctx) => matches!(ctx.resume(()), CoroutineResult::Return(())),

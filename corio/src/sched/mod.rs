@@ -191,6 +191,11 @@ fn init_slow(p: usize) -> &'static Scheduler {
     // Register the destructor that tears the scheduler down at thread exit.
     TEARDOWN.with(|_| ());
     crate::panic_note::install();
+    if let Some(t) = watch::from_env()
+        && let Err(e) = s.set_monitor(Some(t))
+    {
+        eprintln!("corio: CORIO_MONITOR: cannot start the monitor: {e}");
+    }
     s
 }
 
@@ -220,6 +225,10 @@ pub(crate) struct Scheduler {
     id_end: Cell<u64>,
     /// Set while the thread-local destructor cancels what is left.
     tearing_down: Cell<bool>,
+    /// Set while the loop itself runs (not a coro it resumed): code called
+    /// from there (an idle sleep, a `Drop` of a finished coro's value) must
+    /// not park. Read by the `hook` feature's entry points.
+    looping: Cell<bool>,
     /// Set when the loop found nothing to run during teardown.
     stalled: Cell<bool>,
     /// Per-coro time accounting (`debug::enable_times`).
@@ -269,6 +278,7 @@ impl Scheduler {
             next_id: Cell::new(block + 1),
             id_end: Cell::new(block + ID_BLOCK),
             tearing_down: Cell::new(false),
+            looping: Cell::new(false),
             stalled: Cell::new(false),
             times: Cell::new(false),
             watch: RefCell::new(None),

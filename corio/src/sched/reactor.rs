@@ -40,6 +40,11 @@ use std::time::Duration;
 use super::Scheduler;
 use super::wait::WaitList;
 
+/// Set by the `hook` feature: makes it give up its own registration of a
+/// descriptor (on this thread's reactor) that somebody else registers, and
+/// says whether it had one.
+pub(crate) static RELEASE_FD: std::sync::OnceLock<fn(RawFd) -> bool> = std::sync::OnceLock::new();
+
 /// The token of the cross-thread waker in the poll set.
 const WAKE: mio::Token = mio::Token(usize::MAX);
 
@@ -53,6 +58,10 @@ pub(crate) const WRITE: u8 = 2;
 const READ_CLOSED: u8 = 4;
 /// Sticky companion of [`WRITE`]: hang-up or an error.
 const WRITE_CLOSED: u8 = 8;
+/// The registration was given up while coros waited on it (the `hook`
+/// feature: its descriptor was closed); they wake and find out.
+#[cfg_attr(not(feature = "hook"), allow(dead_code))]
+const RELEASED: u8 = 16;
 
 /// The readiness of one registered descriptor, and who waits for it.
 #[derive(Debug)]
@@ -91,6 +100,19 @@ impl IoState {
         let r = self.ready.get();
         let closed = (r >> 2) & dir;
         self.ready.set(r & !(dir & !closed));
+    }
+
+    /// Marks the registration given up (see [`RELEASED`]).
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn release(&self) {
+        self.ready.set(self.ready.get() | RELEASED);
+    }
+
+    /// Whether [`release`](Self::release) was called.
+    #[inline]
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn released(&self) -> bool {
+        self.ready.get() & RELEASED != 0
     }
 
     /// The wait list of `dir` (one direction).
@@ -255,6 +277,22 @@ impl Reactor {
         fd: RawFd,
         interest: mio::Interest,
     ) -> io::Result<(mio::Token, Rc<IoState>)> {
+        match self.try_register(fd, interest) {
+            // The `hook` feature may hold `fd` for a blocking call made on
+            // it earlier: it lets go, and the new owner registers.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match RELEASE_FD.get() {
+                Some(release) if release(fd) => self.try_register(fd, interest),
+                _ => Err(e),
+            },
+            r => r,
+        }
+    }
+
+    fn try_register(
+        &self,
+        fd: RawFd,
+        interest: mio::Interest,
+    ) -> io::Result<(mio::Token, Rc<IoState>)> {
         let state = Rc::new(IoState {
             ready: Cell::new(READ | WRITE),
             readers: WaitList::new(),
@@ -303,6 +341,14 @@ impl Reactor {
             .borrow()
             .registry()
             .deregister(&mut mio::unix::SourceFd(&fd));
+        self.forget(tok);
+    }
+
+    /// Frees the slot of `tok` without touching the poll set: for a
+    /// registration whose descriptor was closed already (the kernel
+    /// dropped it from the poll set; its number may name another file
+    /// now). Events still queued for it are ignored.
+    pub(crate) fn forget(&self, tok: mio::Token) {
         let index = tok.0 as u32;
         let mut slots = self.slots.borrow_mut();
         if let Some(slot) = slots.get_mut(index as usize)
@@ -313,6 +359,13 @@ impl Reactor {
             slot.generation = slot.generation.wrapping_add(1);
             self.free.borrow_mut().push(index);
         }
+    }
+
+    /// The poll set's own descriptor.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn epoll_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.poll.borrow().as_raw_fd()
     }
 
     /// Whether something outside this thread could still wake a coro.
@@ -331,7 +384,7 @@ impl Reactor {
             Err(e) => {
                 // epoll_wait fails only on programming errors (bad fd,
                 // bad buffer); do not spin on it.
-                log::error!("corio: polling the reactor failed: {e}");
+                crate::warn::error("corio", format_args!("polling the reactor failed: {e}"));
                 if let Some(t) = timeout {
                     std::thread::sleep(t);
                 }

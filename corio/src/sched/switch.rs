@@ -16,6 +16,15 @@ use super::{
     release_owned, timer, unwind, unwinding_now, watch,
 };
 
+/// Clears a flag when dropped.
+struct ClearOnDrop<'a>(&'a std::cell::Cell<bool>);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 impl Scheduler {
     /// Gives up the CPU without re-queuing `c` (the running coro); returns
     /// when `c` is switched back in. Does not look at interrupts.
@@ -119,6 +128,10 @@ impl Scheduler {
             self.watch_returned(&self.main);
         }
         note_switch_out(&self.main);
+        self.looping.set(true);
+        // Also cleared when the loop unwinds (the deadlock report, a
+        // panicking `Drop`): the main coro runs again after that.
+        let _looping = ClearOnDrop(&self.looping);
         loop {
             let tick = self.tick.get();
             if tick == 0 {
@@ -159,9 +172,11 @@ impl Scheduler {
             if next == main {
                 return;
             }
+            self.looping.set(false);
             // SAFETY: we are the loop, on the main stack; `c` is a live,
             // non-main coro that is not running.
             let finished = unsafe { c.resume() };
+            self.looping.set(true);
             note_switch_out(c);
             if self.times.get() {
                 self.charge(c);
@@ -205,7 +220,13 @@ impl Scheduler {
             if deadline.is_none() && (self.tearing_down.get() || !(remote || io)) {
                 break;
             }
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let now = Instant::now();
+            let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
+            // Free stacks left unused give their memory back after a while
+            // even when no coro ends any more to trigger it: wake for that.
+            if let Some(decay) = crate::stack::idle_decay(now) {
+                timeout = Some(timeout.map_or(decay, |t| t.min(decay)));
+            }
             if self.spin_waiters.get() > 0
                 && let Some(r) = self.reactor.get()
                 && r.spin_for_wake(timeout.map_or(SPIN_BEFORE_SLEEP, |t| t.min(SPIN_BEFORE_SLEEP)))
@@ -336,6 +357,8 @@ impl Scheduler {
     }
 
     /// Turns the blocked-scheduler monitor on (with a threshold) or off.
+    /// Its warnings go to the `log` facade, or to stderr when no logger
+    /// is installed.
     pub(crate) fn set_monitor(&self, threshold: Option<Duration>) -> io::Result<()> {
         if let Some(old) = self.watch.borrow_mut().take() {
             old.stop();
@@ -392,6 +415,42 @@ impl Scheduler {
         if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
             self.after_switch_in(c);
         }
+    }
+
+    /// Whether the scheduler loop itself is running (not a coro): code
+    /// called from there must not park.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn in_loop(&self) -> bool {
+        self.looping.get()
+    }
+
+    /// Whether the next blocking call of `c` (the running coro) would
+    /// unwind: the test [`raise`](Self::raise) makes, without raising.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn would_raise(&self, c: &CoroInner) -> bool {
+        c.interrupted() && !c.cancelling.get() && !unwinding_now(c)
+    }
+
+    /// Whether the pending interrupt of `c` is a `timeout` (rather than a
+    /// cancel or a throw).
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn timed_out(&self, c: &CoroInner) -> bool {
+        c.has(TIMEDOUT) && !c.has(CANCELLED | THROWN)
+    }
+
+    /// [`park_on`](Self::park_on) for callers that must not unwind (the
+    /// `hook` feature's C entry points): a pending interrupt is left
+    /// pending for the coro's next blocking call, and the caller learns of
+    /// it from [`would_raise`](Self::would_raise). Switch hooks still run
+    /// and may panic.
+    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
+    pub(crate) fn park_quiet(&self, loc: &'static Location<'static>, what: What) {
+        let c = self.cur();
+        c.where_.set(Some(loc));
+        c.what.set(what);
+        self.switch_away(c);
+        c.what.set(What::Nothing);
     }
 
     /// [`park`](Self::park) for the main coro and coros with hooks.
@@ -542,6 +601,83 @@ impl Scheduler {
         if c.interrupted() {
             self.raise(c);
         }
+    }
+
+    /// Runs `c` — a coro that never ran, or one parked in a blocking call,
+    /// and not queued — at once and on top of the running coro, until it
+    /// next gives up the CPU (parks, cedes, ends); then the running coro
+    /// goes on, with no trip through the loop or the ready queue. Returns
+    /// whether `c` ended. `select!` runs its branches this way: a branch
+    /// that returns at once costs one switch in and one out, and the
+    /// branches are tried in order with nothing else running in between.
+    ///
+    /// `c` is an ordinary coro afterwards: when it parked, whoever wakes
+    /// it queues it, and the loop resumes it as usual. A parked `c` resumes
+    /// in its blocking call, which re-checks its condition as after any
+    /// wake-up. For the running coro this counts as a blocking call: its
+    /// hooks run, and an interrupt that `c` aimed at it (a cancel, a throw)
+    /// is raised on return.
+    pub(crate) fn run_now(&self, c: &CoroInner) -> bool {
+        let me = self.cur();
+        debug_assert!(!c.is_done() && !c.has(QUEUED) && !c.is_main() && !ptr::eq(me, c));
+        if me.has(HOOKS) {
+            crate::hooks::run_leave(me);
+        }
+        note_switch_out(me);
+        if self.times.get() {
+            self.charge(me);
+        }
+        if self.watching.get() {
+            self.watch_returned(me);
+        }
+        self.current.set(c);
+        c.switches.set(c.switches.get() + 1);
+        if self.watching.get() {
+            self.watch_resumed(c);
+        }
+        c.panic_in.set(std::thread::panicking());
+        // SAFETY: `c` is a live coro that is not running and not queued (so
+        // the loop cannot resume it while we do, and nobody else holds its
+        // context); we switch to it from the running coro's stack, and
+        // corosensei returns here when it suspends or ends.
+        let finished = unsafe { c.resume() };
+        note_switch_out(c);
+        if self.times.get() {
+            self.charge(c);
+        }
+        if self.watching.get() {
+            self.watch_returned(c);
+        }
+        self.current.set(me);
+        me.switches.set(me.switches.get() + 1);
+        if self.watching.get() {
+            self.watch_resumed(me);
+        }
+        me.panic_in.set(std::thread::panicking());
+        // `c` may have asked for us to run next (a cancel or throw aimed at
+        // us, `schedule_to`): we do.
+        if ptr::eq(self.hint.get(), me) {
+            self.hint.set(ptr::null());
+            if !me.has(ATTN) {
+                self.dequeue(me);
+            }
+        }
+        if finished {
+            self.reap(c);
+        }
+        if me.has(ATTN) {
+            // `c` asked us for a backtrace: serving it hands the CPU to `c`,
+            // and we are not waiting for anything, so queue us to come back.
+            self.ready(me);
+            self.serve(me);
+        }
+        if me.has(HOOKS) {
+            crate::hooks::run_enter(me);
+        }
+        if me.interrupted() {
+            self.raise(me);
+        }
+        finished
     }
 
     /// Raises the pending interrupt of `c` (the running coro) by unwinding.

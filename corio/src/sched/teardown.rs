@@ -193,6 +193,9 @@ impl Scheduler {
 impl Drop for Scheduler {
     fn drop(&mut self) {
         self.stacks.flush();
+        if let Some(w) = self.watch.get_mut().take() {
+            w.stop();
+        }
         // The main coro's extra state may hold user values (hooks, a thrown
         // payload); drop them while the thread can still report panics.
         if let Some(extra) = self.main.take_extra() {

@@ -30,8 +30,31 @@ pub(crate) struct Watch {
     thread: String,
 }
 
+/// The threshold `CORIO_MONITOR=<ms>` asks for (read once per process):
+/// every scheduler starts the monitor with it. `0` or an unset variable
+/// means off; a value that is not a number of milliseconds is reported
+/// once on stderr and ignored.
+pub(crate) fn from_env() -> Option<Duration> {
+    static ENV: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    *ENV.get_or_init(|| {
+        let v = std::env::var("CORIO_MONITOR").ok()?;
+        match v.trim().parse::<u64>() {
+            Ok(0) => None,
+            Ok(ms) => Some(Duration::from_millis(ms)),
+            Err(_) => {
+                eprintln!(
+                    "corio: CORIO_MONITOR={v:?} is not a number of milliseconds; monitor off"
+                );
+                None
+            }
+        }
+    })
+}
+
 impl Watch {
     /// Starts the watchdog thread for the calling thread's scheduler.
+    /// Its warnings go through `crate::warn` (stderr when no logger is
+    /// installed, so that `CORIO_MONITOR` works in any program).
     pub(crate) fn start(threshold: Duration) -> std::io::Result<Arc<Watch>> {
         let threshold = threshold.max(Duration::from_millis(1));
         let w = Arc::new(Watch {
@@ -96,14 +119,16 @@ impl Watch {
             || "its end".to_string(),
             |l| format!("{}:{}", l.file(), l.line()),
         );
-        log::warn!(
-            target: "corio::monitor",
-            "coro {} [{}] held thread '{}' for {} ms without switching (from {from} to {to}); \
-             every other coro of the thread waited meanwhile",
-            c.id,
-            c.desc().unwrap_or_default(),
-            self.thread,
-            ran.as_millis(),
+        crate::warn::warn(
+            "corio::monitor",
+            format_args!(
+                "coro {} [{}] held thread '{}' for {} ms without switching (from {from} to {to}); \
+                 every other coro of the thread waited meanwhile",
+                c.id,
+                c.desc().unwrap_or_default(),
+                self.thread,
+                ran.as_millis(),
+            ),
         );
     }
 
@@ -132,12 +157,14 @@ impl Watch {
                     let l = unsafe { &*at };
                     format!("{}:{}", l.file(), l.line())
                 };
-                log::warn!(
-                    target: "corio::monitor",
-                    "coro {coro} has held thread '{}' for {} ms without switching; \
-                     it was resumed at {from}",
-                    self.thread,
-                    ran.as_millis(),
+                crate::warn::warn(
+                    "corio::monitor",
+                    format_args!(
+                        "coro {coro} has held thread '{}' for {} ms without switching; \
+                         it was resumed at {from}",
+                        self.thread,
+                        ran.as_millis(),
+                    ),
                 );
             }
         }

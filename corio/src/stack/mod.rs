@@ -21,10 +21,15 @@
 //! spawn reuses it (last in, first out, so its top pages are still
 //! resident): spawning never makes a system call while the pool has a
 //! stack. The pool shrinks by itself: stacks that stayed unused for a whole
-//! decay period (about a second, checked every 1024 releases) have their
-//! pages given back, as does every stack of a thread that exits. A stack
-//! seen parked deeper than 64 KiB has the pages below that depth given back
-//! when its coro ends. [`trim`] gives back everything now.
+//! decay period (a second) have their pages given back (`MADV_DONTNEED`),
+//! beyond 64 kept warm per stack size; the pool looks every 1024 releases,
+//! and whenever the thread has nothing to run. So after a burst of load,
+//! the memory of the stacks it needed goes back to the system within about
+//! two seconds of the thread going idle (a scheduler's own cache of up to
+//! 256 recently freed stacks in front of the pool stays). Every stack of a
+//! thread that exits is given back too. A stack seen parked deeper than
+//! 64 KiB has the pages below that depth given back when its coro ends.
+//! [`trim`] gives back everything now.
 //!
 //! # Examples
 //!
@@ -252,6 +257,19 @@ struct LocalClass {
     last_decay: Instant,
 }
 
+impl LocalClass {
+    /// One decay step: the bottom `low_water` stacks were not needed for a
+    /// whole period; give back those beyond the floor.
+    fn decay(&mut self, now: Instant) {
+        self.last_decay = now;
+        let surplus = self.low_water.saturating_sub(WARM_FLOOR);
+        if surplus > 0 {
+            release_global(self.warm.drain(..surplus));
+        }
+        self.low_water = self.warm.len();
+    }
+}
+
 /// The per-thread pool of free stacks.
 #[derive(Debug, Default)]
 struct Pool {
@@ -290,16 +308,24 @@ impl Pool {
             class.releases = 0;
             let now = Instant::now();
             if now.duration_since(class.last_decay) >= DECAY_PERIOD {
-                class.last_decay = now;
-                // The bottom `low_water` stacks were not needed for a whole
-                // period: give back those beyond the floor.
-                let surplus = class.low_water.saturating_sub(WARM_FLOOR);
-                if surplus > 0 {
-                    release_global(class.warm.drain(..surplus));
-                }
-                class.low_water = class.warm.len();
+                class.decay(now);
             }
         }
+    }
+
+    /// An idle thread's decay steps (see [`idle_decay`]).
+    fn idle_decay(&mut self, now: Instant) -> Option<Duration> {
+        let mut next: Option<Duration> = None;
+        for class in &mut self.classes {
+            if now.duration_since(class.last_decay) >= DECAY_PERIOD {
+                class.decay(now);
+            }
+            if class.warm.len() > WARM_FLOOR {
+                let due = DECAY_PERIOD.saturating_sub(now.duration_since(class.last_decay));
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        next
     }
 
     /// Gives back every stack beyond `keep` per size.
@@ -336,6 +362,16 @@ pub(crate) fn ensure_altstack() {
 thread_local! {
     static ALTSTACK: OnceCell<Option<crate::sys::AltStack>> = const { OnceCell::new() };
     static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+}
+
+/// Called by a scheduler with nothing to run, before it sleeps: takes the
+/// decay steps that are due, and says how soon the next one is while the
+/// pool holds more than it keeps warm (`None`: nothing more to give back),
+/// so that an idle thread still gives its free stacks back.
+pub(crate) fn idle_decay(now: Instant) -> Option<Duration> {
+    POOL.try_with(|pool| pool.try_borrow_mut().ok()?.idle_decay(now))
+        .ok()
+        .flatten()
 }
 
 /// Gives the memory of every free stack of the current thread back to the

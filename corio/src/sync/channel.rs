@@ -30,6 +30,7 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::race::{self, Claim};
 use super::{deadline, enter};
 use crate::sched::inner::{CoroInner, What};
 use crate::sched::timer::Action;
@@ -163,6 +164,9 @@ struct Chan<T> {
 struct PutWaiter<T> {
     node: WaitNode,
     item: Cell<Option<T>>,
+    /// When the putter is a branch of a `select!`: the race a getter must
+    /// win for it before taking the item (see [`super::race`]).
+    claim: Option<Claim>,
 }
 
 impl<T> PutWaiter<T> {
@@ -599,21 +603,53 @@ impl<T> Chan<T> {
         // code.
         let buf = unsafe { self.buf() };
         if let Some(v) = buf.pop_front() {
-            if let Some(node) = self.putters.pop_front_node() {
-                // SAFETY: nodes in `putters` are `PutWaiter<T>`s.
-                let waiter = unsafe { PutWaiter::<T>::of(node) };
-                if let Some(item) = waiter.item.take() {
-                    buf.push_back(item);
-                }
-                s.ready(node.coro());
+            if let Some(item) = self.take_from_putter(s) {
+                buf.push_back(item);
             }
             return Some(v);
         }
-        let node = self.putters.pop_front_node()?;
-        // SAFETY: nodes in `putters` are `PutWaiter<T>`s.
-        let item = unsafe { PutWaiter::<T>::of(node) }.item.take();
-        s.ready(node.coro());
-        item
+        self.take_from_putter(s)
+    }
+
+    /// Takes the item of the longest putter that may give it now, and
+    /// readies that putter (whose `put` then returns). A putter that is a
+    /// branch of a `select!` gives its item only if its branch wins the
+    /// race (it is skipped when another branch won), and never to another
+    /// branch of its own select.
+    fn take_from_putter(&self, s: &Scheduler) -> Option<T> {
+        let mine = race::branch_of(s.cur());
+        let mut first_own: *const WaitNode = std::ptr::null();
+        loop {
+            let node = self.putters.pop_front_node()?;
+            // SAFETY: nodes in `putters` are `PutWaiter<T>`s.
+            let waiter = unsafe { PutWaiter::<T>::of(node) };
+            if let Some(claim) = waiter.claim {
+                if claim.same_race(mine) {
+                    // Our own select's putter: it stays, at the back.
+                    // SAFETY: a linked node is pinned (wait-list invariant);
+                    // we only unlinked it.
+                    self.putters.push_back(unsafe { Pin::new_unchecked(node) });
+                    if std::ptr::eq(first_own, node) {
+                        return None;
+                    }
+                    if first_own.is_null() {
+                        first_own = node;
+                    }
+                    continue;
+                }
+                // SAFETY: the putter is parked in `wait_put` (it was linked),
+                // so its select waits for it and the race is alive.
+                if !unsafe { claim.claim() } {
+                    // Its select chose another branch: it unwinds, item and
+                    // all, when it runs.
+                    s.ready(node.coro());
+                    continue;
+                }
+            }
+            let item = waiter.item.take();
+            s.ready(node.coro());
+            return item;
+        }
     }
 
     #[inline(always)]
@@ -627,6 +663,7 @@ impl<T> Chan<T> {
         let waiter = pin!(PutWaiter {
             node: WaitNode::new(me),
             item: Cell::new(Some(value)),
+            claim: race::branch_of(me),
         });
         let waiter = waiter.into_ref();
         if self.cap == 0 {

@@ -40,6 +40,7 @@ mod channel;
 mod halves;
 pub mod mpmc;
 mod mutex;
+pub(crate) mod race;
 mod rwlock;
 mod semaphore;
 mod semaphore_set;

@@ -1,6 +1,8 @@
 //! Helpers shared by the behavioural tests.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::cell::RefCell;
 use std::process::{Command, Output};
 use std::rc::Rc;
@@ -271,4 +273,23 @@ pub fn within<T>(limit: std::time::Duration, what: &str, f: impl FnOnce() -> T) 
             corio::debug::ps()
         ),
     }
+}
+
+/// Blocks the OS thread for `d`, whatever the `hook` feature would do
+/// with `std::thread::sleep` (it would park only the coro): a raw system
+/// call, which no hook sees. For tests of what happens when a coro keeps
+/// its thread.
+pub fn block_thread(d: std::time::Duration) {
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: a valid timespec; no remainder wanted.
+    unsafe {
+        libc::syscall(
+            libc::SYS_nanosleep,
+            &ts,
+            std::ptr::null_mut::<libc::timespec>(),
+        )
+    };
 }

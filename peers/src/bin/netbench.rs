@@ -73,6 +73,8 @@ enum Source {
     Peer(&'static str),
     /// An example of corio, `target/release/examples/NAME`.
     CorioExample(&'static str),
+    /// An example of corio that needs the `hook` feature (built with it).
+    CorioHookExample(&'static str),
 }
 
 struct Impl {
@@ -106,6 +108,15 @@ const IMPLS: &[Impl] = &[
         port: 7102,
         baseline: false,
         note: "corio, examples/echo.rs",
+    },
+    Impl {
+        name: "echo-corio-hook",
+        short: "corio-hook",
+        workload: Workload::Echo,
+        source: Source::CorioHookExample("echo_std"),
+        port: 7105,
+        baseline: false,
+        note: "std::net in coros with corio's `hook` feature, examples/echo_std.rs",
     },
     Impl {
         name: "echo-tokio",
@@ -343,8 +354,8 @@ fn main() {
         }
         let mut failed: Vec<&str> = Vec::new();
         for i in &chosen {
-            if let Source::CorioExample(ex) = i.source
-                && let Err(e) = cargo(
+            let built = match i.source {
+                Source::CorioExample(ex) => Some(cargo(
                     &env,
                     &[
                         "build",
@@ -356,8 +367,27 @@ fn main() {
                         "--example",
                         ex,
                     ],
-                )
-            {
+                )),
+                Source::CorioHookExample(ex) => Some(cargo(
+                    &env,
+                    &[
+                        "build",
+                        "--release",
+                        "-p",
+                        "corio",
+                        "--features",
+                        "hook",
+                        "--example",
+                        ex,
+                    ],
+                )),
+                Source::Peer(_) => None,
+            };
+            if let Some(Err(e)) = built {
+                let ex = match i.source {
+                    Source::CorioExample(ex) | Source::CorioHookExample(ex) => ex,
+                    Source::Peer(p) => p,
+                };
                 let why = format!("corio's example `{ex}` did not build ({e})");
                 eprintln!("netbench: skipping {}: {why}", i.name);
                 skipped.push((i.name.to_string(), why));
@@ -898,7 +928,9 @@ fn process_clock_ns(pid: i32) -> Option<u64> {
 fn binary(env: &Env, i: &Impl) -> PathBuf {
     match i.source {
         Source::Peer(b) => env.target.join("release").join(b),
-        Source::CorioExample(e) => env.target.join("release").join("examples").join(e),
+        Source::CorioExample(e) | Source::CorioHookExample(e) => {
+            env.target.join("release").join("examples").join(e)
+        }
     }
 }
 
@@ -1243,6 +1275,14 @@ fn report(
             }
             let _ = writeln!(r, "{t}.\n");
         }
+        if let (Some(c), Some(h)) = (find("corio"), find("corio-hook")) {
+            let x = h.1 / c.1;
+            let _ = writeln!(
+                r,
+                "Target for the `hook` feature: std::net echo with hooks ÷ corio::net echo, CPU/request = {x:.3} (≤ 1.10: {}).\n",
+                if x <= 1.10 { "met" } else { "NOT met" }
+            );
+        }
         for (_, i) in &rows {
             let _ = writeln!(r, "- `{}`: {}", i.name, i.note);
         }
@@ -1299,6 +1339,10 @@ fn report(
     let _ = writeln!(
         r,
         "cargo build --release -p corio --features compat --example echo"
+    );
+    let _ = writeln!(
+        r,
+        "cargo build --release -p corio --features hook --example echo_std"
     );
     let _ = writeln!(
         r,

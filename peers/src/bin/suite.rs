@@ -113,6 +113,14 @@ const WORKLOADS: &[Workload] = &[
         higher: false,
     },
     Workload {
+        name: "select",
+        arg: "select",
+        n: None,
+        what: "two-branch select over two ready channels, item put back (ns)",
+        kind: Kind::Task,
+        higher: false,
+    },
+    Workload {
         name: "timers",
         arg: "timers",
         n: Some(100_000),

@@ -16,6 +16,10 @@
 //!   channels; ns per round trip.
 //! - `semaphore`: 100 tasks taking turns on a 1-permit semaphore, yielding
 //!   while they hold it; ns per acquisition.
+//! - `select`: a two-branch select over two capacity-1 channels that both
+//!   hold an item (Go's `select`, `tokio::select!`, `corio::select!`); the
+//!   item taken goes back into its channel; ns per select (with that put),
+//!   after one warm-up batch. std has no select: `NA`.
 //! - `timers`: n tasks (default 100,000) each sleeping 10 ms; ms until all
 //!   are done.
 //! - `memory`: n tasks (default 100,000) parked; resident bytes per task.
@@ -52,6 +56,7 @@ const SPAWNS: u64 = 100_000;
 const TRIPS: u64 = 200_000;
 const ACQUIRES: u64 = 200_000;
 const SEM_TASKS: u64 = 100;
+const SELECTS: u64 = 500_000;
 const COLD_TASKS: u64 = 10_000;
 const FILE_TASKS: usize = 64;
 const FILE_SIZE: usize = 4096;
@@ -105,6 +110,24 @@ fn corio(workload: &str, n: u64) {
             };
             batch(SPAWNS);
             report(per(SPAWNS, batch(SPAWNS)), "ns");
+        }
+        "select" => {
+            use corio::sync::Channel;
+            let (a, b) = (Channel::bounded(1), Channel::bounded(1));
+            a.put(0u64).expect("put");
+            b.put(0u64).expect("put");
+            let batch = |k: u64| {
+                let t = Instant::now();
+                for i in 0..k {
+                    corio::select! {
+                        v = a.get() => a.put(v.expect("item") ^ i).expect("put"),
+                        v = b.get() => b.put(v.expect("item") ^ i).expect("put"),
+                    }
+                }
+                t.elapsed()
+            };
+            batch(SELECTS);
+            report(per(SELECTS, batch(SELECTS)), "ns");
         }
         "spawn-cold" => {
             let t = Instant::now();
@@ -245,6 +268,24 @@ fn tokio(mt: bool, workload: &str, n: u64) {
                 }
                 batch(SPAWNS).await;
                 report(per(SPAWNS, batch(SPAWNS).await), "ns");
+            }
+            "select" => {
+                let (atx, mut arx) = tokio::sync::mpsc::channel::<u64>(1);
+                let (btx, mut brx) = tokio::sync::mpsc::channel::<u64>(1);
+                atx.send(0).await.expect("send");
+                btx.send(0).await.expect("send");
+                let mut e = Duration::ZERO;
+                for _ in 0..2 {
+                    let t = Instant::now();
+                    for i in 0..SELECTS {
+                        tokio::select! {
+                            v = arx.recv() => atx.send(v.expect("item") ^ i).await.expect("send"),
+                            v = brx.recv() => btx.send(v.expect("item") ^ i).await.expect("send"),
+                        }
+                    }
+                    e = t.elapsed(); // the second batch counts
+                }
+                report(per(SELECTS, e), "ns");
             }
             "spawn-cold" => {
                 let t = Instant::now();
@@ -401,6 +442,43 @@ fn may(workload: &str, n: u64) {
             .join()
             .expect("coroutine");
             report(per(SPAWNS, e), "ns");
+        }
+        "select" => {
+            // may's select! runs each branch in a coroutine of its own (a
+            // cqueue) and cancels the rest when one has finished; the
+            // winner's item goes back in after it.
+            let e = go!(|| {
+                let (atx, arx) = may::sync::mpsc::channel::<u64>();
+                let (btx, brx) = may::sync::mpsc::channel::<u64>();
+                atx.send(0).expect("send");
+                btx.send(0).expect("send");
+                let k = SELECTS / 10;
+                let batch = || {
+                    let t = Instant::now();
+                    for i in 0..k {
+                        let (mut va, mut vb) = (None, None);
+                        let which = may::select!(
+                            v = arx.recv() => va = v.ok(),
+                            v = brx.recv() => vb = v.ok()
+                        );
+                        // A branch that lost may still have taken its item:
+                        // put back whatever was taken.
+                        if let Some(v) = va {
+                            atx.send(v ^ i).expect("send");
+                        }
+                        if let Some(v) = vb {
+                            btx.send(v ^ i).expect("send");
+                        }
+                        std::hint::black_box(which);
+                    }
+                    t.elapsed()
+                };
+                batch();
+                per(k, batch())
+            })
+            .join()
+            .expect("coroutine");
+            report(e, "ns");
         }
         "spawn-cold" => {
             let e = go!(move || {
@@ -561,6 +639,7 @@ fn threads(workload: &str, n: u64) {
             batch();
             report(per(k, batch()), "ns");
         }
+        "select" => println!("NA std's channels have no select"),
         "spawn-cold" => {
             let k = COLD_TASKS / 10;
             let t = Instant::now();

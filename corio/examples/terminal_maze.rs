@@ -9,8 +9,8 @@
 //! other ways. No state machine, no callbacks.
 //!
 //! ```text
-//! cargo run --example maze                # answer n, e, s or w at each fork
-//! printf 's\ne\n' | cargo run --example maze
+//! cargo run --example terminal_maze                # answer n, e, s or w at each fork
+//! printf 's\ne\n' | cargo run --example terminal_maze
 //! ```
 //!
 //! At the end of input (or for an answer that is not one of the choices)

@@ -1,0 +1,239 @@
+//! The chat room in the browser: Continuity's chat-ajax-push, with
+//! server-sent events.
+//!
+//! Each browser session asks for a nickname, then loops: show the room,
+//! take a line, say it. A helper coro of the session waits on the
+//! member's channel — a plain corio `Channel` the room puts every line
+//! into — and pushes each line to the open page, so everyone sees
+//! everyone's lines without reloading. When a session expires, its coro
+//! is cancelled, and the `Drop` of its membership tells the room it left.
+//!
+//! With a second address, the same room is served to terminals too
+//! (`nc ADDR` or `telnet`), as corio's `chat` example does.
+//!
+//! ```text
+//! cargo run -p corio-web --example webchat -- 127.0.0.1:8080 [127.0.0.1:7777]
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::rc::Rc;
+
+use corio::net::TcpStream;
+use corio::sync::Channel;
+use corio_web::{App, Html, Session, form, html};
+
+/// Lines the room remembers for newcomers.
+const BACKLOG: usize = 50;
+/// Lines a member may fall behind before the room drops it.
+const QUEUE: usize = 64;
+/// Longest line or nickname kept, in characters.
+const MAX_LINE: usize = 500;
+
+#[derive(Clone, Debug)]
+struct Line {
+    id: u64,
+    who: String,
+    text: String,
+}
+
+impl Line {
+    fn html(&self) -> Html {
+        if self.who.is_empty() {
+            html!("<li id=m{} class=event>{}</li>", self.id, self.text)
+        } else {
+            html!(
+                "<li id=m{}><b>{}</b>: {}</li>",
+                self.id,
+                self.who,
+                self.text
+            )
+        }
+    }
+}
+
+/// The room: a backlog, and a bounded channel per member.
+#[derive(Default)]
+struct Room {
+    backlog: RefCell<VecDeque<Line>>,
+    next: Cell<u64>,
+    members: RefCell<Vec<(u64, Channel<Line>)>>,
+}
+
+impl Room {
+    /// Puts a line in every member's channel. A member whose channel is
+    /// full has stopped reading: it is dropped, never waited for.
+    fn say(&self, who: &str, text: &str) {
+        let id = self.next.get() + 1;
+        self.next.set(id);
+        let line = Line {
+            id,
+            who: clip(who),
+            text: clip(text),
+        };
+        let mut backlog = self.backlog.borrow_mut();
+        if backlog.len() == BACKLOG {
+            backlog.pop_front();
+        }
+        backlog.push_back(line.clone());
+        self.members.borrow_mut().retain(|(_, ch)| {
+            let kept = ch.try_put(line.clone()).is_ok();
+            if !kept {
+                ch.shutdown();
+            }
+            kept
+        });
+    }
+
+    /// A new member: its channel, and a guard that takes it out of the room.
+    fn join(self: &Rc<Room>, nick: &str) -> Membership {
+        let id = self.next.get() + 1;
+        self.next.set(id);
+        let ch = Channel::bounded(QUEUE);
+        self.members.borrow_mut().push((id, ch.clone()));
+        self.say("", &format!("{nick} joined"));
+        Membership {
+            room: self.clone(),
+            id,
+            nick: nick.to_owned(),
+            lines: ch,
+        }
+    }
+
+    fn log(&self) -> Html {
+        let mut out = Html::new();
+        for line in self.backlog.borrow().iter() {
+            out.push(line.html());
+        }
+        out
+    }
+}
+
+/// Being in the room; dropping it (also when a session expires and its
+/// coro is cancelled) leaves.
+struct Membership {
+    room: Rc<Room>,
+    id: u64,
+    nick: String,
+    lines: Channel<Line>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.room
+            .members
+            .borrow_mut()
+            .retain(|(id, _)| *id != self.id);
+        self.lines.shutdown();
+        self.room.say("", &format!("{} left", self.nick));
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LINE)
+        .collect()
+}
+
+/// A browser's session in the room.
+fn member(s: &mut Session, room: &Rc<Room>) {
+    let nick = ask_nick(s);
+    let me = room.join(&nick);
+    let push = s.pusher();
+    let lines = me.lines.clone();
+    // Waits on the member's channel and pushes each line to the open page;
+    // cancelled with the session.
+    let _forwarder = s.spawn(move || {
+        while let Some(line) = lines.get() {
+            push.append("log", line.html());
+        }
+    });
+    loop {
+        let answer = s.ask(html!(
+            "<h1>Chat</h1><ul id=log>{}</ul>\
+             <form method=post><input name=line autofocus autocomplete=off maxlength={} \
+             aria-label=\"your line\"> <button type=submit>Say</button></form>\
+             <p>You are <b id=nick>{}</b>. New lines appear as they are said.</p>",
+            room.log(),
+            MAX_LINE,
+            me.nick
+        ));
+        if let Some(text) = answer.get("line").map(str::trim).filter(|t| !t.is_empty()) {
+            room.say(&me.nick, text);
+        }
+    }
+}
+
+fn ask_nick(s: &mut Session) -> String {
+    let mut hint = html!("Welcome to the chat.");
+    loop {
+        let answer = s.ask(html!(
+            "<h1>Chat</h1><p class=hint>{}</p>{}",
+            hint,
+            form(html!(
+                "<label>Your nickname <input name=nick autofocus maxlength=20 autocomplete=off></label>"
+            ))
+        ));
+        match answer.get("nick").map(clip) {
+            Some(n) if !n.trim().is_empty() => return n.trim().chars().take(20).collect(),
+            _ => hint = html!("Please choose a nickname."),
+        }
+    }
+}
+
+/// A terminal's session in the same room: a nickname line, then lines.
+fn terminal(conn: TcpStream, room: &Rc<Room>) {
+    let mut out = &conn;
+    let mut lines = BufReader::new(&conn).lines();
+    if out.write_all(b"Your nickname? ").is_err() {
+        return;
+    }
+    let Some(Ok(nick)) = lines.next() else { return };
+    let nick = clip(nick.trim());
+    if nick.is_empty() {
+        return;
+    }
+    let me = room.join(&nick);
+    let feed = me.lines.clone();
+    let writer = conn.try_clone().ok();
+    let echo = corio::spawn(move || {
+        let Some(mut w) = writer else { return };
+        while let Some(l) = feed.get() {
+            let text = if l.who.is_empty() {
+                format!("* {}\n", l.text)
+            } else {
+                format!("{}: {}\n", l.who, l.text)
+            };
+            if w.write_all(text.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    for line in lines {
+        let Ok(line) = line else { break };
+        if !line.trim().is_empty() {
+            room.say(&me.nick, line.trim());
+        }
+    }
+    echo.cancel();
+}
+
+fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let room = Rc::new(Room::default());
+    if let Some(taddr) = args.next() {
+        let listener = corio::net::TcpListener::bind(taddr.as_str())?;
+        println!("webchat: terminals on {}", listener.local_addr()?);
+        let room = room.clone();
+        let _terminals =
+            corio::spawn(move || corio::net::serve_on(listener, move |c| terminal(c, &room)));
+    }
+    let listener = corio::net::TcpListener::bind(addr.as_str())?;
+    println!("webchat: http://{}/", listener.local_addr()?);
+    App::new(move |s| member(s, &room))
+        .title("Chat")
+        .serve_on(listener)
+}

@@ -1,0 +1,594 @@
+//! The application: its settings, its table of sessions, and the
+//! dispatcher that takes a request to its session.
+//!
+//! # The table
+//!
+//! `live` maps a session id to its coro and shared state; `done` keeps the
+//! tombstones of dialogues that returned. Both are bounded: at most
+//! `max_sessions` live sessions (when full, the oldest session that never
+//! got an answer is evicted to make room; if every session has answered,
+//! the new one is refused with 503) and as many tombstones (the oldest
+//! goes). A reaper coro expires idle sessions and tombstones. The table is
+//! never borrowed across a switch: cancelling a coro runs its `Drop`s,
+//! which take the session out of the table themselves.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use corio::Coro;
+
+use crate::html::Html;
+use crate::id::Id;
+use crate::page;
+use crate::session::{HitKind, Outcome, Reply, ReplyTo, Session, Shared, Tombstone};
+
+/// The settings of an [`App`](crate::App).
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) title: String,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) absolute_timeout: Duration,
+    pub(crate) max_sessions: usize,
+    pub(crate) max_body: usize,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) reply_timeout: Duration,
+    pub(crate) heartbeat: Duration,
+    pub(crate) push_buffer: usize,
+    pub(crate) mailbox: usize,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) secure_cookie: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            title: "corio-web".into(),
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(8 * 60 * 60),
+            max_sessions: 10_000,
+            max_body: 64 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
+            reply_timeout: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(15),
+            push_buffer: 256,
+            mailbox: 8,
+            stack_size: None,
+            secure_cookie: false,
+        }
+    }
+}
+
+/// Counters of an app, readable from any thread (tests and monitoring).
+///
+/// # Examples
+///
+/// ```
+/// let app = corio_web::App::new(|_s| {});
+/// let stats = app.stats();
+/// assert_eq!(stats.sessions(), 0);
+/// assert_eq!(stats.started(), 0);
+/// ```
+#[derive(Default)]
+pub struct Stats {
+    sessions: AtomicU64,
+    started: AtomicU64,
+    finished: AtomicU64,
+    expired: AtomicU64,
+    evicted: AtomicU64,
+    failed: AtomicU64,
+    refused: AtomicU64,
+    answers: AtomicU64,
+    replayed: AtomicU64,
+    stale: AtomicU64,
+}
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        impl Stats {
+            $(
+                $(#[$doc])*
+                ///
+                /// # Examples
+                ///
+                /// ```
+                /// let app = corio_web::App::new(|_s| {});
+                #[doc = concat!("assert_eq!(app.stats().", stringify!($name), "(), 0);")]
+                /// ```
+                ///
+                /// # Switching
+                ///
+                /// Never suspends.
+                pub fn $name(&self) -> u64 {
+                    self.$name.load(Ordering::Relaxed)
+                }
+            )*
+        }
+    };
+}
+
+counters!(
+    /// Sessions alive now (their coro runs or waits for an answer).
+    sessions,
+    /// Sessions started so far.
+    started,
+    /// Sessions whose dialogue returned.
+    finished,
+    /// Sessions cancelled after their idle or absolute timeout, or at shutdown.
+    expired,
+    /// Sessions cancelled to make room for a new one (the table was full).
+    evicted,
+    /// Sessions whose dialogue panicked.
+    failed,
+    /// New sessions refused with 503 (the table was full of sessions that
+    /// had all answered).
+    refused,
+    /// Answers delivered to dialogues.
+    answers,
+    /// Double submits answered by replaying (303 to the current page).
+    replayed,
+    /// Stale requests refused (409).
+    stale,
+);
+
+impl Stats {
+    fn add(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn count_answer(&self) {
+        Stats::add(&self.answers);
+    }
+    pub(crate) fn count_replayed(&self) {
+        Stats::add(&self.replayed);
+    }
+    pub(crate) fn count_stale(&self) {
+        Stats::add(&self.stale);
+    }
+}
+
+impl fmt::Debug for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stats")
+            .field("sessions", &self.sessions())
+            .field("started", &self.started())
+            .field("finished", &self.finished())
+            .field("expired", &self.expired())
+            .field("evicted", &self.evicted())
+            .field("failed", &self.failed())
+            .field("refused", &self.refused())
+            .field("answers", &self.answers())
+            .field("replayed", &self.replayed())
+            .field("stale", &self.stale())
+            .finish()
+    }
+}
+
+/// A dialogue: what every session runs.
+pub(crate) type Dialogue = Rc<dyn Fn(&mut Session)>;
+
+struct Live {
+    shared: Rc<Shared>,
+    coro: Coro,
+}
+
+#[derive(Default)]
+struct Table {
+    live: HashMap<Id, Live>,
+    done: HashMap<Id, Tombstone>,
+    /// Live sessions in the order they started (ids of ended ones are
+    /// skipped when met): eviction takes the oldest that never answered.
+    order: VecDeque<Id>,
+    /// Tombstones in the order they were made.
+    done_order: VecDeque<Id>,
+}
+
+/// The running app, shared by its connections, sessions and reaper.
+pub(crate) struct AppInner {
+    pub(crate) config: Config,
+    dialogue: Dialogue,
+    pub(crate) stats: Arc<Stats>,
+    table: RefCell<Table>,
+    me: Weak<AppInner>,
+}
+
+/// What the dispatcher decided for a request.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    pub(crate) reply: Reply,
+    /// A new session's id: set it as the cookie.
+    pub(crate) new_session: Option<Id>,
+}
+
+/// The part of a hit that outlives it (for a second look when the session
+/// ended before replying).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Key {
+    Start,
+    Show(Id),
+    Answer(Id),
+}
+
+impl HitKind {
+    pub(crate) fn key(&self) -> Key {
+        match *self {
+            HitKind::Start => Key::Start,
+            HitKind::Show(k) => Key::Show(k),
+            HitKind::Answer(k, _) => Key::Answer(k),
+        }
+    }
+}
+
+enum Delivery {
+    Replied(Reply),
+    /// The session ended without replying.
+    Gone,
+}
+
+impl AppInner {
+    pub(crate) fn new(config: Config, dialogue: Dialogue, stats: Arc<Stats>) -> Rc<AppInner> {
+        Rc::new_cyclic(|me| AppInner {
+            config,
+            dialogue,
+            stats,
+            table: RefCell::new(Table::default()),
+            me: me.clone(),
+        })
+    }
+
+    /// Takes one request to its session (starting one if needed) and waits
+    /// for the reply.
+    ///
+    /// Suspends the calling (connection) coro.
+    pub(crate) fn dispatch(&self, sid: Option<Id>, kind: HitKind) -> Decision {
+        let key = kind.key();
+        let mut kind = Some(kind);
+        if let Some(id) = sid {
+            let live = self.table.borrow().live.get(&id).map(|l| l.shared.clone());
+            if let Some(shared) = live {
+                match self.deliver(&shared, kind.take().unwrap_or(HitKind::Start)) {
+                    Delivery::Replied(reply) => return decided(reply),
+                    Delivery::Gone if shared.outcome.get() == Outcome::Failed => {
+                        return decided(Reply::page(
+                            500,
+                            page::error(
+                                500,
+                                "Internal Server Error",
+                                "This dialogue failed; its session has ended.",
+                            ),
+                        ));
+                    }
+                    Delivery::Gone => {}
+                }
+            }
+        }
+        let done = sid.and_then(|id| Some(self.table.borrow().done.get(&id)?.reply(key)));
+        if let Some(Some(reply)) = done {
+            return decided(reply);
+        }
+        // A new session. The request itself is not passed on: it belonged
+        // to a session that is gone (or to none). Only `GET /` without a
+        // session, or after a dialogue that ended, is a plain start.
+        let plain = matches!(key, Key::Start) && (sid.is_none() || done.is_some());
+        self.start((!plain).then(page::expired_notice))
+    }
+
+    /// Starts a session and waits for its first page.
+    fn start(&self, notice: Option<Html>) -> Decision {
+        if !self.make_room() {
+            Stats::add(&self.stats.refused);
+            return decided(busy(
+                "Too many sessions are open right now; try again in a minute.",
+            ));
+        }
+        let Ok(id) = Id::random() else {
+            return decided(busy("The server cannot make a session id right now."));
+        };
+        let shared = Rc::new(Shared::new(
+            id,
+            self.config.mailbox,
+            self.config.push_buffer,
+        ));
+        let (first, rx) = ReplyTo::new();
+        let mut builder = corio::Builder::new().name(format!("session {}", id.short()));
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let run = {
+            let session = Session::new(
+                shared.clone(),
+                self.me.clone(),
+                first,
+                notice,
+                self.config.title.clone(),
+                (self.config.idle_timeout, self.config.absolute_timeout),
+            );
+            let dialogue = self.dialogue.clone();
+            move || run(session, dialogue)
+        };
+        let coro = match builder.spawn(run) {
+            Ok(h) => h.coro(),
+            Err(_) => return decided(busy("The server is out of memory for sessions.")),
+        };
+        {
+            let mut t = self.table.borrow_mut();
+            t.live.insert(
+                id,
+                Live {
+                    shared: shared.clone(),
+                    coro,
+                },
+            );
+            t.order.push_back(id);
+        }
+        Stats::add(&self.stats.started);
+        self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        let reply = match self.wait(&shared, &rx) {
+            Delivery::Replied(r) => r,
+            Delivery::Gone => Reply::page(
+                500,
+                page::error(
+                    500,
+                    "Internal Server Error",
+                    "This dialogue ended before it showed a page.",
+                ),
+            ),
+        };
+        Decision {
+            reply,
+            new_session: Some(id),
+        }
+    }
+
+    /// Puts a hit in the session's mailbox and waits for the reply.
+    fn deliver(&self, shared: &Rc<Shared>, kind: HitKind) -> Delivery {
+        shared.last_seen.set(Instant::now());
+        let (to, rx) = ReplyTo::new();
+        match shared
+            .mailbox
+            .try_put(crate::session::Hit { kind, reply: to })
+        {
+            Ok(()) => self.wait(shared, &rx),
+            Err(corio::sync::TryPutError::Full(_)) => {
+                Delivery::Replied(busy("Too many requests for this session at once."))
+            }
+            Err(corio::sync::TryPutError::Closed(_)) => Delivery::Gone,
+        }
+    }
+
+    fn wait(&self, shared: &Shared, rx: &corio::sync::Channel<Reply>) -> Delivery {
+        match rx.get_timeout(self.config.reply_timeout) {
+            Some(reply) => Delivery::Replied(reply),
+            None if rx.is_shutdown() || shared.outcome.get() != Outcome::Running => Delivery::Gone,
+            None => Delivery::Replied(busy("The dialogue is taking too long to answer.")),
+        }
+    }
+
+    /// Frees a place in the table if it is full: evicts the oldest session
+    /// that never answered. False if there is no such session.
+    ///
+    /// Suspends while the evicted session unwinds.
+    fn make_room(&self) -> bool {
+        let victim = {
+            let mut t = self.table.borrow_mut();
+            if t.live.len() < self.config.max_sessions {
+                return true;
+            }
+            let mut found = None;
+            // Each id is looked at once per eviction: those of ended
+            // sessions are dropped, those that answered are kept in order.
+            let mut keep = VecDeque::new();
+            while let Some(id) = t.order.pop_front() {
+                match t.live.get(&id) {
+                    None => {}
+                    Some(l) if l.shared.answered.get() => keep.push_back(id),
+                    Some(_) => {
+                        found = t.live.remove(&id);
+                        break;
+                    }
+                }
+            }
+            keep.append(&mut t.order);
+            t.order = keep;
+            found
+        };
+        match victim {
+            Some(l) => {
+                Stats::add(&self.stats.evicted);
+                l.shared.outcome.set(Outcome::Expired);
+                l.coro.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Expires what is past its time: sessions idle longer than the idle
+    /// timeout or older than the absolute timeout, and tombstones older
+    /// than the idle timeout. Returns how many sessions.
+    ///
+    /// A session parked in `ask` expires by itself, on its own timer; this
+    /// scan, run now and then by the reaper, catches sessions whose dialogue
+    /// was busy elsewhere when their time came.
+    ///
+    /// Suspends while expired sessions unwind.
+    pub(crate) fn reap(&self) -> usize {
+        let now = Instant::now();
+        let idle = self.config.idle_timeout;
+        let expired: Vec<Live> = {
+            let mut t = self.table.borrow_mut();
+            let ids: Vec<Id> = t
+                .live
+                .iter()
+                .filter(|(_, l)| {
+                    now.duration_since(l.shared.last_seen.get()) >= idle
+                        || now.duration_since(l.shared.created) >= self.config.absolute_timeout
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            while let Some(id) = t.done_order.front().copied() {
+                match t.done.get(&id) {
+                    Some(d) if now.duration_since(d.ended) < idle => break,
+                    _ => {
+                        t.done.remove(&id);
+                        t.done_order.pop_front();
+                    }
+                }
+            }
+            ids.iter().filter_map(|id| t.live.remove(id)).collect()
+        };
+        for l in &expired {
+            Stats::add(&self.stats.expired);
+            l.shared.outcome.set(Outcome::Expired);
+            l.coro.cancel();
+        }
+        expired.len()
+    }
+
+    /// A session found its own time was up (it cancels itself next).
+    pub(crate) fn expired(&self, shared: &Shared) {
+        if shared.outcome.get() == Outcome::Running {
+            shared.outcome.set(Outcome::Expired);
+            Stats::add(&self.stats.expired);
+        }
+        let mut t = self.table.borrow_mut();
+        if t.live
+            .get(&shared.id)
+            .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
+        {
+            t.live.remove(&shared.id);
+        }
+    }
+
+    /// Cancels every session (their `Drop`s run).
+    pub(crate) fn expire_all(&self) {
+        let all: Vec<Live> = {
+            let mut t = self.table.borrow_mut();
+            t.done.clear();
+            t.done_order.clear();
+            t.order.clear();
+            t.live.drain().map(|(_, l)| l).collect()
+        };
+        for l in &all {
+            Stats::add(&self.stats.expired);
+            l.shared.outcome.set(Outcome::Expired);
+            l.coro.cancel();
+        }
+    }
+
+    /// The live session `id`, for the push endpoints.
+    pub(crate) fn live(&self, id: Id) -> Option<Rc<Shared>> {
+        self.table.borrow().live.get(&id).map(|l| l.shared.clone())
+    }
+
+    /// How many sessions are alive.
+    pub(crate) fn live_count(&self) -> usize {
+        self.table.borrow().live.len()
+    }
+
+    /// A session's coro ended: takes it out of the table, keeps its
+    /// tombstone.
+    fn ended(&self, shared: &Shared, tomb: Option<Tombstone>) {
+        let mut t = self.table.borrow_mut();
+        // Only this very session: an evicted one is out of the table already.
+        if t.live
+            .get(&shared.id)
+            .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
+        {
+            t.live.remove(&shared.id);
+        }
+        if let Some(tomb) = tomb {
+            if t.done.len() >= self.config.max_sessions
+                && let Some(old) = t.done_order.pop_front()
+            {
+                t.done.remove(&old);
+            }
+            t.done.insert(shared.id, tomb);
+            t.done_order.push_back(shared.id);
+        }
+    }
+}
+
+fn decided(reply: Reply) -> Decision {
+    Decision {
+        reply,
+        new_session: None,
+    }
+}
+
+/// 503 with a reason.
+pub(crate) fn busy(why: &str) -> Reply {
+    Reply::page(503, page::error(503, "Service Unavailable", why))
+}
+
+/// Runs when a session's coro ends, however it ends: records the outcome,
+/// answers or fails what waits in the mailbox, cancels the helper coros,
+/// ends the push streams.
+struct EndGuard {
+    app: Weak<AppInner>,
+    shared: Rc<Shared>,
+    session: Option<Session>,
+    tomb: Option<Tombstone>,
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        let stats = self.app.upgrade().map(|a| a.stats.clone());
+        if shared.outcome.get() == Outcome::Running {
+            let outcome = if self.tomb.is_some() {
+                Outcome::Finished
+            } else if corio::current().is_cancelled() {
+                Outcome::Expired
+            } else {
+                Outcome::Failed
+            };
+            shared.outcome.set(outcome);
+            if let Some(s) = &stats {
+                match outcome {
+                    Outcome::Finished => Stats::add(&s.finished),
+                    Outcome::Expired => Stats::add(&s.expired),
+                    _ => Stats::add(&s.failed),
+                }
+            }
+        }
+        if let Some(s) = &stats {
+            s.sessions.fetch_sub(1, Ordering::Relaxed);
+        }
+        // Whoever waits for the page being answered wakes now.
+        drop(self.session.take());
+        if let Some(app) = self.app.upgrade() {
+            app.ended(shared, self.tomb.clone());
+        }
+        while let Some(hit) = shared.mailbox.try_get() {
+            if let Some(reply) = self.tomb.as_ref().and_then(|t| t.reply(hit.kind.key())) {
+                hit.reply.send(reply);
+            } // else dropped: its handler starts over
+        }
+        shared.mailbox.shutdown();
+        shared.push.borrow_mut().wake();
+        let children = std::mem::take(&mut *shared.children.borrow_mut());
+        for c in children {
+            c.cancel();
+        }
+    }
+}
+
+/// The body of a session's coro.
+fn run(session: Session, dialogue: Dialogue) {
+    let mut guard = EndGuard {
+        app: session.app(),
+        shared: session.shared(),
+        session: Some(session),
+        tomb: None,
+    };
+    if let Some(s) = guard.session.as_mut() {
+        dialogue(s);
+    }
+    guard.tomb = guard.session.take().and_then(Session::finish);
+}

@@ -1,0 +1,529 @@
+//! [`App`]: a dialogue, its settings, and serving it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corio::compat::Http;
+use corio::net::{TcpListener, TcpStream};
+use corio::sync::Semaphore;
+use corio::{Coro, CoroId, JoinHandle};
+use hyper::service::service_fn;
+
+use crate::app::{AppInner, Config, Stats};
+use crate::session::Session;
+
+/// A web application whose every browser session runs `dialogue` in a
+/// coro of its own.
+///
+/// Settings are chained on [`App::new`]; [`serve_on`](App::serve_on) (or
+/// [`serve`](App::serve)) runs it in the calling coro, [`start`](App::start)
+/// in coros of its own. Everything runs on the calling thread's scheduler:
+/// sessions, connections and the reaper share data without locks.
+///
+/// # Examples
+///
+/// ```no_run
+/// use corio_web::{App, Session, form, html};
+///
+/// fn hello(s: &mut Session) {
+///     let a = s.ask(form(html!("<label>Your name <input name=name autofocus></label>")));
+///     s.show(html!("<p>Hello, {}!</p>", a.get("name").unwrap_or("")));
+/// }
+///
+/// App::new(hello).title("Hello").serve("127.0.0.1:8080").unwrap();
+/// ```
+pub struct App {
+    config: Config,
+    dialogue: crate::app::Dialogue,
+    stats: Arc<Stats>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! setting {
+    ($(#[$doc:meta])* $name:ident: $t:ty, $default:literal) => {
+        $(#[$doc])*
+        #[doc = concat!("\n\nDefault: ", $default, ".")]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let app = corio_web::App::new(|_s| {}).", stringify!($name), "(Default::default());")]
+        /// # drop(app);
+        /// ```
+        ///
+        /// # Switching
+        ///
+        /// Never suspends.
+        pub fn $name(mut self, value: $t) -> App {
+            self.config.$name = value;
+            self
+        }
+    };
+}
+
+impl App {
+    /// An app that runs `dialogue` for each browser session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = corio_web::App::new(|s| s.show("Hello"));
+    /// assert_eq!(app.stats().sessions(), 0);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn new(dialogue: impl Fn(&mut Session) + 'static) -> App {
+        App {
+            config: Config::default(),
+            dialogue: Rc::new(dialogue),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// The `<title>` of every page (a dialogue may change its own with
+    /// [`Session::set_title`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = corio_web::App::new(|_s| {}).title("Guess");
+    /// # drop(app);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn title(mut self, title: impl Into<String>) -> App {
+        self.config.title = title.into();
+        self
+    }
+
+    setting!(
+        /// How long a session may go without a request before it expires: its
+        /// coro is cancelled (the dialogue's `Drop`s run) and the browser's next
+        /// request starts a new session with a notice.
+        idle_timeout: Duration, "30 minutes"
+    );
+    setting!(
+        /// How long a session may live at most, however busy.
+        absolute_timeout: Duration, "8 hours"
+    );
+    setting!(
+        /// How many sessions may be alive at once. When the table is full, a
+        /// new session evicts the oldest session that never answered a page (a
+        /// flood of new sessions displaces only its own kind); if every session
+        /// has answered, the new one is refused with 503.
+        max_sessions: usize, "10,000"
+    );
+    setting!(
+        /// The largest answer (request body) accepted; larger ones get 413.
+        max_body: usize, "64 KiB"
+    );
+    setting!(
+        /// The largest request head (request line and headers) accepted;
+        /// larger ones get 431 (hyper's `max_buf_size`; at least 8 KiB).
+        max_header_bytes: usize, "16 KiB"
+    );
+    setting!(
+        /// How many connections may be open at once; the accept loop waits
+        /// for one to close before it accepts more. Each open page that
+        /// receives pushes holds one (its event stream).
+        max_connections: usize, "1,024"
+    );
+    setting!(
+        /// How long a request waits for its session to answer (the dialogue may
+        /// be busy with slow work) before it gets 503.
+        reply_timeout: Duration, "30 s"
+    );
+    setting!(
+        /// How often a push stream with nothing to say sends a comment line
+        /// (and how long a long poll waits).
+        heartbeat: Duration, "15 s"
+    );
+    setting!(
+        /// How many pushed events each session keeps for listeners that
+        /// reconnect; one further behind is told to reload.
+        push_buffer: usize, "256"
+    );
+    setting!(
+        /// The stack size of session coros (`None`: corio's default, 256 KiB
+        /// of address space, of which a parked session touches a few pages).
+        stack_size: Option<usize>, "None"
+    );
+    setting!(
+        /// Whether the session cookie is marked `Secure` (serve it over TLS).
+        secure_cookie: bool, "false"
+    );
+
+    /// The app's counters; they stay readable (from any thread) after the
+    /// app is started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = corio_web::App::new(|_s| {});
+    /// let stats = app.stats();
+    /// std::thread::spawn(move || assert_eq!(stats.started(), 0)).join().unwrap();
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Binds `addr` and serves in the calling coro; returns only on an
+    /// error that makes the listener useless.
+    ///
+    /// # Examples
+    ///
+    /// See [`App`].
+    ///
+    /// # Errors
+    ///
+    /// When binding fails, or accepting fails for good.
+    ///
+    /// # Switching
+    ///
+    /// Suspends the calling coro for as long as it serves.
+    pub fn serve(self, addr: impl corio::net::ToSocketAddrs) -> io::Result<()> {
+        self.serve_on(TcpListener::bind(addr)?)
+    }
+
+    /// Serves on `listener` in the calling coro; returns only on an error
+    /// that makes the listener useless.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let listener = corio::net::TcpListener::bind("127.0.0.1:0")?;
+    /// println!("http://{}/", listener.local_addr()?);
+    /// corio_web::App::new(|s| s.show("Hello")).serve_on(listener)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When accepting fails for good.
+    ///
+    /// # Switching
+    ///
+    /// Suspends the calling coro for as long as it serves.
+    pub fn serve_on(self, listener: TcpListener) -> io::Result<()> {
+        let server = Server::new(self);
+        let reaper = server.spawn_reaper();
+        let result = server.accept_loop(&listener);
+        reaper.cancel();
+        result
+    }
+
+    /// Starts serving on `listener` in coros of its own and returns at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    ///
+    /// let listener = corio::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = corio_web::App::new(|s| s.show("Hello")).start(listener)?;
+    /// let mut c = corio::net::TcpStream::connect(server.local_addr())?;
+    /// c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
+    /// let mut rsp = String::new();
+    /// c.read_to_string(&mut rsp)?;
+    /// assert!(rsp.starts_with("HTTP/1.1 303 See Other"));
+    /// assert!(rsp.contains("set-cookie: corio_sid="));
+    /// server.shutdown();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the listener has no local address, or no coro can be made.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn start(self, listener: TcpListener) -> io::Result<AppHandle> {
+        let local_addr = listener.local_addr()?;
+        let stats = self.stats.clone();
+        let server = Rc::new(Server::new(self));
+        let reaper = server.spawn_reaper();
+        let accept = {
+            let server = server.clone();
+            corio::Builder::new()
+                .name("corio-web accept")
+                .spawn(move || server.accept_loop(&listener))?
+        };
+        Ok(AppHandle {
+            local_addr,
+            stats,
+            server,
+            accept,
+            reaper,
+        })
+    }
+}
+
+/// A started [`App`]: its address, counters, and its shutdown.
+///
+/// Dropping the handle leaves the app running (the coros keep it alive);
+/// [`shutdown`](AppHandle::shutdown) stops it.
+pub struct AppHandle {
+    local_addr: SocketAddr,
+    stats: Arc<Stats>,
+    server: Rc<Server>,
+    accept: JoinHandle<io::Result<()>>,
+    reaper: JoinHandle<()>,
+}
+
+impl fmt::Debug for AppHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppHandle")
+            .field("local_addr", &self.local_addr)
+            .field("sessions", &self.sessions())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppHandle {
+    /// The address it listens on.
+    ///
+    /// # Examples
+    ///
+    /// See [`App::start`].
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The app's counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = corio::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = corio_web::App::new(|_s| {}).start(l)?;
+    /// assert_eq!(server.stats().started(), 0);
+    /// server.shutdown();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// How many sessions are alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = corio::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = corio_web::App::new(|_s| {}).start(l)?;
+    /// assert_eq!(server.sessions(), 0);
+    /// server.shutdown();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn sessions(&self) -> usize {
+        self.server.app.live_count()
+    }
+
+    /// Expires sessions past their timeouts now (the reaper does this on
+    /// its own every so often); returns how many.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = corio::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = corio_web::App::new(|_s| {}).start(l)?;
+    /// assert_eq!(server.reap(), 0);
+    /// server.shutdown();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Suspends while expired sessions unwind.
+    pub fn reap(&self) -> usize {
+        self.server.app.reap()
+    }
+
+    /// Stops the app: closes the listener, cancels every session (their
+    /// dialogues' `Drop`s run) and every connection, and returns when they
+    /// are gone.
+    ///
+    /// # Examples
+    ///
+    /// See [`App::start`].
+    ///
+    /// # Switching
+    ///
+    /// Suspends while the coros unwind.
+    pub fn shutdown(self) {
+        self.accept.cancel();
+        self.reaper.cancel();
+        self.server.http.shutdown();
+        self.server.app.expire_all();
+        let conns: Vec<Coro> = self
+            .server
+            .conns
+            .borrow_mut()
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
+        for c in conns {
+            c.cancel();
+        }
+    }
+}
+
+/// What the accept loop, the connections and the handle share.
+struct Server {
+    app: Rc<AppInner>,
+    http: Http,
+    slots: Rc<Semaphore>,
+    /// Open connections' coros (cancelled at shutdown).
+    conns: Conns,
+}
+
+impl Server {
+    fn new(app: App) -> Server {
+        let config = app.config;
+        let mut http = Http::new();
+        http.builder()
+            .max_buf_size(config.max_header_bytes.max(8192))
+            .header_read_timeout(Duration::from_secs(30));
+        let slots = Rc::new(Semaphore::new(
+            config.max_connections.try_into().unwrap_or(isize::MAX),
+        ));
+        Server {
+            app: AppInner::new(config, app.dialogue, app.stats),
+            http,
+            slots,
+            conns: Rc::new(RefCell::new(HashMap::new())),
+        }
+    }
+
+    fn spawn_reaper(&self) -> JoinHandle<()> {
+        let app = Rc::downgrade(&self.app);
+        let c = &self.app.config;
+        // Sessions parked in `ask` expire on their own timers; the reaper is
+        // the backstop for busy ones, and drops old tombstones.
+        let tick = (c.idle_timeout.min(c.absolute_timeout) / 4)
+            .clamp(Duration::from_millis(20), Duration::from_secs(60));
+        corio::Builder::new()
+            .name("corio-web reaper")
+            .spawn(move || {
+                loop {
+                    corio::sleep(tick);
+                    match app.upgrade() {
+                        Some(app) => app.reap(),
+                        None => return,
+                    };
+                }
+            })
+            .expect("map a stack for the session reaper")
+    }
+
+    fn accept_loop(&self, listener: &TcpListener) -> io::Result<()> {
+        loop {
+            self.slots.down();
+            let slot = Slot(self.slots.clone());
+            let (stream, peer) = match listener.accept() {
+                Ok(c) => c,
+                Err(e) if transient(&e) => {
+                    drop(slot);
+                    corio::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let _ = stream.set_nodelay(true);
+            let app = self.app.clone();
+            let http = self.http.clone();
+            let conns = self.conns.clone();
+            let spawned = corio::Builder::new()
+                .name(format!("http {peer}"))
+                .spawn(move || {
+                    let _slot = slot;
+                    let me = corio::current();
+                    conns.borrow_mut().insert(me.id(), me.clone());
+                    let _gone = Forget(conns, me.id());
+                    serve_connection(&http, app, stream);
+                });
+            if let Err(e) = spawned {
+                log::warn!("corio-web: no coro for a connection from {peer}: {e}");
+            }
+        }
+    }
+}
+
+/// A connection's place under `max_connections`, given back on drop.
+struct Slot(Rc<Semaphore>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.up();
+    }
+}
+
+/// The open connections' coros, by id.
+type Conns = Rc<RefCell<HashMap<CoroId, Coro>>>;
+
+/// Takes a connection's coro out of the map when it ends.
+struct Forget(Conns, CoroId);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        self.0.borrow_mut().remove(&self.1);
+    }
+}
+
+/// Serves one connection with the app's service.
+fn serve_connection(http: &Http, app: Rc<AppInner>, stream: TcpStream) {
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(crate::http::handle(app, req).await) }
+    });
+    if let Err(e) = http.serve_connection(stream, service) {
+        log::debug!("corio-web: connection ended: {e}");
+    }
+}
+
+/// Accept errors worth waiting out: out of descriptors or memory (EMFILE,
+/// ENFILE, ENOMEM, ENOBUFS), a connection reset before it was accepted.
+fn transient(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(24 | 23 | 12 | 105))
+        || matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::Interrupted
+        )
+}

@@ -1,0 +1,217 @@
+//! Bad input and floods: each refused with its own status, none reaching a
+//! dialogue, none disturbing the sessions that behave.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use corio_web::{App, Session, form, html};
+use util::{InProcess, agent, by_id, get, post};
+
+/// Echoes the field `x` back.
+fn echo(s: &mut Session) {
+    let mut last = String::new();
+    loop {
+        let a = s.ask(html!(
+            "<p id=last>{}</p>{}",
+            last,
+            form(html!("<input name=x>"))
+        ));
+        last = a.get("x").unwrap_or("").to_owned();
+    }
+}
+
+fn echo_app() -> InProcess {
+    InProcess::start(|| {
+        App::new(echo)
+            .max_body(1024)
+            .max_header_bytes(8192)
+            .max_sessions(50)
+    })
+}
+
+/// Sends raw bytes, returns what the server answers before closing.
+fn raw(app: &InProcess, request: &[u8]) -> String {
+    let mut c = TcpStream::connect(app.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn status_line(rsp: &str) -> &str {
+    rsp.lines().next().unwrap_or("")
+}
+
+#[test]
+fn each_kind_of_bad_request_gets_its_status_and_the_dialogue_goes_on() {
+    let app = echo_app();
+    let a = agent(false);
+    let k = get(&a, &app.url("/")).location.unwrap();
+    let page = app.url(&k);
+
+    // 413: declared too large, before reading it.
+    let big = "x=".to_owned() + &"a".repeat(2000);
+    let r = a
+        .post(&page)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(big.as_bytes())
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // 413: chunked, found too large while reading.
+    let cookie = format!(
+        "cookie: {}\r\n",
+        a.cookie_jar_lock()
+            .iter()
+            .next()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .unwrap()
+    );
+    let chunk = "a".repeat(1500);
+    let req = format!(
+        "POST {k} HTTP/1.1\r\nhost: x\r\n{cookie}content-type: application/x-www-form-urlencoded\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\nx={chunk}\r\n0\r\n\r\n",
+        chunk.len() + 2
+    );
+    assert_eq!(
+        status_line(&raw(&app, req.as_bytes())),
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    // 431: a head over max_header_bytes.
+    let req = format!(
+        "GET / HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\n\r\n",
+        "b".repeat(10_000)
+    );
+    assert_eq!(
+        status_line(&raw(&app, req.as_bytes())),
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    // 400: malformed forms.
+    for body in ["x=%zz", "x=%ff%fe", "x=a b"] {
+        let r = a
+            .post(&page)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(body.as_bytes())
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+    }
+    // 415: not a urlencoded form.
+    let r = a
+        .post(&page)
+        .header("content-type", "multipart/form-data; boundary=z")
+        .send("--z--")
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    // 403: posted from another site's page.
+    let r = a
+        .post(&page)
+        .header("origin", "http://evil.example")
+        .send_form([("x", "evil")])
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // 404 and 405, without touching a session.
+    let started = app.stats.started();
+    assert_eq!(get(&agent(false), &app.url("/favicon.ico")).status, 404);
+    assert_eq!(get(&agent(false), &app.url("/k/nothex")).status, 404);
+    assert_eq!(
+        agent(false).put(&app.url("/")).send("").unwrap().status(),
+        405
+    );
+    assert_eq!(app.stats.started(), started, "no session for a bad path");
+    // Garbage instead of HTTP: hyper answers 400 and closes.
+    assert!(status_line(&raw(&app, b"\x16\x03\x01garbage\r\n\r\n")).contains("400"));
+
+    // None of that reached the dialogue; it still answers.
+    assert_eq!(app.stats.answers(), 0);
+    let next = post(&a, &page, &[("x", "still here")]);
+    assert_eq!(next.status, 303);
+    let body = get(&a, &app.url(&next.location.unwrap())).body;
+    assert_eq!(by_id(&body, "last"), Some("still here"));
+    assert_eq!(app.stats.failed(), 0);
+}
+
+#[test]
+fn a_flood_of_new_sessions_stays_under_the_cap_and_spares_answered_ones() {
+    let app = echo_app();
+    // A real user, who has answered.
+    let user = agent(false);
+    let k = get(&user, &app.url("/")).location.unwrap();
+    let k2 = post(&user, &app.url(&k), &[("x", "mine")])
+        .location
+        .unwrap();
+
+    // 300 cookie-less visits against a cap of 50.
+    for _ in 0..300 {
+        let r = get(&agent(false), &app.url("/"));
+        assert_eq!(r.status, 303, "the flood's sessions evict each other");
+    }
+    assert!(app.stats.sessions() <= 50, "{:?}", app.stats);
+    assert_eq!(app.stats.evicted(), 301 - 50);
+    // The user who answered was not evicted.
+    let body = get(&user, &app.url(&k2)).body;
+    assert_eq!(by_id(&body, "last"), Some("mine"));
+}
+
+#[test]
+fn when_every_session_has_answered_a_new_one_is_refused() {
+    let app = InProcess::start(|| App::new(echo).max_sessions(3));
+    let users: Vec<_> = (0..3)
+        .map(|_| {
+            let a = agent(false);
+            let k = get(&a, &app.url("/")).location.unwrap();
+            assert_eq!(post(&a, &app.url(&k), &[("x", "1")]).status, 303);
+            a
+        })
+        .collect();
+    let late = get(&agent(false), &app.url("/"));
+    assert_eq!(late.status, 503);
+    assert!(late.body.contains("Too many sessions"));
+    assert_eq!(app.stats.refused(), 1);
+    assert_eq!(app.stats.sessions(), 3);
+    drop(users);
+}
+
+#[test]
+fn an_evicted_session_starts_over_with_a_notice() {
+    let app = InProcess::start(|| App::new(echo).max_sessions(2));
+    let first = agent(false);
+    let k = get(&first, &app.url("/")).location.unwrap();
+    get(&agent(false), &app.url("/"));
+    get(&agent(false), &app.url("/")); // evicts `first`, the oldest that never answered
+    assert_eq!(app.stats.evicted(), 1);
+    let r = post(&first, &app.url(&k), &[("x", "late")]);
+    assert_eq!(r.status, 303);
+    assert!(r.set_cookie.is_some(), "a new session");
+    let page = get(&first, &app.url(&r.location.unwrap())).body;
+    assert!(page.contains("expired"), "{page}");
+    assert_eq!(by_id(&page, "last"), Some(""), "the answer went nowhere");
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_for_a_free_one() {
+    let app = InProcess::start(|| App::new(echo).max_connections(2));
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(app.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // The kernel takes the third connection; the server does not read it yet.
+    let mut third = TcpStream::connect(app.addr).unwrap();
+    third
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0; 64];
+    assert!(third.read(&mut buf).is_err(), "answered beyond the cap");
+    drop(idle);
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut rsp = String::new();
+    third.read_to_string(&mut rsp).unwrap();
+    assert!(rsp.starts_with("HTTP/1.1 303"), "{rsp}");
+}
