@@ -18,7 +18,7 @@ fn three_hogs() {
     for i in 0..3 {
         corio::Builder::new()
             .name(format!("hog {i}"))
-            .spawn(|| std::thread::sleep(Duration::from_millis(100)))
+            .spawn(|| util::block_thread(Duration::from_millis(100)))
             .unwrap()
             .join()
             .unwrap();
@@ -90,12 +90,15 @@ fn running_out_of_descriptors_on_accept_is_said_on_stderr() {
     if child_role().as_deref() == Some("emfile") {
         let l = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let server = corio::spawn(move || corio::net::serve_on(l, |_| {}));
+        // Queued in the backlog before the server starts (with the `hook`
+        // feature the connect parks this coro, and a running server would
+        // take the connection before the descriptors run out).
         let _queued = std::net::TcpStream::connect(addr).unwrap();
         let mut filler = Vec::new();
         while let Ok(f) = File::open("/dev/null") {
             filler.push(f);
         }
+        let server = corio::spawn(move || corio::net::serve_on(l, |_| {}));
         // The accept loop fails and backs off, again and again.
         corio::sleep(Duration::from_millis(1500));
         drop(filler);
