@@ -8,7 +8,7 @@ use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Instant;
 
@@ -148,9 +148,10 @@ impl Drop for Waiting<'_> {
 /// future. Polls run on the coro's own stack when the coro's stack is
 /// bigger than the poll stack (so a [`Builder::stack_size`] given for a
 /// deep future keeps counting), in the main coro (whose stack is the
-/// thread's) and inside a [`Generator`](crate::Generator). The thread takes
-/// its poll stack from the stack pool at its first such `block_on` and
-/// keeps it until it exits.
+/// thread's) and inside a [`Generator`](crate::Generator). A thread gets
+/// its poll stack at its first such `block_on` (one left by a thread that
+/// exited, or a new one) and keeps it until it exits; then its memory is
+/// given back.
 ///
 /// [`Builder::stack_size`]: crate::Builder::stack_size
 ///
@@ -257,6 +258,11 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// The thread's poll stack (see [`block_on`]'s "Where the future is
 /// polled").
 ///
+/// A poll stack is only ever a poll stack: when its thread exits it goes,
+/// its pages given back, to [`IDLE_POLL_STACKS`] for the next thread, never
+/// to the pool of coro stacks. (valgrind's memcheck marks the frames popped
+/// on it as inaccessible and would report a coro started there later.)
+///
 /// # Invariant
 /// `idle` holds the stack while no poll runs on it; a poll running on it
 /// owns it (through a [`Lease`] in `poll_on_poll_stack`'s frame, on the
@@ -269,6 +275,14 @@ struct PollStack {
     made: Cell<bool>,
 }
 
+impl Drop for PollStack {
+    fn drop(&mut self) {
+        if let Some(stack) = self.idle.take() {
+            retire(stack);
+        }
+    }
+}
+
 thread_local! {
     static POLL_STACK: PollStack = const {
         PollStack {
@@ -276,6 +290,19 @@ thread_local! {
             made: Cell::new(false),
         }
     };
+}
+
+/// Poll stacks of threads that exited, for the next threads to take.
+static IDLE_POLL_STACKS: Mutex<Vec<Stack>> = Mutex::new(Vec::new());
+
+/// Puts away a poll stack nothing runs on.
+fn retire(stack: Stack) {
+    stack.set_owner(0);
+    stack.release_pages();
+    IDLE_POLL_STACKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(stack);
 }
 
 /// The poll stack, leased to one poll; given back to the thread when
@@ -287,9 +314,13 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(stack) = self.0.take() {
             stack.set_owner(0);
-            // At thread exit (the slot is gone) the stack goes back to the
-            // pools as it drops.
-            let _ = POLL_STACK.try_with(|p| p.idle.set(Some(stack)));
+            // After the thread's slot is gone (a coro unwinding at thread
+            // exit), the stack is retired here.
+            let mut stack = Some(stack);
+            let _ = POLL_STACK.try_with(|p| p.idle.set(stack.take()));
+            if let Some(stack) = stack {
+                retire(stack);
+            }
         }
     }
 }
@@ -338,7 +369,14 @@ fn take_poll_stack() -> Option<Stack> {
                 if p.made.get() {
                     return None;
                 }
-                let s = Stack::acquire(crate::stack::DEFAULT_STACK_SIZE).ok()?;
+                let idle = IDLE_POLL_STACKS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop();
+                let s = match idle {
+                    Some(s) => s,
+                    None => Stack::acquire(crate::stack::DEFAULT_STACK_SIZE).ok()?,
+                };
                 p.made.set(true);
                 Some(s)
             })

@@ -164,22 +164,26 @@ fn yield_once() -> impl Future<Output = ()> {
 #[test]
 fn polls_that_block_inside_park_only_their_coro_and_the_others_go_on() {
     // Each coro's future blocks inside its poll (a plain corio::sleep, a
-    // join, a nested block_on, a generator), between awaits. The one
-    // parked longest inside a poll must not hold up the others' polls.
+    // join, a nested block_on, a generator), between awaits. The first
+    // one stays parked inside its poll until all the others have finished
+    // theirs: it must not hold them up.
     let log = Log::new();
+    let done = std::rc::Rc::new(corio::sync::Channel::<()>::new());
     let mut hs = Vec::new();
-    let l = log.clone();
+    let (l, d) = (log.clone(), done.clone());
     hs.push(corio::spawn(move || {
-        corio::block_on(async {
+        corio::block_on(async move {
             yield_once().await;
-            corio::sleep(Duration::from_millis(60)); // parks inside the poll
+            for _ in 0..20 {
+                d.get(); // parks inside the poll
+            }
             l.push("slow");
             yield_once().await;
             0
         })
     }));
     for i in 1..=20u32 {
-        let l = log.clone();
+        let (l, d) = (log.clone(), done.clone());
         hs.push(corio::spawn(move || {
             corio::block_on(async move {
                 for round in 0..3 {
@@ -198,6 +202,7 @@ fn polls_that_block_inside_park_only_their_coro_and_the_others_go_on() {
                     assert_eq!((nested, joined, gen_sum), (round, i * 10, 3));
                 }
                 l.push(format!("fast {i}"));
+                d.put(()).unwrap();
                 i
             })
         }));

@@ -143,6 +143,14 @@ impl Stack {
     pub(crate) fn set_owner(&self, owner: usize) {
         self.slot.set_owner(owner);
     }
+
+    /// Gives all its pages back to the operating system (the address space
+    /// stays reserved; the next use starts on zeroed pages). For a stack
+    /// nothing runs on, which owning the `Stack` means unless it was handed
+    /// to a coroutine or `on_stack` call that is still active.
+    pub(crate) fn release_pages(&self) {
+        self.slot.release_below(0);
+    }
 }
 
 impl Drop for Stack {
