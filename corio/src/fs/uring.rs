@@ -560,6 +560,26 @@ fn submit_at(
     Ok(res)
 }
 
+/// Submits the operation `build` makes on `file` with `buf` (`build` gets
+/// the descriptor and the buffer; both stay alive until the operation
+/// completes). Returns the kernel's result and the buffer.
+#[track_caller]
+fn submit_on(
+    r: &Ring,
+    file: &Arc<OwnedFd>,
+    buf: Vec<u8>,
+    build: impl FnOnce(io_uring::types::Fd, &mut Vec<u8>) -> squeue::Entry,
+) -> io::Result<(i32, Vec<u8>)> {
+    let keep = Keep {
+        buf,
+        fd: Some(file.clone()),
+        ..Keep::default()
+    };
+    let raw = fd(file.as_raw_fd());
+    let (res, keep) = r.submit(keep, |k| build(raw, &mut k.buf))?;
+    Ok((res, keep.buf))
+}
+
 /// Opens `path` relative to the working directory.
 #[track_caller]
 pub(crate) fn open(r: &Ring, path: CString, flags: i32, mode: u32) -> io::Result<OwnedFd> {
@@ -583,20 +603,11 @@ pub(crate) fn read(
 ) -> io::Result<(usize, Vec<u8>)> {
     let start = buf.len();
     let room = (buf.capacity() - start).min(MAX_LEN);
-    let keep = Keep {
-        buf,
-        fd: Some(file.clone()),
-        ..Keep::default()
-    };
-    let raw = file.as_raw_fd();
-    let (res, keep) = r.submit(keep, |k| {
+    let (res, mut buf) = submit_on(r, file, buf, |f, buf| {
         // SAFETY: `start + room` is within the capacity.
-        let p = unsafe { k.buf.as_mut_ptr().add(start) };
-        opcode::Read::new(fd(raw), p, room as u32)
-            .offset(offset)
-            .build()
+        let p = unsafe { buf.as_mut_ptr().add(start) };
+        opcode::Read::new(f, p, room as u32).offset(offset).build()
     })?;
-    let mut buf = keep.buf;
     let n = check(res)? as usize;
     // SAFETY: the kernel wrote `n ≤ room` bytes after `start`.
     unsafe { buf.set_len(start + n.min(room)) };
@@ -623,35 +634,26 @@ pub(crate) fn write(r: &Ring, file: &Arc<OwnedFd>, data: &[u8], offset: u64) -> 
     let len = data.len().min(MAX_LEN);
     let mut buf = r.spare(len);
     buf.extend_from_slice(&data[..len]);
-    let keep = Keep {
-        buf,
-        fd: Some(file.clone()),
-        ..Keep::default()
-    };
-    let raw = file.as_raw_fd();
-    let (res, keep) = r.submit(keep, |k| {
-        opcode::Write::new(fd(raw), k.buf.as_ptr(), len as u32)
+    let (res, buf) = submit_on(r, file, buf, |f, buf| {
+        opcode::Write::new(f, buf.as_ptr(), len as u32)
             .offset(offset)
             .build()
     })?;
-    r.give_back(keep.buf);
+    r.give_back(buf);
     Ok(check(res)? as usize)
 }
 
 /// `fsync`, or `fdatasync` with `data_only`.
 #[track_caller]
 pub(crate) fn fsync(r: &Ring, file: &Arc<OwnedFd>, data_only: bool) -> io::Result<()> {
-    let keep = Keep {
-        fd: Some(file.clone()),
-        ..Keep::default()
-    };
-    let raw = file.as_raw_fd();
     let flags = if data_only {
         io_uring::types::FsyncFlags::DATASYNC
     } else {
         io_uring::types::FsyncFlags::empty()
     };
-    let (res, _) = r.submit(keep, |_| opcode::Fsync::new(fd(raw)).flags(flags).build())?;
+    let (res, _) = submit_on(r, file, Vec::new(), |f, _| {
+        opcode::Fsync::new(f).flags(flags).build()
+    })?;
     check(res).map(drop)
 }
 
