@@ -542,12 +542,7 @@ impl Scheduler {
         self.tick.set(POLL_EVERY);
         self.look_around();
         if self.ready.has_at_least(c.level()) {
-            c.where_.set(Some(loc));
-            self.ready(c);
-            self.switch_away(c);
-            if c.interrupted() {
-                self.raise(c);
-            }
+            self.requeue_away(c, loc);
         }
     }
 
@@ -561,6 +556,13 @@ impl Scheduler {
         if !self.ready.has_at_least(c.level()) {
             return self.cede_alone(c, loc);
         }
+        self.requeue_away(c, loc);
+    }
+
+    /// Readies `c` (the running coro, at `loc`) and gives up the CPU;
+    /// raises a pending interrupt when it is back.
+    #[inline(always)]
+    fn requeue_away(&self, c: &CoroInner, loc: &'static Location<'static>) {
         c.where_.set(Some(loc));
         self.ready(c);
         self.switch_away(c);
@@ -598,12 +600,7 @@ impl Scheduler {
         // SAFETY: popped coros are alive.
         unsafe { (*next).clear(QUEUED) };
         self.hint.set(next);
-        c.where_.set(Some(loc));
-        self.ready(c);
-        self.switch_away(c);
-        if c.interrupted() {
-            self.raise(c);
-        }
+        self.requeue_away(c, loc);
     }
 
     /// Parks the running coro and runs `target` next, whatever the queue
