@@ -117,38 +117,10 @@ where
             decision(&app, app.dispatch(sid, HitKind::Answer(k, fields)))
         }
         Method::GET if path == "/_corio/push.js" => {
-            let mut rsp = Response::new(Body::Full(Some(Bytes::from_static(
-                page::PUSH_JS.as_bytes(),
-            ))));
-            let h = rsp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            rsp
+            asset(page::PUSH_JS, "text/javascript; charset=utf-8", "no-cache")
         }
         Method::GET if path == "/_corio/style.css" => {
-            let mut rsp =
-                Response::new(Body::Full(Some(Bytes::from_static(page::STYLE.as_bytes()))));
-            let h = rsp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            );
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("max-age=3600"),
-            );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            rsp
+            asset(page::STYLE, "text/css; charset=utf-8", "max-age=3600")
         }
         Method::GET if path == "/_push" => push(&app, sid, &req),
         Method::GET if path == "/_poll" => poll(&app, sid, &req),
@@ -214,14 +186,7 @@ fn push<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
         app.config.heartbeat,
         Rc::new(corio::compat::Timer),
     );
-    let mut rsp = Response::new(Body::Push(stream));
-    let h = rsp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    rsp
+    typed(Body::Push(stream), "text/event-stream", "no-store")
 }
 
 /// `GET /_poll`: the events after the cursor, waiting at most one
@@ -236,14 +201,7 @@ fn poll<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
         let signal = {
             let push = shared.push.borrow();
             if let Some((text, _)) = push.since(cursor) {
-                let mut rsp = Response::new(Body::Full(Some(text)));
-                let h = rsp.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/event-stream"),
-                );
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                return rsp;
+                return typed(Body::Full(Some(text)), "text/event-stream", "no-store");
             }
             push.signal.clone()
         };
@@ -357,6 +315,33 @@ fn reply(r: Reply) -> Response<Body> {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
+    );
+    rsp
+}
+
+/// A response of `body` with its `Content-Type` and `Cache-Control`.
+fn typed(body: Body, content_type: &'static str, cache_control: &'static str) -> Response<Body> {
+    let mut rsp = Response::new(body);
+    let h = rsp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    rsp
+}
+
+/// One of corio-web's own files (the push script, the style sheet).
+fn asset(
+    text: &'static str,
+    content_type: &'static str,
+    cache_control: &'static str,
+) -> Response<Body> {
+    let body = Body::Full(Some(Bytes::from_static(text.as_bytes())));
+    let mut rsp = typed(body, content_type, cache_control);
+    rsp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     rsp
 }

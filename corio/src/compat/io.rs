@@ -57,8 +57,12 @@ mod private {
 // named outside the crate, so they are not reachable from outside.
 macro_rules! stream {
     ($t:ty) => {
+        stream!(@for $t, $t);
+        stream!(@for $t, &$t);
+    };
+    (@for $t:ty, $for:ty) => {
         #[allow(private_interfaces)]
-        impl private::Sealed for $t {
+        impl private::Sealed for $for {
             #[inline]
             fn registration(&self) -> &Registration {
                 <$t>::registration(self)
@@ -71,22 +75,7 @@ macro_rules! stream {
                 <$t>::shutdown(self, Shutdown::Write)
             }
         }
-        impl Stream for $t {}
-        #[allow(private_interfaces)]
-        impl private::Sealed for &$t {
-            #[inline]
-            fn registration(&self) -> &Registration {
-                <$t>::registration(self)
-            }
-            #[inline]
-            fn behaviour(&self) -> &Behaviour {
-                <$t>::behaviour(self)
-            }
-            fn shutdown_write(&self) -> io::Result<()> {
-                <$t>::shutdown(self, Shutdown::Write)
-            }
-        }
-        impl Stream for &$t {}
+        impl Stream for $for {}
     };
 }
 
@@ -467,6 +456,47 @@ fn sys_sendmsg(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
+/// Implements one of the async-write traits (tokio's, futures' or hyper's:
+/// the same methods but for the name of the one that shuts the write side
+/// down, and whether `is_write_vectored` exists) with `Io`'s inherent
+/// methods.
+macro_rules! async_write {
+    ($trait:path, $shutdown:ident $(, $is_write_vectored:ident)?) => {
+        impl<T: Stream> $trait for Io<T> {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().poll_write_bytes(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().poll_write_iov(cx, bufs)
+            }
+
+            $(
+                fn $is_write_vectored(&self) -> bool {
+                    true
+                }
+            )?
+
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                // Nothing is buffered.
+                Poll::Ready(Ok(()))
+            }
+
+            fn $shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.shutdown_write()
+            }
+        }
+    };
+}
+
 impl<T: Stream> tokio::io::AsyncRead for Io<T> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -486,36 +516,7 @@ impl<T: Stream> tokio::io::AsyncRead for Io<T> {
     }
 }
 
-impl<T: Stream> tokio::io::AsyncWrite for Io<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_bytes(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_iov(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Nothing is buffered.
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.shutdown_write()
-    }
-}
+async_write!(tokio::io::AsyncWrite, poll_shutdown, is_write_vectored);
 
 impl<T: Stream> futures_io::AsyncRead for Io<T> {
     fn poll_read(
@@ -531,31 +532,7 @@ impl<T: Stream> futures_io::AsyncRead for Io<T> {
     }
 }
 
-impl<T: Stream> futures_io::AsyncWrite for Io<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_bytes(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_iov(cx, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.shutdown_write()
-    }
-}
+async_write!(futures_io::AsyncWrite, poll_close);
 
 impl<T: Stream> hyper::rt::Read for Io<T> {
     fn poll_read(
@@ -573,32 +550,4 @@ impl<T: Stream> hyper::rt::Read for Io<T> {
     }
 }
 
-impl<T: Stream> hyper::rt::Write for Io<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_bytes(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_iov(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.shutdown_write()
-    }
-}
+async_write!(hyper::rt::Write, poll_shutdown, is_write_vectored);

@@ -535,20 +535,56 @@ pub(crate) const CURSOR: u64 = u64::MAX;
 /// Most bytes one read or write moves (the entry's length is a `u32`).
 const MAX_LEN: usize = 1 << 30;
 
+/// The pointer to a kept path (null for none).
+fn c_ptr(path: &Option<CString>) -> *const libc::c_char {
+    path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr())
+}
+
+/// Submits the operation `build` makes on `path` relative to the working
+/// directory (`build` gets `AT_FDCWD` and the path's pointer; the path
+/// stays alive until the operation completes). `opens`: the result is a
+/// new descriptor (see [`Keep::opens`]). Returns the kernel's result.
+#[track_caller]
+fn submit_at(
+    r: &Ring,
+    path: CString,
+    opens: bool,
+    build: impl FnOnce(io_uring::types::Fd, *const libc::c_char) -> squeue::Entry,
+) -> io::Result<i32> {
+    let keep = Keep {
+        path: Some(path),
+        opens,
+        ..Keep::default()
+    };
+    let (res, _) = r.submit(keep, |k| build(fd(libc::AT_FDCWD), c_ptr(&k.path)))?;
+    Ok(res)
+}
+
+/// Submits the operation `build` makes on `file` with `buf` (`build` gets
+/// the descriptor and the buffer; both stay alive until the operation
+/// completes). Returns the kernel's result and the buffer.
+#[track_caller]
+fn submit_on(
+    r: &Ring,
+    file: &Arc<OwnedFd>,
+    buf: Vec<u8>,
+    build: impl FnOnce(io_uring::types::Fd, &mut Vec<u8>) -> squeue::Entry,
+) -> io::Result<(i32, Vec<u8>)> {
+    let keep = Keep {
+        buf,
+        fd: Some(file.clone()),
+        ..Keep::default()
+    };
+    let raw = fd(file.as_raw_fd());
+    let (res, keep) = r.submit(keep, |k| build(raw, &mut k.buf))?;
+    Ok((res, keep.buf))
+}
+
 /// Opens `path` relative to the working directory.
 #[track_caller]
 pub(crate) fn open(r: &Ring, path: CString, flags: i32, mode: u32) -> io::Result<OwnedFd> {
-    let keep = Keep {
-        path: Some(path),
-        opens: true,
-        ..Keep::default()
-    };
-    let (res, _) = r.submit(keep, |k| {
-        let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-        opcode::OpenAt::new(fd(libc::AT_FDCWD), p)
-            .flags(flags)
-            .mode(mode)
-            .build()
+    let res = submit_at(r, path, true, |cwd, p| {
+        opcode::OpenAt::new(cwd, p).flags(flags).mode(mode).build()
     })?;
     let raw = check(res)? as RawFd;
     // SAFETY: the kernel just opened `raw` for us; nobody else owns it.
@@ -567,20 +603,11 @@ pub(crate) fn read(
 ) -> io::Result<(usize, Vec<u8>)> {
     let start = buf.len();
     let room = (buf.capacity() - start).min(MAX_LEN);
-    let keep = Keep {
-        buf,
-        fd: Some(file.clone()),
-        ..Keep::default()
-    };
-    let raw = file.as_raw_fd();
-    let (res, keep) = r.submit(keep, |k| {
+    let (res, mut buf) = submit_on(r, file, buf, |f, buf| {
         // SAFETY: `start + room` is within the capacity.
-        let p = unsafe { k.buf.as_mut_ptr().add(start) };
-        opcode::Read::new(fd(raw), p, room as u32)
-            .offset(offset)
-            .build()
+        let p = unsafe { buf.as_mut_ptr().add(start) };
+        opcode::Read::new(f, p, room as u32).offset(offset).build()
     })?;
-    let mut buf = keep.buf;
     let n = check(res)? as usize;
     // SAFETY: the kernel wrote `n ≤ room` bytes after `start`.
     unsafe { buf.set_len(start + n.min(room)) };
@@ -607,35 +634,26 @@ pub(crate) fn write(r: &Ring, file: &Arc<OwnedFd>, data: &[u8], offset: u64) -> 
     let len = data.len().min(MAX_LEN);
     let mut buf = r.spare(len);
     buf.extend_from_slice(&data[..len]);
-    let keep = Keep {
-        buf,
-        fd: Some(file.clone()),
-        ..Keep::default()
-    };
-    let raw = file.as_raw_fd();
-    let (res, keep) = r.submit(keep, |k| {
-        opcode::Write::new(fd(raw), k.buf.as_ptr(), len as u32)
+    let (res, buf) = submit_on(r, file, buf, |f, buf| {
+        opcode::Write::new(f, buf.as_ptr(), len as u32)
             .offset(offset)
             .build()
     })?;
-    r.give_back(keep.buf);
+    r.give_back(buf);
     Ok(check(res)? as usize)
 }
 
 /// `fsync`, or `fdatasync` with `data_only`.
 #[track_caller]
 pub(crate) fn fsync(r: &Ring, file: &Arc<OwnedFd>, data_only: bool) -> io::Result<()> {
-    let keep = Keep {
-        fd: Some(file.clone()),
-        ..Keep::default()
-    };
-    let raw = file.as_raw_fd();
     let flags = if data_only {
         io_uring::types::FsyncFlags::DATASYNC
     } else {
         io_uring::types::FsyncFlags::empty()
     };
-    let (res, _) = r.submit(keep, |_| opcode::Fsync::new(fd(raw)).flags(flags).build())?;
+    let (res, _) = submit_on(r, file, Vec::new(), |f, _| {
+        opcode::Fsync::new(f).flags(flags).build()
+    })?;
     check(res).map(drop)
 }
 
@@ -648,8 +666,7 @@ pub(crate) fn rename(r: &Ring, from: CString, to: CString) -> io::Result<()> {
         ..Keep::default()
     };
     let (res, _) = r.submit(keep, |k| {
-        let a = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-        let b = k.path2.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        let (a, b) = (c_ptr(&k.path), c_ptr(&k.path2));
         opcode::RenameAt::new(fd(libc::AT_FDCWD), a, fd(libc::AT_FDCWD), b).build()
     })?;
     check(res).map(drop)
@@ -658,16 +675,9 @@ pub(crate) fn rename(r: &Ring, from: CString, to: CString) -> io::Result<()> {
 /// `unlinkat` relative to the working directory (`rmdir` with `dir`).
 #[track_caller]
 pub(crate) fn unlink(r: &Ring, path: CString, dir: bool) -> io::Result<()> {
-    let keep = Keep {
-        path: Some(path),
-        ..Keep::default()
-    };
     let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
-    let (res, _) = r.submit(keep, |k| {
-        let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-        opcode::UnlinkAt::new(fd(libc::AT_FDCWD), p)
-            .flags(flags)
-            .build()
+    let res = submit_at(r, path, false, |cwd, p| {
+        opcode::UnlinkAt::new(cwd, p).flags(flags).build()
     })?;
     check(res).map(drop)
 }
@@ -675,15 +685,8 @@ pub(crate) fn unlink(r: &Ring, path: CString, dir: bool) -> io::Result<()> {
 /// `mkdirat` relative to the working directory.
 #[track_caller]
 pub(crate) fn mkdir(r: &Ring, path: CString, mode: u32) -> io::Result<()> {
-    let keep = Keep {
-        path: Some(path),
-        ..Keep::default()
-    };
-    let (res, _) = r.submit(keep, |k| {
-        let p = k.path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-        opcode::MkDirAt::new(fd(libc::AT_FDCWD), p)
-            .mode(mode)
-            .build()
+    let res = submit_at(r, path, false, |cwd, p| {
+        opcode::MkDirAt::new(cwd, p).mode(mode).build()
     })?;
     check(res).map(drop)
 }

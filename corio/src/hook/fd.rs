@@ -16,9 +16,28 @@ fn keeping() -> bool {
     !FORKED.load(Ordering::Relaxed)
 }
 
-/// Writes the record of a descriptor just made.
+/// Restores errno when dropped: keeping the records around a C call
+/// leaves errno as that call set it.
+struct KeepErrno(c_int);
+
+impl KeepErrno {
+    #[inline]
+    fn new() -> Self {
+        KeepErrno(errno())
+    }
+}
+
+impl Drop for KeepErrno {
+    #[inline]
+    fn drop(&mut self) {
+        set_errno(self.0);
+    }
+}
+
+/// Writes the record of a descriptor just made (errno is left as it was).
 #[inline]
 fn made(fd: c_int, flags: u32) {
+    let _errno = KeepErrno::new();
     if fd >= 0
         && keeping()
         && let Some(r) = table::get_or_map(fd)
@@ -47,9 +66,7 @@ fn socket_flags(ty: c_int) -> u32 {
 pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
     // SAFETY: the caller's arguments, passed on.
     let fd = unsafe { real::socket(domain, ty, proto) };
-    let saved = errno();
     made(fd, socket_flags(ty));
-    set_errno(saved);
     fd
 }
 
@@ -67,12 +84,10 @@ pub(super) unsafe extern "C" fn socketpair(
     // SAFETY: the caller's arguments, passed on.
     let r = unsafe { real::socketpair(domain, ty, proto, sv) };
     if r == 0 {
-        let saved = errno();
         // SAFETY: on success the kernel filled both slots.
         let (a, b) = unsafe { (*sv, *sv.add(1)) };
         made(a, socket_flags(ty));
         made(b, socket_flags(ty));
-        set_errno(saved);
     }
     r
 }
@@ -88,7 +103,6 @@ pub(super) unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
     // SAFETY: the caller's arguments, passed on.
     let r = unsafe { real::pipe2(fds, flags) };
     if r == 0 {
-        let saved = errno();
         let nb = if flags & libc::O_NONBLOCK != 0 {
             NONBLOCK
         } else {
@@ -98,7 +112,6 @@ pub(super) unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
         let (a, b) = unsafe { (*fds, *fds.add(1)) };
         made(a, PIPE | STREAM | nb);
         made(b, PIPE | STREAM | nb);
-        set_errno(saved);
     }
     r
 }
@@ -122,9 +135,7 @@ pub(super) unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
 pub(super) unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
     // SAFETY: the caller's arguments, passed on.
     let fd = unsafe { real::epoll_create1(flags) };
-    let saved = errno();
     made(fd, 0);
-    set_errno(saved);
     fd
 }
 
@@ -136,17 +147,17 @@ pub(super) unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
 pub(super) unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
     // SAFETY: the caller's arguments, passed on.
     let fd = unsafe { real::epoll_create(size) };
-    let saved = errno();
     made(fd, 0);
-    set_errno(saved);
     fd
 }
 
 /// Forgets `fd` before it is closed (or replaced by `dup2`): this
 /// thread's registration goes (its waiters wake and see the change), and
-/// the record is cleared before the number can be reused.
+/// the record is cleared before the number can be reused. Errno is left as
+/// it was.
 #[inline]
 fn forget(fd: c_int) {
+    let _errno = KeepErrno::new();
     if !keeping() {
         return;
     }
@@ -167,9 +178,7 @@ fn forget(fd: c_int) {
 /// As for the C function.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn close(fd: c_int) -> c_int {
-    let saved = errno();
     forget(fd);
-    set_errno(saved);
     // SAFETY: the caller's argument, passed on.
     unsafe { real::close(fd) }
 }
@@ -181,7 +190,7 @@ pub(super) unsafe extern "C" fn close(fd: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && keeping() {
-        let saved = errno();
+        let _errno = KeepErrno::new();
         // Registrations of this thread first, for the registered ones.
         let top = last.min(first.saturating_add(1 << 16));
         for fd in first..=top {
@@ -192,14 +201,15 @@ pub(super) unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: 
             }
         }
         table::clear_range(first, last);
-        set_errno(saved);
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::close_range(first, last, flags) }
 }
 
-/// Copies the record of `old` to `new` (a duplicate just made).
+/// Copies the record of `old` to `new` (a duplicate just made; errno is
+/// left as it was).
 fn duplicated(old: c_int, new: c_int) {
+    let _errno = KeepErrno::new();
     if new < 0 || !keeping() {
         return;
     }
@@ -218,9 +228,7 @@ fn duplicated(old: c_int, new: c_int) {
 pub(super) unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: the caller's argument, passed on.
     let new = unsafe { real::dup(fd) };
-    let saved = errno();
     duplicated(fd, new);
-    set_errno(saved);
     new
 }
 
@@ -234,14 +242,10 @@ pub(super) unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { real::dup2(old, new) };
     }
-    let saved = errno();
     forget(new);
-    set_errno(saved);
     // SAFETY: the caller's arguments, passed on.
     let r = unsafe { real::dup2(old, new) };
-    let saved = errno();
     duplicated(old, r);
-    set_errno(saved);
     r
 }
 
@@ -252,15 +256,11 @@ pub(super) unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old != new {
-        let saved = errno();
         forget(new);
-        set_errno(saved);
     }
     // SAFETY: the caller's arguments, passed on.
     let r = unsafe { real::dup3(old, new, flags) };
-    let saved = errno();
     duplicated(old, r);
-    set_errno(saved);
     r
 }
 
@@ -308,9 +308,7 @@ fn fcntl_hook(
         (libc::F_DUPFD | libc::F_DUPFD_CLOEXEC, _) => {
             // SAFETY: the caller's arguments, passed on.
             let new = unsafe { real(fd, cmd, arg) };
-            let saved = errno();
             duplicated(fd, new);
-            set_errno(saved);
             new
         }
         // SAFETY: the caller's arguments, passed on.

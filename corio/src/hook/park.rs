@@ -508,6 +508,29 @@ pub(super) enum Mode {
     Write(usize),
 }
 
+impl Mode {
+    /// This mode for `rec`'s descriptor: a `Write` is `All` on a byte
+    /// stream and `Once` otherwise.
+    fn on(self, rec: &Rec) -> Mode {
+        match self {
+            Mode::Write(len) if rec.flags() & STREAM != 0 => Mode::All(len),
+            Mode::Write(_) => Mode::Once,
+            m => m,
+        }
+    }
+}
+
+/// The timeout (ns, 0 for none) a transfer in `dir` on `rec`'s descriptor
+/// waits: the socket's `SO_RCVTIMEO`/`SO_SNDTIMEO`; other descriptors have
+/// none.
+fn timeout_ns(rec: &Rec, dir: u8) -> u64 {
+    if rec.flags() & SOCKET != 0 {
+        rec.timeout_ns(dir == READ)
+    } else {
+        0
+    }
+}
+
 /// The deadline `timeout_ns` from now, if any.
 fn deadline_after(ns: u64) -> Option<Instant> {
     if ns == 0 {
@@ -573,17 +596,8 @@ fn unadopted_eagain(
         return fail(libc::EAGAIN);
     }
     rec.set(ADOPTED);
-    let mode = match mode {
-        Mode::Write(len) if rec.flags() & STREAM != 0 => Mode::All(len),
-        Mode::Write(_) => Mode::Once,
-        m => m,
-    };
-    let ns = if rec.flags() & SOCKET != 0 {
-        rec.timeout_ns(dir == READ)
-    } else {
-        0
-    };
-    emulate(fd, dir, mode, deadline_after(ns), 0, op)
+    let mode = mode.on(rec);
+    emulate(fd, dir, mode, deadline_after(timeout_ns(rec, dir)), 0, op)
 }
 
 #[cold]
@@ -597,17 +611,9 @@ fn transfer_slow(
     loc: &'static Location<'static>,
     op: &mut dyn FnMut(usize) -> isize,
 ) -> isize {
-    let timeout_ns = if rec.flags() & SOCKET != 0 {
-        rec.timeout_ns(dir == READ)
-    } else {
-        0
-    };
+    let timeout_ns = timeout_ns(rec, dir);
     let Some(c) = ctx() else {
-        let mode = match mode {
-            Mode::Write(len) if rec.flags() & STREAM != 0 => Mode::All(len),
-            Mode::Write(_) => Mode::Once,
-            m => m,
-        };
+        let mode = mode.on(rec);
         if rec.flags() & ADOPTED == 0 {
             let r = op(0);
             if !(r < 0 && errno() == libc::EAGAIN && really_nonblocking(fd)) {
@@ -621,39 +627,14 @@ fn transfer_slow(
     if !adopt(fd, rec) {
         return op(0);
     }
-    let mode = match mode {
-        Mode::Write(len) if rec.flags() & STREAM != 0 => Mode::All(len),
-        Mode::Write(_) => Mode::Once,
-        m => m,
-    };
+    let mode = mode.on(rec);
     let generation = rec.generation();
     let mut deadline = None;
     let mut first = true;
     let mut done = 0usize;
     loop {
-        let r = op(done);
-        if r >= 0 {
-            match mode {
-                Mode::Once | Mode::Write(_) => return r,
-                Mode::All(len) => {
-                    // A zero-byte read is end of stream.
-                    if r == 0 && dir == READ {
-                        return done as isize;
-                    }
-                    done = done.saturating_add(r as usize);
-                    if done >= len || r == 0 {
-                        return done as isize;
-                    }
-                    continue;
-                }
-            }
-        }
-        let e = errno();
-        if e == libc::EINTR {
-            continue;
-        }
-        if e != libc::EAGAIN {
-            return partial(done, e);
+        if let Some(r) = attempt(dir, mode, &mut done, op) {
+            return r;
         }
         if first {
             first = false;
@@ -679,6 +660,46 @@ fn transfer_slow(
     }
 }
 
+/// Tries the transfer (`op`, `done` bytes in) until it is over or must
+/// wait: `Some(result)` when it moved what `mode` asks, met end of stream
+/// or failed with an error other than `EAGAIN` (`done` counts the bytes
+/// moved); `None` on `EAGAIN`, to wait for `dir` and try again.
+#[inline]
+fn attempt(
+    dir: u8,
+    mode: Mode,
+    done: &mut usize,
+    op: &mut dyn FnMut(usize) -> isize,
+) -> Option<isize> {
+    loop {
+        let r = op(*done);
+        if r >= 0 {
+            match mode {
+                Mode::Once | Mode::Write(_) => return Some(r),
+                Mode::All(len) => {
+                    // A zero-byte read is end of stream.
+                    if r == 0 && dir == READ {
+                        return Some(*done as isize);
+                    }
+                    *done = done.saturating_add(r as usize);
+                    if *done >= len || r == 0 {
+                        return Some(*done as isize);
+                    }
+                    continue;
+                }
+            }
+        }
+        let e = errno();
+        if e == libc::EINTR {
+            continue;
+        }
+        if e != libc::EAGAIN {
+            return Some(partial(*done, e));
+        }
+        return None;
+    }
+}
+
 /// The result of a transfer that stops with error `e` after `done` bytes:
 /// a short count if any moved, else -1 with errno `e`.
 fn partial(done: usize, e: c_int) -> isize {
@@ -698,28 +719,8 @@ fn emulate(
     op: &mut dyn FnMut(usize) -> isize,
 ) -> isize {
     loop {
-        let r = op(done);
-        if r >= 0 {
-            match mode {
-                Mode::Once | Mode::Write(_) => return r,
-                Mode::All(len) => {
-                    if r == 0 && dir == READ {
-                        return done as isize;
-                    }
-                    done = done.saturating_add(r as usize);
-                    if done >= len || r == 0 {
-                        return done as isize;
-                    }
-                    continue;
-                }
-            }
-        }
-        let e = errno();
-        if e == libc::EINTR {
-            continue;
-        }
-        if e != libc::EAGAIN {
-            return partial(done, e);
+        if let Some(r) = attempt(dir, mode, &mut done, op) {
+            return r;
         }
         if !poll_one(fd, dir, deadline) {
             return partial(done, libc::EAGAIN);

@@ -40,6 +40,12 @@ fn deadline_ts(ts: *const timespec) -> Result<Option<Instant>, ()> {
     Ok(Instant::now().checked_add(d))
 }
 
+/// Whether a `timespec` timeout is zero (the call must not wait).
+fn zero_ts(ts: *const timespec) -> bool {
+    // SAFETY: a non-null timeout points to a timespec.
+    !ts.is_null() && unsafe { (*ts).tv_sec == 0 && (*ts).tv_nsec == 0 }
+}
+
 /// The directions `events` asks about.
 fn dirs(events: i16) -> u8 {
     let mut d = 0;
@@ -157,11 +163,8 @@ pub(super) unsafe extern "C" fn ppoll(
     timeout: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    let zero = !timeout.is_null()
-        // SAFETY: a non-null timeout points to a timespec.
-        && unsafe { (*timeout).tv_sec == 0 && (*timeout).tv_nsec == 0 };
     if mask.is_null()
-        && !zero
+        && !zero_ts(timeout)
         && !fds.is_null()
         && let Ok(deadline) = deadline_ts(timeout)
         && let Some(c) = ctx()
@@ -301,11 +304,8 @@ pub(super) unsafe extern "C" fn pselect(
     t: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    let zero = !t.is_null()
-        // SAFETY: a non-null timeout points to a timespec.
-        && unsafe { (*t).tv_sec == 0 && (*t).tv_nsec == 0 };
     if mask.is_null()
-        && !zero
+        && !zero_ts(t)
         && let Ok(deadline) = deadline_ts(t)
         && let Some(k) = select_parked(n, r, w, e, deadline)
     {

@@ -387,27 +387,25 @@ impl Command {
     /// its output.
     #[track_caller]
     pub fn output(&mut self) -> io::Result<Output> {
-        if !self.stdin_set {
-            self.inner.stdin(Stdio::null());
-        }
-        if !self.stdout_set {
-            self.inner.stdout(Stdio::piped());
-        }
-        if !self.stderr_set {
-            self.inner.stderr(Stdio::piped());
-        }
+        self.unchosen(Stdio::null, Stdio::piped, Stdio::piped);
         let spawned = self.inner.spawn();
         // Back to what `spawn` and `status` use for streams not chosen.
+        self.unchosen(Stdio::inherit, Stdio::inherit, Stdio::inherit);
+        Child::new(spawned?)?.wait_with_output()
+    }
+
+    /// Sets the standard streams the caller did not choose to what
+    /// `stdin`, `stdout` and `stderr` make.
+    fn unchosen(&mut self, stdin: fn() -> Stdio, stdout: fn() -> Stdio, stderr: fn() -> Stdio) {
         if !self.stdin_set {
-            self.inner.stdin(Stdio::inherit());
+            self.inner.stdin(stdin());
         }
         if !self.stdout_set {
-            self.inner.stdout(Stdio::inherit());
+            self.inner.stdout(stdout());
         }
         if !self.stderr_set {
-            self.inner.stderr(Stdio::inherit());
+            self.inner.stderr(stderr());
         }
-        Child::new(spawned?)?.wait_with_output()
     }
 
     /// Runs the child to its end (streams not chosen are inherited) and

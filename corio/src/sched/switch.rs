@@ -130,6 +130,9 @@ impl Scheduler {
     /// returns when the main coro is picked.
     fn run_loop(&self) {
         let main: *const CoroInner = self.main.as_ptr();
+        // `switched_out(&self.main)` does the same, but the loop below
+        // compiles shorter with this order (callgrind, `work corio cede`:
+        // 0.7% more instructions with `switched_out` here).
         if self.times.get() {
             self.charge(&self.main);
         }
@@ -168,29 +171,43 @@ impl Scheduler {
             }
             // SAFETY: `next` is alive (see above).
             let c = unsafe { &*next };
-            self.current.set(next);
-            c.switches.set(c.switches.get() + 1);
-            if self.watching.get() {
-                self.watch_resumed(c);
-            }
-            c.panic_in.set(std::thread::panicking());
+            self.switching_in(c);
             if next == main {
                 return;
             }
             // SAFETY: we are the loop, on the main stack; `c` is a live,
             // non-main coro that is not running.
             let finished = unsafe { c.resume() };
-            note_switch_out(c);
-            if self.times.get() {
-                self.charge(c);
-            }
-            if self.watching.get() {
-                self.watch_returned(c);
-            }
+            self.switched_out(c);
             if finished {
                 self.reap(next);
             }
         }
+    }
+
+    /// The bookkeeping for `c`, which just stopped running (it parked,
+    /// ceded or ended): whether it unwinds, its time, the monitor.
+    #[inline(always)]
+    fn switched_out(&self, c: &CoroInner) {
+        note_switch_out(c);
+        if self.times.get() {
+            self.charge(c);
+        }
+        if self.watching.get() {
+            self.watch_returned(c);
+        }
+    }
+
+    /// Makes `c` the current coro, which is about to run: its switch count,
+    /// the monitor, and whether the thread panics as it comes in.
+    #[inline(always)]
+    fn switching_in(&self, c: &CoroInner) {
+        self.current.set(c);
+        c.switches.set(c.switches.get() + 1);
+        if self.watching.get() {
+            self.watch_resumed(c);
+        }
+        c.panic_in.set(std::thread::panicking());
     }
 
     /// Nothing is ready: fire due timers, run what other threads queued,
@@ -525,12 +542,7 @@ impl Scheduler {
         self.tick.set(POLL_EVERY);
         self.look_around();
         if self.ready.has_at_least(c.level()) {
-            c.where_.set(Some(loc));
-            self.ready(c);
-            self.switch_away(c);
-            if c.interrupted() {
-                self.raise(c);
-            }
+            self.requeue_away(c, loc);
         }
     }
 
@@ -544,6 +556,13 @@ impl Scheduler {
         if !self.ready.has_at_least(c.level()) {
             return self.cede_alone(c, loc);
         }
+        self.requeue_away(c, loc);
+    }
+
+    /// Readies `c` (the running coro, at `loc`) and gives up the CPU;
+    /// raises a pending interrupt when it is back.
+    #[inline(always)]
+    fn requeue_away(&self, c: &CoroInner, loc: &'static Location<'static>) {
         c.where_.set(Some(loc));
         self.ready(c);
         self.switch_away(c);
@@ -581,12 +600,7 @@ impl Scheduler {
         // SAFETY: popped coros are alive.
         unsafe { (*next).clear(QUEUED) };
         self.hint.set(next);
-        c.where_.set(Some(loc));
-        self.ready(c);
-        self.switch_away(c);
-        if c.interrupted() {
-            self.raise(c);
-        }
+        self.requeue_away(c, loc);
     }
 
     /// Parks the running coro and runs `target` next, whatever the queue
@@ -633,37 +647,15 @@ impl Scheduler {
         if me.has(HOOKS) {
             crate::hooks::run_leave(me);
         }
-        note_switch_out(me);
-        if self.times.get() {
-            self.charge(me);
-        }
-        if self.watching.get() {
-            self.watch_returned(me);
-        }
-        self.current.set(c);
-        c.switches.set(c.switches.get() + 1);
-        if self.watching.get() {
-            self.watch_resumed(c);
-        }
-        c.panic_in.set(std::thread::panicking());
+        self.switched_out(me);
+        self.switching_in(c);
         // SAFETY: `c` is a live coro that is not running and not queued (so
         // the loop cannot resume it while we do, and nobody else holds its
         // context); we switch to it from the running coro's stack, and
         // corosensei returns here when it suspends or ends.
         let finished = unsafe { c.resume() };
-        note_switch_out(c);
-        if self.times.get() {
-            self.charge(c);
-        }
-        if self.watching.get() {
-            self.watch_returned(c);
-        }
-        self.current.set(me);
-        me.switches.set(me.switches.get() + 1);
-        if self.watching.get() {
-            self.watch_resumed(me);
-        }
-        me.panic_in.set(std::thread::panicking());
+        self.switched_out(c);
+        self.switching_in(me);
         // `c` may have asked for us to run next (a cancel or throw aimed at
         // us, `schedule_to`): we do.
         if ptr::eq(self.hint.get(), me) {
