@@ -268,7 +268,11 @@ pub(super) unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_
 /// view of `O_NONBLOCK`, `F_SETFL` records it (an adopted descriptor stays
 /// non-blocking underneath), `F_DUPFD*` copy the record; everything else
 /// is passed on unchanged.
-fn fcntl_hook(
+///
+/// # Safety
+/// `(fd, cmd, arg)` is a valid call of `real` (the C function's contract:
+/// `arg` is what `cmd` takes, a pointer where it takes one).
+unsafe fn fcntl_hook(
     fd: c_int,
     cmd: c_int,
     arg: usize,
@@ -324,7 +328,8 @@ fn fcntl_hook(
 /// As for the C function.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    fcntl_hook(fd, cmd, arg, real::fcntl)
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { fcntl_hook(fd, cmd, arg, real::fcntl) }
 }
 
 /// `fcntl64`, what `fcntl` is called in C built with 64-bit offsets.
@@ -333,7 +338,8 @@ pub(super) unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_in
 /// As for the C function.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    fcntl_hook(fd, cmd, arg, real::fcntl64)
+    // SAFETY: the caller's arguments, passed on.
+    unsafe { fcntl_hook(fd, cmd, arg, real::fcntl64) }
 }
 
 /// `ioctl(2)`: `FIONBIO` (std's `set_nonblocking`) records the caller's

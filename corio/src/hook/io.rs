@@ -314,15 +314,30 @@ pub(super) unsafe extern "C" fn splice(
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     match table::tracked(fd) {
-        Some(rec) if rec.flags() & (NONBLOCK | NOPOLL) == 0 => connect_slow(fd, rec, addr, len),
+        Some(rec) if rec.flags() & (NONBLOCK | NOPOLL) == 0 => {
+            // SAFETY: the caller's address, as `connect` received it.
+            unsafe { connect_slow(fd, rec, addr, len) }
+        }
         // SAFETY: the caller's arguments, passed on.
         _ => unsafe { real::connect(fd, addr, len) },
     }
 }
 
+/// `connect` on a tracked blocking socket: parks (or waits in `poll`
+/// where it cannot) until the connection is made, fails, or the send
+/// timeout passes.
+///
+/// # Safety
+/// `addr` points to `len` readable bytes of a socket address (the C
+/// function's contract).
 #[cold]
 #[inline(never)]
-fn connect_slow(fd: c_int, rec: &table::Rec, addr: *const sockaddr, len: socklen_t) -> c_int {
+unsafe fn connect_slow(
+    fd: c_int,
+    rec: &table::Rec,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> c_int {
     // SAFETY: the caller's arguments, passed on.
     let op = || unsafe { real::connect(fd, addr, len) };
     let ns = rec.timeout_ns(false);

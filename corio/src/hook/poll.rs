@@ -26,13 +26,11 @@ fn deadline_ms(ms: c_int) -> Option<Instant> {
     }
 }
 
-/// The deadline of a `timespec` timeout (null: none; invalid: `Err`).
-fn deadline_ts(ts: *const timespec) -> Result<Option<Instant>, ()> {
-    if ts.is_null() {
+/// The deadline of a `timespec` timeout (`None`: none; invalid: `Err`).
+fn deadline_ts(ts: Option<&timespec>) -> Result<Option<Instant>, ()> {
+    let Some(ts) = ts else {
         return Ok(None);
-    }
-    // SAFETY: the caller passes a valid timespec.
-    let ts = unsafe { &*ts };
+    };
     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
         return Err(());
     }
@@ -41,9 +39,8 @@ fn deadline_ts(ts: *const timespec) -> Result<Option<Instant>, ()> {
 }
 
 /// Whether a `timespec` timeout is zero (the call must not wait).
-fn zero_ts(ts: *const timespec) -> bool {
-    // SAFETY: a non-null timeout points to a timespec.
-    !ts.is_null() && unsafe { (*ts).tv_sec == 0 && (*ts).tv_nsec == 0 }
+fn zero_ts(ts: Option<&timespec>) -> bool {
+    ts.is_some_and(|ts| ts.tv_sec == 0 && ts.tv_nsec == 0)
 }
 
 /// The directions `events` asks about.
@@ -163,10 +160,13 @@ pub(super) unsafe extern "C" fn ppoll(
     timeout: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    // SAFETY: a non-null timeout points to a valid timespec (the C
+    // function's contract).
+    let ts = unsafe { timeout.as_ref() };
     if mask.is_null()
-        && !zero_ts(timeout)
+        && !zero_ts(ts)
         && !fds.is_null()
-        && let Ok(deadline) = deadline_ts(timeout)
+        && let Ok(deadline) = deadline_ts(ts)
         && let Some(c) = ctx()
     {
         // SAFETY: the caller passes `n` valid pollfds.
@@ -178,7 +178,11 @@ pub(super) unsafe extern "C" fn ppoll(
 }
 
 /// `select` through `poll_parked`: `None` when it must pass through.
-fn select_parked(
+///
+/// # Safety
+/// Each of `r`, `w`, `e` is null or points to an `fd_set` the caller may
+/// read and write (the C function's contract for its arguments).
+unsafe fn select_parked(
     n: c_int,
     r: *mut fd_set,
     w: *mut fd_set,
@@ -273,7 +277,8 @@ pub(super) unsafe extern "C" fn select(
         let deadline = tv.and_then(|tv| {
             Instant::now().checked_add(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
         });
-        if let Some(k) = select_parked(n, r, w, e, deadline) {
+        // SAFETY: the caller's sets, as `select` received them.
+        if let Some(k) = unsafe { select_parked(n, r, w, e, deadline) } {
             let saved = errno();
             if let (Some(d), false) = (deadline, t.is_null()) {
                 let left = d.saturating_duration_since(Instant::now());
@@ -304,10 +309,13 @@ pub(super) unsafe extern "C" fn pselect(
     t: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    // SAFETY: as in `ppoll`.
+    let ts = unsafe { t.as_ref() };
     if mask.is_null()
-        && !zero_ts(t)
-        && let Ok(deadline) = deadline_ts(t)
-        && let Some(k) = select_parked(n, r, w, e, deadline)
+        && !zero_ts(ts)
+        && let Ok(deadline) = deadline_ts(ts)
+        // SAFETY: the caller's sets, as `pselect` received them.
+        && let Some(k) = unsafe { select_parked(n, r, w, e, deadline) }
     {
         return k;
     }
@@ -317,8 +325,12 @@ pub(super) unsafe extern "C" fn pselect(
 
 /// The parking `epoll_wait` (an epoll descriptor is itself pollable: it
 /// is readable while it has events to report).
+///
+/// # Safety
+/// `ev` points to `max` writable `epoll_event`s (the C function's
+/// contract).
 #[track_caller]
-fn epoll_parked(
+unsafe fn epoll_parked(
     c: &Ctx,
     epfd: c_int,
     ev: *mut epoll_event,
@@ -380,7 +392,8 @@ pub(super) unsafe extern "C" fn epoll_wait(
         && let Some(c) = ctx()
         && !own(&c, epfd)
     {
-        return epoll_parked(&c, epfd, ev, max, deadline_ms(timeout));
+        // SAFETY: the caller's buffer of `max` events.
+        return unsafe { epoll_parked(&c, epfd, ev, max, deadline_ms(timeout)) };
     }
     // SAFETY: the caller's arguments, passed on.
     unsafe { real::epoll_wait(epfd, ev, max, timeout) }
