@@ -180,7 +180,8 @@ impl Scheduler {
             let finished = unsafe { c.resume() };
             self.switched_out(c);
             if finished {
-                self.reap(next);
+                // SAFETY: `next` (that is `c`) just finished, once.
+                unsafe { self.reap(next) };
             }
         }
     }
@@ -342,8 +343,13 @@ impl Scheduler {
 
     /// Frees what a finished coro still holds: its stack, and the strong
     /// count its all-list link owned. No user code runs here.
+    ///
+    /// # Safety
+    /// `p` is a coro whose `resume` just returned finished: `complete`
+    /// unlinked it from the all-list and left its strong count to the
+    /// caller, and nothing has reaped it yet.
     #[inline]
-    fn reap(&self, p: *const CoroInner) {
+    unsafe fn reap(&self, p: *const CoroInner) {
         // SAFETY: `p` is alive: its all-list count was handed to us by
         // `complete` and is released below.
         let c = unsafe { &*p };
@@ -665,7 +671,8 @@ impl Scheduler {
             }
         }
         if finished {
-            self.reap(c);
+            // SAFETY: `c` just finished, once.
+            unsafe { self.reap(c) };
         }
         if me.has(ATTN) {
             // `c` asked us for a backtrace: serving it hands the CPU to `c`,
