@@ -737,3 +737,80 @@ fn udp_and_select_park_only_their_coro() {
     assert!(ticker.ticks() >= 5, "ticks {}", ticker.ticks());
     sender.join().unwrap();
 }
+
+/// `ppoll` and `pselect` with each kind of timeout: a zero one passes
+/// straight through (no park, nothing ready: 0), an invalid one gets the
+/// kernel's `EINVAL`, a null one waits (parking) until the descriptor is
+/// ready, a short one times out with 0 after parking.
+#[test]
+fn ppoll_and_pselect_with_zero_invalid_null_and_short_timeouts() {
+    let ticker = Ticker::start();
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    let ppoll = |ts: Option<libc::timespec>| {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+        // SAFETY: one valid pollfd; the timeout is null or a live timespec.
+        let n = unsafe { libc::ppoll(&mut p, 1, tsp, std::ptr::null()) };
+        (n, io::Error::last_os_error().raw_os_error(), p.revents)
+    };
+    let pselect = |ts: Option<libc::timespec>| {
+        // SAFETY: a zeroed fd_set, set with a descriptor below FD_SETSIZE;
+        // the timeout is null or a live timespec.
+        unsafe {
+            let mut set: libc::fd_set = std::mem::zeroed();
+            libc::FD_SET(fd, &mut set);
+            let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+            let n = libc::pselect(
+                fd + 1,
+                &mut set,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                tsp,
+                std::ptr::null(),
+            );
+            let e = io::Error::last_os_error().raw_os_error();
+            (n, e, libc::FD_ISSET(fd, &set))
+        }
+    };
+    let ts = |s, ns| {
+        Some(libc::timespec {
+            tv_sec: s,
+            tv_nsec: ns,
+        })
+    };
+
+    // Zero: nothing ready, no park.
+    let before = ticker.ticks();
+    assert_eq!(ppoll(ts(0, 0)).0, 0);
+    assert_eq!(pselect(ts(0, 0)).0, 0);
+    // Invalid: the kernel's answer, not a wait.
+    let (n, e, _) = ppoll(ts(0, 2_000_000_000));
+    assert_eq!((n, e), (-1, Some(libc::EINVAL)));
+    let (n, e, _) = pselect(ts(-1, 0));
+    assert_eq!((n, e), (-1, Some(libc::EINVAL)));
+    assert_eq!(ticker.ticks(), before, "a zero or invalid timeout parked");
+
+    // Short: times out after parking (the ticker ran meanwhile).
+    let start = Instant::now();
+    assert_eq!(ppoll(ts(0, 60_000_000)).0, 0);
+    assert_eq!(pselect(ts(0, 60_000_000)).0, 0);
+    assert!(start.elapsed() >= Duration::from_millis(120));
+    assert!(ticker.ticks() >= before + 3, "ticks {}", ticker.ticks());
+
+    // Null: waits until a writer coro makes the descriptor readable.
+    let writer = corio::spawn(move || {
+        corio::sleep(Duration::from_millis(50));
+        (&b).write_all(b"x").unwrap();
+        b
+    });
+    let (n, _, revents) = ppoll(None);
+    assert_eq!((n, revents & libc::POLLIN), (1, libc::POLLIN));
+    let (n, _, set) = pselect(None);
+    assert_eq!((n, set), (1, true));
+    let _b = writer.join().unwrap();
+}
