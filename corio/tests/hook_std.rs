@@ -590,6 +590,63 @@ fn errno_survives_a_park() {
     other.join().unwrap();
 }
 
+/// The bookkeeping calls (socket, dup, close) leave errno as the C
+/// library's own call left it: a success does not clear a value the
+/// caller set, a failure reports its own error.
+#[test]
+fn bookkeeping_calls_leave_errno_as_the_c_library_sets_it() {
+    let set_errno = |v| {
+        // SAFETY: this thread's errno.
+        unsafe { *libc::__errno_location() = v };
+    };
+    let errno = || io::Error::last_os_error().raw_os_error();
+    // A socket registered with the reactor first, so that closing and
+    // duplicating it has records and a registration to update.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = TcpStream::connect(addr).unwrap();
+    let (peer, _) = listener.accept().unwrap();
+    let reader = corio::spawn(move || {
+        let mut b = [0u8; 1];
+        (&s).read_exact(&mut b).unwrap(); // parks: adopts `s`
+        s
+    });
+    corio::cede();
+    (&peer).write_all(b"y").unwrap();
+    let s = reader.join().unwrap();
+
+    set_errno(libc::ENOTTY);
+    let dup = s.try_clone().unwrap(); // fcntl(F_DUPFD_CLOEXEC)
+    assert_eq!(errno(), Some(libc::ENOTTY), "after a duplicate");
+    drop(dup); // close
+    assert_eq!(errno(), Some(libc::ENOTTY), "after a close");
+    // SAFETY: a plain socket(2) call; its descriptor is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0);
+    assert_eq!(errno(), Some(libc::ENOTTY), "after a socket");
+    // SAFETY: `fd` is ours.
+    let fd2 = unsafe { libc::dup(fd) };
+    assert!(fd2 >= 0);
+    assert_eq!(errno(), Some(libc::ENOTTY), "after dup");
+    // SAFETY: both descriptors are ours.
+    unsafe {
+        assert_eq!(libc::dup2(fd, fd2), fd2);
+        assert_eq!(errno(), Some(libc::ENOTTY), "after dup2");
+        libc::close(fd2);
+        libc::close(fd);
+    }
+    // Failures report their own error.
+    // SAFETY: closing and duplicating a closed descriptor fail with EBADF.
+    unsafe {
+        assert_eq!(libc::close(fd), -1);
+        assert_eq!(errno(), Some(libc::EBADF));
+        set_errno(0);
+        assert_eq!(libc::dup(fd), -1);
+        assert_eq!(errno(), Some(libc::EBADF));
+    }
+    drop(s);
+}
+
 #[test]
 fn a_forked_child_leaves_the_parents_registrations_alone() {
     use std::os::unix::process::CommandExt;
