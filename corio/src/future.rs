@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Instant;
 
+use crate::sched::bind::Bind;
 use crate::sched::inner::CoroInner;
 use crate::sched::reactor::{IoState, Remote, RemoteWake};
 use crate::sched::timer::{Action, Timer};
@@ -177,6 +178,11 @@ impl Drop for Waiting<'_> {
 /// assert_eq!(corio::block_on(h).unwrap(), 42);
 /// ```
 ///
+/// A [`Generator`](crate::Generator) must not yield from inside the
+/// future's `poll`: this call's frame names the coro that called it, so
+/// [`Yielder::yield_`](crate::Yielder::yield_) panics there (the future is
+/// dropped as the panic unwinds).
+///
 /// # Panics
 /// With the future's own panic. Unwinds if the coro is cancelled or thrown
 /// at while it waits (the future is dropped). Panics if the thread cannot
@@ -193,6 +199,12 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     if me.interrupted() {
         s.raise(me);
     }
+    // The frame below (its wait nodes, the timer, the waker's frame
+    // pointer) names `me` while the future's `poll` — user code — runs:
+    // bound to `me` (see `sched/bind.rs`), so a generator cannot yield
+    // from inside a poll and carry the frame to another coro. Declared
+    // first, released last.
+    let _bind = Bind::new(me);
     let remote = match s.reactor() {
         Ok(r) => r.remote.clone(),
         Err(e) => panic!("corio::block_on: cannot set up this thread's reactor: {e}"),

@@ -45,10 +45,14 @@ impl<Y, I> Yielder<Y, I> {
     ///
     /// Panics, without yielding, when called inside a corio call whose
     /// frame belongs to the coro running the generator:
-    /// [`CoroLocal::with`](crate::CoroLocal::with) (and its shortcuts) and
-    /// [`timeout`](crate::timeout). Such a frame keeps pointers to that
-    /// coro (its locals, its timer); a suspended generator could carry it to
-    /// another coro, or past the coro's end. Yield outside the call instead.
+    /// [`CoroLocal::with`](crate::CoroLocal::with) (and its shortcuts),
+    /// [`timeout`](crate::timeout), [`scope`](crate::scope) (and the
+    /// coros it runs), [`select!`](crate::select!) (and its branches) and
+    /// [`block_on`](crate::block_on) (inside the future's `poll`). Such a
+    /// frame keeps pointers to that coro (its locals, its timer, its wait
+    /// nodes, the coros that borrow from it); a suspended generator could
+    /// carry it to another coro, or past the coro's end. Yield outside the
+    /// call instead.
     ///
     /// A `Drop` that yields while an unfinished generator is being dropped
     /// (its stack unwinds) cannot be suspended: the process aborts with
@@ -98,8 +102,8 @@ impl<Y, I> Yielder<Y, I> {
 fn refused_yield(why: Refusal) -> ! {
     match why {
         Refusal::Bound => panic!(
-            "corio: Yielder::yield_ called inside CoroLocal::with, timeout(), scope() or \
-             select!: those calls keep pointers to the coro running the generator, and a \
+            "corio: Yielder::yield_ called inside CoroLocal::with, timeout(), scope(), \
+             select! or block_on(): those calls keep pointers to the coro running the generator, and a \
              suspended generator could carry them to another coro; yield outside the call"
         ),
         Refusal::OtherCoro => panic!(

@@ -406,3 +406,178 @@ fn a_drop_that_cancels_while_its_coro_unwinds_can_wait_for_a_victim_that_blocks(
     assert!(b.join().unwrap_err().is_cancelled());
     assert_eq!(log.get(), ["b dropped", "a cancelled b"]);
 }
+
+// Issue 21: `block_on` keeps the coro that called it (its wait nodes, its
+// kept timer, the waker's frame pointer) in its frame while the future's
+// `poll` runs. A generator that yields from inside that `poll` once carried
+// the frame out of the coro; when the coro ended and its control block was
+// freed, the next round read freed memory.
+
+/// A future whose first poll yields the generator `y` that runs it.
+fn yielding_future(y: &Yielder<()>) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |_cx| {
+        y.yield_(());
+        Poll::Ready(())
+    })
+}
+
+fn assert_block_on_refusal(err: corio::JoinError) {
+    let msg = err.panic_message().unwrap_or_default().to_string();
+    assert!(msg.contains("block_on()"), "{msg}");
+}
+
+#[test]
+fn a_generator_cannot_yield_inside_block_on() {
+    let log = Log::new();
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let mut g = Generator::new(move |y: &Yielder<()>, ()| {
+            let _d = util::DropLog {
+                log: l.clone(),
+                what: "future frame".into(),
+            };
+            corio::block_on(yielding_future(y));
+        });
+        g.resume(());
+        g
+    });
+    let id = h.coro().id();
+    match h.join() {
+        Ok(mut g) => {
+            // The old behaviour: the coro ended with `block_on` suspended in
+            // the generator; the next round polls through a freed block.
+            let _ = g.resume(());
+            panic!("the yield inside block_on was allowed");
+        }
+        Err(e) => assert_block_on_refusal(e),
+    }
+    // The refused yield unwound the generator's frames in their own coro.
+    assert_eq!(log.get(), [format!("drop future frame in {id}")]);
+}
+
+#[test]
+fn a_generator_cannot_yield_inside_block_on_after_a_timer_was_armed() {
+    // The poll parks the coro on a timer first (the sleep's timer is in the
+    // poll's frame, under `block_on`'s), then yields: the old code carried
+    // both away, and `fire_timers` later readied the freed coro.
+    let h = corio::spawn(|| {
+        let mut g = Generator::new(|y: &Yielder<()>, ()| {
+            let mut polls = 0;
+            corio::block_on(std::future::poll_fn(|cx| {
+                polls += 1;
+                if polls == 1 {
+                    corio::sleep(Duration::from_millis(5));
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                y.yield_(());
+                Poll::Ready(())
+            }));
+        });
+        g.resume(());
+        g
+    });
+    match h.join() {
+        Ok(_) => panic!("the yield inside block_on was allowed"),
+        Err(e) => assert_block_on_refusal(e),
+    }
+    // Timers and coros of the thread go on as before.
+    let b = corio::spawn(|| {
+        corio::sleep(Duration::from_millis(20));
+        "alive"
+    });
+    assert_eq!(b.join().unwrap(), "alive");
+}
+
+#[test]
+fn a_block_on_refusal_leaves_nothing_behind_when_control_blocks_are_reused() {
+    // The freed control block, reallocated for new coros, was where the
+    // carried-away frame pointed (SIGSEGV in half the runs).
+    for _ in 0..4 {
+        let h = corio::spawn(|| {
+            let mut g = Generator::new(|y: &Yielder<()>, ()| {
+                corio::block_on(yielding_future(y));
+            });
+            g.resume(());
+            g
+        });
+        let Err(e) = h.join() else {
+            panic!("the yield inside block_on was allowed");
+        };
+        assert_block_on_refusal(e);
+        let hs: Vec<_> = (0..64u32)
+            .map(|i| {
+                corio::spawn(move || {
+                    corio::block_on(async move {
+                        corio::cede();
+                        i
+                    })
+                })
+            })
+            .collect();
+        let sum: u32 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, (0..64).sum());
+    }
+}
+
+#[test]
+fn a_generator_may_run_block_on_whole_between_its_yields() {
+    // Only a yield from inside a poll is refused: a generator that calls
+    // `block_on` to completion and yields afterwards works, in a coro and
+    // in the main coro.
+    let mut g = Generator::new(|y: &Yielder<u32>, ()| {
+        for i in 0..3 {
+            let v = corio::block_on(async move { i * 10 });
+            y.yield_(v);
+        }
+    });
+    let got: Vec<u32> = g.by_ref().collect();
+    assert_eq!(got, [0, 10, 20]);
+    let h = corio::spawn(|| {
+        let g = Generator::new(|y: &Yielder<u32>, ()| {
+            let v = corio::block_on(corio::spawn(|| 7));
+            y.yield_(v.unwrap());
+        });
+        g.collect::<Vec<_>>()
+    });
+    assert_eq!(h.join().unwrap(), [7]);
+}
+
+#[cfg(feature = "compat")]
+#[test]
+fn a_generator_cannot_yield_inside_block_on_with_a_kept_timer() {
+    // hyper's timer registers its deadline in `block_on`'s frame, which
+    // keeps a timer armed across parks; the yield comes while it is armed.
+    use hyper::rt::Timer as _;
+    let h = corio::spawn(|| {
+        let mut g = Generator::new(|y: &Yielder<()>, ()| {
+            let mut sleep = corio::compat::Timer.sleep(Duration::from_secs(10));
+            let mut polls = 0;
+            corio::block_on(std::future::poll_fn(|cx| {
+                polls += 1;
+                if polls == 1 {
+                    assert!(sleep.as_mut().poll(cx).is_pending());
+                    let w = cx.waker().clone();
+                    drop(corio::spawn(move || {
+                        corio::sleep(Duration::from_millis(5));
+                        w.wake();
+                    }));
+                    return Poll::Pending;
+                }
+                y.yield_(());
+                Poll::Ready(())
+            }));
+        });
+        g.resume(());
+        g
+    });
+    match h.join() {
+        Ok(_) => panic!("the yield inside block_on was allowed"),
+        Err(e) => assert_block_on_refusal(e),
+    }
+    let b = corio::spawn(|| {
+        corio::sleep(Duration::from_millis(20));
+        "alive"
+    });
+    assert_eq!(b.join().unwrap(), "alive");
+}
