@@ -871,3 +871,61 @@ fn ppoll_and_pselect_with_zero_invalid_null_and_short_timeouts() {
     assert_eq!((n, set), (1, true));
     let _b = writer.join().unwrap();
 }
+
+/// `MSG_WAITALL` means "the whole buffer" on a byte stream only: on a
+/// datagram socket each call still takes one datagram, with its own sender,
+/// whatever the flag (as the kernel does without the hooks).
+#[test]
+fn msg_waitall_takes_one_datagram_on_a_datagram_socket() {
+    use rustix::net::{RecvFlags, recv, recvfrom};
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = rx.local_addr().unwrap();
+    let s1 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let s2 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (a1, a2) = (s1.local_addr().unwrap(), s2.local_addr().unwrap());
+    let sender = corio::spawn(move || {
+        // The receiver parks first, so the datagrams arrive while it waits.
+        corio::sleep(Duration::from_millis(50));
+        s1.send_to(b"ab", to).unwrap();
+        s2.send_to(b"cd", to).unwrap();
+        s1.send_to(b"ef", to).unwrap();
+    });
+    let mut buf = [0u8; 4];
+    let (n, _) = within(Duration::from_secs(5), "recv(MSG_WAITALL)", || {
+        recv(&rx, &mut buf, RecvFlags::WAITALL).unwrap()
+    });
+    assert_eq!(&buf[..n], b"ab", "one datagram, not two joined");
+    let (n, _, from) = recvfrom(&rx, &mut buf, RecvFlags::WAITALL).unwrap();
+    assert_eq!(&buf[..n], b"cd");
+    let from = std::net::SocketAddr::try_from(from.unwrap()).unwrap();
+    assert_eq!(from, a2, "the sender of that datagram");
+    let (n, _, from) = recvfrom(&rx, &mut buf, RecvFlags::WAITALL).unwrap();
+    assert_eq!(&buf[..n], b"ef");
+    assert_eq!(std::net::SocketAddr::try_from(from.unwrap()).unwrap(), a1);
+    sender.join().unwrap();
+}
+
+/// On a stream socket `MSG_WAITALL` still waits for the whole buffer,
+/// across several segments, parking only the coro.
+#[test]
+fn msg_waitall_waits_for_the_whole_buffer_on_a_stream_socket() {
+    use rustix::net::{RecvFlags, recv};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let writer = corio::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        for part in [&b"ab"[..], b"cd", b"ef"] {
+            s.write_all(part).unwrap();
+            corio::sleep(Duration::from_millis(20));
+        }
+    });
+    let s = TcpStream::connect(addr).unwrap();
+    let ticker = Ticker::start();
+    let mut buf = [0u8; 6];
+    let (n, _) = within(Duration::from_secs(5), "recv(MSG_WAITALL)", || {
+        recv(&s, &mut buf, RecvFlags::WAITALL).unwrap()
+    });
+    assert_eq!(&buf[..n], b"abcdef");
+    assert!(ticker.ticks() >= 2, "parked only the coro: ticks {}", ticker.ticks());
+    writer.join().unwrap();
+}

@@ -37,7 +37,8 @@ pub(super) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) 
 }
 
 /// `recv(2)`. `MSG_DONTWAIT` passes straight through; `MSG_WAITALL`
-/// waits for the whole buffer (or end of stream, an error, the timeout).
+/// waits for the whole buffer (or end of stream, an error, the timeout) on
+/// a stream socket, and takes one datagram on any other.
 ///
 /// # Safety
 /// As for the C function.
@@ -53,7 +54,7 @@ pub(super) unsafe extern "C" fn recv(
         return unsafe { real::recv(fd, buf, n, flags) };
     }
     let mode = if flags & libc::MSG_WAITALL != 0 {
-        Mode::All(n)
+        Mode::Whole(n)
     } else {
         Mode::Once
     };
@@ -63,7 +64,8 @@ pub(super) unsafe extern "C" fn recv(
     })
 }
 
-/// `recvfrom(2)` (as `recv`; the address is that of the last datagram).
+/// `recvfrom(2)` (as `recv`: one datagram and its sender's address on a
+/// datagram socket, `MSG_WAITALL` included).
 ///
 /// # Safety
 /// As for the C function.
@@ -81,7 +83,7 @@ pub(super) unsafe extern "C" fn recvfrom(
         return unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
     }
     let mode = if flags & libc::MSG_WAITALL != 0 {
-        Mode::All(n)
+        Mode::Whole(n)
     } else {
         Mode::Once
     };
@@ -122,7 +124,7 @@ pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_in
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     // SAFETY: `done <= n` bytes of `buf` were written; the rest is passed on.
-    transfer(fd, WRITE, Mode::Write(n), move |done| unsafe {
+    transfer(fd, WRITE, Mode::Whole(n), move |done| unsafe {
         real::write(fd, buf.cast::<u8>().add(done).cast(), n - done)
     })
 }
@@ -156,7 +158,7 @@ pub(super) unsafe extern "C" fn send(
         return unsafe { real::send(fd, buf, n, flags) };
     }
     // SAFETY: as in `write`.
-    transfer(fd, WRITE, Mode::Write(n), move |done| unsafe {
+    transfer(fd, WRITE, Mode::Whole(n), move |done| unsafe {
         real::send(fd, buf.cast::<u8>().add(done).cast(), n - done, flags)
     })
 }
@@ -179,7 +181,7 @@ pub(super) unsafe extern "C" fn sendto(
         return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
     }
     // SAFETY: as in `write`.
-    transfer(fd, WRITE, Mode::Write(n), move |done| unsafe {
+    transfer(fd, WRITE, Mode::Whole(n), move |done| unsafe {
         real::sendto(
             fd,
             buf.cast::<u8>().add(done).cast(),

@@ -500,21 +500,24 @@ fn really_nonblocking(fd: c_int) -> bool {
 pub(super) enum Mode {
     /// Return the first success (a read, a datagram, `accept`).
     Once,
-    /// Move this many bytes (a write on a byte stream, `MSG_WAITALL`),
-    /// unless end of stream, an error or the timeout comes first.
+    /// Move this many bytes, unless end of stream, an error or the timeout
+    /// comes first.
     All(usize),
-    /// A write of this many bytes: `All` on a byte stream (a stream socket,
-    /// a pipe), `Once` on a datagram socket.
-    Write(usize),
+    /// This many bytes where the descriptor is a byte stream (a stream
+    /// socket, a pipe), one call otherwise: a write, and a `recv` with
+    /// `MSG_WAITALL` (which means "the whole message" only on a byte
+    /// stream; on a datagram socket each call takes one datagram, and
+    /// joining them would lose their boundaries and senders).
+    Whole(usize),
 }
 
 impl Mode {
-    /// This mode for `rec`'s descriptor: a `Write` is `All` on a byte
+    /// This mode for `rec`'s descriptor: `Whole` is `All` on a byte
     /// stream and `Once` otherwise.
     fn on(self, rec: &Rec) -> Mode {
         match self {
-            Mode::Write(len) if rec.flags() & STREAM != 0 => Mode::All(len),
-            Mode::Write(_) => Mode::Once,
+            Mode::Whole(len) if rec.flags() & STREAM != 0 => Mode::All(len),
+            Mode::Whole(_) => Mode::Once,
             m => m,
         }
     }
@@ -675,7 +678,7 @@ fn attempt(
         let r = op(*done);
         if r >= 0 {
             match mode {
-                Mode::Once | Mode::Write(_) => return Some(r),
+                Mode::Once | Mode::Whole(_) => return Some(r),
                 Mode::All(len) => {
                     // A zero-byte read is end of stream.
                     if r == 0 && dir == READ {
