@@ -87,10 +87,30 @@ impl<F, T> std::fmt::Debug for Branch<F, T> {
 }
 
 /// A branch as the engine sees it.
-pub trait Arm {
+///
+/// Sealed: [`Branch`] is its only implementation. The engine relies on
+/// `run` never unwinding (a branch's call is run under `catch_unwind` and
+/// its panic handed to the caller); an implementation of a user's whose
+/// `run` panicked would leave `select` waiting for ever.
+///
+/// ```compile_fail
+/// struct Mine;
+/// impl corio::__private::Arm for Mine {
+///     fn run(&self, _: &corio::__private::State<'_>, _: usize) {
+///         panic!("never finishes the branch")
+///     }
+/// }
+/// ```
+pub trait Arm: sealed::Sealed {
     /// Makes the call in the running coro, as branch `k` of `state`.
     #[doc(hidden)]
     fn run(&self, state: &State<'_>, k: usize);
+}
+
+mod sealed {
+    /// Seals [`Arm`](super::Arm): nameable only in this module.
+    pub trait Sealed {}
+    impl<F: FnOnce() -> T, T> Sealed for super::Branch<F, T> {}
 }
 
 impl<F, T> Arm for Branch<F, T>
@@ -500,11 +520,35 @@ fn run(
 ///
 /// ```text
 /// corio::select! {
-///     pattern = call => arm,
+///     pattern = call => arm,          // an expression, then a comma
+///     pattern = call => { block }     // or a block (the comma is optional)
+///     pattern = { block } => arm,     // a call may be a block too
 ///     ...
 ///     default => arm,           // optional, last: if no call returns at once
 ///     timeout(duration) => arm, // or this: if none returns in time
 /// }
+/// ```
+///
+/// A block as a branch's call runs in the branch's coro, so a branch can
+/// be several statements (but see *Nothing is lost* below: make its last
+/// blocking call the one that decides):
+///
+/// ```
+/// use corio::sync::Channel;
+///
+/// let (a, b) = (Channel::<u32>::new(), Channel::<u32>::new());
+/// b.put(20).unwrap();
+/// let got = corio::select! {
+///     v = a.get() => v.unwrap(),
+///     v = {
+///         let extra = 1; // statements of the branch's own
+///         b.get().map(|v| v + extra)
+///     } => {
+///         let v = v.unwrap();
+///         v * 2
+///     }
+/// };
+/// assert_eq!(got, 42);
 /// ```
 ///
 /// Each `call` runs in a coro of its own (a scoped one: it may borrow from
@@ -547,6 +591,11 @@ fn run(
 ///   cancelled and awaited before that unwinding goes on.
 /// - A branch's coro that somebody else cancels just drops out; if every
 ///   branch drops out so, `select!` panics.
+/// - **Hooked code**: a losing branch blocked in a C library (a
+///   `std::net` call under the `hook` feature) cannot unwind there; it
+///   unwinds at its next corio call or [`checkpoint`](crate::checkpoint),
+///   and the `select!` waits until then (see
+///   [Cancels and timeouts](crate::hook#cancels-and-timeouts)).
 ///
 /// Patterns are irrefutable (a refutable one is a compile error: match in
 /// the arm instead).
@@ -556,8 +605,8 @@ fn run(
 /// The coros that run the calls are kept per thread and reused when a
 /// call leaves nothing on its coro (no coro-local, hook, handle anybody
 /// kept, pending cancel): a select whose first branch returns at once
-/// costs two switches and no spawn — less than Go's `select` over ready
-/// channels (see BENCHMARKS.md). Idle ones show in
+/// costs two switches and no spawn — about what Go's `select` over ready
+/// channels costs (see BENCHMARKS.md). Idle ones show in
 /// [`debug::ps`](crate::debug::ps), parked in `corio/src/scope/select.rs`.
 /// Cancelling a branch that parked unwinds its coro's stack, which costs
 /// microseconds: a `default` arm that wins because the branches had to
