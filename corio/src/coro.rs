@@ -555,6 +555,13 @@ impl Coro {
     /// thread itself: cancelling it makes its current or next blocking call
     /// unwind once (like [`throw`](Coro::throw)), and `cancel` does not wait.
     ///
+    /// A victim blocked in a C library (a `std::net` call or
+    /// `std::thread::sleep` under the `hook` feature) cannot unwind there:
+    /// its hooked calls fail with `ECANCELED` until it reaches a corio call
+    /// or [`checkpoint`](crate::checkpoint), where it unwinds — and
+    /// `cancel` waits until then (see
+    /// [Cancels and timeouts](crate::hook#cancels-and-timeouts)).
+    ///
     /// Cancelling unwinds, so it needs `panic = "unwind"` (the default).
     /// In a program built with `panic = "abort"`, the victim prints one
     /// line naming itself, the call and the reason, and the process aborts.
@@ -939,7 +946,8 @@ impl<T> JoinHandle<T> {
         Coro(self.inner.clone())
     }
 
-    /// Cancels the coro; see [`Coro::cancel`].
+    /// Cancels the coro; see [`Coro::cancel`] (also for what a cancel
+    /// means to code blocked in a C library under the `hook` feature).
     ///
     /// # Switching
     ///
@@ -1344,6 +1352,92 @@ pub fn schedule() {
         s.raise(c);
     }
     s.park_on(Location::caller(), crate::sched::inner::What::Schedule);
+}
+
+/// Whether the current coro has a cancel, a throw or a [`timeout`]
+/// pending: its next blocking corio call (or [`checkpoint`]) will unwind.
+///
+/// Blocking calls made through the [`hook`](crate::hook) feature — plain
+/// `std::net`, `std::thread::sleep`, a blocking client library — cannot
+/// unwind through the C library: once a coro is cancelled they fail at
+/// once (`ECANCELED`, `ETIMEDOUT`) until the coro reaches a corio call
+/// (see [Cancels and timeouts](crate::hook#cancels-and-timeouts)). Plain
+/// code that carries on after errors can ask here, or call [`checkpoint`].
+///
+/// [`timeout`]: crate::timeout
+///
+/// # Examples
+///
+/// ```
+/// let h = corio::spawn(|| {
+///     corio::cede(); // cancelled here, at the first switch
+/// });
+/// corio::cede(); // it runs up to its `cede`
+/// h.cancel();
+/// assert!(h.join().unwrap_err().is_cancelled());
+/// assert!(!corio::interrupted()); // nothing pending for this coro
+/// ```
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+pub fn interrupted() -> bool {
+    match sched::try_sched() {
+        Some(s) => s.would_raise(s.cur()),
+        None => false,
+    }
+}
+
+/// Acts on a pending cancel, throw or [`timeout`](crate::timeout) of the
+/// current coro now: unwinds exactly as its next blocking corio call
+/// would (its `Drop`s run; a cancel ends the coro, a throw raises its
+/// payload, a timeout ends the `timeout` call). Returns at once when
+/// nothing is pending.
+///
+/// A cancellation point for code that does not otherwise call corio: a
+/// loop of hooked blocking calls (a `ureq` request per item, a `redis`
+/// command per key) whose errors it logs and goes on from would run to its
+/// end after a cancel, each call failing with `ECANCELED`; a `checkpoint()`
+/// per round ends it at the next round. See
+/// [Cancels and timeouts](crate::hook#cancels-and-timeouts).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let rounds = Rc::new(Cell::new(0));
+/// let r = rounds.clone();
+/// let worker = corio::spawn(move || {
+///     loop {
+///         corio::checkpoint(); // ends the loop once cancelled
+///         r.set(r.get() + 1);
+///         // ... plain blocking work whose errors are only logged ...
+///         corio::cede();
+///     }
+/// });
+/// corio::cede();
+/// worker.cancel();
+/// assert!(worker.join().unwrap_err().is_cancelled());
+/// assert_eq!(rounds.get(), 1);
+/// ```
+///
+/// # Panics
+/// Unwinds with the pending interrupt, as described. Does nothing while
+/// the coro already unwinds (from a `Drop`), as blocking calls do then.
+///
+/// # Switching
+///
+/// Never suspends the current coro.
+#[track_caller]
+pub fn checkpoint() {
+    if let Some(s) = sched::try_sched() {
+        let c = s.cur();
+        if c.interrupted() {
+            s.raise(c);
+        }
+    }
 }
 
 /// Number of ready coros, not counting the running one.

@@ -446,8 +446,8 @@ mod warn;
 
 pub use coro::{
     Builder, Coro, CoroId, JoinError, JoinHandle, PRIO_HIGH, PRIO_IDLE, PRIO_LOW, PRIO_MAX,
-    PRIO_MIN, PRIO_NORMAL, cede, cede_notself, current, killall, nready, schedule, spawn,
-    terminate, unblock,
+    PRIO_MIN, PRIO_NORMAL, cede, cede_notself, checkpoint, current, interrupted, killall, nready,
+    schedule, spawn, terminate, unblock,
 };
 pub use future::block_on;
 pub use generator::{Generator, GeneratorState, Yielder};
@@ -457,4 +457,4 @@ pub use rouse::{Rouse, RouseCallback, rouse};
 #[doc(hidden)]
 pub use scope::__private;
 pub use scope::{Scope, ScopedJoinHandle, scope};
-pub use time::{Elapsed, sleep, sleep_until, timeout};
+pub use time::{Elapsed, Timeout, sleep, sleep_until, timeout};

@@ -113,18 +113,21 @@ fn arm_and_park(deadline: Instant, loc: &'static Location<'static>) {
 /// The error of [`timeout`]: the deadline passed before the closure
 /// returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Elapsed(());
+pub struct Timeout(());
 
-impl fmt::Display for Elapsed {
+/// The earlier name of [`Timeout`] (tokio's), kept for code that uses it.
+pub type Elapsed = Timeout;
+
+impl fmt::Display for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("deadline has elapsed")
     }
 }
 
-impl std::error::Error for Elapsed {}
+impl std::error::Error for Timeout {}
 
-impl From<Elapsed> for io::Error {
-    fn from(e: Elapsed) -> io::Error {
+impl From<Timeout> for io::Error {
+    fn from(e: Timeout) -> io::Error {
         io::Error::new(io::ErrorKind::TimedOut, e)
     }
 }
@@ -136,9 +139,19 @@ static NEXT_TIMEOUT: AtomicU64 = AtomicU64::new(1);
 
 /// Runs `f` in the current coro, and interrupts it if it is still running
 /// after `duration`: whatever blocking call it waits in then unwinds (its
-/// `Drop`s run, as with a cancel), and `timeout` returns `Err(Elapsed)`.
-/// Code that never blocks cannot be interrupted; if it returns after the
-/// deadline, its value is returned.
+/// `Drop`s run, as with a cancel), and `timeout` returns `Err(Timeout)`.
+///
+/// `Ok` means `f` returned before the deadline, and only that: whenever the
+/// deadline passed before `f` returned, the result is `Err(Timeout)` and
+/// `f`'s value is dropped — also when `f` returned normally after it, be it
+/// code that never blocks and ran late, or code whose blocking calls cannot
+/// unwind. Calls made through the [`hook`](crate::hook) feature (`std::net`,
+/// `std::thread::sleep`, a blocking client library) are such calls: the
+/// deadline makes them fail (`ETIMEDOUT`, a sleep cut short) rather than
+/// unwind through the C library, and the library may then return its own
+/// error (or retry) — `timeout` still reports `Err(Timeout)`, not the
+/// library's `Ok(Err(..))`. A deadline that passes after `f` returned
+/// changes nothing.
 ///
 /// Timeouts nest; when several expire, the outermost one wins. `f` need
 /// not be `'static` and runs in the calling coro.
@@ -146,16 +159,24 @@ static NEXT_TIMEOUT: AtomicU64 = AtomicU64::new(1);
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 ///
 /// let slow = corio::timeout(Duration::from_millis(10), || {
 ///     corio::sleep(Duration::from_secs(3600));
 ///     "never"
 /// });
-/// assert_eq!(slow, Err(corio::Elapsed::new()));
+/// assert_eq!(slow, Err(corio::Timeout::new()));
 ///
 /// let fast = corio::timeout(Duration::from_secs(10), || 42);
 /// assert_eq!(fast, Ok(42));
+///
+/// // Late without blocking: not interrupted, but not in time either.
+/// let late = corio::timeout(Duration::from_millis(1), || {
+///     let t = Instant::now();
+///     while t.elapsed() < Duration::from_millis(5) {}
+///     "late"
+/// });
+/// assert_eq!(late, Err(corio::Timeout::new()));
 /// ```
 ///
 /// A generator must not yield from inside `f`: the timer names the coro
@@ -173,7 +194,7 @@ static NEXT_TIMEOUT: AtomicU64 = AtomicU64::new(1);
 /// # Switching
 ///
 /// Suspends the current coro whenever `f` does.
-pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Timeout> {
     let s = sched();
     let me = s.cur();
     let Some(deadline) = Instant::now().checked_add(duration) else {
@@ -185,29 +206,34 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     let bind = Bind::new(me);
     let timer = s.timers.arm(deadline, Action::Interrupt(me, id));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
+    // Whether the deadline passed before `f` returned: the timer fired
+    // (the coro blocked past it), or the clock says so (it did not block).
+    let late = timer.fired() || Instant::now() >= deadline;
     drop(timer);
     drop(bind);
-    // A deadline that passed while `f` ran without blocking must not fire
+    // A deadline that passed while `f` ran without blocking (or while a
+    // hooked call, which cannot unwind, failed with it) must not fire
     // later, in whatever the caller does next.
     s.clear_timeout(me, id);
     match result {
+        Ok(_) if late => Err(Timeout(())),
         Ok(v) => Ok(v),
         Err(p) => match p.downcast_ref::<TimeoutUnwind>() {
-            Some(t) if t.0 == id => Err(Elapsed(())),
+            Some(t) if t.0 == id => Err(Timeout(())),
             _ => panic::resume_unwind(p),
         },
     }
 }
 
-impl Elapsed {
-    /// An `Elapsed` error (for tests and for wrapping APIs).
-    pub fn new() -> Elapsed {
-        Elapsed(())
+impl Timeout {
+    /// A `Timeout` error (for tests and for wrapping APIs).
+    pub fn new() -> Timeout {
+        Timeout(())
     }
 }
 
-impl Default for Elapsed {
+impl Default for Timeout {
     fn default() -> Self {
-        Elapsed::new()
+        Timeout::new()
     }
 }

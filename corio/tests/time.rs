@@ -168,15 +168,47 @@ fn timeout_returns_the_value_when_in_time_and_leaves_no_interrupt_behind() {
         corio::timeout(Duration::from_secs(5), || *borrowed * 2),
         Ok(42)
     );
-    // A closure that never blocks returns its value even after the
-    // deadline, and the expired deadline does not hit the next call.
-    let r = corio::timeout(MS, || {
+    // A closure that never blocks cannot be interrupted, but returning
+    // after the deadline is not "in time": `Err`, its value dropped; and
+    // the expired deadline does not hit the next call.
+    let dropped = std::rc::Rc::new(std::cell::Cell::new(false));
+    struct Flag(std::rc::Rc<std::cell::Cell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    let d = dropped.clone();
+    let r = corio::timeout(MS, move || {
         let t = Instant::now();
         while t.elapsed() < 5 * MS {}
-        "late but done"
+        Flag(d)
     });
-    assert_eq!(r, Ok("late but done"));
+    assert!(matches!(r, Err(corio::Timeout { .. })));
+    assert!(dropped.get(), "the late value was dropped");
     corio::sleep(2 * MS); // must not unwind
+}
+
+#[test]
+fn a_deadline_that_passes_after_the_closure_returned_changes_nothing() {
+    let r = corio::timeout(20 * MS, || 7);
+    assert_eq!(r, Ok(7));
+    corio::sleep(40 * MS); // past that deadline: nothing fires
+    assert_eq!(corio::timeout(20 * MS, || 8), Ok(8));
+}
+
+#[test]
+fn a_closure_that_catches_the_interrupt_and_returns_still_timed_out() {
+    // The closure swallows the unwind of its own deadline (as a blocking
+    // call that cannot unwind would swallow an ETIMEDOUT) and returns
+    // normally: the deadline passed first, so it is `Err(Timeout)`.
+    let r = corio::timeout(5 * MS, || {
+        let caught = std::panic::catch_unwind(|| corio::sleep(Duration::from_secs(60)));
+        assert!(caught.is_err());
+        "returned after its deadline"
+    });
+    assert_eq!(r, Err(corio::Timeout::new()));
+    assert_eq!(corio::Elapsed::new(), corio::Timeout::new(), "the old name stays");
 }
 
 #[test]

@@ -59,7 +59,7 @@
 //!
 //! | calls | on a thread with a scheduler, in a coro |
 //! |---|---|
-//! | `read`, `readv`, `recv`, `recvfrom`, `recvmsg` | park until readable; return on the first data (`MSG_WAITALL`: the whole buffer, for `recv`/`recvfrom`) |
+//! | `read`, `readv`, `recv`, `recvfrom`, `recvmsg` | park until readable; return on the first data (`MSG_WAITALL`: the whole buffer, for `recv`/`recvfrom` on a stream socket; one datagram on a datagram socket) |
 //! | `write`, `send`, `sendto` | park until writable; on a stream socket or pipe, every byte is written before they return (as the kernel does) |
 //! | `writev`, `sendmsg`, `sendfile`, `sendfile64`, `splice` | park until writable (readable); return after the first progress |
 //! | `connect` | parks until connected, then reports `SO_ERROR` |
@@ -114,17 +114,87 @@
 //! - The main coro parks like any other, and the deadlock detector still
 //!   works: a coro parked in a hook waits for a descriptor or a timer, as
 //!   one parked in corio's own calls does.
-//! - [`Coro::cancel`](crate::Coro::cancel), [`throw`](crate::Coro::throw)
-//!   and [`timeout`](crate::timeout) cannot unwind through C: a hooked call
-//!   they interrupt returns an error at once — `ECANCELED`, or `ETIMEDOUT`
-//!   for a `timeout` — and so does every later hooked call of that coro,
-//!   until it reaches corio's own blocking call, where the unwind happens.
-//!   Code that retries such errors in a loop without ever calling corio
-//!   spins. A sleep ends early instead (with success). `timeout` around a
-//!   hooked call therefore returns `Ok` with the call's `TimedOut` error.
+//! - Cancels, throws and timeouts cannot unwind through C: see
+//!   [Cancels and timeouts](#cancels-and-timeouts).
 //! - `close` of a descriptor that a coro of the same thread waits on wakes
 //!   that coro with `EBADF`; a number reused meanwhile is not confused
 //!   with the old descriptor.
+//!
+//! # Cancels and timeouts
+//!
+//! [`Coro::cancel`](crate::Coro::cancel) (and so [`select!`](crate::select!)
+//! losers and a [`scope`](crate::scope) cancelling its coros),
+//! [`Coro::throw`](crate::Coro::throw) and [`timeout`](crate::timeout)
+//! interrupt a coro by *unwinding* it from the blocking call it waits in.
+//! A hooked call cannot be that call: it is entered from C (std's and the
+//! crates' `extern "C"` declarations of `recv`, `nanosleep`, ...), and an
+//! unwind through a C frame is undefined behaviour (or, through an
+//! `extern "C"` Rust function, an abort). So a hooked call that an
+//! interrupt reaches returns at once with an error — `ECANCELED`, or
+//! `ETIMEDOUT` for a `timeout` — and a hooked sleep ends early (with
+//! success); the interrupt stays pending, every later hooked call of that
+//! coro fails the same way, and the unwind happens at the coro's next
+//! corio call ([`sleep`](crate::sleep), a channel, a corio socket,
+//! [`cede`](crate::cede), ...) or at [`checkpoint`](crate::checkpoint).
+//!
+//! What that means in practice:
+//!
+//! - Code that returns on errors (`?`) ends promptly: its caller gets
+//!   back to corio code and unwinds there.
+//! - [`timeout`](crate::timeout) is honest: whenever the deadline passed
+//!   before the closure returned, it returns `Err(Timeout)` — also when the
+//!   closure returned normally with the library's own error (a `ureq`
+//!   `Timeout`, an `io::ErrorKind::TimedOut`) or after a shortened sleep.
+//! - Code that carries on after errors — a loop of requests that logs each
+//!   failure and goes on — runs to its end after a cancel, each call
+//!   failing at once, and whoever waits for the coro (a `select!`, a
+//!   `scope`, [`JoinHandle::join`](crate::JoinHandle::join)) waits for
+//!   that. Call [`checkpoint`](crate::checkpoint) once per round (it
+//!   unwinds when an interrupt is pending) or test
+//!   [`interrupted`](crate::interrupted):
+//!
+//! ```
+//! # fn fetch(_url: &str) -> std::io::Result<()> { corio::sleep(std::time::Duration::from_millis(1)); Ok(()) }
+//! let urls: Vec<String> = (0..50).map(|i| format!("http://127.0.0.1:1/{i}")).collect();
+//! let loser = corio::spawn(move || {
+//!     for url in &urls {
+//!         corio::checkpoint(); // a pending cancel ends the loop here
+//!         if let Err(e) = fetch(url) {
+//!             eprintln!("{url}: {e}"); // and go on
+//!         }
+//!     }
+//! });
+//! corio::cede();
+//! loser.cancel();
+//! assert!(loser.join().unwrap_err().is_cancelled());
+//! ```
+//!
+//! Threads without a scheduler, and code outside any coro, are not
+//! affected: nothing is cancelled there.
+//!
+//! # One process, one C library: keep `hook` to the binaries that want it
+//!
+//! The hooks are symbols (`recv`, `connect`, `poll`, `nanosleep`, ...)
+//! that the linker puts in front of the C library's: a binary linked with
+//! corio built with `hook` has them for every thread and every library in
+//! the process, whether or not its code asked for them. (Outside coros
+//! they pass straight through, so such a binary still works; it only pays
+//! a table look-up per call.)
+//!
+//! Cargo unifies features: when one package of a workspace asks for
+//! `corio/hook`, `cargo build --workspace` (or any build that selects that
+//! package beside others) builds corio *once*, with `hook`, for every
+//! binary it builds — sibling binaries that never asked for the feature
+//! get the hooks too (`nm -D` shows `recv`, `connect`, `poll`,
+//! `clock_nanosleep` defined). To keep the hooks to one binary:
+//!
+//! - build it alone: `cargo build -p the-hooked-binary` builds only what
+//!   that package needs (and the other binaries alone, without it);
+//! - or keep the binary that wants `hook` in a package outside the
+//!   workspace of the others (its own `[workspace]`), so no build unifies
+//!   them;
+//! - and check at start-up where it matters:
+//!   [`hook::active()`](active) says whether this process has them.
 //!
 //! # What is not hooked, and why
 //!
@@ -159,7 +229,8 @@
 //! Run unmodified, each call parking only its coro, in corio's tests:
 //! `std::net` (1,000 clients on one thread) and `std::thread::sleep`
 //! (10,000 coros) in `tests/hook_std.rs`; `ureq`'s default agent (128
-//! clients at once) in `tests/proof_http.rs`; the `redis` crate's
+//! requests at once, and 50 requests of 200 ms, 8 at a time, in ~1.7 s) in
+//! `tests/proof_http.rs`; the `redis` crate's
 //! synchronous client and the `mysql` crate, 500 coros on one thread each
 //! against a real `redis-server` and MariaDB that the tests start
 //! (`tests/hook_redis.rs`, `tests/hook_mysql.rs`).

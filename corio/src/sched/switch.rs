@@ -460,7 +460,6 @@ impl Scheduler {
 
     /// Whether the next blocking call of `c` (the running coro) would
     /// unwind: the test [`raise`](Self::raise) makes, without raising.
-    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     pub(crate) fn would_raise(&self, c: &CoroInner) -> bool {
         c.interrupted() && !c.cancelling.get() && !unwinding_now(c)
     }

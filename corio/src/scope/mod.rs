@@ -85,7 +85,9 @@ use crate::{Coro, JoinError, PRIO_NORMAL};
 /// - If `f` panics, or the calling coro is cancelled, thrown at or timed
 ///   out (while in `f`, or while `scope` waits), every coro of the scope
 ///   that still runs is cancelled and awaited before the unwinding leaves
-///   `scope`.
+///   `scope`. (One blocked in a C library under the `hook` feature ends at
+///   its next corio call or [`checkpoint`](crate::checkpoint): see
+///   [Cancels and timeouts](crate::hook#cancels-and-timeouts).)
 /// - A coro of the scope that is cancelled by somebody else just ends;
 ///   its `join` gives [`JoinError::Cancelled`].
 ///
