@@ -428,6 +428,7 @@ mod generator;
 pub mod hook;
 mod hooks;
 pub mod io;
+mod joinset;
 mod local;
 pub mod multicore;
 pub mod net;
@@ -452,6 +453,7 @@ pub use coro::{
 pub use future::block_on;
 pub use generator::{Generator, GeneratorState, Yielder};
 pub use hooks::{HookGuard, on_enter, on_leave};
+pub use joinset::JoinSet;
 pub use local::CoroLocal;
 pub use rouse::{Rouse, RouseCallback, rouse};
 #[doc(hidden)]
