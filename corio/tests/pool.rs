@@ -183,6 +183,20 @@ fn a_panicking_make_gives_its_place_back() {
 }
 
 #[test]
+fn a_coro_cancelled_while_make_runs_gives_its_place_back() {
+    let pool = Rc::new(Pool::new(1, || {
+        corio::sleep(Duration::from_secs(3600)); // a connect that hangs
+        Ok::<_, io::Error>(())
+    }));
+    let p = pool.clone();
+    let making = corio::spawn(move || p.get().map(drop));
+    corio::cede();
+    assert_eq!((pool.available(), pool.live()), (0, 0));
+    making.cancel();
+    assert_eq!((pool.available(), pool.live()), (1, 0));
+}
+
+#[test]
 fn a_waiter_cancelled_in_get_takes_nothing() {
     let (pool, made) = counting_pool(1);
     let held = pool.get().unwrap();
