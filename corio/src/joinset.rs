@@ -2,9 +2,9 @@
 //!
 //! # How a finished coro is found without a scan
 //!
-//! The set keeps its coros' handles in a slab ([`JoinSet::slots`]), each
+//! The set keeps its coros' handles in a slab (`slots`), each
 //! slot tagged with a generation. Every coro's closure carries a
-//! [`Finished`] token naming its slot; the token is dropped as the
+//! `Finished` token naming its slot; the token is dropped as the
 //! closure's frame goes — when it returns, when it unwinds (panic, cancel,
 //! throw, timeout), or when a coro that never ran is cancelled and its
 //! closure dropped — and its `Drop` appends `(slot, generation)` to the
@@ -228,9 +228,9 @@ impl<T: 'static> JoinSet<T> {
     /// set.spawn(|| ());
     /// corio::cede();
     /// stuck.cancel();
-    /// let mut outcomes: Vec<_> = std::iter::from_fn(|| set.join_next()).collect();
-    /// assert!(outcomes.iter().any(|r| r.is_ok()));
-    /// assert!(outcomes.iter().any(|r| r.as_ref().is_err_and(|e| e.is_cancelled())));
+    /// let outcomes: Vec<_> = std::iter::from_fn(|| set.join_next()).collect();
+    /// assert!(outcomes[0].is_ok()); // ended first, in the cede
+    /// assert!(outcomes[1].as_ref().unwrap_err().is_cancelled());
     /// ```
     ///
     /// # Panics
