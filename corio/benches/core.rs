@@ -4,7 +4,8 @@
 //! ```text
 //! cargo bench --bench core                  # everything
 //! cargo bench --bench core -- cede spawn    # some workloads (cede, spawn,
-//!                                           # sync, select, multicore, toolkit, memory)
+//!                                           # sync, select, multicore, toolkit,
+//!                                           # joinset (also in toolkit), memory)
 //! cargo bench --bench core -- memory 1000000
 //! ```
 //!
@@ -631,6 +632,67 @@ fn bench_toolkit() {
     serve.cancel();
 }
 
+/// `n` coros spawned, then joined through their handles in spawn order.
+fn handles_spawn_join(n: u64) -> f64 {
+    per_op(n, || {
+        let hs: Vec<_> = (0..n).map(|i| corio::spawn(move || black_box(i))).collect();
+        for h in hs {
+            black_box(h.join().unwrap());
+        }
+    })
+}
+
+/// The same through a `JoinSet`, joined in the order they end.
+fn joinset_spawn_join(n: u64) -> f64 {
+    per_op(n, || {
+        let mut set = corio::JoinSet::new();
+        for i in 0..n {
+            set.spawn(move || black_box(i));
+        }
+        while let Some(r) = set.join_next() {
+            black_box(r.unwrap());
+        }
+    })
+}
+
+/// A semaphore unit taken and given back, `n` times.
+fn semaphore_guard(n: u64) -> f64 {
+    let sem = corio::sync::Semaphore::new(10);
+    per_op(n, || {
+        for _ in 0..n {
+            let g = sem.guard();
+            black_box(&g);
+        }
+    })
+}
+
+/// An idle item taken from a `Pool` and returned, `n` times.
+fn pool_get(n: u64) -> f64 {
+    let pool = corio::sync::Pool::new(10, || Ok::<_, std::io::Error>(0u64));
+    per_op(n, || {
+        for _ in 0..n {
+            let mut c = pool.get().unwrap();
+            *c += 1;
+            black_box(&c);
+        }
+    })
+}
+
+fn bench_joinset() {
+    paired(
+        "JoinSet: spawn, join_next",
+        "spawn, JoinHandle::join",
+        || handles_spawn_join(10_000),
+        || joinset_spawn_join(10_000),
+    );
+    paired(
+        "Pool::get of an idle item",
+        "Semaphore::guard",
+        || semaphore_guard(1_000_000),
+        || pool_get(1_000_000),
+    );
+}
+
 // ----- memory per parked coro ------------------------------------------------
 
 fn status_kib(field: &str) -> u64 {
@@ -737,6 +799,9 @@ fn main() {
     }
     if want("toolkit") {
         bench_toolkit();
+    }
+    if want("toolkit") || want("joinset") {
+        bench_joinset();
     }
     if want("memory") {
         let counts: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();

@@ -475,3 +475,45 @@
 //! fn is_sync<T: Sync>() {}
 //! is_sync::<corio::ScopedJoinHandle<'static, u8>>();
 //! ```
+//!
+//! `JoinSet<u8>` is not `Send` (its coros are coros of this thread):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::JoinSet<u8>>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::JoinSet<u8>>();
+//! ```
+//!
+//! `Pool<u8>` is not `Send` (its waiters are coros of this thread):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::sync::Pool<u8>>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::sync::Pool<u8>>();
+//! ```
+//!
+//! `Pooled<u8>` is not `Send` (it returns its item into a pool of this thread):
+//!
+//! ```compile_fail
+//! fn is_send<T: Send>() {}
+//! is_send::<corio::sync::Pooled<'static, u8>>();
+//! ```
+//!
+//! nor `Sync`:
+//!
+//! ```compile_fail
+//! fn is_sync<T: Sync>() {}
+//! is_sync::<corio::sync::Pooled<'static, u8>>();
+//! ```

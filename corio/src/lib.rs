@@ -79,8 +79,9 @@
 //!
 //! The [`sync`] module has Coro's primitives: [`sync::Semaphore`],
 //! [`sync::Signal`], [`sync::Mutex`], [`sync::RwLock`],
-//! [`sync::SemaphoreSet`] and [`sync::Channel`]. They block the current
-//! coro, never the thread; waiters are served first come first served; a
+//! [`sync::SemaphoreSet`] and [`sync::Channel`], and [`sync::Pool`] for
+//! connections that coros share. They block the current coro, never the
+//! thread; waiters are served first come first served; a
 //! cancelled waiter leaves the queue and passes on any wake-up it had
 //! received. [`rouse`] turns a callback API into a blocking call, and its
 //! callback may be called from any OS thread.
@@ -118,7 +119,8 @@
 //! return wins, the others are cancelled before they can complete (a
 //! losing `get` takes nothing, a losing `put` gives nothing), and the
 //! winner's arm runs in the caller; `timeout(d) =>` and `default =>` arms
-//! are Go's `time.After` and `default`.
+//! are Go's `time.After` and `default`. [`JoinSet`] holds a changing set
+//! of coros and joins them in the order they end.
 //!
 //! ```
 //! use corio::sync::Channel;
@@ -236,9 +238,9 @@
 //!
 //! | Where | Calls that may suspend the current coro |
 //! |---|---|
-//! | scheduling | [`cede`], [`cede_notself`], [`schedule`], [`JoinHandle::join`], [`Coro::cancel`] and [`JoinHandle::cancel`] (while the victim unwinds), [`killall`], [`terminate`] (never returns), [`block_on`], [`Rouse::wait`], [`thread::JoinHandle::join`] |
+//! | scheduling | [`cede`], [`cede_notself`], [`schedule`], [`JoinHandle::join`], [`Coro::cancel`] and [`JoinHandle::cancel`] (while the victim unwinds), [`killall`], [`terminate`] (never returns), [`block_on`], [`Rouse::wait`], [`thread::JoinHandle::join`], [`JoinSet::join_next`], [`JoinSet::cancel_all`] and the drop of a [`JoinSet`] |
 //! | time | [`sleep`], [`sleep_until`], [`timeout`] (whatever its closure calls) |
-//! | [`sync`] | `down`, `down_timeout`, `wait`, `guard` of [`sync::Semaphore`] and [`sync::SemaphoreSet`]; [`sync::Signal::wait`]/`wait_timeout`; [`sync::Mutex::lock`]; [`sync::RwLock::read`]/`write`; `put`, `get`, `get_timeout` and iteration of [`sync::Channel`], [`sync::Sender`], [`sync::Receiver`] and [`sync::mpmc::Channel`] |
+//! | [`sync`] | `down`, `down_timeout`, `wait`, `guard` of [`sync::Semaphore`] and [`sync::SemaphoreSet`]; [`sync::Signal::wait`]/`wait_timeout`; [`sync::Mutex::lock`]; [`sync::RwLock::read`]/`write`; `put`, `get`, `get_timeout` and iteration of [`sync::Channel`], [`sync::Sender`], [`sync::Receiver`] and [`sync::mpmc::Channel`]; [`sync::Pool::get`], `get_timeout` (and `try_get`, while its `make` runs) |
 //! | [`net`] | `connect`, `accept`, `incoming`, every read, write, `send`, `recv`, `peek`, `readable`, `writable` of the sockets; `bind` and `connect` given a host name (it is resolved on a worker), [`net::lookup_host`]; [`net::serve`] and friends (for as long as they serve); [`net::ServerHandle::shutdown`] and [`net::ServerHandle::drain`] |
 //! | [`io`] | reads, writes, `readable` and `writable` of [`io::Handle`]; [`io::readable`], [`io::writable`] |
 //! | [`fs`] | every function and every [`fs::File`] method that touches the file |
@@ -428,6 +430,7 @@ mod generator;
 pub mod hook;
 mod hooks;
 pub mod io;
+mod joinset;
 mod local;
 pub mod multicore;
 pub mod net;
@@ -452,6 +455,7 @@ pub use coro::{
 pub use future::block_on;
 pub use generator::{Generator, GeneratorState, Yielder};
 pub use hooks::{HookGuard, on_enter, on_leave};
+pub use joinset::JoinSet;
 pub use local::CoroLocal;
 pub use rouse::{Rouse, RouseCallback, rouse};
 #[doc(hidden)]

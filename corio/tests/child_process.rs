@@ -111,6 +111,79 @@ fn kill_ends_a_child() {
     child.kill().unwrap();
 }
 
+fn send_signal_stops_a_child_gracefully() {
+    // A shell that turns SIGTERM into an exit code shows the signal arrived
+    // (and was not SIGKILL): it runs its trap, then exits 42.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while :; do sleep 0.01; done",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    child.send_signal(libc::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+
+    // Without a handler, the status names the signal.
+    let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+    child.send_signal(libc::SIGTERM).unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGTERM));
+    assert_eq!(st.signal(), Some(15));
+
+    // Reaped: an error, whatever owns that pid now.
+    let e = child.send_signal(libc::SIGTERM).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+    let e = child.send_signal(0).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+}
+
+fn send_signal_after_try_wait_reaped_is_an_error() {
+    let mut child = Command::new("true").spawn().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "true never exited"
+        );
+        corio::sleep(Duration::from_millis(1));
+    }
+    assert!(child.send_signal(libc::SIGTERM).is_err());
+}
+
+fn send_signal_to_an_exited_unreaped_child_is_harmless() {
+    let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+    let start = Instant::now();
+    // A zombie: exited, not reaped; its pid is still ours.
+    while std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+        .is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "sh never exited");
+        corio::sleep(Duration::from_millis(1));
+    }
+    child.send_signal(libc::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+}
+
+fn send_signal_rejects_a_number_that_is_no_signal() {
+    let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+    for bad in [-1, 999, libc::SIGRTMAX() + 1] {
+        let e = child.send_signal(bad).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "signal {bad}: {e}");
+    }
+    // Signal 0 only checks that the child is there.
+    child.send_signal(0).unwrap();
+    assert!(child.try_wait().unwrap().is_none());
+    child.send_signal(libc::SIGKILL).unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+}
+
 fn a_child_that_exited_before_wait() {
     let mut child = Command::new("sh").args(["-c", "exit 9"]).spawn().unwrap();
     // Let it exit (it becomes a zombie until waited for).
@@ -264,6 +337,10 @@ fn all() {
     output_reads_both_pipes_at_once();
     output_runs_alongside_other_coros();
     kill_ends_a_child();
+    send_signal_stops_a_child_gracefully();
+    send_signal_after_try_wait_reaped_is_an_error();
+    send_signal_to_an_exited_unreaped_child_is_harmless();
+    send_signal_rejects_a_number_that_is_no_signal();
     a_child_that_exited_before_wait();
     try_wait_does_not_block();
     pipes_talk_both_ways();

@@ -55,6 +55,9 @@ pub struct Child {
     /// The reading end of the child's stderr, if it was piped.
     pub stderr: Option<ChildStderr>,
     exit: Exit,
+    /// Whether `wait` or `try_wait` reaped the child: its pid may then
+    /// belong to another process, so no signal may go to it.
+    reaped: bool,
     inner: std::process::Child,
 }
 
@@ -69,7 +72,7 @@ enum Exit {
 struct PidFd {
     /// Declared first: deregistered before the descriptor closes.
     reg: Registration,
-    _fd: OwnedFd,
+    fd: OwnedFd,
 }
 
 impl fmt::Debug for Child {
@@ -107,6 +110,7 @@ impl Child {
                 stdout: stdout.map(|h| ChildStdout { h }),
                 stderr: stderr.map(|h| ChildStderr { h }),
                 exit,
+                reaped: false,
                 inner,
             }),
             Err(e) => {
@@ -160,6 +164,82 @@ impl Child {
         self.inner.kill()
     }
 
+    /// Sends `signal` to the child: `libc::SIGTERM` for a graceful stop,
+    /// `SIGINT`, `SIGHUP`, `SIGSTOP`/`SIGCONT`, or any other. Then
+    /// [`wait`](Child::wait) for it as usual. A child that exited but was
+    /// not waited for yet ignores it (that is no error).
+    ///
+    /// The signal goes through the child's pidfd where there is one
+    /// (`pidfd_send_signal`), so it can only ever reach this child; with
+    /// the `SIGCHLD` fallback it goes by pid, which stays ours until the
+    /// child is reaped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    ///
+    /// let mut child = corio::process::Command::new("sleep").arg("100").spawn()?;
+    /// child.send_signal(libc::SIGTERM)?;
+    /// assert_eq!(child.wait()?.signal(), Some(libc::SIGTERM));
+    /// // Reaped: its pid may be another process's by now.
+    /// assert!(child.send_signal(libc::SIGTERM).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidInput` once [`wait`](Child::wait) or
+    /// [`try_wait`](Child::try_wait) returned the child's status, or found
+    /// that something else had reaped it (`ECHILD`) — rather than
+    /// signalling whichever process has that pid now; what the
+    /// kernel says otherwise (`EINVAL` for a number that is no signal).
+    ///
+    /// # Switching
+    ///
+    /// Never suspends the current coro.
+    pub fn send_signal(&mut self, signal: i32) -> io::Result<()> {
+        if self.reaped {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot signal a child that was already waited for (its pid may be reused)",
+            ));
+        }
+        if let Exit::Pidfd(p) = &self.exit {
+            // SAFETY: pidfd_send_signal takes a descriptor, a signal
+            // number, a null siginfo (the kernel then fills one in as
+            // `kill` would) and flags; it reads no memory of ours. The
+            // descriptor is this child's pidfd, open for as long as `self`.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    p.fd.as_raw_fd(),
+                    signal,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            if r == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            // A seccomp filter may allow pidfd_open but not this: the pid
+            // is still ours (unreaped), so `kill` below is as exact.
+            if !matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
+                return Err(e);
+            }
+        }
+        let pid = libc::pid_t::try_from(self.inner.id())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "pid out of range"))?;
+        // SAFETY: kill takes a pid and a signal number and touches no
+        // memory. The pid is our child's, which we have not reaped, so it
+        // cannot have been given to another process.
+        if unsafe { libc::kill(pid, signal) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Whether the child has exited, without waiting: its status if it
     /// has (and it is reaped then), `None` if it still runs.
     ///
@@ -181,7 +261,7 @@ impl Child {
     ///
     /// Never suspends the current coro.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.inner.try_wait()
+        try_reap(&mut self.inner, &mut self.reaped)
     }
 
     /// Waits for the child to exit and returns how it ended. Closes the
@@ -215,7 +295,7 @@ impl Child {
             Exit::Pidfd(p) => loop {
                 // Clear first: an exit after the look below still wakes us.
                 p.reg.clear(READ);
-                if let Some(st) = self.inner.try_wait()? {
+                if let Some(st) = try_reap(&mut self.inner, &mut self.reaped)? {
                     return Ok(st);
                 }
                 // No deadline, so no `TimedOut`.
@@ -225,7 +305,7 @@ impl Child {
                 // Listening before looking: an exit in between is seen.
                 let sigchld = Signals::new(&[SIGCHLD])?;
                 loop {
-                    if let Some(st) = self.inner.try_wait()? {
+                    if let Some(st) = try_reap(&mut self.inner, &mut self.reaped)? {
                         return Ok(st);
                     }
                     sigchld.wait_timeout(SIGCHLD_RECHECK);
@@ -277,6 +357,18 @@ impl Child {
     }
 }
 
+/// `try_wait`, noting in `reaped` when the child's pid stopped being
+/// ours: we reaped it, or something else did (`ECHILD`).
+fn try_reap(inner: &mut std::process::Child, reaped: &mut bool) -> io::Result<Option<ExitStatus>> {
+    let r = inner.try_wait();
+    match &r {
+        Ok(Some(_)) => *reaped = true,
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => *reaped = true,
+        _ => {}
+    }
+    r
+}
+
 /// A pipe end as a coro-aware handle.
 fn handle(p: impl Into<OwnedFd>) -> io::Result<Handle> {
     Handle::new(p.into())
@@ -306,7 +398,7 @@ fn watch_exit(pid: u32) -> io::Result<Exit> {
     // else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let reg = Registration::new(fd.as_raw_fd(), mio::Interest::READABLE)?;
-    Ok(Exit::Pidfd(PidFd { reg, _fd: fd }))
+    Ok(Exit::Pidfd(PidFd { reg, fd }))
 }
 
 /// Cancels a helper coro that is still running when dropped (the coro

@@ -45,6 +45,9 @@
 //! I/O: the deadlock check never reports it.
 //!
 //! As with std, dropping a [`Child`] neither kills nor reaps it.
+//! [`Child::kill`] sends `SIGKILL`; [`Child::send_signal`] any signal —
+//! `SIGTERM` to ask the child to stop — and never reaches another process
+//! that reused the pid once the child was reaped.
 
 mod child;
 

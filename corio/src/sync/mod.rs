@@ -11,6 +11,10 @@
 //! | `Coro::Channel` | [`Channel`] |
 //! | `rouse_cb`, `rouse_wait` | [`rouse`](crate::rouse) |
 //!
+//! [`Pool`] is not from Perl's Coro: a pool of reusable items (database
+//! connections) whose `get` parks the coro while all are out, built on a
+//! [`Semaphore`].
+//!
 //! [`bounded`] and [`unbounded`] split a channel into a [`Sender`] and a
 //! [`Receiver`] that close it when the other side is gone, as Go's and
 //! Rust's channels do; a [`Channel`] itself closes only when
@@ -40,6 +44,7 @@ mod channel;
 mod halves;
 pub mod mpmc;
 mod mutex;
+mod pool;
 pub(crate) mod race;
 mod rwlock;
 mod semaphore;
@@ -49,6 +54,7 @@ mod signal;
 pub use channel::{Channel, Closed, IntoIter, Iter, TryPutError};
 pub use halves::{Receiver, ReceiverIntoIter, ReceiverIter, Sender, bounded, unbounded};
 pub use mutex::{Mutex, MutexGuard};
+pub use pool::{Pool, Pooled};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphoreGuard};
 pub use semaphore_set::{SemaphoreSet, SemaphoreSetGuard};
