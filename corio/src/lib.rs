@@ -297,8 +297,9 @@
 //!
 //! # Features
 //!
-//! Both are on by default; turn them off with `default-features = false`
-//! when a program does not want them.
+//! `io-uring` and `debug-shell` are on by default; turn them off with
+//! `default-features = false` when a program does not want them. `compat`
+//! and `hook` are off by default.
 //!
 //! - **`io-uring`**: [`fs`] waits for the disk through io_uring where the
 //!   kernel allows it (Linux ≥ 5.6, not disabled by
@@ -310,10 +311,23 @@
 //!   `corio-debug` client talks to. Without it, [`debug::ps`],
 //!   `Coro::backtrace`, [`debug::trace`] and [`debug::monitor`] are still
 //!   there; only the socket server is gone.
+//! - **`compat`** (off by default): `corio::compat` — corio sockets as tokio,
+//!   futures and hyper I/O (`compat::Io`), hyper's executor and timer on
+//!   coros, and `compat::serve` for hyper and axum services whose
+//!   handlers may call blocking corio functions. Pulls in `hyper` and
+//!   `tokio`'s I/O traits (no tokio runtime).
+//! - **`hook`** (off by default): [`hook`] — corio defines the C
+//!   library's blocking socket, pipe, poll and sleep calls, so plain
+//!   blocking code (`std::net`, `std::thread::sleep`, `ureq`, `redis`,
+//!   `mysql`) parks only its coro. It changes the C library for the whole
+//!   process, and Cargo's feature unification can turn it on in sibling
+//!   binaries of a workspace: see the [`hook`] docs, also for what a
+//!   cancel or timeout means to hooked code.
 //!
 //! ```toml
 //! [dependencies]
-//! corio = { version = "0.1", default-features = false } # neither
+//! corio = { version = "0.1", default-features = false } # none of them
+//! corio = { version = "0.1", features = ["compat", "hook"] } # all four
 //! ```
 //!
 //! # Soundness

@@ -253,8 +253,11 @@
 //!
 //! Connection pools (`mysql::Pool`, `r2d2`) wait for a free connection
 //! on a mutex and condition variable, which blocks the thread (futexes are
-//! not hooked): give every coro its own connection, or size the pool for
-//! every coro that may use it at once.
+//! not hooked): share connections through
+//! [`corio::sync::Pool`](crate::sync::Pool) instead, whose `get` parks
+//! only the coro (`tests/pool.rs`: 500 coros sharing 10 `redis`
+//! connections against a real `redis-server`), or give every coro its own
+//! connection.
 //!
 //! Per-thread state of C libraries is shared by all coros of the thread:
 //! a library that keeps a connection or a buffer in a thread-local and

@@ -586,7 +586,7 @@ fn note_switch_out(c: &CoroInner) {
 
 /// Whether the running coro `c` is unwinding a panic of its own (not just
 /// running while another coro of the thread is suspended mid-unwind).
-fn unwinding_now(c: &CoroInner) -> bool {
+pub(crate) fn unwinding_now(c: &CoroInner) -> bool {
     std::thread::panicking() && (!c.panic_in.get() || c.unwinding.get())
 }
 

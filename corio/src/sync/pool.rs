@@ -480,9 +480,5 @@ impl<T> Drop for Pooled<'_, T> {
 /// is parked mid-unwind (the thread's panic count is shared by its coros).
 /// The scheduler's own test, `sched::unwinding_now`.
 fn unwinding_here() -> bool {
-    if !std::thread::panicking() {
-        return false;
-    }
-    let c = crate::sched::sched().cur();
-    !c.panic_in.get() || c.unwinding.get()
+    std::thread::panicking() && crate::sched::unwinding_now(crate::sched::sched().cur())
 }
