@@ -131,17 +131,12 @@ fn seed_wakeme_example_deadlocks_or_exits_quietly() {
     // Coro::Intro: the coro readies main, or it does not and Perl prints
     // "FATAL: deadlock detected." with a listing of the coros.
     let exe = util::example("wakeme");
-    let woken = util::output_within(
-        std::process::Command::new(&exe).arg("wake"),
-        util::CHILD_LIMIT,
-    );
+    let woken = util::output_within(util::command(&exe).arg("wake"), util::CHILD_LIMIT);
     assert!(woken.status.success());
     assert!(woken.stdout.is_empty() && woken.stderr.is_empty());
 
     let stuck = util::output_within(
-        std::process::Command::new(&exe)
-            .arg("nowake")
-            .env("RUST_BACKTRACE", "0"),
+        util::command(&exe).arg("nowake").env("RUST_BACKTRACE", "0"),
         util::CHILD_LIMIT,
     );
     assert!(!stuck.status.success());

@@ -35,7 +35,10 @@ fn timeout_around_a_hooked_sleep_is_err_and_ends_at_the_deadline() {
     let r = corio::timeout(100 * MS, || std::thread::sleep(Duration::from_secs(2)));
     let took = start.elapsed();
     assert_eq!(r, Err(corio::Timeout::new()), "the sleep was cut short");
-    assert!(took < Duration::from_secs(1), "ended at the deadline: {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "ended at the deadline: {took:?}"
+    );
     // Nothing stays pending: the next sleep is whole.
     let start = Instant::now();
     std::thread::sleep(30 * MS);

@@ -926,6 +926,10 @@ fn msg_waitall_waits_for_the_whole_buffer_on_a_stream_socket() {
         recv(&s, &mut buf, RecvFlags::WAITALL).unwrap()
     });
     assert_eq!(&buf[..n], b"abcdef");
-    assert!(ticker.ticks() >= 2, "parked only the coro: ticks {}", ticker.ticks());
+    assert!(
+        ticker.ticks() >= 2,
+        "parked only the coro: ticks {}",
+        ticker.ticks()
+    );
     writer.join().unwrap();
 }

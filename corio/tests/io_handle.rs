@@ -114,9 +114,9 @@ fn stdin_and_stdout_are_read_and_written_without_blocking_the_thread() {
         ticker.coro().cancel();
         return;
     }
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
+    let mut child = util::command(exe)
         .args([
             "stdin_and_stdout_are_read_and_written_without_blocking_the_thread",
             "--exact",
@@ -130,7 +130,9 @@ fn stdin_and_stdout_are_read_and_written_without_blocking_the_thread() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // The child is waiting by then (an emulated one starts slower).
+    let pause = if util::emulator().is_some() { 1000 } else { 50 };
+    std::thread::sleep(Duration::from_millis(pause));
     stdin.write_all(b"one\ntwo\n").unwrap();
     drop(stdin);
     let out = util::wait_within(child, util::CHILD_LIMIT);

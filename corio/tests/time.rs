@@ -208,7 +208,11 @@ fn a_closure_that_catches_the_interrupt_and_returns_still_timed_out() {
         "returned after its deadline"
     });
     assert_eq!(r, Err(corio::Timeout::new()));
-    assert_eq!(corio::Elapsed::new(), corio::Timeout::new(), "the old name stays");
+    assert_eq!(
+        corio::Elapsed::new(),
+        corio::Timeout::new(),
+        "the old name stays"
+    );
 }
 
 #[test]

@@ -67,11 +67,46 @@ pub fn child_role() -> Option<String> {
     std::env::var("CORIO_TEST_CHILD").ok()
 }
 
+/// The emulator the tests run under, if any: `CORIO_TEST_RUNNER` (for
+/// example `qemu-aarch64 -L /usr/aarch64-linux-gnu`, as `.ci/run` sets it
+/// for the aarch64 build). A child process is started through it too.
+pub fn emulator() -> Option<Vec<String>> {
+    let r = std::env::var("CORIO_TEST_RUNNER").ok()?;
+    let words: Vec<String> = r.split_whitespace().map(String::from).collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// Says (on stderr) that this test is not judged under an emulator, and
+/// why, if the tests run under one; returns whether they do. A test calls
+/// it first and returns when it gives `true`.
+pub fn not_under_emulation(why: &str) -> bool {
+    match emulator() {
+        Some(e) => {
+            eprintln!("not judged under {}: {why}", e[0]);
+            true
+        }
+        None => false,
+    }
+}
+
+/// A command that runs the program `exe` of this build (a test binary, an
+/// example): through the emulator when the tests run under one.
+pub fn command(exe: impl AsRef<std::ffi::OsStr>) -> Command {
+    match emulator() {
+        Some(e) => {
+            let mut c = Command::new(&e[0]);
+            c.args(&e[1..]).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    }
+}
+
 /// Runs the test `test` of the current test binary again in a child
 /// process with `CORIO_TEST_CHILD=role` and the extra environment.
 pub fn run_child(test: &str, role: &str, env: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
+    let mut cmd = command(exe);
     cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("CORIO_TEST_CHILD", role)
         .env("RUST_BACKTRACE", "0");
