@@ -7,22 +7,24 @@
 //! `/favicon.ico` never touches a session), other methods 405.
 //!
 //! Refusals: a body over `max_body` 413 (by its `Content-Length` before
-//! reading, or while reading a chunked one), a body that is not
+//! reading, or while reading a chunked one), a body still arriving after
+//! `body_timeout` 408, a body that is not
 //! `application/x-www-form-urlencoded` 415, a malformed form 400, a POST
 //! from another site (`Origin` not this host, or `Sec-Fetch-Site:
 //! cross-site`) 403. Heads over `max_header_bytes` are answered 431 by
 //! hyper itself.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
-use http_body_util::{BodyExt, Limited};
 
 use crate::app::{AppInner, Decision};
 use crate::form;
@@ -143,7 +145,8 @@ where
     }
 }
 
-/// Reads and parses a form body within the app's limit.
+/// Reads and parses a form body within the app's byte limit and body
+/// deadline.
 async fn read_form<B>(app: &AppInner, req: Request<B>) -> Result<crate::Answer, Response<Body>>
 where
     B: http_body::Body<Data = Bytes>,
@@ -165,12 +168,82 @@ where
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    let body = match Limited::new(req.into_body(), max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(_) => return Err(error(400, "Bad Request", "The request body was cut short.")),
+    let deadline = Instant::now().checked_add(app.config.body_timeout);
+    let body = match read_body(req.into_body(), max, declared, deadline).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(too_large()),
+        Err(BodyError::Late) => {
+            return Err(error(
+                408,
+                "Request Timeout",
+                "The answer did not arrive in time; please send it again.",
+            ));
+        }
+        Err(BodyError::Cut) => {
+            return Err(error(400, "Bad Request", "The request body was cut short."));
+        }
     };
     form::parse(&body).map_err(|e| error(400, "Bad Request", &format!("Malformed form: {e}.")))
+}
+
+/// Why a body was not read whole.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyError {
+    /// Over the byte limit.
+    TooLarge,
+    /// Still arriving at the deadline.
+    Late,
+    /// The transport failed.
+    Cut,
+}
+
+/// Reads `body` into one buffer of at most `max` bytes, copying each frame
+/// as it arrives (so no transport buffer is kept while the rest comes), and
+/// gives up at `deadline`.
+///
+/// Suspends the connection's coro while the body arrives.
+async fn read_body<B>(
+    body: B,
+    max: usize,
+    declared: Option<u64>,
+    deadline: Option<Instant>,
+) -> Result<Vec<u8>, BodyError>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    // What the head declared (already checked against `max`); bodies of
+    // unknown length grow as they come.
+    let cap = declared.map_or(0, |n| usize::try_from(n).unwrap_or(max).min(max));
+    let mut out = Vec::with_capacity(cap);
+    let mut body = std::pin::pin!(body);
+    let mut late = deadline.map(|d| Box::pin(corio::compat::Sleep::until(d)));
+    std::future::poll_fn(|cx| {
+        loop {
+            match body.as_mut().poll_frame(cx) {
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(BodyError::Cut)),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers
+                    };
+                    if out.len().checked_add(data.len()).is_none_or(|n| n > max) {
+                        return Poll::Ready(Err(BodyError::TooLarge));
+                    }
+                    out.extend_from_slice(&data);
+                }
+                Poll::Pending => {
+                    if let Some(late) = late.as_mut()
+                        && late.as_mut().poll(cx).is_ready()
+                    {
+                        return Poll::Ready(Err(BodyError::Late));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    })
+    .await?;
+    Ok(out)
 }
 
 /// `GET /_push`: the session's event stream.

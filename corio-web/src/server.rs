@@ -136,6 +136,21 @@ impl App {
         max_body: usize, "64 KiB"
     );
     setting!(
+        /// How long an answer's body may take to arrive, from its head; one
+        /// still arriving then gets 408 (a body trickled a byte at a time
+        /// holds a connection no longer than this). The body is copied into
+        /// one buffer of at most [`max_body`](App::max_body) bytes as it
+        /// arrives.
+        body_timeout: Duration, "30 s"
+    );
+    setting!(
+        /// How long a write to a client may wait without progress before its
+        /// connection is closed: a client that stops reading (a page's push
+        /// stream, a long answer) holds its connection no longer than this
+        /// once its socket buffers are full.
+        write_timeout: Duration, "30 s"
+    );
+    setting!(
         /// The largest request head (request line and headers) accepted;
         /// larger ones get 431 (hyper's `max_buf_size`; at least 8 KiB).
         max_header_bytes: usize, "16 KiB"
@@ -419,6 +434,7 @@ impl Server {
         http.builder()
             .max_buf_size(config.max_header_bytes.max(8192))
             .header_read_timeout(Duration::from_secs(30));
+        http.body_timeout(Some(config.body_timeout));
         let slots = Rc::new(Semaphore::new(
             config.max_connections.try_into().unwrap_or(isize::MAX),
         ));
@@ -465,6 +481,7 @@ impl Server {
                 Err(e) => return Err(e),
             };
             let _ = stream.set_nodelay(true);
+            let _ = stream.set_write_timeout(Some(self.app.config.write_timeout));
             let app = self.app.clone();
             let http = self.http.clone();
             let conns = self.conns.clone();

@@ -215,3 +215,50 @@ fn connections_beyond_the_cap_wait_for_a_free_one() {
     third.read_to_string(&mut rsp).unwrap();
     assert!(rsp.starts_with("HTTP/1.1 303"), "{rsp}");
 }
+
+#[test]
+fn a_body_trickled_past_its_deadline_gets_408_and_others_are_served() {
+    let app = InProcess::start(|| {
+        App::new(echo)
+            .max_body(1024)
+            .body_timeout(Duration::from_millis(600))
+    });
+    let a = agent(false);
+    let k = get(&a, &app.url("/")).location.unwrap();
+    // No session needed: any page id, a body that never ends.
+    let mut c = TcpStream::connect(app.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(
+        b"POST /k/00000000000000000000000000000000 HTTP/1.1\r\nhost: x\r\n\
+          content-type: application/x-www-form-urlencoded\r\ncontent-length: 1000\r\n\r\nx=",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut b = [0u8; 4096];
+    c.set_nonblocking(true).unwrap();
+    while start.elapsed() < Duration::from_secs(10) {
+        if c.write_all(b"a").is_err() {
+            break;
+        }
+        match c.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        // Meanwhile an honest answer goes through.
+        if start.elapsed() < Duration::from_millis(300) {
+            let r = post(&a, &app.url(&k), &[("x", "honest")]);
+            assert_eq!(r.status, 303);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cut = start.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 408"),
+        "{answer:?} after {cut:?}"
+    );
+    assert!(cut < Duration::from_secs(3), "cut only after {cut:?}");
+}

@@ -6,16 +6,27 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::HttpService;
+use hyper::{Request, Response};
 
+use super::io::Deadlined;
 use super::{Io, Stream, Timer};
 use crate::net::{TcpListener, TcpStream};
+use crate::sync::Semaphore;
+
+/// [`Http::new`]'s cap on a request head (hyper's `max_buf_size`).
+const DEFAULT_MAX_HEAD: usize = 16 * 1024;
+/// [`Http::new`]'s cap on open connections.
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// [`Http::new`]'s deadline for a request body.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves HTTP/1.1 connections with a hyper service: one coro per
 /// connection, keep-alive and pipelining, hyper's limits and timeouts, and
@@ -29,6 +40,23 @@ use crate::net::{TcpListener, TcpStream};
 /// `keep_alive`, `pipeline_flush`, ... A stream's own read and write
 /// timeouts apply too (a write that stalls that long fails and ends the
 /// connection), so [`net::Server`'s] `idle_timeout` works as well.
+///
+/// # Limits
+///
+/// What one client can hold is bounded by default:
+///
+/// | limit | default | set with |
+/// |---|---|---|
+/// | request head (line and headers) | 16 KiB, else `431` | `builder().max_buf_size(n)` (at least 8 KiB) |
+/// | time to send a request head | 30 s, else `408` and close | `builder().header_read_timeout(t)` |
+/// | time to send a request body | 30 s from its head; a read bringing body bytes later closes the connection | [`body_timeout`](Http::body_timeout) |
+/// | open connections | 1,024: [`serve`](Http::serve) accepts no more until one closes; [`handler`](Http::handler) answers more with `503` and closes them | [`max_connections`](Http::max_connections) |
+///
+/// The body deadline is enforced on the bytes that arrive: a body that
+/// trickles in forever is cut, while a client that sends nothing more is
+/// held until the handler gives up on it (a handler reading a body should
+/// bound its own wait, or set a read timeout on the stream). hyper itself
+/// reads no more than `max_buf_size` ahead of what the handler consumed.
 ///
 /// Serving: [`serve`](Http::serve) runs an accept loop on a listener;
 /// [`handler`](Http::handler) gives the `Fn(TcpStream)` that
@@ -91,6 +119,11 @@ use crate::net::{TcpListener, TcpStream};
 pub struct Http {
     builder: http1::Builder,
     graceful: Rc<Graceful>,
+    /// A place per open connection, for [`serve`](Http::serve) and
+    /// [`handler`](Http::handler) (`max_connections` of them).
+    slots: Rc<Semaphore>,
+    max_connections: usize,
+    body_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Http {
@@ -161,14 +194,17 @@ impl Drop for Conn<'_> {
 }
 
 impl Http {
-    /// hyper's HTTP/1 defaults (keep-alive on, 30 s `header_read_timeout`,
-    /// ~400 KiB `max_buf_size`), on corio's [`Timer`].
+    /// hyper's HTTP/1 defaults (keep-alive on, 30 s `header_read_timeout`)
+    /// on corio's [`Timer`], with the limits of the [table](Http#limits):
+    /// a 16 KiB `max_buf_size` (hyper's own is ~400 KiB), a 30 s body
+    /// deadline, at most 1,024 connections.
     ///
     /// # Examples
     ///
     /// ```
     /// let http = corio::compat::Http::new();
     /// assert_eq!(http.connections(), 0);
+    /// assert_eq!(http.max_connections_limit(), 1024);
     /// ```
     ///
     /// # Switching
@@ -176,12 +212,14 @@ impl Http {
     /// Never suspends.
     pub fn new() -> Http {
         let mut builder = http1::Builder::new();
-        builder.timer(Timer);
+        builder.timer(Timer).max_buf_size(DEFAULT_MAX_HEAD);
         Http::from_builder(builder)
     }
 
-    /// Serves with `builder`'s settings. corio's [`Timer`] replaces any
-    /// timer set on it (hyper's timeouts need one that corio drives).
+    /// Serves with `builder`'s settings (its `max_buf_size` stays as set
+    /// there: hyper's ~400 KiB unless you set one), the default body
+    /// deadline and connection cap. corio's [`Timer`] replaces any timer
+    /// set on it (hyper's timeouts need one that corio drives).
     ///
     /// # Examples
     ///
@@ -205,7 +243,78 @@ impl Http {
                 free: RefCell::new(Vec::new()),
                 live: Cell::new(0),
             }),
+            slots: Rc::new(Semaphore::new(permits(DEFAULT_MAX_CONNECTIONS))),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            body_timeout: Some(DEFAULT_BODY_TIMEOUT),
         }
+    }
+
+    /// Caps the connections open at once through [`serve`](Http::serve)
+    /// and [`handler`](Http::handler) (of this `Http` and clones made from
+    /// now on): `serve` accepts no more until one closes (the rest wait in
+    /// the kernel's listen queue); `handler` answers the excess `503` with
+    /// `Retry-After: 1` and closes it. [`serve_connection`](Http::serve_connection)
+    /// is not counted (the caller admits its streams).
+    ///
+    /// Default: 1,024.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut http = corio::compat::Http::new();
+    /// http.max_connections(64);
+    /// assert_eq!(http.max_connections_limit(), 64);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    #[track_caller]
+    pub fn max_connections(&mut self, n: usize) -> &mut Http {
+        assert!(n > 0, "corio::compat::Http::max_connections: 0 connections");
+        self.max_connections = n;
+        self.slots = Rc::new(Semaphore::new(permits(n)));
+        self
+    }
+
+    /// The cap set by [`max_connections`](Http::max_connections).
+    ///
+    /// # Examples
+    ///
+    /// See [`max_connections`](Http::max_connections).
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn max_connections_limit(&self) -> usize {
+        self.max_connections
+    }
+
+    /// How long after its head a request's body may still be arriving:
+    /// once past it, a read that brings more of the body fails and the
+    /// connection closes (a body trickled a byte at a time cannot hold a
+    /// connection for ever). `None` turns it off. Requests without a body
+    /// are not affected, nor is a slow handler.
+    ///
+    /// Default: 30 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut http = corio::compat::Http::new();
+    /// http.body_timeout(Some(std::time::Duration::from_secs(10)));
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn body_timeout(&mut self, timeout: Option<Duration>) -> &mut Http {
+        self.body_timeout = timeout;
+        self
     }
 
     /// hyper's builder, to change its settings (for connections served
@@ -278,7 +387,17 @@ impl Http {
     {
         let g = &*self.graceful;
         let me = g.enter();
-        let mut conn = pin!(self.builder.serve_connection(Io::new(stream), service));
+        let deadline = Rc::new(Cell::new(None));
+        let io = Deadlined {
+            io: Io::new(stream),
+            deadline: deadline.clone(),
+        };
+        let service = BodyDeadline {
+            inner: RefCell::new(service),
+            deadline,
+            timeout: self.body_timeout,
+        };
+        let mut conn = pin!(self.builder.serve_connection(io, service));
         // `block_on` polls with one waker for its whole run: register it
         // once. Then each poll only looks at the switch.
         let mut registered = false;
@@ -334,6 +453,25 @@ impl Http {
         B: Body + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
+        let serve = self.serve_fn(service);
+        let slots = self.slots.clone();
+        move |stream: TcpStream| match Slot::try_take(&slots) {
+            Some(slot) => {
+                serve(stream);
+                drop(slot);
+            }
+            None => refuse(stream),
+        }
+    }
+
+    /// Serves one admitted stream (no slot taken here).
+    fn serve_fn<S, B>(&self, service: S) -> impl Fn(TcpStream) + 'static
+    where
+        S: HttpService<Incoming, ResBody = B> + Clone + 'static,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
         let http = self.clone();
         move |stream: TcpStream| {
             let _ = stream.set_nodelay(true);
@@ -346,7 +484,9 @@ impl Http {
     /// Accepts connections on `listener` in the calling coro for ever,
     /// serving each in a coro of its own with a clone of `service` (see
     /// [`net::serve_on`](crate::net::serve_on) for how accept errors are
-    /// handled). Cancel the calling coro to stop accepting; then
+    /// handled), at most [`max_connections`](Http::max_connections) at
+    /// once: at the cap it accepts nothing until a connection closes.
+    /// Cancel the calling coro to stop accepting; then
     /// [`shutdown`](Http::shutdown) to close the connections.
     ///
     /// # Examples
@@ -369,7 +509,25 @@ impl Http {
         B: Body + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        crate::net::serve_on(listener, self.handler(service))
+        let serve = Rc::new(self.serve_fn(service));
+        let slots = self.slots.clone();
+        let mut acceptor = crate::net::Acceptor::new("corio::compat::Http::serve");
+        loop {
+            slots.down();
+            let slot = Slot(slots.clone());
+            let (stream, peer) = acceptor.accept(&listener)?;
+            let serve = serve.clone();
+            let spawned = crate::Builder::new()
+                .name(format!("http {peer}"))
+                .spawn(move || {
+                    let _slot = slot;
+                    serve(stream);
+                });
+            if let Err(e) = spawned {
+                // The stream and the slot were dropped with the closure.
+                acceptor.spawn_failed(peer, &e);
+            }
+        }
     }
 
     /// Shuts the connections down gracefully: each finishes the request in
@@ -472,4 +630,86 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     Http::new().serve(listener, service)
+}
+
+/// A semaphore's count for `n` places.
+fn permits(n: usize) -> isize {
+    n.try_into().unwrap_or(isize::MAX)
+}
+
+/// A connection's place under `max_connections`, given back on drop.
+struct Slot(Rc<Semaphore>);
+
+impl Slot {
+    fn try_take(slots: &Rc<Semaphore>) -> Option<Slot> {
+        slots.try_down().then(|| Slot(slots.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.up();
+    }
+}
+
+/// Answers a connection over the cap `503` and closes it.
+fn refuse(stream: TcpStream) {
+    use std::io::Write;
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = (&stream).write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\
+          connection: close\r\n\r\n",
+    );
+}
+
+/// The service, wrapped to start the body deadline of each request that
+/// has a body and to end it when the handler has answered.
+struct BodyDeadline<S> {
+    inner: RefCell<S>,
+    deadline: Rc<Cell<Option<Instant>>>,
+    timeout: Option<Duration>,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for BodyDeadline<S>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    B: Body,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = Answered<S::Future>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        if let Some(t) = self.timeout
+            && !req.body().is_end_stream()
+        {
+            self.deadline.set(Instant::now().checked_add(t));
+        }
+        Answered {
+            fut: Box::pin(self.inner.borrow_mut().call(req)),
+            deadline: self.deadline.clone(),
+        }
+    }
+}
+
+/// A handler's future; its answer (or its drop) ends the body deadline.
+struct Answered<F> {
+    fut: Pin<Box<F>>,
+    deadline: Rc<Cell<Option<Instant>>>,
+}
+
+impl<F: Future> Future for Answered<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = std::task::ready!(self.fut.as_mut().poll(cx));
+        self.deadline.set(None);
+        Poll::Ready(out)
+    }
+}
+
+impl<F> Drop for Answered<F> {
+    fn drop(&mut self) {
+        self.deadline.set(None);
+    }
 }
