@@ -8,13 +8,28 @@
 //! `max_sessions` live sessions (when full, the oldest session that never
 //! got an answer is evicted to make room; if every session has answered,
 //! the new one is refused with 503) and as many tombstones (the oldest
-//! goes). A reaper coro expires idle sessions and tombstones. The table is
-//! never borrowed across a switch: cancelling a coro runs its `Drop`s,
-//! which take the session out of the table themselves.
+//! goes). One client address holds at most `max_sessions_per_peer` live
+//! sessions: past that, its own oldest session that never answered is
+//! evicted (or, if all of its sessions answered, its new one is refused),
+//! so a flood from one address recycles its own sessions and never
+//! reaches anybody else's. A reaper coro expires idle sessions and
+//! tombstones. The table is never borrowed across a switch: cancelling a
+//! coro runs its `Drop`s, which take the session out of the table
+//! themselves.
+//!
+//! # Cost of a refusal
+//!
+//! `order` and each `peers` list are cleaned lazily: an id is dropped the
+//! first time it is met ended (or, in `order`, answered), and a list is
+//! rebuilt when it holds twice as many ids as there are live sessions
+//! (plus a constant). Each id is so looked at a bounded number of times:
+//! starting or refusing a session costs O(1) amortised, and
+//! O(`max_sessions_per_peer`) at most — never a walk of the whole table.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::net::IpAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +40,7 @@ use corio::Coro;
 use crate::html::Html;
 use crate::id::Id;
 use crate::page;
+use crate::push::PushLimits;
 use crate::session::{HitKind, Outcome, Reply, ReplyTo, Session, Shared, Tombstone};
 
 /// The settings of an [`App`](crate::App).
@@ -34,6 +50,10 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_timeout: Duration,
     pub(crate) max_sessions: usize,
+    pub(crate) max_sessions_per_peer: usize,
+    pub(crate) max_connections_per_peer: usize,
+    pub(crate) max_push_streams: usize,
+    pub(crate) push_buffer_bytes: usize,
     pub(crate) max_body: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) write_timeout: Duration,
@@ -54,6 +74,10 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(8 * 60 * 60),
             max_sessions: 10_000,
+            max_sessions_per_peer: 500,
+            max_connections_per_peer: 128,
+            max_push_streams: 4,
+            push_buffer_bytes: 256 * 1024,
             max_body: 64 * 1024,
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
@@ -131,7 +155,7 @@ counters!(
     /// Sessions whose dialogue panicked.
     failed,
     /// New sessions refused with 503 (the table was full of sessions that
-    /// had all answered).
+    /// had all answered, or the client's address had its share of them).
     refused,
     /// Answers delivered to dialogues.
     answers,
@@ -185,11 +209,53 @@ struct Live {
 struct Table {
     live: HashMap<Id, Live>,
     done: HashMap<Id, Tombstone>,
-    /// Live sessions in the order they started (ids of ended ones are
-    /// skipped when met): eviction takes the oldest that never answered.
+    /// Sessions that had not answered when last looked at, in the order
+    /// they started (ids of ended or answered ones are dropped when met):
+    /// eviction takes the first that still never answered.
     order: VecDeque<Id>,
+    /// Each client address's sessions, in the order they started (ids of
+    /// ended ones are dropped when met).
+    peers: HashMap<IpAddr, VecDeque<Id>>,
+    /// How many ids all of `peers`' lists hold.
+    peer_ids: usize,
     /// Tombstones in the order they were made.
     done_order: VecDeque<Id>,
+}
+
+impl Table {
+    fn unanswered(&self, id: &Id) -> bool {
+        self.live.get(id).is_some_and(|l| !l.shared.answered.get())
+    }
+
+    /// Rebuilds `order` and `peers` without the ids of ended sessions when
+    /// they hold twice as many ids as there are live sessions (plus a
+    /// constant): O(1) amortised per session started.
+    fn compact(&mut self) {
+        let bound = 2 * self.live.len() + 64;
+        if self.order.len() > bound {
+            let mut order = std::mem::take(&mut self.order);
+            order.retain(|id| self.unanswered(id));
+            self.order = order;
+        }
+        if self.peer_ids > bound {
+            let live = &self.live;
+            self.peers.retain(|_, ids| {
+                ids.retain(|id| live.contains_key(id));
+                !ids.is_empty()
+            });
+            self.peer_ids = self.peers.values().map(VecDeque::len).sum();
+        }
+    }
+}
+
+/// Whether a new session may start.
+enum Room {
+    /// Yes; evict this session first (if any) to make room.
+    Yes(Option<Live>),
+    /// No: the table is full of sessions that answered.
+    Full,
+    /// No: this address holds its share, all answered.
+    PeerFull,
 }
 
 /// The running app, shared by its connections, sessions and reaper.
@@ -249,7 +315,7 @@ impl AppInner {
     /// for the reply.
     ///
     /// Suspends the calling (connection) coro.
-    pub(crate) fn dispatch(&self, sid: Option<Id>, kind: HitKind) -> Decision {
+    pub(crate) fn dispatch(&self, sid: Option<Id>, kind: HitKind, peer: IpAddr) -> Decision {
         let key = kind.key();
         let mut kind = Some(kind);
         if let Some(id) = sid {
@@ -279,24 +345,54 @@ impl AppInner {
         // to a session that is gone (or to none). Only `GET /` without a
         // session, or after a dialogue that ended, is a plain start.
         let plain = matches!(key, Key::Start) && (sid.is_none() || done.is_some());
-        self.start((!plain).then(page::expired_notice))
+        self.start((!plain).then(page::expired_notice), peer)
     }
 
     /// Starts a session and waits for its first page.
-    fn start(&self, notice: Option<Html>) -> Decision {
-        if !self.make_room() {
-            Stats::add(&self.stats.refused);
-            return decided(busy(
-                "Too many sessions are open right now; try again in a minute.",
-            ));
+    fn start(&self, notice: Option<Html>, peer: IpAddr) -> Decision {
+        let victim = match self.make_room(peer) {
+            Room::Yes(victim) => victim,
+            Room::Full => {
+                Stats::add(&self.stats.refused);
+                let why = format!(
+                    "Too many sessions are open: all {} of this server's sessions are taken \
+                     by people who are using them. \
+                     A place frees up when one of them finishes or stays idle for {}; \
+                     please try again later.",
+                    self.config.max_sessions,
+                    minutes(self.config.idle_timeout),
+                );
+                return decided(busy(&why, 60));
+            }
+            Room::PeerFull => {
+                Stats::add(&self.stats.refused);
+                let why = format!(
+                    "Too many sessions are open from your network address: it has {} here, \
+                     all in use. \
+                     A place frees up when one of them finishes or stays idle for {}; \
+                     please try again later.",
+                    self.config.max_sessions_per_peer,
+                    minutes(self.config.idle_timeout),
+                );
+                return decided(busy(&why, 60));
+            }
+        };
+        if let Some(l) = victim {
+            Stats::add(&self.stats.evicted);
+            l.shared.outcome.set(Outcome::Expired);
+            l.coro.cancel();
         }
         let Ok(id) = Id::random() else {
-            return decided(busy("The server cannot make a session id right now."));
+            return decided(busy("The server cannot make a session id right now.", 5));
         };
         let shared = Rc::new(Shared::new(
             id,
             self.config.mailbox,
-            self.config.push_buffer,
+            PushLimits {
+                events: self.config.push_buffer,
+                bytes: self.config.push_buffer_bytes,
+                listeners: self.config.max_push_streams,
+            },
         ));
         let (first, rx) = ReplyTo::new();
         let mut builder = corio::Builder::new().name(format!("session {}", id.short()));
@@ -317,7 +413,9 @@ impl AppInner {
         };
         let coro = match builder.spawn(run) {
             Ok(h) => h.coro(),
-            Err(_) => return decided(busy("The server is out of memory for sessions.")),
+            Err(_) => {
+                return decided(busy("The server is out of memory for sessions.", 5));
+            }
         };
         {
             let mut t = self.table.borrow_mut();
@@ -329,6 +427,9 @@ impl AppInner {
                 },
             );
             t.order.push_back(id);
+            t.peers.entry(peer).or_default().push_back(id);
+            t.peer_ids += 1;
+            t.compact();
         }
         Stats::add(&self.stats.started);
         self.stats.sessions.fetch_add(1, Ordering::Relaxed);
@@ -358,9 +459,10 @@ impl AppInner {
             .try_put(crate::session::Hit { kind, reply: to })
         {
             Ok(()) => self.wait(shared, &rx),
-            Err(corio::sync::TryPutError::Full(_)) => {
-                Delivery::Replied(busy("Too many requests for this session at once."))
-            }
+            Err(corio::sync::TryPutError::Full(_)) => Delivery::Replied(busy(
+                "Too many requests for this session at once; please try again in a moment.",
+                1,
+            )),
             Err(corio::sync::TryPutError::Closed(_)) => Delivery::Gone,
         }
     }
@@ -369,47 +471,51 @@ impl AppInner {
         match rx.get_timeout(self.config.reply_timeout) {
             Some(reply) => Delivery::Replied(reply),
             None if rx.is_shutdown() || shared.outcome.get() != Outcome::Running => Delivery::Gone,
-            None => Delivery::Replied(busy("The dialogue is taking too long to answer.")),
+            None => Delivery::Replied(busy(
+                "The dialogue is taking too long to answer; please try again in a moment.",
+                5,
+            )),
         }
     }
 
-    /// Frees a place in the table if it is full: evicts the oldest session
-    /// that never answered. False if there is no such session.
-    ///
-    /// Suspends while the evicted session unwinds.
-    fn make_room(&self) -> bool {
-        let victim = {
-            let mut t = self.table.borrow_mut();
-            if t.live.len() < self.config.max_sessions {
-                return true;
+    /// Decides whether a session for `peer` may start, and which session
+    /// to evict for it: past the address's share, that address's oldest
+    /// session that never answered; in a full table, the oldest session
+    /// that never answered. O(1) amortised (see the module docs).
+    fn make_room(&self, peer: IpAddr) -> Room {
+        let mut guard = self.table.borrow_mut();
+        let t = &mut *guard;
+        let per_peer = self.config.max_sessions_per_peer.max(1);
+        if let Some(ids) = t.peers.get_mut(&peer)
+            && ids.len() >= per_peer
+        {
+            let before = ids.len();
+            ids.retain(|id| t.live.contains_key(id));
+            t.peer_ids -= before - ids.len();
+            if ids.len() >= per_peer {
+                let first = ids
+                    .iter()
+                    .position(|id| t.live.get(id).is_some_and(|l| !l.shared.answered.get()));
+                let Some(at) = first else {
+                    return Room::PeerFull;
+                };
+                let Some(id) = ids.remove(at) else {
+                    return Room::PeerFull;
+                };
+                t.peer_ids -= 1;
+                return Room::Yes(t.live.remove(&id));
             }
-            let mut found = None;
-            // Each id is looked at once per eviction: those of ended
-            // sessions are dropped, those that answered are kept in order.
-            let mut keep = VecDeque::new();
-            while let Some(id) = t.order.pop_front() {
-                match t.live.get(&id) {
-                    None => {}
-                    Some(l) if l.shared.answered.get() => keep.push_back(id),
-                    Some(_) => {
-                        found = t.live.remove(&id);
-                        break;
-                    }
-                }
-            }
-            keep.append(&mut t.order);
-            t.order = keep;
-            found
-        };
-        match victim {
-            Some(l) => {
-                Stats::add(&self.stats.evicted);
-                l.shared.outcome.set(Outcome::Expired);
-                l.coro.cancel();
-                true
-            }
-            None => false,
         }
+        if t.live.len() < self.config.max_sessions {
+            return Room::Yes(None);
+        }
+        // Ids of ended and answered sessions go for good: each is popped once.
+        while let Some(id) = t.order.pop_front() {
+            if t.unanswered(&id) {
+                return Room::Yes(t.live.remove(&id));
+            }
+        }
+        Room::Full
     }
 
     /// Expires what is past its time: sessions idle longer than the idle
@@ -476,6 +582,8 @@ impl AppInner {
             t.done.clear();
             t.done_order.clear();
             t.order.clear();
+            t.peers.clear();
+            t.peer_ids = 0;
             t.live.drain().map(|(_, l)| l).collect()
         };
         for l in &all {
@@ -525,9 +633,21 @@ fn decided(reply: Reply) -> Decision {
     }
 }
 
-/// 503 with a reason.
-pub(crate) fn busy(why: &str) -> Reply {
-    Reply::page(503, page::error(503, "Service Unavailable", why))
+/// 503 with a reason, and `Retry-After: retry_after` (seconds).
+pub(crate) fn busy(why: &str, retry_after: u32) -> Reply {
+    let mut r = Reply::page(503, page::error(503, "Service Unavailable", why));
+    r.retry_after = Some(retry_after);
+    r
+}
+
+/// A duration in words, for pages.
+fn minutes(d: Duration) -> String {
+    match d.as_secs() {
+        60 => "1 minute".into(),
+        s if s % 60 == 0 && s > 60 => format!("{} minutes", s / 60),
+        1 => "1 second".into(),
+        s => format!("{s} seconds"),
+    }
 }
 
 /// Runs when a session's coro ends, however it ends: records the outcome,
@@ -595,4 +715,100 @@ fn run(session: Session, dialogue: Dialogue) {
         dialogue(s);
     }
     guard.tomb = guard.session.take().and_then(Session::finish);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn app(max_sessions: usize, per_peer: usize, dialogue: Dialogue) -> Rc<AppInner> {
+        let config = Config {
+            max_sessions,
+            max_sessions_per_peer: per_peer,
+            ..Config::default()
+        };
+        AppInner::new(config, dialogue, Arc::new(Stats::default()))
+    }
+
+    fn peer(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n))
+    }
+
+    fn page_of(d: &Decision) -> Id {
+        let loc = d.reply.location.as_deref().expect("a 303");
+        Id::parse(loc.strip_prefix("/k/").unwrap()).unwrap()
+    }
+
+    fn asker() -> Dialogue {
+        Rc::new(|s: &mut Session| {
+            loop {
+                s.ask(Html::from("q"));
+            }
+        })
+    }
+
+    #[test]
+    fn the_lists_keep_no_more_than_twice_the_live_sessions() {
+        // Dialogues that end at once: every session ends, none stays live.
+        let a = app(100, 100, Rc::new(|s: &mut Session| s.show("bye")));
+        for i in 0..2000 {
+            let d = a.dispatch(None, HitKind::Start, peer(i % 7));
+            assert!(d.new_session.is_some());
+        }
+        let t = a.table.borrow();
+        assert_eq!(t.live.len(), 0);
+        // Compacted at each start, when one session was live.
+        assert!(t.order.len() <= 66, "{} ids in order", t.order.len());
+        assert!(t.peer_ids <= 66, "{} ids in peers", t.peer_ids);
+        assert!(t.peers.len() <= 7);
+        drop(t);
+        a.expire_all();
+    }
+
+    #[test]
+    fn a_full_table_of_answered_sessions_refuses_without_walking_it() {
+        let a = app(50, 50, asker());
+        for i in 0..50 {
+            let d = a.dispatch(None, HitKind::Start, peer(i));
+            let (sid, k) = (d.new_session.unwrap(), page_of(&d));
+            let d = a.dispatch(
+                Some(sid),
+                HitKind::Answer(k, crate::Answer::default()),
+                peer(i),
+            );
+            assert_eq!(d.reply.status, 303);
+        }
+        let refused = a.dispatch(None, HitKind::Start, peer(99));
+        assert_eq!(refused.reply.status, 503);
+        assert_eq!(refused.reply.retry_after, Some(60));
+        // The first refusal dropped every answered id: the next ones find
+        // the list empty.
+        assert_eq!(a.table.borrow().order.len(), 0);
+        for _ in 0..100 {
+            assert_eq!(a.dispatch(None, HitKind::Start, peer(99)).reply.status, 503);
+        }
+        assert_eq!(a.stats.refused(), 101);
+        a.expire_all();
+    }
+
+    #[test]
+    fn a_flood_from_one_address_evicts_only_its_own_sessions() {
+        let a = app(100, 10, asker());
+        // A new user from elsewhere, who has not answered yet.
+        let user = a
+            .dispatch(None, HitKind::Start, peer(1))
+            .new_session
+            .unwrap();
+        for _ in 0..1000 {
+            a.dispatch(None, HitKind::Start, peer(2));
+        }
+        assert!(
+            a.live(user).is_some(),
+            "the other address's user was evicted"
+        );
+        assert_eq!(a.live_count(), 11);
+        assert_eq!(a.stats.evicted(), 990);
+        a.expire_all();
+    }
 }

@@ -16,6 +16,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -26,12 +27,12 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 
-use crate::app::{AppInner, Decision};
+use crate::app::{AppInner, Decision, busy};
 use crate::form;
 use crate::id::Id;
 use crate::page;
 use crate::push::PushStream;
-use crate::session::{HitKind, Outcome, Reply};
+use crate::session::{HitKind, Outcome, Reply, Shared};
 
 /// The session cookie's name.
 pub(crate) const COOKIE: &str = "corio_sid";
@@ -79,7 +80,7 @@ impl http_body::Body for Body {
 ///
 /// Suspends the connection's coro while the session decides (and, for a
 /// long poll, while it waits for an event).
-pub(crate) async fn handle<B>(app: Rc<AppInner>, req: Request<B>) -> Response<Body>
+pub(crate) async fn handle<B>(app: Rc<AppInner>, req: Request<B>, peer: IpAddr) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -89,9 +90,9 @@ where
     let page_id = path.strip_prefix("/k/");
     let known = path == "/" || page_id.is_some();
     match *req.method() {
-        Method::GET if path == "/" => decision(&app, app.dispatch(sid, HitKind::Start)),
+        Method::GET if path == "/" => decision(&app, app.dispatch(sid, HitKind::Start, peer)),
         Method::GET if page_id.is_some() => match page_id.and_then(Id::parse) {
-            Some(k) => decision(&app, app.dispatch(sid, HitKind::Show(k))),
+            Some(k) => decision(&app, app.dispatch(sid, HitKind::Show(k), peer)),
             None => error(404, "Not Found", "There is no such page."),
         },
         Method::POST if page_id.is_some() => {
@@ -116,7 +117,7 @@ where
                 Ok(f) => f,
                 Err(rsp) => return rsp,
             };
-            decision(&app, app.dispatch(sid, HitKind::Answer(k, fields)))
+            decision(&app, app.dispatch(sid, HitKind::Answer(k, fields), peer))
         }
         Method::GET if path == "/_corio/push.js" => {
             asset(page::PUSH_JS, "text/javascript; charset=utf-8", "no-cache")
@@ -269,6 +270,18 @@ fn poll<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
         return empty(StatusCode::NO_CONTENT);
     };
     let cursor = cursor(req);
+    let _place = {
+        let mut push = shared.push.borrow_mut();
+        if push.polls >= push.max_listeners() {
+            return reply(busy(
+                "This page already has as many long polls open as it may; \
+                 please try again in a moment.",
+                2,
+            ));
+        }
+        push.polls += 1;
+        PollPlace(&shared)
+    };
     let mut waited = false;
     loop {
         let signal = {
@@ -286,6 +299,17 @@ fn poll<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
         }
         signal.wait_timeout(app.config.heartbeat);
         waited = true;
+    }
+}
+
+/// A long poll's place among its session's, given back on drop.
+struct PollPlace<'a>(&'a Shared);
+
+impl Drop for PollPlace<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut push) = self.0.push.try_borrow_mut() {
+            push.polls -= 1;
+        }
     }
 }
 
@@ -369,6 +393,9 @@ fn reply(r: Reply) -> Response<Body> {
     let h = rsp.headers_mut();
     if let Some(loc) = r.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         h.insert(header::LOCATION, loc);
+    }
+    if let Some(secs) = r.retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     h.insert(
         header::CONTENT_TYPE,

@@ -43,7 +43,7 @@ use crate::form::Answer;
 use crate::html::Html;
 use crate::id::Id;
 use crate::page;
-use crate::push::{PushState, Pusher};
+use crate::push::{PushLimits, PushState, Pusher};
 
 /// What a request asks of its session.
 #[derive(Debug)]
@@ -69,6 +69,8 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     /// `Location` of a 303.
     pub(crate) location: Option<String>,
+    /// `Retry-After` of a 503, in seconds.
+    pub(crate) retry_after: Option<u32>,
     pub(crate) body: Bytes,
 }
 
@@ -78,6 +80,7 @@ impl Reply {
         Reply {
             status: 303,
             location: Some(format!("/k/{k}")),
+            retry_after: None,
             body: Bytes::new(),
         }
     }
@@ -86,6 +89,7 @@ impl Reply {
         Reply {
             status,
             location: None,
+            retry_after: None,
             body,
         }
     }
@@ -152,7 +156,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(id: Id, mailbox_len: usize, push_buffer: usize) -> Shared {
+    pub(crate) fn new(id: Id, mailbox_len: usize, push: PushLimits) -> Shared {
         let now = Instant::now();
         Shared {
             id,
@@ -161,7 +165,7 @@ impl Shared {
             last_seen: Cell::new(now),
             answered: Cell::new(false),
             outcome: Cell::new(Outcome::Running),
-            push: RefCell::new(PushState::new(push_buffer)),
+            push: RefCell::new(PushState::new(push)),
             children: RefCell::new(Vec::new()),
         }
     }

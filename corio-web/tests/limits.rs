@@ -262,3 +262,54 @@ fn a_body_trickled_past_its_deadline_gets_408_and_others_are_served() {
     );
     assert!(cut < Duration::from_secs(3), "cut only after {cut:?}");
 }
+
+#[test]
+fn one_address_holds_only_its_share_of_sessions_and_a_refusal_says_when() {
+    let app = InProcess::start(|| App::new(echo).max_sessions_per_peer(3));
+    // A flood of new sessions from one address recycles its own.
+    for _ in 0..20 {
+        assert_eq!(get(&agent(false), &app.url("/")).status, 303);
+    }
+    assert_eq!(app.stats.sessions(), 3);
+    assert_eq!(app.stats.evicted(), 17);
+    // Three users of that address answer; a fourth is refused, and told so.
+    let users: Vec<_> = (0..3)
+        .map(|_| {
+            let a = agent(false);
+            let k = get(&a, &app.url("/")).location.unwrap();
+            assert_eq!(post(&a, &app.url(&k), &[("x", "1")]).status, 303);
+            a
+        })
+        .collect();
+    let late = get(&agent(false), &app.url("/"));
+    assert_eq!(late.status, 503);
+    assert_eq!(late.retry_after.as_deref(), Some("60"));
+    assert!(late.body.contains("Too many sessions"), "{}", late.body);
+    assert!(late.body.contains("30 minutes"), "{}", late.body);
+    assert!(!late.body.contains("in a minute"), "{}", late.body);
+    assert_eq!(app.stats.refused(), 1);
+    // Those who answered go on.
+    for a in &users {
+        assert_eq!(get(a, &app.url("/")).status, 303);
+    }
+}
+
+#[test]
+fn connections_beyond_an_address_share_get_503_at_once() {
+    let app = InProcess::start(|| App::new(echo).max_connections_per_peer(2));
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(app.addr).unwrap())
+        .collect();
+    // The accept loop has taken both when a request on a third is answered.
+    std::thread::sleep(Duration::from_millis(200));
+    let over = raw(&app, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert!(over.starts_with("HTTP/1.1 503 "), "{over:?}");
+    assert!(over.contains("retry-after: 5"), "{over:?}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let ok = raw(
+        &app,
+        b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(ok.starts_with("HTTP/1.1 303 "), "{ok:?}");
+}
