@@ -378,3 +378,42 @@ fn handler_answers_connections_over_the_cap_503() {
         server.cancel();
     });
 }
+
+#[test]
+fn a_blocking_handler_whose_client_went_is_unwound_and_its_drops_run() {
+    util::within(LIMIT, "client gone", || {
+        let http = Http::new();
+        let (addr, server) = start(&http);
+        let before = SLEEPING.with(|p| p.now());
+        let mut conns = Vec::new();
+        for _ in 0..20 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"GET /sleep/60000 HTTP/1.1\r\n\r\n").unwrap();
+            conns.push(c);
+        }
+        // A client that stays is left alone.
+        let mut stays = TcpStream::connect(addr).unwrap();
+        stays
+            .write_all(b"GET /sleep/2500 HTTP/1.1\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let t = Instant::now();
+        while SLEEPING.with(|p| p.now()) < before + 21 && t.elapsed() < Duration::from_secs(5) {
+            corio::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(SLEEPING.with(|p| p.now()), before + 21);
+        drop(conns);
+        let t = Instant::now();
+        while http.connections() > 1 && t.elapsed() < Duration::from_secs(10) {
+            corio::sleep(Duration::from_millis(20));
+        }
+        let took = t.elapsed();
+        assert_eq!(http.connections(), 1, "handlers of gone clients still run");
+        // Their guards were dropped: only the one that stays still sleeps.
+        assert_eq!(SLEEPING.with(|p| p.now()), before + 1);
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        let mut out = String::new();
+        stays.read_to_string(&mut out).unwrap();
+        assert!(out.ends_with("slept 2500 ms"), "{out}");
+        server.cancel();
+    });
+}

@@ -77,6 +77,14 @@ const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// connection waits. Pipelined requests on one connection are answered in
 /// order; other connections go on meanwhile.
 ///
+/// A handler whose client has gone — closed or reset its connection — is
+/// unwound at its blocking call (checked every half second, once it has
+/// run that long): its `Drop`s run and the connection closes, as hyper on
+/// tokio drops the handler's future when its connection goes. A client
+/// that merely stops sending (`shutdown(SHUT_WR)`) counts as gone, as it
+/// does for hyper. (Not with `panic = "abort"`, where unwinding would end
+/// the process: there the handler runs to its end.)
+///
 /// A panic in the service ends its connection's coro (the connection is
 /// closed without an answer) and is reported on stderr; the server and the
 /// other connections go on.
@@ -151,6 +159,108 @@ struct Graceful {
     free: RefCell<Vec<usize>>,
     /// Open connections.
     live: Cell<usize>,
+    /// Per slot, what the watcher looks at while a request is in flight.
+    watched: RefCell<Vec<Option<Watched>>>,
+    /// The coro that cancels handlers whose client has gone (while any
+    /// connection is open).
+    watcher: RefCell<Option<crate::JoinHandle<()>>>,
+}
+
+/// A connection as the watcher sees it.
+struct Watched {
+    fd: std::os::fd::RawFd,
+    /// The coro serving it.
+    coro: crate::Coro,
+    /// Since when its request has been in flight (the handler has not
+    /// answered yet).
+    in_flight: Rc<Cell<Option<Instant>>>,
+    /// Whether [`ClientGone`] was thrown at `coro`.
+    thrown: Rc<Cell<bool>>,
+}
+
+/// What the watcher throws at a connection's coro whose client has gone;
+/// [`Http::serve_connection`] catches it.
+struct ClientGone;
+
+/// How often the watcher looks for handlers whose client has gone, and how
+/// long a handler must have been running before it is looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// Whether the peer of the socket `fd` has closed it (end of stream or a
+/// reset, seen without consuming anything).
+fn peer_gone(fd: std::os::fd::RawFd) -> bool {
+    let mut b = 0u8;
+    // SAFETY: `b` is valid for a write of one byte; MSG_PEEK consumes
+    // nothing and MSG_DONTWAIT never blocks.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&raw mut b).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => true,
+        1.. => false,
+        _ => matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::ECONNRESET | libc::EPIPE | libc::ENOTCONN)
+        ),
+    }
+}
+
+/// The watcher's loop: every [`WATCH_EVERY`], cancels the coro of each
+/// connection whose handler has been running that long and whose client
+/// has gone (as hyper on tokio drops the handler's future when its
+/// connection goes). Ends when no connection is open.
+fn watch(g: std::rc::Weak<Graceful>) {
+    loop {
+        crate::sleep(WATCH_EVERY);
+        let Some(g) = g.upgrade() else { return };
+        if g.live.get() == 0 {
+            return;
+        }
+        let now = Instant::now();
+        for w in g.watched.borrow().iter().flatten() {
+            if !w.thrown.get()
+                && w.in_flight
+                    .get()
+                    .is_some_and(|t| now.duration_since(t) >= WATCH_EVERY)
+                && peer_gone(w.fd)
+            {
+                // Its blocking call (now, or the next) unwinds: the
+                // handler's `Drop`s run, `serve_connection` catches it and
+                // the connection closes.
+                w.thrown.set(true);
+                w.coro.throw(ClientGone);
+            }
+        }
+    }
+}
+
+/// Keeps a connection in the watcher's view while it is served; out of it
+/// when dropped.
+struct Watch<'a> {
+    g: &'a Graceful,
+    slot: usize,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        let w = self
+            .g
+            .watched
+            .borrow_mut()
+            .get_mut(self.slot)
+            .and_then(Option::take);
+        // A throw that has not fired must not hit what the coro does next.
+        if let Some(w) = w
+            && w.thrown.get()
+        {
+            w.coro.clear_throw();
+        }
+    }
 }
 
 /// An open connection's slot in [`Graceful`]; frees it when dropped.
@@ -174,7 +284,26 @@ impl Graceful {
     }
 }
 
-impl Conn<'_> {
+impl<'a> Conn<'a> {
+    /// Shows the connection (socket `fd`, served by the current coro) to the
+    /// watcher while the returned guard lives.
+    fn watch(&self, fd: std::os::fd::RawFd, in_flight: Rc<Cell<Option<Instant>>>) -> Watch<'a> {
+        let mut watched = self.g.watched.borrow_mut();
+        if watched.len() <= self.slot {
+            watched.resize_with(self.slot + 1, || None);
+        }
+        watched[self.slot] = Some(Watched {
+            fd,
+            coro: crate::current(),
+            in_flight,
+            thrown: Rc::new(Cell::new(false)),
+        });
+        Watch {
+            g: self.g,
+            slot: self.slot,
+        }
+    }
+
     /// Keeps `waker` to wake the connection at shutdown.
     fn register(&self, waker: &Waker) {
         let mut wakers = self.g.wakers.borrow_mut();
@@ -242,6 +371,8 @@ impl Http {
                 wakers: RefCell::new(Vec::new()),
                 free: RefCell::new(Vec::new()),
                 live: Cell::new(0),
+                watched: RefCell::new(Vec::new()),
+                watcher: RefCell::new(None),
             }),
             slots: Rc::new(Semaphore::new(permits(DEFAULT_MAX_CONNECTIONS))),
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -387,7 +518,10 @@ impl Http {
     {
         let g = &*self.graceful;
         let me = g.enter();
+        self.start_watcher();
         let deadline = Rc::new(Cell::new(None));
+        let in_flight = Rc::new(Cell::new(None));
+        let fd = stream.registration().fd();
         let io = Deadlined {
             io: Io::new(stream),
             deadline: deadline.clone(),
@@ -395,25 +529,39 @@ impl Http {
         let service = BodyDeadline {
             inner: RefCell::new(service),
             deadline,
+            in_flight: in_flight.clone(),
             timeout: self.body_timeout,
         };
         let mut conn = pin!(self.builder.serve_connection(io, service));
+        // Dropped before `conn` (which closes the socket): the watcher
+        // never looks at a closed descriptor.
+        let _watch = me.watch(fd, in_flight);
         // `block_on` polls with one waker for its whole run: register it
         // once. Then each poll only looks at the switch.
         let mut registered = false;
         let mut told = false;
-        crate::block_on(poll_fn(|cx| {
-            if !told {
-                if g.shutdown.get() {
-                    conn.as_mut().graceful_shutdown();
-                    told = true;
-                } else if !registered {
-                    me.register(cx.waker());
-                    registered = true;
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::block_on(poll_fn(|cx| {
+                if !told {
+                    if g.shutdown.get() {
+                        conn.as_mut().graceful_shutdown();
+                        told = true;
+                    } else if !registered {
+                        me.register(cx.waker());
+                        registered = true;
+                    }
                 }
+                conn.as_mut().poll(cx)
+            }))
+        }));
+        match served {
+            Ok(r) => r,
+            Err(p) if p.is::<ClientGone>() => {
+                log::debug!("corio::compat: the client went while its handler ran");
+                Ok(())
             }
-            conn.as_mut().poll(cx)
-        }))
+            Err(p) => std::panic::resume_unwind(p),
+        }
     }
 
     /// The per-connection function for [`net::serve`](crate::net::serve),
@@ -461,6 +609,23 @@ impl Http {
                 drop(slot);
             }
             None => refuse(stream),
+        }
+    }
+
+    /// Starts the watcher coro unless it runs.
+    fn start_watcher(&self) {
+        // Throwing at a coro unwinds it: with `panic = "abort"` that would
+        // end the process, so nothing is watched then.
+        if cfg!(not(panic = "unwind")) {
+            return;
+        }
+        let mut w = self.graceful.watcher.borrow_mut();
+        if w.as_ref().is_none_or(|h| h.is_finished()) {
+            let g = Rc::downgrade(&self.graceful);
+            *w = crate::Builder::new()
+                .name("compat::Http watcher")
+                .spawn(move || watch(g))
+                .ok();
         }
     }
 
@@ -667,6 +832,8 @@ fn refuse(stream: TcpStream) {
 struct BodyDeadline<S> {
     inner: RefCell<S>,
     deadline: Rc<Cell<Option<Instant>>>,
+    /// Since when the handler has been running (`None` once it answered).
+    in_flight: Rc<Cell<Option<Instant>>>,
     timeout: Option<Duration>,
 }
 
@@ -680,14 +847,17 @@ where
     type Future = Answered<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let now = Instant::now();
         if let Some(t) = self.timeout
             && !req.body().is_end_stream()
         {
-            self.deadline.set(Instant::now().checked_add(t));
+            self.deadline.set(now.checked_add(t));
         }
+        self.in_flight.set(Some(now));
         Answered {
             fut: Box::pin(self.inner.borrow_mut().call(req)),
             deadline: self.deadline.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -696,6 +866,7 @@ where
 struct Answered<F> {
     fut: Pin<Box<F>>,
     deadline: Rc<Cell<Option<Instant>>>,
+    in_flight: Rc<Cell<Option<Instant>>>,
 }
 
 impl<F: Future> Future for Answered<F> {
@@ -704,6 +875,7 @@ impl<F: Future> Future for Answered<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let out = std::task::ready!(self.fut.as_mut().poll(cx));
         self.deadline.set(None);
+        self.in_flight.set(None);
         Poll::Ready(out)
     }
 }
@@ -711,5 +883,6 @@ impl<F: Future> Future for Answered<F> {
 impl<F> Drop for Answered<F> {
     fn drop(&mut self) {
         self.deadline.set(None);
+        self.in_flight.set(None);
     }
 }
