@@ -372,6 +372,7 @@ fn session_floods_from_one_address_spare_everyone_else() {
         let r = a.send("GET", "/", None, "");
         assert_eq!(r.status, 503);
         assert_eq!(r.header("retry-after"), Some("60"));
+        assert!(r.body.contains("from your network address"), "{}", r.body);
     }
     let refusing = t.elapsed();
     let cpu = p.cpu() - cpu0;
