@@ -417,3 +417,33 @@ fn a_blocking_handler_whose_client_went_is_unwound_and_its_drops_run() {
         server.cancel();
     });
 }
+
+#[test]
+fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
+    util::within(LIMIT, "write timeout", || {
+        let mut http = Http::new();
+        http.write_timeout(Some(Duration::from_millis(300)));
+        let (addr, server) = start(&http);
+        let mut c = TcpStream::connect(addr).unwrap();
+        // Pipelined requests, answers never read: the socket buffers fill,
+        // hyper's write stalls, the timeout closes the connection.
+        let reqs = b"GET / HTTP/1.1\r\n\r\n".repeat(1000);
+        let t = Instant::now();
+        let mut cut = None;
+        while t.elapsed() < Duration::from_secs(20) {
+            if c.write_all(&reqs).is_err() {
+                cut = Some(t.elapsed());
+                break;
+            }
+            corio::sleep(Duration::from_millis(1));
+        }
+        let cut = cut.expect("never cut");
+        assert!(cut < Duration::from_secs(10), "cut at {cut:?}");
+        let t = Instant::now();
+        while http.connections() > 0 && t.elapsed() < Duration::from_secs(5) {
+            corio::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(http.connections(), 0);
+        server.cancel();
+    });
+}

@@ -27,6 +27,8 @@ const DEFAULT_MAX_HEAD: usize = 16 * 1024;
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// [`Http::new`]'s deadline for a request body.
 const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// [`Http::new`]'s write timeout for the streams it accepts.
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves HTTP/1.1 connections with a hyper service: one coro per
 /// connection, keep-alive and pipelining, hyper's limits and timeouts, and
@@ -50,6 +52,7 @@ const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// | request head (line and headers) | 16 KiB, else `431` | `builder().max_buf_size(n)` (at least 8 KiB) |
 /// | time to send a request head | 30 s, else `408` and close | `builder().header_read_timeout(t)` |
 /// | time to send a request body | 30 s from its head; a read bringing body bytes later closes the connection | [`body_timeout`](Http::body_timeout) |
+/// | a client that stops reading | its connection closes after 30 s without progress | [`write_timeout`](Http::write_timeout) |
 /// | open connections | 1,024: [`serve`](Http::serve) accepts no more until one closes; [`handler`](Http::handler) answers more with `503` and closes them | [`max_connections`](Http::max_connections) |
 ///
 /// The body deadline is enforced on the bytes that arrive: a body that
@@ -132,6 +135,7 @@ pub struct Http {
     slots: Rc<Semaphore>,
     max_connections: usize,
     body_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Http {
@@ -377,6 +381,7 @@ impl Http {
             slots: Rc::new(Semaphore::new(permits(DEFAULT_MAX_CONNECTIONS))),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             body_timeout: Some(DEFAULT_BODY_TIMEOUT),
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
         }
     }
 
@@ -612,6 +617,29 @@ impl Http {
         }
     }
 
+    /// How long a write to a client may wait without progress, on the
+    /// streams [`serve`](Http::serve) and [`handler`](Http::handler) take
+    /// (set as the stream's write timeout, unless it has one already): a
+    /// client that stops reading holds its connection no longer than this
+    /// once its socket buffers are full. `None` leaves the stream as it is.
+    ///
+    /// Default: 30 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut http = corio::compat::Http::new();
+    /// http.write_timeout(None);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn write_timeout(&mut self, timeout: Option<Duration>) -> &mut Http {
+        self.write_timeout = timeout;
+        self
+    }
+
     /// Starts the watcher coro unless it runs.
     fn start_watcher(&self) {
         // Throwing at a coro unwinds it: with `panic = "abort"` that would
@@ -640,6 +668,12 @@ impl Http {
         let http = self.clone();
         move |stream: TcpStream| {
             let _ = stream.set_nodelay(true);
+            // A timeout the stream has already (`net::Server`'s) stays.
+            if let Some(t) = http.write_timeout
+                && matches!(stream.write_timeout(), Ok(None))
+            {
+                let _ = stream.set_write_timeout(Some(t));
+            }
             if let Err(e) = http.serve_connection(stream, service.clone()) {
                 log::debug!("corio::compat: connection ended with an error: {e}");
             }
