@@ -41,7 +41,7 @@ use crate::html::Html;
 use crate::id::Id;
 use crate::page;
 use crate::push::PushLimits;
-use crate::session::{HitKind, Outcome, Reply, ReplyTo, Session, Shared, Tombstone};
+use crate::session::{HitKind, Host, Key, Outcome, Reply, ReplyTo, Session, Shared, Tombstone};
 
 /// The settings of an [`App`](crate::App).
 #[derive(Clone, Debug)]
@@ -169,14 +169,20 @@ impl Stats {
     fn add(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
-    pub(crate) fn count_answer(&self) {
-        Stats::add(&self.answers);
+}
+
+impl Host for AppInner {
+    fn expired(&self, shared: &Shared) {
+        AppInner::expired(self, shared);
     }
-    pub(crate) fn count_replayed(&self) {
-        Stats::add(&self.replayed);
+    fn answered(&self) {
+        Stats::add(&self.stats.answers);
     }
-    pub(crate) fn count_stale(&self) {
-        Stats::add(&self.stale);
+    fn replayed(&self) {
+        Stats::add(&self.stats.replayed);
+    }
+    fn stale(&self) {
+        Stats::add(&self.stats.stale);
     }
 }
 
@@ -273,25 +279,6 @@ pub(crate) struct Decision {
     pub(crate) reply: Reply,
     /// A new session's id: set it as the cookie.
     pub(crate) new_session: Option<Id>,
-}
-
-/// The part of a hit that outlives it (for a second look when the session
-/// ended before replying).
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Key {
-    Start,
-    Show(Id),
-    Answer(Id),
-}
-
-impl HitKind {
-    pub(crate) fn key(&self) -> Key {
-        match *self {
-            HitKind::Start => Key::Start,
-            HitKind::Show(k) => Key::Show(k),
-            HitKind::Answer(k, _) => Key::Answer(k),
-        }
-    }
 }
 
 enum Delivery {
@@ -400,16 +387,18 @@ impl AppInner {
             builder = builder.stack_size(size);
         }
         let run = {
+            let host: Weak<dyn Host> = self.me.clone();
             let session = Session::new(
                 shared.clone(),
-                self.me.clone(),
+                host,
                 first,
                 notice,
                 self.config.title.clone(),
                 (self.config.idle_timeout, self.config.absolute_timeout),
             );
             let dialogue = self.dialogue.clone();
-            move || run(session, dialogue)
+            let app = self.me.clone();
+            move || run(app, session, dialogue)
         };
         let coro = match builder.spawn(run) {
             Ok(h) => h.coro(),
@@ -695,7 +684,7 @@ impl Drop for EndGuard {
             } // else dropped: its handler starts over
         }
         shared.mailbox.shutdown();
-        shared.push.borrow_mut().wake();
+        shared.push.borrow_mut().end();
         let children = std::mem::take(&mut *shared.children.borrow_mut());
         for c in children {
             c.cancel();
@@ -704,9 +693,9 @@ impl Drop for EndGuard {
 }
 
 /// The body of a session's coro.
-fn run(session: Session, dialogue: Dialogue) {
+fn run(app: Weak<AppInner>, session: Session, dialogue: Dialogue) {
     let mut guard = EndGuard {
-        app: session.app(),
+        app,
         shared: session.shared(),
         session: Some(session),
         tomb: None,

@@ -255,7 +255,7 @@ fn push<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
     };
     let cursor = cursor(req);
     let stream = PushStream::new(
-        &shared,
+        &shared.push,
         cursor,
         app.config.heartbeat,
         Rc::new(corio::compat::Timer),

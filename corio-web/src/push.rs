@@ -17,6 +17,7 @@
 //! `data-transport=poll`): it answers at once with the events after `N`,
 //! or waits for the next one (at most the heartbeat interval).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::pin::Pin;
@@ -29,7 +30,6 @@ use corio::sync::Signal;
 use http_body::Frame;
 
 use crate::html::Html;
-use crate::session::{Outcome, Shared};
 
 /// The limits of one session's push log.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +56,9 @@ pub(crate) struct PushLimits {
 pub(crate) struct PushState {
     /// Whether the dialogue asked for a [`Pusher`] (pages carry the script).
     pub(crate) enabled: bool,
+    /// Whether the session still runs (pushing does nothing after, and
+    /// streams end).
+    live: bool,
     /// The number of the last event pushed (0: none yet).
     last: u64,
     /// The last events, oldest first, each already in event-stream form.
@@ -76,6 +79,7 @@ impl PushState {
     pub(crate) fn new(limits: PushLimits) -> PushState {
         PushState {
             enabled: false,
+            live: true,
             last: 0,
             ring: VecDeque::new(),
             bytes: 0,
@@ -122,8 +126,15 @@ impl PushState {
         self.wake();
     }
 
+    /// The session ended: pushers do nothing from now on, listeners are
+    /// woken to end.
+    pub(crate) fn end(&mut self) {
+        self.live = false;
+        self.wake();
+    }
+
     /// Wakes every listener (a new event, or the session ended).
-    pub(crate) fn wake(&mut self) {
+    fn wake(&mut self) {
         for w in self.streams.values_mut().filter_map(Option::take) {
             w.wake();
         }
@@ -213,12 +224,12 @@ fn reload(last: u64) -> Bytes {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Pusher {
-    shared: Weak<Shared>,
+    log: Weak<RefCell<PushState>>,
 }
 
 impl Pusher {
-    pub(crate) fn new(shared: Weak<Shared>) -> Pusher {
-        Pusher { shared }
+    pub(crate) fn new(log: Weak<RefCell<PushState>>) -> Pusher {
+        Pusher { log }
     }
 
     /// Appends `html` at the end of the element with id `target`. An
@@ -283,21 +294,20 @@ impl Pusher {
     ///
     /// Never suspends.
     pub fn is_alive(&self) -> bool {
-        self.shared
-            .upgrade()
-            .is_some_and(|s| s.outcome.get() == Outcome::Running)
+        self.log.upgrade().is_some_and(|l| l.borrow().live)
     }
 
     fn send(&self, event: &str, target: &str, data: &str) -> bool {
-        let Some(shared) = self.shared.upgrade() else {
+        let Some(log) = self.log.upgrade() else {
             return false;
         };
-        if shared.outcome.get() != Outcome::Running {
+        let mut log = log.borrow_mut();
+        if !log.live {
             return false;
         }
         // A target is an element id: keep it to one line.
         let target: String = target.chars().filter(|c| !c.is_control()).collect();
-        shared.push.borrow_mut().push(event, &target, data);
+        log.push(event, &target, data);
         true
     }
 }
@@ -305,7 +315,7 @@ impl Pusher {
 /// The body of a `GET /_push` reply: an endless event stream, one event
 /// per frame (each a reference to the ring's copy).
 pub(crate) struct PushStream {
-    shared: Weak<Shared>,
+    log: Weak<RefCell<PushState>>,
     /// Its place in the session's `streams`.
     id: u64,
     cursor: u64,
@@ -318,14 +328,14 @@ pub(crate) struct PushStream {
 
 impl PushStream {
     pub(crate) fn new(
-        shared: &Rc<Shared>,
+        log: &Rc<RefCell<PushState>>,
         cursor: u64,
         heartbeat: Duration,
         timer: Rc<dyn hyper::rt::Timer>,
     ) -> PushStream {
-        let id = shared.push.borrow_mut().open_stream();
+        let id = log.borrow_mut().open_stream();
         PushStream {
-            shared: Rc::downgrade(shared),
+            log: Rc::downgrade(log),
             id,
             cursor,
             greeted: false,
@@ -336,14 +346,14 @@ impl PushStream {
     }
 
     pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
-        let Some(shared) = self.shared.upgrade() else {
+        let Some(log) = self.log.upgrade() else {
             return Poll::Ready(None);
         };
-        let mut push = shared.push.borrow_mut();
+        let mut push = log.borrow_mut();
         // Ended by a newer stream of the session.
-        let Some(slot) = push.streams.get_mut(&self.id) else {
+        if !push.streams.contains_key(&self.id) {
             return Poll::Ready(None);
-        };
+        }
         if !self.greeted {
             self.greeted = true;
             // Sent at once, so the browser sees the stream open.
@@ -351,9 +361,11 @@ impl PushStream {
                 b"retry: 2000\n: corio push\n\n",
             ))));
         }
-        if shared.outcome.get() == Outcome::Running
-            && !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
-        {
+        let live = push.live;
+        let Some(slot) = push.streams.get_mut(&self.id) else {
+            return Poll::Ready(None);
+        };
+        if live && !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *slot = Some(cx.waker().clone());
         }
         if let Some((event, cursor)) = push.next_after(self.cursor) {
@@ -361,7 +373,7 @@ impl PushStream {
             self.tick = None;
             return Poll::Ready(Some(Frame::data(event)));
         }
-        if shared.outcome.get() != Outcome::Running {
+        if !push.live {
             return Poll::Ready(None);
         }
         drop(push);
@@ -381,8 +393,8 @@ impl PushStream {
 impl Drop for PushStream {
     fn drop(&mut self) {
         // Its waker goes with it (a closed stream leaves nothing behind).
-        if let Some(shared) = self.shared.upgrade()
-            && let Ok(mut push) = shared.push.try_borrow_mut()
+        if let Some(log) = self.log.upgrade()
+            && let Ok(mut push) = log.try_borrow_mut()
         {
             push.streams.remove(&self.id);
         }
@@ -392,11 +404,10 @@ impl Drop for PushStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::Id;
     use std::task::Waker;
 
-    fn shared(limits: PushLimits) -> Rc<Shared> {
-        Rc::new(Shared::new(Id::random().unwrap(), 1, limits))
+    fn shared(limits: PushLimits) -> Rc<RefCell<PushState>> {
+        Rc::new(RefCell::new(PushState::new(limits)))
     }
 
     fn limits() -> PushLimits {
@@ -414,7 +425,7 @@ mod tests {
         for _ in 0..50 {
             p.append("t", crate::Html::from("x".repeat(90)));
         }
-        let push = s.push.borrow();
+        let push = s.borrow();
         assert!(push.bytes <= 1000, "{} bytes", push.bytes);
         assert_eq!(
             push.bytes,
@@ -435,7 +446,7 @@ mod tests {
         let s = shared(limits());
         let p = Pusher::new(Rc::downgrade(&s));
         p.append("t", crate::Html::from("hello"));
-        let push = s.push.borrow();
+        let push = s.borrow();
         let (a, _) = push.next_after(0).unwrap();
         let (b, _) = push.next_after(0).unwrap();
         assert_eq!(a.as_ptr(), b.as_ptr());
@@ -450,7 +461,7 @@ mod tests {
         let mut streams: Vec<PushStream> = (0..3)
             .map(|_| PushStream::new(&s, 0, Duration::from_secs(60), timer.clone()))
             .collect();
-        assert_eq!(s.push.borrow().streams.len(), 2);
+        assert_eq!(s.borrow().streams.len(), 2);
         // The oldest was ended by the third.
         assert!(matches!(streams[0].poll_frame(&mut cx), Poll::Ready(None)));
         for st in &mut streams[1..] {
@@ -462,6 +473,6 @@ mod tests {
             let _ = st.poll_frame(&mut cx);
         }
         drop(streams);
-        assert_eq!(s.push.borrow().streams.len(), 0);
+        assert_eq!(s.borrow().streams.len(), 0);
     }
 }

@@ -38,7 +38,6 @@ use bytes::Bytes;
 use corio::sync::Channel;
 use corio::{Coro, JoinHandle};
 
-use crate::app::{AppInner, Key};
 use crate::form::Answer;
 use crate::html::Html;
 use crate::id::Id;
@@ -54,6 +53,39 @@ pub(crate) enum HitKind {
     Show(Id),
     /// `POST /k/<k>`: the answer to page `k`.
     Answer(Id, Answer),
+}
+
+/// What a session tells the app it runs in. The app passes itself down
+/// as this (a session never names the app's type), so sessions and the
+/// app's table do not depend on each other both ways.
+pub(crate) trait Host {
+    /// The session found its own time was up (it cancels itself next).
+    fn expired(&self, shared: &Shared);
+    /// The dialogue got an answer.
+    fn answered(&self);
+    /// A double submit was replayed.
+    fn replayed(&self);
+    /// A stale request was refused.
+    fn stale(&self);
+}
+
+/// The part of a hit that outlives it (for a second look when the session
+/// ended before replying).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Key {
+    Start,
+    Show(Id),
+    Answer(Id),
+}
+
+impl HitKind {
+    pub(crate) fn key(&self) -> Key {
+        match *self {
+            HitKind::Start => Key::Start,
+            HitKind::Show(k) => Key::Show(k),
+            HitKind::Answer(k, _) => Key::Answer(k),
+        }
+    }
 }
 
 /// One request, waiting in a session's mailbox for its reply.
@@ -150,7 +182,7 @@ pub(crate) struct Shared {
     /// the first to be evicted when the table is full).
     pub(crate) answered: Cell<bool>,
     pub(crate) outcome: Cell<Outcome>,
-    pub(crate) push: RefCell<PushState>,
+    pub(crate) push: Rc<RefCell<PushState>>,
     /// Coros started with [`Session::spawn`]; cancelled when the session ends.
     pub(crate) children: RefCell<Vec<Coro>>,
 }
@@ -165,7 +197,7 @@ impl Shared {
             last_seen: Cell::new(now),
             answered: Cell::new(false),
             outcome: Cell::new(Outcome::Running),
-            push: RefCell::new(PushState::new(push)),
+            push: Rc::new(RefCell::new(PushState::new(push))),
             children: RefCell::new(Vec::new()),
         }
     }
@@ -230,7 +262,7 @@ impl Tombstone {
 /// ```
 pub struct Session {
     shared: Rc<Shared>,
-    app: Weak<AppInner>,
+    app: Weak<dyn Host>,
     /// The request the next page answers.
     pending: Option<ReplyTo>,
     /// What [`show`](Session::show) collected for the next page.
@@ -256,7 +288,7 @@ impl fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(
         shared: Rc<Shared>,
-        app: Weak<AppInner>,
+        app: Weak<dyn Host>,
         first: ReplyTo,
         notice: Option<Html>,
         title: String,
@@ -273,10 +305,6 @@ impl Session {
             idle_timeout,
             absolute_timeout,
         }
-    }
-
-    pub(crate) fn app(&self) -> Weak<AppInner> {
-        self.app.clone()
     }
 
     pub(crate) fn shared(&self) -> Rc<Shared> {
@@ -364,7 +392,7 @@ impl Session {
                     self.pending = Some(hit.reply);
                     self.shared.answered.set(true);
                     if let Some(app) = self.app.upgrade() {
-                        app.stats.count_answer();
+                        app.answered();
                     }
                     return fields;
                 }
@@ -378,19 +406,19 @@ impl Session {
 
     /// The reply to a request that is not a fresh answer to page `k`.
     fn while_waiting(&self, kind: &HitKind, k: Id, page: &Bytes) -> Reply {
-        let stats = self.app.upgrade().map(|a| a.stats.clone());
+        let app = self.app.upgrade();
         match *kind {
             HitKind::Show(x) if x == k => Reply::page(200, page.clone()),
             HitKind::Start => Reply::see(k),
             HitKind::Answer(x, _) if Some(x) == self.prev_k => {
-                if let Some(s) = stats {
-                    s.count_replayed();
+                if let Some(a) = &app {
+                    a.replayed();
                 }
                 Reply::see(k)
             }
             _ => {
-                if let Some(s) = stats {
-                    s.count_stale();
+                if let Some(a) = &app {
+                    a.stale();
                 }
                 let answer = matches!(kind, HitKind::Answer(..));
                 Reply::page(409, page::stale(&self.title, k, answer))
@@ -471,7 +499,7 @@ impl Session {
     /// Never suspends.
     pub fn pusher(&mut self) -> Pusher {
         self.shared.push.borrow_mut().enabled = true;
-        Pusher::new(Rc::downgrade(&self.shared))
+        Pusher::new(Rc::downgrade(&self.shared.push))
     }
 
     /// Starts a coro that belongs to this session: it is cancelled (its
