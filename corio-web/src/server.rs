@@ -137,13 +137,16 @@ impl App {
         /// that never answered (if all of them answered, the new one gets 503):
         /// a flood from one address recycles its own sessions and leaves
         /// everybody else's alone. Users behind one NAT share the address's
-        /// share; raise it when many do.
+        /// share; raise it when many do — and behind a reverse proxy, where
+        /// every client has the proxy's address, lift it (`usize::MAX`) and
+        /// cap per client at the proxy.
         max_sessions_per_peer: usize, "500"
     );
     setting!(
         /// How many connections one client address may have open at once;
         /// more are answered 503 and closed at once (a browser opens at most
-        /// six to a server).
+        /// six to a server). Behind a reverse proxy every client has the
+        /// proxy's address: lift it there (`usize::MAX`).
         max_connections_per_peer: usize, "128"
     );
     setting!(
