@@ -405,3 +405,53 @@ fn session_floods_from_one_address_spare_everyone_else() {
         base.0
     );
 }
+
+#[test]
+fn webchat_long_lines_to_many_members_cost_each_member_a_bounded_ring() {
+    let _one = serial();
+    const MEMBERS: usize = 300;
+    const LINES: usize = 256;
+    let mut p = Proc::start("webchat");
+    let base = p.baseline();
+    // Members join: nickname page, nickname, the room's page.
+    let join = |p: &Proc, i: usize| {
+        let mut c = Client::new(HONEST, p.ex.addr);
+        let first = c.send("GET", "/", None, "");
+        let cookie = first.cookie().unwrap();
+        let nick_page = first.header("location").unwrap().to_owned();
+        let r = c.send("POST", &nick_page, Some(&cookie), &format!("nick=m{i}"));
+        assert_eq!(r.status, 303, "{r:?}");
+        (c, cookie, r.header("location").unwrap().to_owned())
+    };
+    for i in 0..MEMBERS {
+        join(&p, i);
+    }
+    let joined = p.rss_kib();
+    // One of them says 256 lines of 500 characters.
+    let (mut c, cookie, mut page) = join(&p, MEMBERS);
+    let line = format!("line={}", "x".repeat(500));
+    let start = Instant::now();
+    for _ in 0..LINES {
+        let r = c.send("POST", &page, Some(&cookie), &line);
+        assert_eq!(r.status, 303, "{r:?}");
+        page = r.header("location").unwrap().to_owned();
+    }
+    let said = start.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let rss = p.rss_kib();
+    let per = rss.saturating_sub(joined) / MEMBERS as u64;
+    let worst = (0..5).map(|_| p.probe()).max().unwrap();
+    figures(
+        "webchat long lines",
+        format_args!(
+            "{MEMBERS} members, {LINES} lines of 500 characters in {said:?}: RSS {} KiB at rest, \
+             {joined} KiB joined, {rss} KiB after ({per} KiB more a member; each member's push \
+             ring holds at most 64 events, 64 KiB, and lines are kept once); slowest of 5 new \
+             users {worst:?}",
+            base.1
+        ),
+    );
+    // It was ~180 KiB: 256 events in each ring, a copy of each line in each queue.
+    assert!(per < 128, "{per} KiB a member");
+    assert!(worst < PROBE_LIMIT, "{worst:?}");
+}
