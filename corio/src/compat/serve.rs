@@ -50,7 +50,7 @@ const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// | limit | default | set with |
 /// |---|---|---|
 /// | request head (line and headers) | 16 KiB, else `431` | `builder().max_buf_size(n)` (at least 8 KiB) |
-/// | time to send a request head | 30 s, else `408` and close | `builder().header_read_timeout(t)` |
+/// | time to send a request head | 30 s, else the connection closes | `builder().header_read_timeout(t)` |
 /// | time to send a request body | 30 s from its head; a read bringing body bytes later closes the connection | [`body_timeout`](Http::body_timeout) |
 /// | a client that stops reading | its connection closes after 30 s without progress | [`write_timeout`](Http::write_timeout) |
 /// | open connections | 1,024: [`serve`](Http::serve) accepts no more until one closes; [`handler`](Http::handler) answers more with `503` and closes them | [`max_connections`](Http::max_connections) |
@@ -793,8 +793,10 @@ impl Http {
 }
 
 /// Serves `service` on `listener` with [`Http::new`]'s settings: HTTP/1.1,
-/// a coro per connection, keep-alive, 30 s header read timeout. Runs the
-/// accept loop in the calling coro for ever (cancel it to stop).
+/// a coro per connection, keep-alive, and the [limits](Http#limits) — a
+/// 16 KiB head, 30 s for a head and for a body, a 30 s write timeout, at
+/// most 1,024 connections. Runs the accept loop in the calling coro for
+/// ever (cancel it to stop).
 ///
 /// An axum `Router` is served through hyper's `service_fn`, as axum's own
 /// hyper examples do (`Router` is always ready):
