@@ -111,13 +111,14 @@ mod page;
 mod push;
 mod server;
 mod session;
+mod stats;
 
-pub use app::Stats;
 pub use form::{Answer, FieldError};
 pub use html::Html;
 pub use push::Pusher;
 pub use server::{App, AppHandle};
 pub use session::Session;
+pub use stats::Stats;
 
 /// A form that posts back to the page it is on, with `fields` and a
 /// submit button (name the button with a field of your own for several).

@@ -16,8 +16,9 @@ use corio::sync::Semaphore;
 use corio::{Coro, CoroId, JoinHandle};
 use hyper::service::service_fn;
 
-use crate::app::{AppInner, Config, Stats};
+use crate::app::{AppInner, Config};
 use crate::session::Session;
+use crate::stats::Stats;
 
 /// A web application whose every browser session runs `dialogue` in a
 /// coro of its own.

@@ -6,17 +6,18 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::task::Waker;
+use std::time::Duration;
 
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::HttpService;
-use hyper::{Request, Response};
 
 use super::io::Deadlined;
+use super::limits::{BodyDeadline, Slot, permits, refuse};
+use super::track::{ClientGone, Graceful, watch};
 use super::{Io, Stream, Timer};
 use crate::net::{TcpListener, TcpStream};
 use crate::sync::Semaphore;
@@ -150,179 +151,6 @@ impl fmt::Debug for Http {
 impl Default for Http {
     fn default() -> Self {
         Http::new()
-    }
-}
-
-/// The shutdown switch and the connections it must reach.
-struct Graceful {
-    shutdown: Cell<bool>,
-    /// The waker of each open connection's `block_on`, by slot (`None`
-    /// until it first polls, and after it was woken for the shutdown).
-    wakers: RefCell<Vec<Option<Waker>>>,
-    /// Slots of `wakers` not in use.
-    free: RefCell<Vec<usize>>,
-    /// Open connections.
-    live: Cell<usize>,
-    /// Per slot, what the watcher looks at while a request is in flight.
-    watched: RefCell<Vec<Option<Watched>>>,
-    /// The coro that cancels handlers whose client has gone (while any
-    /// connection is open).
-    watcher: RefCell<Option<crate::JoinHandle<()>>>,
-}
-
-/// A connection as the watcher sees it.
-struct Watched {
-    fd: std::os::fd::RawFd,
-    /// The coro serving it.
-    coro: crate::Coro,
-    /// Since when its request has been in flight (the handler has not
-    /// answered yet).
-    in_flight: Rc<Cell<Option<Instant>>>,
-    /// Whether [`ClientGone`] was thrown at `coro`.
-    thrown: Rc<Cell<bool>>,
-}
-
-/// What the watcher throws at a connection's coro whose client has gone;
-/// [`Http::serve_connection`] catches it.
-struct ClientGone;
-
-/// How often the watcher looks for handlers whose client has gone, and how
-/// long a handler must have been running before it is looked at.
-const WATCH_EVERY: Duration = Duration::from_millis(500);
-
-/// Whether the peer of the socket `fd` has closed it (end of stream or a
-/// reset, seen without consuming anything).
-fn peer_gone(fd: std::os::fd::RawFd) -> bool {
-    let mut b = 0u8;
-    // SAFETY: `b` is valid for a write of one byte; MSG_PEEK consumes
-    // nothing and MSG_DONTWAIT never blocks.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            (&raw mut b).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    match n {
-        0 => true,
-        1.. => false,
-        _ => matches!(
-            io::Error::last_os_error().raw_os_error(),
-            Some(libc::ECONNRESET | libc::EPIPE | libc::ENOTCONN)
-        ),
-    }
-}
-
-/// The watcher's loop: every [`WATCH_EVERY`], cancels the coro of each
-/// connection whose handler has been running that long and whose client
-/// has gone (as hyper on tokio drops the handler's future when its
-/// connection goes). Ends when no connection is open.
-fn watch(g: std::rc::Weak<Graceful>) {
-    loop {
-        crate::sleep(WATCH_EVERY);
-        let Some(g) = g.upgrade() else { return };
-        if g.live.get() == 0 {
-            return;
-        }
-        let now = Instant::now();
-        for w in g.watched.borrow().iter().flatten() {
-            if !w.thrown.get()
-                && w.in_flight
-                    .get()
-                    .is_some_and(|t| now.duration_since(t) >= WATCH_EVERY)
-                && peer_gone(w.fd)
-            {
-                // Its blocking call (now, or the next) unwinds: the
-                // handler's `Drop`s run, `serve_connection` catches it and
-                // the connection closes.
-                w.thrown.set(true);
-                w.coro.throw(ClientGone);
-            }
-        }
-    }
-}
-
-/// Keeps a connection in the watcher's view while it is served; out of it
-/// when dropped.
-struct Watch<'a> {
-    g: &'a Graceful,
-    slot: usize,
-}
-
-impl Drop for Watch<'_> {
-    fn drop(&mut self) {
-        let w = self
-            .g
-            .watched
-            .borrow_mut()
-            .get_mut(self.slot)
-            .and_then(Option::take);
-        // A throw that has not fired must not hit what the coro does next.
-        if let Some(w) = w
-            && w.thrown.get()
-        {
-            w.coro.clear_throw();
-        }
-    }
-}
-
-/// An open connection's slot in [`Graceful`]; frees it when dropped.
-struct Conn<'a> {
-    g: &'a Graceful,
-    slot: usize,
-}
-
-impl Graceful {
-    fn enter(&self) -> Conn<'_> {
-        let slot = match self.free.borrow_mut().pop() {
-            Some(i) => i,
-            None => {
-                let mut w = self.wakers.borrow_mut();
-                w.push(None);
-                w.len() - 1
-            }
-        };
-        self.live.set(self.live.get() + 1);
-        Conn { g: self, slot }
-    }
-}
-
-impl<'a> Conn<'a> {
-    /// Shows the connection (socket `fd`, served by the current coro) to the
-    /// watcher while the returned guard lives.
-    fn watch(&self, fd: std::os::fd::RawFd, in_flight: Rc<Cell<Option<Instant>>>) -> Watch<'a> {
-        let mut watched = self.g.watched.borrow_mut();
-        if watched.len() <= self.slot {
-            watched.resize_with(self.slot + 1, || None);
-        }
-        watched[self.slot] = Some(Watched {
-            fd,
-            coro: crate::current(),
-            in_flight,
-            thrown: Rc::new(Cell::new(false)),
-        });
-        Watch {
-            g: self.g,
-            slot: self.slot,
-        }
-    }
-
-    /// Keeps `waker` to wake the connection at shutdown.
-    fn register(&self, waker: &Waker) {
-        let mut wakers = self.g.wakers.borrow_mut();
-        let w = &mut wakers[self.slot];
-        if !w.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *w = Some(waker.clone());
-        }
-    }
-}
-
-impl Drop for Conn<'_> {
-    fn drop(&mut self) {
-        self.g.wakers.borrow_mut()[self.slot] = None;
-        self.g.free.borrow_mut().push(self.slot);
-        self.g.live.set(self.g.live.get() - 1);
     }
 }
 
@@ -831,94 +659,4 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     Http::new().serve(listener, service)
-}
-
-/// A semaphore's count for `n` places.
-fn permits(n: usize) -> isize {
-    n.try_into().unwrap_or(isize::MAX)
-}
-
-/// A connection's place under `max_connections`, given back on drop.
-struct Slot(Rc<Semaphore>);
-
-impl Slot {
-    fn try_take(slots: &Rc<Semaphore>) -> Option<Slot> {
-        slots.try_down().then(|| Slot(slots.clone()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.up();
-    }
-}
-
-/// Answers a connection over the cap `503` and closes it.
-fn refuse(stream: TcpStream) {
-    use std::io::Write;
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = (&stream).write_all(
-        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\
-          connection: close\r\n\r\n",
-    );
-}
-
-/// The service, wrapped to start the body deadline of each request that
-/// has a body and to end it when the handler has answered.
-struct BodyDeadline<S> {
-    inner: RefCell<S>,
-    deadline: Rc<Cell<Option<Instant>>>,
-    /// Since when the handler has been running (`None` once it answered).
-    in_flight: Rc<Cell<Option<Instant>>>,
-    timeout: Option<Duration>,
-}
-
-impl<S, B> hyper::service::Service<Request<Incoming>> for BodyDeadline<S>
-where
-    S: HttpService<Incoming, ResBody = B>,
-    B: Body,
-{
-    type Response = Response<B>;
-    type Error = S::Error;
-    type Future = Answered<S::Future>;
-
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let now = Instant::now();
-        if let Some(t) = self.timeout
-            && !req.body().is_end_stream()
-        {
-            self.deadline.set(now.checked_add(t));
-        }
-        self.in_flight.set(Some(now));
-        Answered {
-            fut: Box::pin(self.inner.borrow_mut().call(req)),
-            deadline: self.deadline.clone(),
-            in_flight: self.in_flight.clone(),
-        }
-    }
-}
-
-/// A handler's future; its answer (or its drop) ends the body deadline.
-struct Answered<F> {
-    fut: Pin<Box<F>>,
-    deadline: Rc<Cell<Option<Instant>>>,
-    in_flight: Rc<Cell<Option<Instant>>>,
-}
-
-impl<F: Future> Future for Answered<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let out = std::task::ready!(self.fut.as_mut().poll(cx));
-        self.deadline.set(None);
-        self.in_flight.set(None);
-        Poll::Ready(out)
-    }
-}
-
-impl<F> Drop for Answered<F> {
-    fn drop(&mut self) {
-        self.deadline.set(None);
-        self.in_flight.set(None);
-    }
 }
