@@ -19,12 +19,15 @@
 //!
 //! # Cost of a refusal
 //!
-//! `order` and each `peers` list are cleaned lazily: an id is dropped the
-//! first time it is met ended (or, in `order`, answered), and a list is
-//! rebuilt when it holds twice as many ids as there are live sessions
-//! (plus a constant). Each id is so looked at a bounded number of times:
-//! starting or refusing a session costs O(1) amortised, and
-//! O(`max_sessions_per_peer`) at most — never a walk of the whole table.
+//! Each address's live sessions are counted exactly (a session leaves the
+//! count where it leaves `live`, in [`Table::remove`]). `order` and each
+//! address's `waiting` list hold the sessions that had not answered when
+//! last looked at: an id is dropped for good the first time it is met
+//! answered or ended (a session never un-answers), and a list is rebuilt
+//! when it holds twice as many ids as it has live sessions (plus a
+//! constant). Each id is so looked at a bounded number of times: starting
+//! or refusing a session costs O(1) amortised — never a walk of the table
+//! or of an address's sessions.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -114,6 +117,18 @@ pub(crate) type Dialogue = Rc<dyn Fn(&mut Session)>;
 struct Live {
     shared: Rc<Shared>,
     coro: Coro,
+    /// The address that started it.
+    peer: IpAddr,
+}
+
+/// One client address's sessions.
+#[derive(Default)]
+struct Peer {
+    /// How many of its sessions are in `live`.
+    live: usize,
+    /// Its sessions that had not answered when last looked at, oldest
+    /// first (ids of answered or ended ones are dropped when met).
+    waiting: VecDeque<Id>,
 }
 
 #[derive(Default)]
@@ -124,11 +139,8 @@ struct Table {
     /// they started (ids of ended or answered ones are dropped when met):
     /// eviction takes the first that still never answered.
     order: VecDeque<Id>,
-    /// Each client address's sessions, in the order they started (ids of
-    /// ended ones are dropped when met).
-    peers: HashMap<IpAddr, VecDeque<Id>>,
-    /// How many ids all of `peers`' lists hold.
-    peer_ids: usize,
+    /// Each client address with a live session.
+    peers: HashMap<IpAddr, Peer>,
     /// Tombstones in the order they were made.
     done_order: VecDeque<Id>,
 }
@@ -138,24 +150,49 @@ impl Table {
         self.live.get(id).is_some_and(|l| !l.shared.answered.get())
     }
 
-    /// Rebuilds `order` and `peers` without the ids of ended sessions when
-    /// they hold twice as many ids as there are live sessions (plus a
-    /// constant): O(1) amortised per session started.
-    fn compact(&mut self) {
-        let bound = 2 * self.live.len() + 64;
-        if self.order.len() > bound {
+    /// Puts a new session in the table.
+    fn insert(&mut self, id: Id, live: Live) {
+        let peer = self.peers.entry(live.peer).or_default();
+        peer.live += 1;
+        peer.waiting.push_back(id);
+        if peer.waiting.len() > 2 * peer.live + 8 {
+            let mut waiting = std::mem::take(&mut peer.waiting);
+            waiting.retain(|id| self.unanswered(id));
+            if let Some(p) = self.peers.get_mut(&live.peer) {
+                p.waiting = waiting;
+            }
+        }
+        self.live.insert(id, live);
+        self.order.push_back(id);
+        if self.order.len() > 2 * self.live.len() + 64 {
             let mut order = std::mem::take(&mut self.order);
             order.retain(|id| self.unanswered(id));
             self.order = order;
         }
-        if self.peer_ids > bound {
-            let live = &self.live;
-            self.peers.retain(|_, ids| {
-                ids.retain(|id| live.contains_key(id));
-                !ids.is_empty()
-            });
-            self.peer_ids = self.peers.values().map(VecDeque::len).sum();
+    }
+
+    /// Takes a session out of the table (the one place that does, so its
+    /// address's count stays exact).
+    fn remove(&mut self, id: &Id) -> Option<Live> {
+        let l = self.live.remove(id)?;
+        if let Some(p) = self.peers.get_mut(&l.peer) {
+            p.live -= 1;
+            if p.live == 0 {
+                self.peers.remove(&l.peer);
+            }
         }
+        Some(l)
+    }
+
+    /// The first session of `ids` that has not answered, taking the ids
+    /// before it (answered or ended) out for good.
+    fn first_waiting(live: &HashMap<Id, Live>, ids: &mut VecDeque<Id>) -> Option<Id> {
+        while let Some(id) = ids.pop_front() {
+            if live.get(&id).is_some_and(|l| !l.shared.answered.get()) {
+                return Some(id);
+            }
+        }
+        None
     }
 }
 
@@ -311,20 +348,14 @@ impl AppInner {
                 return decided(busy("The server is out of memory for sessions.", 5));
             }
         };
-        {
-            let mut t = self.table.borrow_mut();
-            t.live.insert(
-                id,
-                Live {
-                    shared: shared.clone(),
-                    coro,
-                },
-            );
-            t.order.push_back(id);
-            t.peers.entry(peer).or_default().push_back(id);
-            t.peer_ids += 1;
-            t.compact();
-        }
+        self.table.borrow_mut().insert(
+            id,
+            Live {
+                shared: shared.clone(),
+                coro,
+                peer,
+            },
+        );
         Stats::add(&self.stats.started);
         self.stats.sessions.fetch_add(1, Ordering::Relaxed);
         let reply = match self.wait(&shared, &rx) {
@@ -380,36 +411,21 @@ impl AppInner {
         let mut guard = self.table.borrow_mut();
         let t = &mut *guard;
         let per_peer = self.config.max_sessions_per_peer.max(1);
-        if let Some(ids) = t.peers.get_mut(&peer)
-            && ids.len() >= per_peer
+        if let Some(p) = t.peers.get_mut(&peer)
+            && p.live >= per_peer
         {
-            let before = ids.len();
-            ids.retain(|id| t.live.contains_key(id));
-            t.peer_ids -= before - ids.len();
-            if ids.len() >= per_peer {
-                let first = ids
-                    .iter()
-                    .position(|id| t.live.get(id).is_some_and(|l| !l.shared.answered.get()));
-                let Some(at) = first else {
-                    return Room::PeerFull;
-                };
-                let Some(id) = ids.remove(at) else {
-                    return Room::PeerFull;
-                };
-                t.peer_ids -= 1;
-                return Room::Yes(t.live.remove(&id));
-            }
+            return match Table::first_waiting(&t.live, &mut p.waiting) {
+                Some(id) => Room::Yes(t.remove(&id)),
+                None => Room::PeerFull,
+            };
         }
         if t.live.len() < self.config.max_sessions {
             return Room::Yes(None);
         }
-        // Ids of ended and answered sessions go for good: each is popped once.
-        while let Some(id) = t.order.pop_front() {
-            if t.unanswered(&id) {
-                return Room::Yes(t.live.remove(&id));
-            }
+        match Table::first_waiting(&t.live, &mut t.order) {
+            Some(id) => Room::Yes(t.remove(&id)),
+            None => Room::Full,
         }
-        Room::Full
     }
 
     /// Expires what is past its time: sessions idle longer than the idle
@@ -444,7 +460,7 @@ impl AppInner {
                     }
                 }
             }
-            ids.iter().filter_map(|id| t.live.remove(id)).collect()
+            ids.iter().filter_map(|id| t.remove(id)).collect()
         };
         for l in &expired {
             Stats::add(&self.stats.expired);
@@ -465,7 +481,7 @@ impl AppInner {
             .get(&shared.id)
             .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
         {
-            t.live.remove(&shared.id);
+            t.remove(&shared.id);
         }
     }
 
@@ -477,7 +493,6 @@ impl AppInner {
             t.done_order.clear();
             t.order.clear();
             t.peers.clear();
-            t.peer_ids = 0;
             t.live.drain().map(|(_, l)| l).collect()
         };
         for l in &all {
@@ -506,7 +521,7 @@ impl AppInner {
             .get(&shared.id)
             .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
         {
-            t.live.remove(&shared.id);
+            t.remove(&shared.id);
         }
         if let Some(tomb) = tomb {
             if t.done.len() >= self.config.max_sessions
@@ -654,8 +669,8 @@ mod tests {
         assert_eq!(t.live.len(), 0);
         // Compacted at each start, when one session was live.
         assert!(t.order.len() <= 66, "{} ids in order", t.order.len());
-        assert!(t.peer_ids <= 66, "{} ids in peers", t.peer_ids);
-        assert!(t.peers.len() <= 7);
+        // Addresses without a live session are not kept.
+        assert!(t.peers.is_empty());
         drop(t);
         a.expire_all();
     }
@@ -704,5 +719,37 @@ mod tests {
         assert_eq!(a.live_count(), 11);
         assert_eq!(a.stats.evicted(), 990);
         a.expire_all();
+    }
+
+    #[test]
+    fn an_address_whose_sessions_all_answered_is_refused_without_walking_them() {
+        let a = app(1000, 10, asker());
+        for _ in 0..10 {
+            let d = a.dispatch(None, HitKind::Start, peer(2));
+            let (sid, k) = (d.new_session.unwrap(), page_of(&d));
+            let d = a.dispatch(
+                Some(sid),
+                HitKind::Answer(k, crate::Answer::default()),
+                peer(2),
+            );
+            assert_eq!(d.reply.status, 303);
+        }
+        let refused = a.dispatch(None, HitKind::Start, peer(2));
+        assert_eq!(refused.reply.status, 503);
+        {
+            let t = a.table.borrow();
+            let p = &t.peers[&peer(2)];
+            assert_eq!(p.live, 10);
+            // The answered ids went with the first refusal.
+            assert!(p.waiting.is_empty());
+        }
+        // Another address is not touched.
+        assert!(
+            a.dispatch(None, HitKind::Start, peer(3))
+                .new_session
+                .is_some()
+        );
+        a.expire_all();
+        assert!(a.table.borrow().peers.is_empty());
     }
 }
