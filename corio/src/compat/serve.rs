@@ -218,7 +218,9 @@ impl Http {
     /// now on): `serve` accepts no more until one closes (the rest wait in
     /// the kernel's listen queue); `handler` answers the excess `503` with
     /// `Retry-After: 1` and closes it. [`serve_connection`](Http::serve_connection)
-    /// is not counted (the caller admits its streams).
+    /// is not counted (the caller admits its streams). Under a
+    /// `net::Server`, which has a `max_connections` of its own, set both to
+    /// the same number (or this one to `usize::MAX`).
     ///
     /// Default: 1,024.
     ///
