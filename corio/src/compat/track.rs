@@ -20,7 +20,7 @@ pub(super) struct Graceful {
     pub(super) live: Cell<usize>,
     /// Per slot, what the watcher looks at while a request is in flight.
     pub(super) watched: RefCell<Vec<Option<Watched>>>,
-    /// The coro that cancels handlers whose client has gone (while any
+    /// The coro that unwinds handlers whose client has gone (while any
     /// connection is open).
     pub(super) watcher: RefCell<Option<crate::JoinHandle<()>>>,
 }
@@ -38,7 +38,7 @@ pub(super) struct Watched {
 }
 
 /// What the watcher throws at a connection's coro whose client has gone;
-/// [`Http::serve_connection`] catches it.
+/// [`Http::serve_connection`](super::Http::serve_connection) catches it.
 pub(super) struct ClientGone;
 
 /// How often the watcher looks for handlers whose client has gone, and how
@@ -69,10 +69,10 @@ pub(super) fn peer_gone(fd: std::os::fd::RawFd) -> bool {
     }
 }
 
-/// The watcher's loop: every [`WATCH_EVERY`], cancels the coro of each
-/// connection whose handler has been running that long and whose client
-/// has gone (as hyper on tokio drops the handler's future when its
-/// connection goes). Ends when no connection is open.
+/// The watcher's loop: every [`WATCH_EVERY`], throws [`ClientGone`] at the
+/// coro of each connection whose handler has been running that long and
+/// whose client has gone (as hyper on tokio drops the handler's future
+/// when its connection goes). Ends when no connection is open.
 pub(super) fn watch(g: std::rc::Weak<Graceful>) {
     loop {
         crate::sleep(WATCH_EVERY);
