@@ -68,8 +68,10 @@ fn guess(s: &mut corio_web::Session) {
 fn serve_corio() {
     let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
     println!("{}", listener.local_addr().unwrap().port());
+    // Every session comes from 127.0.0.1 here: lift the per-address cap.
     corio_web::App::new(guess)
         .max_sessions(1_000_000)
+        .max_sessions_per_peer(1_000_000)
         .serve_on(listener)
         .unwrap();
 }

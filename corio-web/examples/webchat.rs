@@ -11,6 +11,14 @@
 //! With a second address, the same room is served to terminals too
 //! (`nc ADDR` or `telnet`), as corio's `chat` example does.
 //!
+//! Bounds: each line said is kept once (members' queues share it); a
+//! member more than 64 lines behind is dropped from the room; each
+//! session keeps at most 64 pushed events and 64 KiB of them for its
+//! page. A terminal line over 2,000 bytes ends that terminal's
+//! connection, as does a line (or nickname) not finished within 10 minutes
+//! of the last one, or an answer it does not read for as long; at most
+//! 1,000 terminals are connected at once.
+//!
 //! ```text
 //! cargo run -p corio-web --example webchat -- 127.0.0.1:8080 [127.0.0.1:7777]
 //! ```
@@ -19,6 +27,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use corio::net::TcpStream;
 use corio::sync::Channel;
@@ -30,6 +39,12 @@ const BACKLOG: usize = 50;
 const QUEUE: usize = 64;
 /// Longest line or nickname kept, in characters.
 const MAX_LINE: usize = 500;
+/// Longest line a terminal may send, in bytes (a character may take four).
+const MAX_TERMINAL_LINE: usize = 4 * MAX_LINE;
+/// How long a terminal has for each line, and to read what it is sent.
+const TERMINAL_IDLE: Duration = Duration::from_secs(600);
+/// Most terminals connected at once.
+const MAX_TERMINALS: usize = 1000;
 
 #[derive(Clone, Debug)]
 struct Line {
@@ -56,9 +71,9 @@ impl Line {
 /// The room: a backlog, and a bounded channel per member.
 #[derive(Default)]
 struct Room {
-    backlog: RefCell<VecDeque<Line>>,
+    backlog: RefCell<VecDeque<Rc<Line>>>,
     next: Cell<u64>,
-    members: RefCell<Vec<(u64, Channel<Line>)>>,
+    members: RefCell<Vec<(u64, Channel<Rc<Line>>)>>,
 }
 
 impl Room {
@@ -67,11 +82,12 @@ impl Room {
     fn say(&self, who: &str, text: &str) {
         let id = self.next.get() + 1;
         self.next.set(id);
-        let line = Line {
+        // One copy, shared by the backlog and every member's queue.
+        let line = Rc::new(Line {
             id,
             who: clip(who),
             text: clip(text),
-        };
+        });
         let mut backlog = self.backlog.borrow_mut();
         if backlog.len() == BACKLOG {
             backlog.pop_front();
@@ -116,7 +132,7 @@ struct Membership {
     room: Rc<Room>,
     id: u64,
     nick: String,
-    lines: Channel<Line>,
+    lines: Channel<Rc<Line>>,
 }
 
 impl Drop for Membership {
@@ -183,14 +199,52 @@ fn ask_nick(s: &mut Session) -> String {
     }
 }
 
+/// Reads a terminal's next line, which must arrive whole by `deadline`
+/// and within [`MAX_TERMINAL_LINE`] bytes; `None` ends the connection.
+fn terminal_line(
+    conn: &TcpStream,
+    reader: &mut BufReader<&TcpStream>,
+    deadline: Instant,
+) -> Option<String> {
+    let mut line = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        conn.set_read_timeout(Some(left)).ok()?;
+        let buf = reader.fill_buf().ok().filter(|b| !b.is_empty())?;
+        let (part, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
+        if line.len() + part.len() > MAX_TERMINAL_LINE {
+            let _ = (&*conn).write_all(b"* line too long\n");
+            return None;
+        }
+        line.extend_from_slice(part);
+        let used = part.len() + usize::from(done);
+        reader.consume(used);
+        if done {
+            return Some(String::from_utf8_lossy(&line).into_owned());
+        }
+    }
+}
+
 /// A terminal's session in the same room: a nickname line, then lines.
 fn terminal(conn: TcpStream, room: &Rc<Room>) {
     let mut out = &conn;
-    let mut lines = BufReader::new(&conn).lines();
+    let _ = conn.set_write_timeout(Some(TERMINAL_IDLE));
+    let mut reader = BufReader::new(&conn);
+    let next = |reader: &mut BufReader<&TcpStream>| {
+        terminal_line(&conn, reader, Instant::now() + TERMINAL_IDLE)
+    };
     if out.write_all(b"Your nickname? ").is_err() {
         return;
     }
-    let Some(Ok(nick)) = lines.next() else { return };
+    let Some(nick) = next(&mut reader) else {
+        return;
+    };
     let nick = clip(nick.trim());
     if nick.is_empty() {
         return;
@@ -211,8 +265,7 @@ fn terminal(conn: TcpStream, room: &Rc<Room>) {
             }
         }
     });
-    for line in lines {
-        let Ok(line) = line else { break };
+    while let Some(line) = next(&mut reader) {
         if !line.trim().is_empty() {
             room.say(&me.nick, line.trim());
         }
@@ -224,16 +277,22 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
     let room = Rc::new(Room::default());
-    if let Some(taddr) = args.next() {
-        let listener = corio::net::TcpListener::bind(taddr.as_str())?;
-        println!("webchat: terminals on {}", listener.local_addr()?);
-        let room = room.clone();
-        let _terminals =
-            corio::spawn(move || corio::net::serve_on(listener, move |c| terminal(c, &room)));
-    }
+    let _terminals = match args.next() {
+        Some(taddr) => {
+            let room = room.clone();
+            let server = corio::net::Server::bind(taddr.as_str())?
+                .max_connections(MAX_TERMINALS)
+                .start(move |c| terminal(c, &room))?;
+            println!("webchat: terminals on {}", server.local_addr()?);
+            Some(server)
+        }
+        None => None,
+    };
     let listener = corio::net::TcpListener::bind(addr.as_str())?;
     println!("webchat: http://{}/", listener.local_addr()?);
     App::new(move |s| member(s, &room))
         .title("Chat")
+        .push_buffer(QUEUE)
+        .push_buffer_bytes(64 * 1024)
         .serve_on(listener)
 }

@@ -8,16 +8,33 @@
 //! `max_sessions` live sessions (when full, the oldest session that never
 //! got an answer is evicted to make room; if every session has answered,
 //! the new one is refused with 503) and as many tombstones (the oldest
-//! goes). A reaper coro expires idle sessions and tombstones. The table is
-//! never borrowed across a switch: cancelling a coro runs its `Drop`s,
-//! which take the session out of the table themselves.
+//! goes). One client address holds at most `max_sessions_per_peer` live
+//! sessions: past that, its own oldest session that never answered is
+//! evicted (or, if all of its sessions answered, its new one is refused),
+//! so a flood from one address recycles its own sessions and never
+//! reaches anybody else's. A reaper coro expires idle sessions and
+//! tombstones. The table is never borrowed across a switch: cancelling a
+//! coro runs its `Drop`s, which take the session out of the table
+//! themselves.
+//!
+//! # Cost of a refusal
+//!
+//! Each address's live sessions are counted exactly (a session leaves the
+//! count where it leaves `live`, in [`Table::remove`]). `order` and each
+//! address's `waiting` list hold the sessions that had not answered when
+//! last looked at: an id is dropped for good the first time it is met
+//! answered or ended (a session never un-answers), and a list is rebuilt
+//! when it holds twice as many ids as it has live sessions (plus a
+//! constant). Each id is so looked at a bounded number of times: starting
+//! or refusing a session costs O(1) amortised — never a walk of the table
+//! or of an address's sessions.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
+use std::net::IpAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use corio::Coro;
@@ -25,7 +42,9 @@ use corio::Coro;
 use crate::html::Html;
 use crate::id::Id;
 use crate::page;
-use crate::session::{HitKind, Outcome, Reply, ReplyTo, Session, Shared, Tombstone};
+use crate::push::PushLimits;
+use crate::session::{HitKind, Host, Key, Outcome, Reply, ReplyTo, Session, Shared, Tombstone};
+use crate::stats::Stats;
 
 /// The settings of an [`App`](crate::App).
 #[derive(Clone, Debug)]
@@ -34,7 +53,13 @@ pub(crate) struct Config {
     pub(crate) idle_timeout: Duration,
     pub(crate) absolute_timeout: Duration,
     pub(crate) max_sessions: usize,
+    pub(crate) max_sessions_per_peer: usize,
+    pub(crate) max_connections_per_peer: usize,
+    pub(crate) max_push_streams: usize,
+    pub(crate) push_buffer_bytes: usize,
     pub(crate) max_body: usize,
+    pub(crate) body_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     pub(crate) max_header_bytes: usize,
     pub(crate) max_connections: usize,
     pub(crate) reply_timeout: Duration,
@@ -52,7 +77,13 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(8 * 60 * 60),
             max_sessions: 10_000,
+            max_sessions_per_peer: 500,
+            max_connections_per_peer: 128,
+            max_push_streams: 4,
+            push_buffer_bytes: 256 * 1024,
             max_body: 64 * 1024,
+            body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
             reply_timeout: Duration::from_secs(30),
@@ -65,107 +96,18 @@ impl Default for Config {
     }
 }
 
-/// Counters of an app, readable from any thread (tests and monitoring).
-///
-/// # Examples
-///
-/// ```
-/// let app = corio_web::App::new(|_s| {});
-/// let stats = app.stats();
-/// assert_eq!(stats.sessions(), 0);
-/// assert_eq!(stats.started(), 0);
-/// ```
-#[derive(Default)]
-pub struct Stats {
-    sessions: AtomicU64,
-    started: AtomicU64,
-    finished: AtomicU64,
-    expired: AtomicU64,
-    evicted: AtomicU64,
-    failed: AtomicU64,
-    refused: AtomicU64,
-    answers: AtomicU64,
-    replayed: AtomicU64,
-    stale: AtomicU64,
-}
-
-macro_rules! counters {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        impl Stats {
-            $(
-                $(#[$doc])*
-                ///
-                /// # Examples
-                ///
-                /// ```
-                /// let app = corio_web::App::new(|_s| {});
-                #[doc = concat!("assert_eq!(app.stats().", stringify!($name), "(), 0);")]
-                /// ```
-                ///
-                /// # Switching
-                ///
-                /// Never suspends.
-                pub fn $name(&self) -> u64 {
-                    self.$name.load(Ordering::Relaxed)
-                }
-            )*
-        }
-    };
-}
-
-counters!(
-    /// Sessions alive now (their coro runs or waits for an answer).
-    sessions,
-    /// Sessions started so far.
-    started,
-    /// Sessions whose dialogue returned.
-    finished,
-    /// Sessions cancelled after their idle or absolute timeout, or at shutdown.
-    expired,
-    /// Sessions cancelled to make room for a new one (the table was full).
-    evicted,
-    /// Sessions whose dialogue panicked.
-    failed,
-    /// New sessions refused with 503 (the table was full of sessions that
-    /// had all answered).
-    refused,
-    /// Answers delivered to dialogues.
-    answers,
-    /// Double submits answered by replaying (303 to the current page).
-    replayed,
-    /// Stale requests refused (409).
-    stale,
-);
-
-impl Stats {
-    fn add(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
+impl Host for AppInner {
+    fn expired(&self, shared: &Shared) {
+        AppInner::expired(self, shared);
     }
-    pub(crate) fn count_answer(&self) {
-        Stats::add(&self.answers);
+    fn answered(&self) {
+        Stats::add(&self.stats.answers);
     }
-    pub(crate) fn count_replayed(&self) {
-        Stats::add(&self.replayed);
+    fn replayed(&self) {
+        Stats::add(&self.stats.replayed);
     }
-    pub(crate) fn count_stale(&self) {
-        Stats::add(&self.stale);
-    }
-}
-
-impl fmt::Debug for Stats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Stats")
-            .field("sessions", &self.sessions())
-            .field("started", &self.started())
-            .field("finished", &self.finished())
-            .field("expired", &self.expired())
-            .field("evicted", &self.evicted())
-            .field("failed", &self.failed())
-            .field("refused", &self.refused())
-            .field("answers", &self.answers())
-            .field("replayed", &self.replayed())
-            .field("stale", &self.stale())
-            .finish()
+    fn stale(&self) {
+        Stats::add(&self.stats.stale);
     }
 }
 
@@ -175,17 +117,93 @@ pub(crate) type Dialogue = Rc<dyn Fn(&mut Session)>;
 struct Live {
     shared: Rc<Shared>,
     coro: Coro,
+    /// The address that started it.
+    peer: IpAddr,
+}
+
+/// One client address's sessions.
+#[derive(Default)]
+struct Peer {
+    /// How many of its sessions are in `live`.
+    live: usize,
+    /// Its sessions that had not answered when last looked at, oldest
+    /// first (ids of answered or ended ones are dropped when met).
+    waiting: VecDeque<Id>,
 }
 
 #[derive(Default)]
 struct Table {
     live: HashMap<Id, Live>,
     done: HashMap<Id, Tombstone>,
-    /// Live sessions in the order they started (ids of ended ones are
-    /// skipped when met): eviction takes the oldest that never answered.
+    /// Sessions that had not answered when last looked at, in the order
+    /// they started (ids of ended or answered ones are dropped when met):
+    /// eviction takes the first that still never answered.
     order: VecDeque<Id>,
+    /// Each client address with a live session.
+    peers: HashMap<IpAddr, Peer>,
     /// Tombstones in the order they were made.
     done_order: VecDeque<Id>,
+}
+
+impl Table {
+    fn unanswered(&self, id: &Id) -> bool {
+        self.live.get(id).is_some_and(|l| !l.shared.answered.get())
+    }
+
+    /// Puts a new session in the table.
+    fn insert(&mut self, id: Id, live: Live) {
+        let peer = self.peers.entry(live.peer).or_default();
+        peer.live += 1;
+        peer.waiting.push_back(id);
+        if peer.waiting.len() > 2 * peer.live + 8 {
+            let mut waiting = std::mem::take(&mut peer.waiting);
+            waiting.retain(|id| self.unanswered(id));
+            if let Some(p) = self.peers.get_mut(&live.peer) {
+                p.waiting = waiting;
+            }
+        }
+        self.live.insert(id, live);
+        self.order.push_back(id);
+        if self.order.len() > 2 * self.live.len() + 64 {
+            let mut order = std::mem::take(&mut self.order);
+            order.retain(|id| self.unanswered(id));
+            self.order = order;
+        }
+    }
+
+    /// Takes a session out of the table (the one place that does, so its
+    /// address's count stays exact).
+    fn remove(&mut self, id: &Id) -> Option<Live> {
+        let l = self.live.remove(id)?;
+        if let Some(p) = self.peers.get_mut(&l.peer) {
+            p.live -= 1;
+            if p.live == 0 {
+                self.peers.remove(&l.peer);
+            }
+        }
+        Some(l)
+    }
+
+    /// The first session of `ids` that has not answered, taking the ids
+    /// before it (answered or ended) out for good.
+    fn first_waiting(live: &HashMap<Id, Live>, ids: &mut VecDeque<Id>) -> Option<Id> {
+        while let Some(id) = ids.pop_front() {
+            if live.get(&id).is_some_and(|l| !l.shared.answered.get()) {
+                return Some(id);
+            }
+        }
+        None
+    }
+}
+
+/// Whether a new session may start.
+enum Room {
+    /// Yes; evict this session first (if any) to make room.
+    Yes(Option<Live>),
+    /// No: the table is full of sessions that answered.
+    Full,
+    /// No: this address holds its share, all answered.
+    PeerFull,
 }
 
 /// The running app, shared by its connections, sessions and reaper.
@@ -203,25 +221,6 @@ pub(crate) struct Decision {
     pub(crate) reply: Reply,
     /// A new session's id: set it as the cookie.
     pub(crate) new_session: Option<Id>,
-}
-
-/// The part of a hit that outlives it (for a second look when the session
-/// ended before replying).
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Key {
-    Start,
-    Show(Id),
-    Answer(Id),
-}
-
-impl HitKind {
-    pub(crate) fn key(&self) -> Key {
-        match *self {
-            HitKind::Start => Key::Start,
-            HitKind::Show(k) => Key::Show(k),
-            HitKind::Answer(k, _) => Key::Answer(k),
-        }
-    }
 }
 
 enum Delivery {
@@ -245,7 +244,7 @@ impl AppInner {
     /// for the reply.
     ///
     /// Suspends the calling (connection) coro.
-    pub(crate) fn dispatch(&self, sid: Option<Id>, kind: HitKind) -> Decision {
+    pub(crate) fn dispatch(&self, sid: Option<Id>, kind: HitKind, peer: IpAddr) -> Decision {
         let key = kind.key();
         let mut kind = Some(kind);
         if let Some(id) = sid {
@@ -275,24 +274,54 @@ impl AppInner {
         // to a session that is gone (or to none). Only `GET /` without a
         // session, or after a dialogue that ended, is a plain start.
         let plain = matches!(key, Key::Start) && (sid.is_none() || done.is_some());
-        self.start((!plain).then(page::expired_notice))
+        self.start((!plain).then(page::expired_notice), peer)
     }
 
     /// Starts a session and waits for its first page.
-    fn start(&self, notice: Option<Html>) -> Decision {
-        if !self.make_room() {
-            Stats::add(&self.stats.refused);
-            return decided(busy(
-                "Too many sessions are open right now; try again in a minute.",
-            ));
+    fn start(&self, notice: Option<Html>, peer: IpAddr) -> Decision {
+        let victim = match self.make_room(peer) {
+            Room::Yes(victim) => victim,
+            Room::Full => {
+                Stats::add(&self.stats.refused);
+                let why = format!(
+                    "Too many sessions are open: all {} of this server's sessions are taken \
+                     by people who are using them. \
+                     A place frees up when one of them finishes or stays idle for {}; \
+                     please try again later.",
+                    self.config.max_sessions,
+                    minutes(self.config.idle_timeout),
+                );
+                return decided(busy(&why, 60));
+            }
+            Room::PeerFull => {
+                Stats::add(&self.stats.refused);
+                let why = format!(
+                    "Too many sessions are open from your network address: it has {} here, \
+                     all in use. \
+                     A place frees up when one of them finishes or stays idle for {}; \
+                     please try again later.",
+                    self.config.max_sessions_per_peer,
+                    minutes(self.config.idle_timeout),
+                );
+                return decided(busy(&why, 60));
+            }
+        };
+        if let Some(l) = victim {
+            Stats::add(&self.stats.evicted);
+            l.shared.outcome.set(Outcome::Expired);
+            l.coro.cancel();
         }
         let Ok(id) = Id::random() else {
-            return decided(busy("The server cannot make a session id right now."));
+            return decided(busy("The server cannot make a session id right now.", 5));
         };
         let shared = Rc::new(Shared::new(
             id,
             self.config.mailbox,
-            self.config.push_buffer,
+            PushLimits {
+                events: self.config.push_buffer,
+                bytes: self.config.push_buffer_bytes,
+                listeners: self.config.max_push_streams,
+            },
         ));
         let (first, rx) = ReplyTo::new();
         let mut builder = corio::Builder::new().name(format!("session {}", id.short()));
@@ -300,32 +329,33 @@ impl AppInner {
             builder = builder.stack_size(size);
         }
         let run = {
+            let host: Weak<dyn Host> = self.me.clone();
             let session = Session::new(
                 shared.clone(),
-                self.me.clone(),
+                host,
                 first,
                 notice,
                 self.config.title.clone(),
                 (self.config.idle_timeout, self.config.absolute_timeout),
             );
             let dialogue = self.dialogue.clone();
-            move || run(session, dialogue)
+            let app = self.me.clone();
+            move || run(app, session, dialogue)
         };
         let coro = match builder.spawn(run) {
             Ok(h) => h.coro(),
-            Err(_) => return decided(busy("The server is out of memory for sessions.")),
+            Err(_) => {
+                return decided(busy("The server is out of memory for sessions.", 5));
+            }
         };
-        {
-            let mut t = self.table.borrow_mut();
-            t.live.insert(
-                id,
-                Live {
-                    shared: shared.clone(),
-                    coro,
-                },
-            );
-            t.order.push_back(id);
-        }
+        self.table.borrow_mut().insert(
+            id,
+            Live {
+                shared: shared.clone(),
+                coro,
+                peer,
+            },
+        );
         Stats::add(&self.stats.started);
         self.stats.sessions.fetch_add(1, Ordering::Relaxed);
         let reply = match self.wait(&shared, &rx) {
@@ -354,9 +384,10 @@ impl AppInner {
             .try_put(crate::session::Hit { kind, reply: to })
         {
             Ok(()) => self.wait(shared, &rx),
-            Err(corio::sync::TryPutError::Full(_)) => {
-                Delivery::Replied(busy("Too many requests for this session at once."))
-            }
+            Err(corio::sync::TryPutError::Full(_)) => Delivery::Replied(busy(
+                "Too many requests for this session at once; please try again in a moment.",
+                1,
+            )),
             Err(corio::sync::TryPutError::Closed(_)) => Delivery::Gone,
         }
     }
@@ -365,46 +396,35 @@ impl AppInner {
         match rx.get_timeout(self.config.reply_timeout) {
             Some(reply) => Delivery::Replied(reply),
             None if rx.is_shutdown() || shared.outcome.get() != Outcome::Running => Delivery::Gone,
-            None => Delivery::Replied(busy("The dialogue is taking too long to answer.")),
+            None => Delivery::Replied(busy(
+                "The dialogue is taking too long to answer; please try again in a moment.",
+                5,
+            )),
         }
     }
 
-    /// Frees a place in the table if it is full: evicts the oldest session
-    /// that never answered. False if there is no such session.
-    ///
-    /// Suspends while the evicted session unwinds.
-    fn make_room(&self) -> bool {
-        let victim = {
-            let mut t = self.table.borrow_mut();
-            if t.live.len() < self.config.max_sessions {
-                return true;
-            }
-            let mut found = None;
-            // Each id is looked at once per eviction: those of ended
-            // sessions are dropped, those that answered are kept in order.
-            let mut keep = VecDeque::new();
-            while let Some(id) = t.order.pop_front() {
-                match t.live.get(&id) {
-                    None => {}
-                    Some(l) if l.shared.answered.get() => keep.push_back(id),
-                    Some(_) => {
-                        found = t.live.remove(&id);
-                        break;
-                    }
-                }
-            }
-            keep.append(&mut t.order);
-            t.order = keep;
-            found
-        };
-        match victim {
-            Some(l) => {
-                Stats::add(&self.stats.evicted);
-                l.shared.outcome.set(Outcome::Expired);
-                l.coro.cancel();
-                true
-            }
-            None => false,
+    /// Decides whether a session for `peer` may start, and which session
+    /// to evict for it: past the address's share, that address's oldest
+    /// session that never answered; in a full table, the oldest session
+    /// that never answered. O(1) amortised (see the module docs).
+    fn make_room(&self, peer: IpAddr) -> Room {
+        let mut guard = self.table.borrow_mut();
+        let t = &mut *guard;
+        let per_peer = self.config.max_sessions_per_peer.max(1);
+        if let Some(p) = t.peers.get_mut(&peer)
+            && p.live >= per_peer
+        {
+            return match Table::first_waiting(&t.live, &mut p.waiting) {
+                Some(id) => Room::Yes(t.remove(&id)),
+                None => Room::PeerFull,
+            };
+        }
+        if t.live.len() < self.config.max_sessions {
+            return Room::Yes(None);
+        }
+        match Table::first_waiting(&t.live, &mut t.order) {
+            Some(id) => Room::Yes(t.remove(&id)),
+            None => Room::Full,
         }
     }
 
@@ -440,7 +460,7 @@ impl AppInner {
                     }
                 }
             }
-            ids.iter().filter_map(|id| t.live.remove(id)).collect()
+            ids.iter().filter_map(|id| t.remove(id)).collect()
         };
         for l in &expired {
             Stats::add(&self.stats.expired);
@@ -461,7 +481,7 @@ impl AppInner {
             .get(&shared.id)
             .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
         {
-            t.live.remove(&shared.id);
+            t.remove(&shared.id);
         }
     }
 
@@ -472,6 +492,7 @@ impl AppInner {
             t.done.clear();
             t.done_order.clear();
             t.order.clear();
+            t.peers.clear();
             t.live.drain().map(|(_, l)| l).collect()
         };
         for l in &all {
@@ -500,7 +521,7 @@ impl AppInner {
             .get(&shared.id)
             .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
         {
-            t.live.remove(&shared.id);
+            t.remove(&shared.id);
         }
         if let Some(tomb) = tomb {
             if t.done.len() >= self.config.max_sessions
@@ -521,9 +542,21 @@ fn decided(reply: Reply) -> Decision {
     }
 }
 
-/// 503 with a reason.
-pub(crate) fn busy(why: &str) -> Reply {
-    Reply::page(503, page::error(503, "Service Unavailable", why))
+/// 503 with a reason, and `Retry-After: retry_after` (seconds).
+pub(crate) fn busy(why: &str, retry_after: u32) -> Reply {
+    let mut r = Reply::page(503, page::error(503, "Service Unavailable", why));
+    r.retry_after = Some(retry_after);
+    r
+}
+
+/// A duration in words, for pages.
+fn minutes(d: Duration) -> String {
+    match d.as_secs() {
+        60 => "1 minute".into(),
+        s if s % 60 == 0 && s > 60 => format!("{} minutes", s / 60),
+        1 => "1 second".into(),
+        s => format!("{s} seconds"),
+    }
 }
 
 /// Runs when a session's coro ends, however it ends: records the outcome,
@@ -571,7 +604,7 @@ impl Drop for EndGuard {
             } // else dropped: its handler starts over
         }
         shared.mailbox.shutdown();
-        shared.push.borrow_mut().wake();
+        shared.push.borrow_mut().end();
         let children = std::mem::take(&mut *shared.children.borrow_mut());
         for c in children {
             c.cancel();
@@ -580,9 +613,9 @@ impl Drop for EndGuard {
 }
 
 /// The body of a session's coro.
-fn run(session: Session, dialogue: Dialogue) {
+fn run(app: Weak<AppInner>, session: Session, dialogue: Dialogue) {
     let mut guard = EndGuard {
-        app: session.app(),
+        app,
         shared: session.shared(),
         session: Some(session),
         tomb: None,
@@ -591,4 +624,132 @@ fn run(session: Session, dialogue: Dialogue) {
         dialogue(s);
     }
     guard.tomb = guard.session.take().and_then(Session::finish);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn app(max_sessions: usize, per_peer: usize, dialogue: Dialogue) -> Rc<AppInner> {
+        let config = Config {
+            max_sessions,
+            max_sessions_per_peer: per_peer,
+            ..Config::default()
+        };
+        AppInner::new(config, dialogue, Arc::new(Stats::default()))
+    }
+
+    fn peer(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n))
+    }
+
+    fn page_of(d: &Decision) -> Id {
+        let loc = d.reply.location.as_deref().expect("a 303");
+        Id::parse(loc.strip_prefix("/k/").unwrap()).unwrap()
+    }
+
+    fn asker() -> Dialogue {
+        Rc::new(|s: &mut Session| {
+            loop {
+                s.ask(Html::from("q"));
+            }
+        })
+    }
+
+    #[test]
+    fn the_lists_keep_no_more_than_twice_the_live_sessions() {
+        // Dialogues that end at once: every session ends, none stays live.
+        let a = app(100, 100, Rc::new(|s: &mut Session| s.show("bye")));
+        for i in 0..2000 {
+            let d = a.dispatch(None, HitKind::Start, peer(i % 7));
+            assert!(d.new_session.is_some());
+        }
+        let t = a.table.borrow();
+        assert_eq!(t.live.len(), 0);
+        // Compacted at each start, when one session was live.
+        assert!(t.order.len() <= 66, "{} ids in order", t.order.len());
+        // Addresses without a live session are not kept.
+        assert!(t.peers.is_empty());
+        drop(t);
+        a.expire_all();
+    }
+
+    #[test]
+    fn a_full_table_of_answered_sessions_refuses_without_walking_it() {
+        let a = app(50, 50, asker());
+        for i in 0..50 {
+            let d = a.dispatch(None, HitKind::Start, peer(i));
+            let (sid, k) = (d.new_session.unwrap(), page_of(&d));
+            let d = a.dispatch(
+                Some(sid),
+                HitKind::Answer(k, crate::Answer::default()),
+                peer(i),
+            );
+            assert_eq!(d.reply.status, 303);
+        }
+        let refused = a.dispatch(None, HitKind::Start, peer(99));
+        assert_eq!(refused.reply.status, 503);
+        assert_eq!(refused.reply.retry_after, Some(60));
+        // The first refusal dropped every answered id: the next ones find
+        // the list empty.
+        assert_eq!(a.table.borrow().order.len(), 0);
+        for _ in 0..100 {
+            assert_eq!(a.dispatch(None, HitKind::Start, peer(99)).reply.status, 503);
+        }
+        assert_eq!(a.stats.refused(), 101);
+        a.expire_all();
+    }
+
+    #[test]
+    fn a_flood_from_one_address_evicts_only_its_own_sessions() {
+        let a = app(100, 10, asker());
+        // A new user from elsewhere, who has not answered yet.
+        let user = a
+            .dispatch(None, HitKind::Start, peer(1))
+            .new_session
+            .unwrap();
+        for _ in 0..1000 {
+            a.dispatch(None, HitKind::Start, peer(2));
+        }
+        assert!(
+            a.live(user).is_some(),
+            "the other address's user was evicted"
+        );
+        assert_eq!(a.live_count(), 11);
+        assert_eq!(a.stats.evicted(), 990);
+        a.expire_all();
+    }
+
+    #[test]
+    fn an_address_whose_sessions_all_answered_is_refused_without_walking_them() {
+        let a = app(1000, 10, asker());
+        for _ in 0..10 {
+            let d = a.dispatch(None, HitKind::Start, peer(2));
+            let (sid, k) = (d.new_session.unwrap(), page_of(&d));
+            let d = a.dispatch(
+                Some(sid),
+                HitKind::Answer(k, crate::Answer::default()),
+                peer(2),
+            );
+            assert_eq!(d.reply.status, 303);
+        }
+        let refused = a.dispatch(None, HitKind::Start, peer(2));
+        assert_eq!(refused.reply.status, 503);
+        {
+            let t = a.table.borrow();
+            let p = &t.peers[&peer(2)];
+            assert_eq!(p.live, 10);
+            // The answered ids went with the first refusal.
+            assert!(p.waiting.is_empty());
+        }
+        // Another address is not touched.
+        assert!(
+            a.dispatch(None, HitKind::Start, peer(3))
+                .new_session
+                .is_some()
+        );
+        a.expire_all();
+        assert!(a.table.borrow().peers.is_empty());
+    }
 }

@@ -7,29 +7,32 @@
 //! `/favicon.ico` never touches a session), other methods 405.
 //!
 //! Refusals: a body over `max_body` 413 (by its `Content-Length` before
-//! reading, or while reading a chunked one), a body that is not
+//! reading, or while reading a chunked one), a body still arriving after
+//! `body_timeout` 408, a body that is not
 //! `application/x-www-form-urlencoded` 415, a malformed form 400, a POST
 //! from another site (`Origin` not this host, or `Sec-Fetch-Site:
 //! cross-site`) 403. Heads over `max_header_bytes` are answered 431 by
 //! hyper itself.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
-use http_body_util::{BodyExt, Limited};
 
-use crate::app::{AppInner, Decision};
+use crate::app::{AppInner, Decision, busy};
 use crate::form;
 use crate::id::Id;
 use crate::page;
 use crate::push::PushStream;
-use crate::session::{HitKind, Outcome, Reply};
+use crate::session::{HitKind, Outcome, Reply, Shared};
 
 /// The session cookie's name.
 pub(crate) const COOKIE: &str = "corio_sid";
@@ -77,7 +80,7 @@ impl http_body::Body for Body {
 ///
 /// Suspends the connection's coro while the session decides (and, for a
 /// long poll, while it waits for an event).
-pub(crate) async fn handle<B>(app: Rc<AppInner>, req: Request<B>) -> Response<Body>
+pub(crate) async fn handle<B>(app: Rc<AppInner>, req: Request<B>, peer: IpAddr) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -87,9 +90,9 @@ where
     let page_id = path.strip_prefix("/k/");
     let known = path == "/" || page_id.is_some();
     match *req.method() {
-        Method::GET if path == "/" => decision(&app, app.dispatch(sid, HitKind::Start)),
+        Method::GET if path == "/" => decision(&app, app.dispatch(sid, HitKind::Start, peer)),
         Method::GET if page_id.is_some() => match page_id.and_then(Id::parse) {
-            Some(k) => decision(&app, app.dispatch(sid, HitKind::Show(k))),
+            Some(k) => decision(&app, app.dispatch(sid, HitKind::Show(k), peer)),
             None => error(404, "Not Found", "There is no such page."),
         },
         Method::POST if page_id.is_some() => {
@@ -114,7 +117,7 @@ where
                 Ok(f) => f,
                 Err(rsp) => return rsp,
             };
-            decision(&app, app.dispatch(sid, HitKind::Answer(k, fields)))
+            decision(&app, app.dispatch(sid, HitKind::Answer(k, fields), peer))
         }
         Method::GET if path == "/_corio/push.js" => {
             asset(page::PUSH_JS, "text/javascript; charset=utf-8", "no-cache")
@@ -143,7 +146,8 @@ where
     }
 }
 
-/// Reads and parses a form body within the app's limit.
+/// Reads and parses a form body within the app's byte limit and body
+/// deadline.
 async fn read_form<B>(app: &AppInner, req: Request<B>) -> Result<crate::Answer, Response<Body>>
 where
     B: http_body::Body<Data = Bytes>,
@@ -165,12 +169,82 @@ where
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    let body = match Limited::new(req.into_body(), max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(_) => return Err(error(400, "Bad Request", "The request body was cut short.")),
+    let deadline = Instant::now().checked_add(app.config.body_timeout);
+    let body = match read_body(req.into_body(), max, declared, deadline).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(too_large()),
+        Err(BodyError::Late) => {
+            return Err(error(
+                408,
+                "Request Timeout",
+                "The answer did not arrive in time; please send it again.",
+            ));
+        }
+        Err(BodyError::Cut) => {
+            return Err(error(400, "Bad Request", "The request body was cut short."));
+        }
     };
     form::parse(&body).map_err(|e| error(400, "Bad Request", &format!("Malformed form: {e}.")))
+}
+
+/// Why a body was not read whole.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyError {
+    /// Over the byte limit.
+    TooLarge,
+    /// Still arriving at the deadline.
+    Late,
+    /// The transport failed.
+    Cut,
+}
+
+/// Reads `body` into one buffer of at most `max` bytes, copying each frame
+/// as it arrives (so no transport buffer is kept while the rest comes), and
+/// gives up at `deadline`.
+///
+/// Suspends the connection's coro while the body arrives.
+async fn read_body<B>(
+    body: B,
+    max: usize,
+    declared: Option<u64>,
+    deadline: Option<Instant>,
+) -> Result<Vec<u8>, BodyError>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    // What the head declared (already checked against `max`); bodies of
+    // unknown length grow as they come.
+    let cap = declared.map_or(0, |n| usize::try_from(n).unwrap_or(max).min(max));
+    let mut out = Vec::with_capacity(cap);
+    let mut body = std::pin::pin!(body);
+    let mut late = deadline.map(|d| Box::pin(corio::compat::Sleep::until(d)));
+    std::future::poll_fn(|cx| {
+        loop {
+            match body.as_mut().poll_frame(cx) {
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(BodyError::Cut)),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers
+                    };
+                    if out.len().checked_add(data.len()).is_none_or(|n| n > max) {
+                        return Poll::Ready(Err(BodyError::TooLarge));
+                    }
+                    out.extend_from_slice(&data);
+                }
+                Poll::Pending => {
+                    if let Some(late) = late.as_mut()
+                        && late.as_mut().poll(cx).is_ready()
+                    {
+                        return Poll::Ready(Err(BodyError::Late));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    })
+    .await?;
+    Ok(out)
 }
 
 /// `GET /_push`: the session's event stream.
@@ -181,7 +255,7 @@ fn push<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
     };
     let cursor = cursor(req);
     let stream = PushStream::new(
-        &shared,
+        &shared.push,
         cursor,
         app.config.heartbeat,
         Rc::new(corio::compat::Timer),
@@ -196,6 +270,18 @@ fn poll<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
         return empty(StatusCode::NO_CONTENT);
     };
     let cursor = cursor(req);
+    let _place = {
+        let mut push = shared.push.borrow_mut();
+        if push.polls >= push.max_listeners() {
+            return reply(busy(
+                "This page already has as many long polls open as it may; \
+                 please try again in a moment.",
+                2,
+            ));
+        }
+        push.polls += 1;
+        PollPlace(&shared)
+    };
     let mut waited = false;
     loop {
         let signal = {
@@ -213,6 +299,17 @@ fn poll<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
         }
         signal.wait_timeout(app.config.heartbeat);
         waited = true;
+    }
+}
+
+/// A long poll's place among its session's, given back on drop.
+struct PollPlace<'a>(&'a Shared);
+
+impl Drop for PollPlace<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut push) = self.0.push.try_borrow_mut() {
+            push.polls -= 1;
+        }
     }
 }
 
@@ -296,6 +393,9 @@ fn reply(r: Reply) -> Response<Body> {
     let h = rsp.headers_mut();
     if let Some(loc) = r.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         h.insert(header::LOCATION, loc);
+    }
+    if let Some(secs) = r.retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     h.insert(
         header::CONTENT_TYPE,

@@ -71,11 +71,21 @@
 //!   expired: its coro is cancelled, so the dialogue's `Drop`s run. At
 //!   most [`App::max_sessions`] are alive; when full, the oldest session
 //!   that never answered is evicted, and if all have answered the new one
-//!   gets 503 — a flood of cookie-less requests displaces only sessions
-//!   like its own. Bodies over [`App::max_body`] get 413, heads over
+//!   gets 503 with `Retry-After` — a flood of cookie-less requests
+//!   displaces only sessions like its own. One client address holds at
+//!   most [`App::max_sessions_per_peer`] sessions (past it, its own oldest
+//!   unanswered one goes) and [`App::max_connections_per_peer`]
+//!   connections; a session at most [`App::max_push_streams`] push streams
+//!   and as many long polls. Bodies over [`App::max_body`] get 413 (read
+//!   into one buffer of that size as they arrive), bodies still arriving
+//!   after [`App::body_timeout`] 408, heads over
 //!   [`App::max_header_bytes`] 431, malformed forms 400, cross-site POSTs
 //!   403 (an `Origin` that is not the request's `Host`: a reverse proxy
-//!   must pass `Host` on); nothing a request carries can panic the server.
+//!   must pass `Host` on); a client that stops reading is cut after
+//!   [`App::write_timeout`]. Pushed events are kept once per session
+//!   ([`App::push_buffer`] events, [`App::push_buffer_bytes`] bytes), and
+//!   every stream of the session reads that one copy. Nothing a request
+//!   carries can panic the server.
 //! - **HTML.** [`html!`] is `format!` for HTML with every argument escaped
 //!   (unless it is [`Html`] already); `&str` and `String` become `Html`
 //!   escaped. Pages are sent with a content security policy that allows
@@ -101,13 +111,14 @@ mod page;
 mod push;
 mod server;
 mod session;
+mod stats;
 
-pub use app::Stats;
 pub use form::{Answer, FieldError};
 pub use html::Html;
 pub use push::Pusher;
 pub use server::{App, AppHandle};
 pub use session::Session;
+pub use stats::Stats;
 
 /// A form that posts back to the page it is on, with `fields` and a
 /// submit button (name the button with a field of your own for several).

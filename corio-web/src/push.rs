@@ -17,7 +17,8 @@
 //! `data-transport=poll`): it answers at once with the events after `N`,
 //! or waits for the next one (at most the heartbeat interval).
 
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -29,38 +30,78 @@ use corio::sync::Signal;
 use http_body::Frame;
 
 use crate::html::Html;
-use crate::session::{Outcome, Shared};
+
+/// The limits of one session's push log.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PushLimits {
+    /// Most events the ring keeps.
+    pub(crate) events: usize,
+    /// Most bytes the ring keeps (the newest event is kept whatever its
+    /// size).
+    pub(crate) bytes: usize,
+    /// Most event streams, and most long polls, open at once.
+    pub(crate) listeners: usize,
+}
 
 /// One session's push log.
+///
+/// # Invariants
+/// - `ring` is the only copy of an event: a stream hands out clones of its
+///   `Bytes` (a reference count), one event per frame.
+/// - `bytes` is the sum of the lengths of `ring`'s events.
+/// - `streams` has an entry for each open [`PushStream`] of the session,
+///   and only for those (a stream removes its own when dropped); at most
+///   `limits.listeners` of them.
 #[derive(Debug)]
 pub(crate) struct PushState {
     /// Whether the dialogue asked for a [`Pusher`] (pages carry the script).
     pub(crate) enabled: bool,
+    /// Whether the session still runs (pushing does nothing after, and
+    /// streams end).
+    live: bool,
     /// The number of the last event pushed (0: none yet).
     last: u64,
     /// The last events, oldest first, each already in event-stream form.
     ring: VecDeque<(u64, Bytes)>,
-    cap: usize,
-    /// Event streams waiting for the next event.
-    wakers: Vec<Waker>,
+    bytes: usize,
+    limits: PushLimits,
+    /// The open event streams by number (oldest first), each with the
+    /// waker to call on the next event once it has sent all it had.
+    streams: BTreeMap<u64, Option<Waker>>,
+    next_stream: u64,
+    /// Long polls waiting now.
+    pub(crate) polls: usize,
     /// Long polls waiting for the next event.
     pub(crate) signal: Rc<Signal>,
 }
 
 impl PushState {
-    pub(crate) fn new(cap: usize) -> PushState {
+    pub(crate) fn new(limits: PushLimits) -> PushState {
         PushState {
             enabled: false,
+            live: true,
             last: 0,
             ring: VecDeque::new(),
-            cap: cap.max(1),
-            wakers: Vec::new(),
+            bytes: 0,
+            limits: PushLimits {
+                events: limits.events.max(1),
+                bytes: limits.bytes,
+                listeners: limits.listeners.max(1),
+            },
+            streams: BTreeMap::new(),
+            next_stream: 0,
+            polls: 0,
             signal: Rc::new(Signal::new()),
         }
     }
 
     pub(crate) fn last_seq(&self) -> u64 {
         self.last
+    }
+
+    /// The most listeners of each kind.
+    pub(crate) fn max_listeners(&self) -> usize {
+        self.limits.listeners
     }
 
     fn push(&mut self, event: &str, target: &str, data: &str) {
@@ -72,22 +113,66 @@ impl PushState {
             let _ = writeln!(text, "data: {}", line.trim_end_matches('\r'));
         }
         text.push('\n');
-        if self.ring.len() == self.cap {
-            self.ring.pop_front();
+        while !self.ring.is_empty()
+            && (self.ring.len() >= self.limits.events
+                || self.bytes.saturating_add(text.len()) > self.limits.bytes)
+        {
+            if let Some((_, old)) = self.ring.pop_front() {
+                self.bytes -= old.len();
+            }
         }
+        self.bytes += text.len();
         self.ring.push_back((self.last, Bytes::from(text)));
         self.wake();
     }
 
+    /// The session ended: pushers do nothing from now on, listeners are
+    /// woken to end.
+    pub(crate) fn end(&mut self) {
+        self.live = false;
+        self.wake();
+    }
+
     /// Wakes every listener (a new event, or the session ended).
-    pub(crate) fn wake(&mut self) {
-        for w in self.wakers.drain(..) {
+    fn wake(&mut self) {
+        for w in self.streams.values_mut().filter_map(Option::take) {
             w.wake();
         }
         self.signal.broadcast();
     }
 
-    /// The events after `cursor` in event-stream form, and the new cursor;
+    /// Opens a stream's place; when that makes too many, the oldest stream
+    /// is ended (a reloaded page's new stream replaces its old one).
+    fn open_stream(&mut self) -> u64 {
+        let id = self.next_stream;
+        self.next_stream += 1;
+        self.streams.insert(id, None);
+        while self.streams.len() > self.limits.listeners {
+            if let Some((_, Some(w))) = self.streams.pop_first() {
+                w.wake();
+            }
+        }
+        id
+    }
+
+    /// The event after `cursor`, and its number; a cursor older than the
+    /// ring gets a `reload` event. `None` when there is none yet.
+    fn next_after(&self, cursor: u64) -> Option<(Bytes, u64)> {
+        if cursor >= self.last {
+            return None;
+        }
+        let oldest = self.ring.front().map_or(self.last + 1, |(n, _)| *n);
+        if cursor + 1 < oldest {
+            return Some((reload(self.last), self.last));
+        }
+        // Numbers are consecutive: the event after `cursor` is at a known
+        // place in the ring.
+        let at = usize::try_from(cursor + 1 - oldest).ok()?;
+        self.ring.get(at).map(|(n, ev)| (ev.clone(), *n))
+    }
+
+    /// The events after `cursor` in event-stream form (one buffer, for a
+    /// long poll's answer; at most the ring's bytes), and the new cursor;
     /// `None` when there are none. A cursor older than the ring is answered
     /// with a `reload` event.
     pub(crate) fn since(&self, cursor: u64) -> Option<(Bytes, u64)> {
@@ -96,8 +181,7 @@ impl PushState {
         }
         let oldest = self.ring.front().map_or(self.last + 1, |(n, _)| *n);
         if cursor + 1 < oldest {
-            let text = format!("id: {}\nevent: reload\ndata: \n\n", self.last);
-            return Some((Bytes::from(text), self.last));
+            return Some((reload(self.last), self.last));
         }
         let mut out = Vec::new();
         for (_, ev) in self.ring.iter().filter(|(n, _)| *n > cursor) {
@@ -105,6 +189,11 @@ impl PushState {
         }
         Some((Bytes::from(out), self.last))
     }
+}
+
+/// A `reload` event numbered `last`.
+fn reload(last: u64) -> Bytes {
+    Bytes::from(format!("id: {last}\nevent: reload\ndata: \n\n"))
 }
 
 /// Pushes updates to a session's open page. Made by
@@ -135,12 +224,12 @@ impl PushState {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Pusher {
-    shared: Weak<Shared>,
+    log: Weak<RefCell<PushState>>,
 }
 
 impl Pusher {
-    pub(crate) fn new(shared: Weak<Shared>) -> Pusher {
-        Pusher { shared }
+    pub(crate) fn new(log: Weak<RefCell<PushState>>) -> Pusher {
+        Pusher { log }
     }
 
     /// Appends `html` at the end of the element with id `target`. An
@@ -205,28 +294,30 @@ impl Pusher {
     ///
     /// Never suspends.
     pub fn is_alive(&self) -> bool {
-        self.shared
-            .upgrade()
-            .is_some_and(|s| s.outcome.get() == Outcome::Running)
+        self.log.upgrade().is_some_and(|l| l.borrow().live)
     }
 
     fn send(&self, event: &str, target: &str, data: &str) -> bool {
-        let Some(shared) = self.shared.upgrade() else {
+        let Some(log) = self.log.upgrade() else {
             return false;
         };
-        if shared.outcome.get() != Outcome::Running {
+        let mut log = log.borrow_mut();
+        if !log.live {
             return false;
         }
         // A target is an element id: keep it to one line.
         let target: String = target.chars().filter(|c| !c.is_control()).collect();
-        shared.push.borrow_mut().push(event, &target, data);
+        log.push(event, &target, data);
         true
     }
 }
 
-/// The body of a `GET /_push` reply: an endless event stream.
+/// The body of a `GET /_push` reply: an endless event stream, one event
+/// per frame (each a reference to the ring's copy).
 pub(crate) struct PushStream {
-    shared: Weak<Shared>,
+    log: Weak<RefCell<PushState>>,
+    /// Its place in the session's `streams`.
+    id: u64,
     cursor: u64,
     /// The first frame (`retry:` and a comment) is not sent yet.
     greeted: bool,
@@ -237,13 +328,15 @@ pub(crate) struct PushStream {
 
 impl PushStream {
     pub(crate) fn new(
-        shared: &Rc<Shared>,
+        log: &Rc<RefCell<PushState>>,
         cursor: u64,
         heartbeat: Duration,
         timer: Rc<dyn hyper::rt::Timer>,
     ) -> PushStream {
+        let id = log.borrow_mut().open_stream();
         PushStream {
-            shared: Rc::downgrade(shared),
+            log: Rc::downgrade(log),
+            id,
             cursor,
             greeted: false,
             heartbeat,
@@ -253,6 +346,14 @@ impl PushStream {
     }
 
     pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+        let Some(log) = self.log.upgrade() else {
+            return Poll::Ready(None);
+        };
+        let mut push = log.borrow_mut();
+        // Ended by a newer stream of the session.
+        if !push.streams.contains_key(&self.id) {
+            return Poll::Ready(None);
+        }
         if !self.greeted {
             self.greeted = true;
             // Sent at once, so the browser sees the stream open.
@@ -260,20 +361,20 @@ impl PushStream {
                 b"retry: 2000\n: corio push\n\n",
             ))));
         }
-        let Some(shared) = self.shared.upgrade() else {
+        let live = push.live;
+        let Some(slot) = push.streams.get_mut(&self.id) else {
             return Poll::Ready(None);
         };
-        let mut push = shared.push.borrow_mut();
-        if let Some((text, cursor)) = push.since(self.cursor) {
+        if live && !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *slot = Some(cx.waker().clone());
+        }
+        if let Some((event, cursor)) = push.next_after(self.cursor) {
             self.cursor = cursor;
             self.tick = None;
-            return Poll::Ready(Some(Frame::data(text)));
+            return Poll::Ready(Some(Frame::data(event)));
         }
-        if shared.outcome.get() != Outcome::Running {
+        if !push.live {
             return Poll::Ready(None);
-        }
-        if !push.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            push.wakers.push(cx.waker().clone());
         }
         drop(push);
         let heartbeat = self.heartbeat;
@@ -286,5 +387,92 @@ impl PushStream {
             return Poll::Ready(Some(Frame::data(Bytes::from_static(b":\n\n"))));
         }
         Poll::Pending
+    }
+}
+
+impl Drop for PushStream {
+    fn drop(&mut self) {
+        // Its waker goes with it (a closed stream leaves nothing behind).
+        if let Some(log) = self.log.upgrade()
+            && let Ok(mut push) = log.try_borrow_mut()
+        {
+            push.streams.remove(&self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn shared(limits: PushLimits) -> Rc<RefCell<PushState>> {
+        Rc::new(RefCell::new(PushState::new(limits)))
+    }
+
+    fn limits() -> PushLimits {
+        PushLimits {
+            events: 100,
+            bytes: 1000,
+            listeners: 2,
+        }
+    }
+
+    #[test]
+    fn the_ring_is_bounded_in_bytes_and_events() {
+        let s = shared(limits());
+        let p = Pusher::new(Rc::downgrade(&s));
+        for _ in 0..50 {
+            p.append("t", crate::Html::from("x".repeat(90)));
+        }
+        let push = s.borrow();
+        assert!(push.bytes <= 1000, "{} bytes", push.bytes);
+        assert_eq!(
+            push.bytes,
+            push.ring.iter().map(|(_, e)| e.len()).sum::<usize>()
+        );
+        assert!(push.ring.len() >= 5);
+        // A listener from before the ring gets a reload.
+        assert!(
+            push.next_after(0)
+                .unwrap()
+                .0
+                .starts_with(b"id: 50\nevent: reload")
+        );
+    }
+
+    #[test]
+    fn streams_share_one_copy_of_each_event() {
+        let s = shared(limits());
+        let p = Pusher::new(Rc::downgrade(&s));
+        p.append("t", crate::Html::from("hello"));
+        let push = s.borrow();
+        let (a, _) = push.next_after(0).unwrap();
+        let (b, _) = push.next_after(0).unwrap();
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        assert_eq!(a.as_ptr(), push.ring[0].1.as_ptr());
+    }
+
+    #[test]
+    fn closed_streams_leave_no_waker_and_the_oldest_gives_way() {
+        let s = shared(limits());
+        let timer: Rc<dyn hyper::rt::Timer> = Rc::new(corio::compat::Timer);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut streams: Vec<PushStream> = (0..3)
+            .map(|_| PushStream::new(&s, 0, Duration::from_secs(60), timer.clone()))
+            .collect();
+        assert_eq!(s.borrow().streams.len(), 2);
+        // The oldest was ended by the third.
+        assert!(matches!(streams[0].poll_frame(&mut cx), Poll::Ready(None)));
+        for st in &mut streams[1..] {
+            assert!(matches!(st.poll_frame(&mut cx), Poll::Ready(Some(_)))); // greeting
+        }
+        // Connect-read-close many times: nothing stays behind.
+        for _ in 0..100 {
+            let mut st = PushStream::new(&s, 0, Duration::from_secs(60), timer.clone());
+            let _ = st.poll_frame(&mut cx);
+        }
+        drop(streams);
+        assert_eq!(s.borrow().streams.len(), 0);
     }
 }

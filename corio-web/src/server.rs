@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +16,9 @@ use corio::sync::Semaphore;
 use corio::{Coro, CoroId, JoinHandle};
 use hyper::service::service_fn;
 
-use crate::app::{AppInner, Config, Stats};
+use crate::app::{AppInner, Config};
 use crate::session::Session;
+use crate::stats::Stats;
 
 /// A web application whose every browser session runs `dialogue` in a
 /// coro of its own.
@@ -132,8 +133,55 @@ impl App {
         max_sessions: usize, "10,000"
     );
     setting!(
+        /// How many live sessions one client address may hold. Past it, a new
+        /// session from that address evicts the address's own oldest session
+        /// that never answered (if all of them answered, the new one gets 503):
+        /// a flood from one address recycles its own sessions and leaves
+        /// everybody else's alone. Users behind one NAT share the address's
+        /// share; raise it when many do — and behind a reverse proxy, where
+        /// every client has the proxy's address, lift it (`usize::MAX`) and
+        /// cap per client at the proxy.
+        max_sessions_per_peer: usize, "500"
+    );
+    setting!(
+        /// How many connections one client address may have open at once;
+        /// more are answered 503 and closed at once (a browser opens at most
+        /// six to a server). Behind a reverse proxy every client has the
+        /// proxy's address: lift it there (`usize::MAX`).
+        max_connections_per_peer: usize, "128"
+    );
+    setting!(
+        /// How many push streams (`/_push`), and how many long polls
+        /// (`/_poll`), one session may have open at once. A further stream
+        /// ends the session's oldest one (a reloaded page replaces its
+        /// stream); a further long poll gets 503 with `Retry-After: 2`.
+        max_push_streams: usize, "4"
+    );
+    setting!(
+        /// How many bytes of pushed events each session keeps for listeners
+        /// that reconnect (with [`push_buffer`](App::push_buffer), whichever
+        /// is reached first; the newest event is kept whatever its size).
+        /// Every stream of the session reads the same copy.
+        push_buffer_bytes: usize, "256 KiB"
+    );
+    setting!(
         /// The largest answer (request body) accepted; larger ones get 413.
         max_body: usize, "64 KiB"
+    );
+    setting!(
+        /// How long an answer's body may take to arrive, from its head; one
+        /// still arriving then gets 408 (a body trickled a byte at a time
+        /// holds a connection no longer than this). The body is copied into
+        /// one buffer of at most [`max_body`](App::max_body) bytes as it
+        /// arrives.
+        body_timeout: Duration, "30 s"
+    );
+    setting!(
+        /// How long a write to a client may wait without progress before its
+        /// connection is closed: a client that stops reading (a page's push
+        /// stream, a long answer) holds its connection no longer than this
+        /// once its socket buffers are full.
+        write_timeout: Duration, "30 s"
     );
     setting!(
         /// The largest request head (request line and headers) accepted;
@@ -410,6 +458,8 @@ struct Server {
     slots: Rc<Semaphore>,
     /// Open connections' coros (cancelled at shutdown).
     conns: Conns,
+    /// Open connections per client address.
+    peers: Peers,
 }
 
 impl Server {
@@ -419,6 +469,7 @@ impl Server {
         http.builder()
             .max_buf_size(config.max_header_bytes.max(8192))
             .header_read_timeout(Duration::from_secs(30));
+        http.body_timeout(Some(config.body_timeout));
         let slots = Rc::new(Semaphore::new(
             config.max_connections.try_into().unwrap_or(isize::MAX),
         ));
@@ -427,6 +478,7 @@ impl Server {
             http,
             slots,
             conns: Rc::new(RefCell::new(HashMap::new())),
+            peers: Rc::new(RefCell::new(HashMap::new())),
         }
     }
 
@@ -464,7 +516,16 @@ impl Server {
                 }
                 Err(e) => return Err(e),
             };
+            let Some(place) = PeerPlace::take(
+                &self.peers,
+                peer.ip(),
+                self.app.config.max_connections_per_peer,
+            ) else {
+                refuse(&stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
+            let _ = stream.set_write_timeout(Some(self.app.config.write_timeout));
             let app = self.app.clone();
             let http = self.http.clone();
             let conns = self.conns.clone();
@@ -472,10 +533,11 @@ impl Server {
                 .name(format!("http {peer}"))
                 .spawn(move || {
                     let _slot = slot;
+                    let _place = place;
                     let me = corio::current();
                     conns.borrow_mut().insert(me.id(), me.clone());
                     let _gone = Forget(conns, me.id());
-                    serve_connection(&http, app, stream);
+                    serve_connection(&http, app, stream, peer.ip());
                 });
             if let Err(e) = spawned {
                 log::warn!("corio-web: no coro for a connection from {peer}: {e}");
@@ -493,6 +555,49 @@ impl Drop for Slot {
     }
 }
 
+/// Open connections per client address (addresses with none are not
+/// kept).
+type Peers = Rc<RefCell<HashMap<IpAddr, usize>>>;
+
+/// A connection's place under `max_connections_per_peer`, given back on
+/// drop.
+struct PeerPlace(Peers, IpAddr);
+
+impl PeerPlace {
+    fn take(peers: &Peers, ip: IpAddr, max: usize) -> Option<PeerPlace> {
+        let mut p = peers.borrow_mut();
+        let n = p.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerPlace(peers.clone(), ip))
+    }
+}
+
+impl Drop for PeerPlace {
+    fn drop(&mut self) {
+        let mut p = self.0.borrow_mut();
+        if let Some(n) = p.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                p.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// Answers a connection over its address's cap 503 and closes it (the
+/// answer fits the empty socket buffer: the write does not wait).
+fn refuse(stream: &TcpStream) {
+    use std::io::Write;
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = (&*stream).write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\ncontent-length: 0\r\n\
+          connection: close\r\n\r\n",
+    );
+}
+
 /// The open connections' coros, by id.
 type Conns = Rc<RefCell<HashMap<CoroId, Coro>>>;
 
@@ -506,10 +611,10 @@ impl Drop for Forget {
 }
 
 /// Serves one connection with the app's service.
-fn serve_connection(http: &Http, app: Rc<AppInner>, stream: TcpStream) {
+fn serve_connection(http: &Http, app: Rc<AppInner>, stream: TcpStream, peer: IpAddr) {
     let service = service_fn(move |req| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(crate::http::handle(app, req).await) }
+        async move { Ok::<_, Infallible>(crate::http::handle(app, req, peer).await) }
     });
     if let Err(e) = http.serve_connection(stream, service) {
         log::debug!("corio-web: connection ended: {e}");

@@ -38,12 +38,11 @@ use bytes::Bytes;
 use corio::sync::Channel;
 use corio::{Coro, JoinHandle};
 
-use crate::app::{AppInner, Key};
 use crate::form::Answer;
 use crate::html::Html;
 use crate::id::Id;
 use crate::page;
-use crate::push::{PushState, Pusher};
+use crate::push::{PushLimits, PushState, Pusher};
 
 /// What a request asks of its session.
 #[derive(Debug)]
@@ -54,6 +53,39 @@ pub(crate) enum HitKind {
     Show(Id),
     /// `POST /k/<k>`: the answer to page `k`.
     Answer(Id, Answer),
+}
+
+/// What a session tells the app it runs in. The app passes itself down
+/// as this (a session never names the app's type), so sessions and the
+/// app's table do not depend on each other both ways.
+pub(crate) trait Host {
+    /// The session found its own time was up (it cancels itself next).
+    fn expired(&self, shared: &Shared);
+    /// The dialogue got an answer.
+    fn answered(&self);
+    /// A double submit was replayed.
+    fn replayed(&self);
+    /// A stale request was refused.
+    fn stale(&self);
+}
+
+/// The part of a hit that outlives it (for a second look when the session
+/// ended before replying).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Key {
+    Start,
+    Show(Id),
+    Answer(Id),
+}
+
+impl HitKind {
+    pub(crate) fn key(&self) -> Key {
+        match *self {
+            HitKind::Start => Key::Start,
+            HitKind::Show(k) => Key::Show(k),
+            HitKind::Answer(k, _) => Key::Answer(k),
+        }
+    }
 }
 
 /// One request, waiting in a session's mailbox for its reply.
@@ -69,6 +101,8 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     /// `Location` of a 303.
     pub(crate) location: Option<String>,
+    /// `Retry-After` of a 503, in seconds.
+    pub(crate) retry_after: Option<u32>,
     pub(crate) body: Bytes,
 }
 
@@ -78,6 +112,7 @@ impl Reply {
         Reply {
             status: 303,
             location: Some(format!("/k/{k}")),
+            retry_after: None,
             body: Bytes::new(),
         }
     }
@@ -86,6 +121,7 @@ impl Reply {
         Reply {
             status,
             location: None,
+            retry_after: None,
             body,
         }
     }
@@ -146,13 +182,13 @@ pub(crate) struct Shared {
     /// the first to be evicted when the table is full).
     pub(crate) answered: Cell<bool>,
     pub(crate) outcome: Cell<Outcome>,
-    pub(crate) push: RefCell<PushState>,
+    pub(crate) push: Rc<RefCell<PushState>>,
     /// Coros started with [`Session::spawn`]; cancelled when the session ends.
     pub(crate) children: RefCell<Vec<Coro>>,
 }
 
 impl Shared {
-    pub(crate) fn new(id: Id, mailbox_len: usize, push_buffer: usize) -> Shared {
+    pub(crate) fn new(id: Id, mailbox_len: usize, push: PushLimits) -> Shared {
         let now = Instant::now();
         Shared {
             id,
@@ -161,7 +197,7 @@ impl Shared {
             last_seen: Cell::new(now),
             answered: Cell::new(false),
             outcome: Cell::new(Outcome::Running),
-            push: RefCell::new(PushState::new(push_buffer)),
+            push: Rc::new(RefCell::new(PushState::new(push))),
             children: RefCell::new(Vec::new()),
         }
     }
@@ -226,7 +262,7 @@ impl Tombstone {
 /// ```
 pub struct Session {
     shared: Rc<Shared>,
-    app: Weak<AppInner>,
+    app: Weak<dyn Host>,
     /// The request the next page answers.
     pending: Option<ReplyTo>,
     /// What [`show`](Session::show) collected for the next page.
@@ -252,7 +288,7 @@ impl fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(
         shared: Rc<Shared>,
-        app: Weak<AppInner>,
+        app: Weak<dyn Host>,
         first: ReplyTo,
         notice: Option<Html>,
         title: String,
@@ -269,10 +305,6 @@ impl Session {
             idle_timeout,
             absolute_timeout,
         }
-    }
-
-    pub(crate) fn app(&self) -> Weak<AppInner> {
-        self.app.clone()
     }
 
     pub(crate) fn shared(&self) -> Rc<Shared> {
@@ -360,7 +392,7 @@ impl Session {
                     self.pending = Some(hit.reply);
                     self.shared.answered.set(true);
                     if let Some(app) = self.app.upgrade() {
-                        app.stats.count_answer();
+                        app.answered();
                     }
                     return fields;
                 }
@@ -374,19 +406,19 @@ impl Session {
 
     /// The reply to a request that is not a fresh answer to page `k`.
     fn while_waiting(&self, kind: &HitKind, k: Id, page: &Bytes) -> Reply {
-        let stats = self.app.upgrade().map(|a| a.stats.clone());
+        let app = self.app.upgrade();
         match *kind {
             HitKind::Show(x) if x == k => Reply::page(200, page.clone()),
             HitKind::Start => Reply::see(k),
             HitKind::Answer(x, _) if Some(x) == self.prev_k => {
-                if let Some(s) = stats {
-                    s.count_replayed();
+                if let Some(a) = &app {
+                    a.replayed();
                 }
                 Reply::see(k)
             }
             _ => {
-                if let Some(s) = stats {
-                    s.count_stale();
+                if let Some(a) = &app {
+                    a.stale();
                 }
                 let answer = matches!(kind, HitKind::Answer(..));
                 Reply::page(409, page::stale(&self.title, k, answer))
@@ -467,7 +499,7 @@ impl Session {
     /// Never suspends.
     pub fn pusher(&mut self) -> Pusher {
         self.shared.push.borrow_mut().enabled = true;
-        Pusher::new(Rc::downgrade(&self.shared))
+        Pusher::new(Rc::downgrade(&self.shared.push))
     }
 
     /// Starts a coro that belongs to this session: it is cancelled (its

@@ -215,3 +215,101 @@ fn connections_beyond_the_cap_wait_for_a_free_one() {
     third.read_to_string(&mut rsp).unwrap();
     assert!(rsp.starts_with("HTTP/1.1 303"), "{rsp}");
 }
+
+#[test]
+fn a_body_trickled_past_its_deadline_gets_408_and_others_are_served() {
+    let app = InProcess::start(|| {
+        App::new(echo)
+            .max_body(1024)
+            .body_timeout(Duration::from_millis(600))
+    });
+    let a = agent(false);
+    let k = get(&a, &app.url("/")).location.unwrap();
+    // No session needed: any page id, a body that never ends.
+    let mut c = TcpStream::connect(app.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(
+        b"POST /k/00000000000000000000000000000000 HTTP/1.1\r\nhost: x\r\n\
+          content-type: application/x-www-form-urlencoded\r\ncontent-length: 1000\r\n\r\nx=",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut b = [0u8; 4096];
+    c.set_nonblocking(true).unwrap();
+    while start.elapsed() < Duration::from_secs(10) {
+        if c.write_all(b"a").is_err() {
+            break;
+        }
+        match c.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        // Meanwhile an honest answer goes through.
+        if start.elapsed() < Duration::from_millis(300) {
+            let r = post(&a, &app.url(&k), &[("x", "honest")]);
+            assert_eq!(r.status, 303);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cut = start.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 408"),
+        "{answer:?} after {cut:?}"
+    );
+    assert!(cut < Duration::from_secs(3), "cut only after {cut:?}");
+}
+
+#[test]
+fn one_address_holds_only_its_share_of_sessions_and_a_refusal_says_when() {
+    let app = InProcess::start(|| App::new(echo).max_sessions_per_peer(3));
+    // A flood of new sessions from one address recycles its own.
+    for _ in 0..20 {
+        assert_eq!(get(&agent(false), &app.url("/")).status, 303);
+    }
+    assert_eq!(app.stats.sessions(), 3);
+    assert_eq!(app.stats.evicted(), 17);
+    // Three users of that address answer; a fourth is refused, and told so.
+    let users: Vec<_> = (0..3)
+        .map(|_| {
+            let a = agent(false);
+            let k = get(&a, &app.url("/")).location.unwrap();
+            assert_eq!(post(&a, &app.url(&k), &[("x", "1")]).status, 303);
+            a
+        })
+        .collect();
+    let late = get(&agent(false), &app.url("/"));
+    assert_eq!(late.status, 503);
+    assert_eq!(late.retry_after.as_deref(), Some("60"));
+    assert!(late.body.contains("Too many sessions"), "{}", late.body);
+    assert!(late.body.contains("30 minutes"), "{}", late.body);
+    assert!(!late.body.contains("in a minute"), "{}", late.body);
+    assert_eq!(app.stats.refused(), 1);
+    // Those who answered go on.
+    for a in &users {
+        assert_eq!(get(a, &app.url("/")).status, 303);
+    }
+}
+
+#[test]
+fn connections_beyond_an_address_share_get_503_at_once() {
+    let app = InProcess::start(|| App::new(echo).max_connections_per_peer(2));
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(app.addr).unwrap())
+        .collect();
+    // The accept loop has taken both when a request on a third is answered.
+    std::thread::sleep(Duration::from_millis(200));
+    let over = raw(&app, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert!(over.starts_with("HTTP/1.1 503 "), "{over:?}");
+    assert!(over.contains("retry-after: 5"), "{over:?}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let ok = raw(
+        &app,
+        b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(ok.starts_with("HTTP/1.1 303 "), "{ok:?}");
+}

@@ -193,3 +193,63 @@ fn the_stream_ends_when_the_session_does() {
     );
     assert!(rest.starts_with("retry: 2000\n"), "{rest}");
 }
+
+#[test]
+fn a_session_keeps_at_most_its_share_of_streams_and_long_polls() {
+    let app = InProcess::start(|| {
+        App::new(words)
+            .heartbeat(Duration::from_millis(300))
+            .max_push_streams(2)
+    });
+    let a = agent(false);
+    let k = get(&a, &app.url("/")).location.unwrap();
+    let open = || {
+        let r = agent(false)
+            .get(&app.url("/_push?from=0"))
+            .header("cookie", &cookie(&a))
+            .call()
+            .unwrap();
+        BufReader::new(r.into_body().into_reader())
+    };
+    let first = open();
+    let mut second = open().lines();
+    // A third stream ends the oldest: its body ends (the reader sees the
+    // end, not a timeout).
+    let mut third = open().lines();
+    let t = std::time::Instant::now();
+    let rest = std::io::read_to_string(first).unwrap();
+    assert!(rest.starts_with("retry: 2000\n"), "{rest}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // The two left both get the next event.
+    post(&a, &app.url(&k), &[("say", "hi")]);
+    assert_eq!(events(&mut second, 1)[0].2, "log\n<li>hi</li>");
+    assert_eq!(events(&mut third, 1)[0].2, "log\n<li>hi</li>");
+    // Long polls: two wait, a third is refused at once.
+    let poll = || {
+        let cookie = cookie(&a);
+        let url = app.url("/_poll?from=1");
+        std::thread::spawn(move || {
+            let mut r = agent(false)
+                .get(&url)
+                .header("cookie", &cookie)
+                .call()
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (
+                r.status().as_u16(),
+                retry,
+                r.body_mut().read_to_string().unwrap(),
+            )
+        })
+    };
+    let waiting = [poll(), poll()];
+    std::thread::sleep(Duration::from_millis(100));
+    let (status, retry, _) = poll().join().unwrap();
+    assert_eq!((status, retry.as_deref()), (503, Some("2")));
+    for w in waiting {
+        assert_eq!(w.join().unwrap().0, 200);
+    }
+}

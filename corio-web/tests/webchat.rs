@@ -51,3 +51,25 @@ fn a_terminal_and_a_browser_share_the_room() {
     post(&web, &room_page, &[("line", "hi tom")]);
     assert_eq!(heard.next().unwrap().unwrap(), "wendy: hi tom");
 }
+
+#[test]
+fn a_terminal_line_without_end_is_cut_at_its_limit() {
+    let chat = Example::start_args("webchat", &["127.0.0.1:0", "127.0.0.1:0"], &[]);
+    let taddr: SocketAddr = chat.before[0]
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("the terminal address line");
+    let mut term = TcpStream::connect(taddr).unwrap();
+    term.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut prompt = [0; 15];
+    term.read_exact(&mut prompt).unwrap();
+    term.write_all(b"tom\n").unwrap();
+    // 1 MB, no newline: the server stops at 2,000 bytes and hangs up
+    // (the rest of the write may then fail).
+    let _ = term.write_all(&vec![b'x'; 1 << 20]);
+    let mut rest = String::new();
+    let _ = term.read_to_string(&mut rest);
+    assert!(rest.ends_with("* line too long\n"), "{rest:?}");
+}

@@ -97,7 +97,9 @@ fn main() {
     let router = app(dir);
     // A Router is always ready, so hyper can call it directly.
     let service = hyper::service::service_fn(move |req| router.clone().call(req));
-    println!("axum_app listening on http://{addr}/");
+    // The bound address (port 0 picks a free one).
+    let bound = listener.local_addr().map_or(addr, |a| a.to_string());
+    println!("axum_app listening on http://{bound}/");
     if let Err(e) = corio::compat::serve(listener, service) {
         eprintln!("axum_app: {e}");
         std::process::exit(1);

@@ -42,7 +42,9 @@ fn main() {
         .keep_alive(true)
         .auto_date_header(false)
         .title_case_headers(true);
-    println!("hyper_hello listening on http://{addr}/");
+    // The bound address (port 0 picks a free one).
+    let bound = listener.local_addr().map_or(addr, |a| a.to_string());
+    println!("hyper_hello listening on http://{bound}/");
     if let Err(e) = http.serve(listener, service_fn(hello)) {
         eprintln!("hyper_hello: {e}");
         std::process::exit(1);

@@ -7,20 +7,24 @@
 //! SET greeting hello world      -> OK
 //! GET greeting                  -> VALUE hello world
 //! DEL greeting                  -> DELETED       (or NOT_FOUND)
-//! KEYS                          -> KEYS a b c    (sorted)
+//! KEYS                          -> KEYS a b c    (sorted; ` ...` after 64 KiB)
 //! QUIT                          -> BYE
 //! ```
 //!
-//! Anything else gets `ERR ...`. A connection silent for IDLE_SECS is
-//! closed. On SIGTERM the server stops accepting; every connection gets
+//! Anything else gets `ERR ...`. Each command must arrive whole within
+//! IDLE_SECS of the previous answer (a line trickled a byte at a time
+//! cannot hold a connection longer), else the connection is closed; a
+//! line over 64 KiB ends it too. The store holds at most 100,000 keys and
+//! 64 MiB of keys and values (`ERR store full` past that); at most 10,000
+//! connections are open at once. On SIGTERM the server stops accepting; every connection gets
 //! the answer to its next command and is then closed; those still silent
 //! after GRACE_SECS are cut off. Then the program exits with status 0.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use corio::net::{Server, TcpStream};
 use corio::signal::{SIGINT, SIGTERM, Signals};
@@ -28,7 +32,19 @@ use corio::signal::{SIGINT, SIGTERM, Signals};
 /// Longest command line; a longer one ends the connection.
 const MAX_LINE: usize = 64 * 1024;
 
-type Store = Rc<RefCell<BTreeMap<String, String>>>;
+/// Most keys the store holds.
+const MAX_KEYS: usize = 100_000;
+/// Most bytes of keys and values the store holds.
+const MAX_BYTES: usize = 64 << 20;
+
+/// The data, and how many bytes of keys and values it holds.
+#[derive(Default)]
+struct Data {
+    map: BTreeMap<String, String>,
+    bytes: usize,
+}
+
+type Store = Rc<RefCell<Data>>;
 
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -47,7 +63,7 @@ fn main() -> io::Result<()> {
         .max_connections(10_000)
         .idle_timeout(idle)
         .start(move |conn| {
-            if let Err(e) = session(&conn, &store, &s) {
+            if let Err(e) = session(&conn, &store, &s, idle) {
                 eprintln!(
                     "kv: {}: {e}",
                     conn.peer_addr().map_or("?".into(), |a| a.to_string())
@@ -65,27 +81,71 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
-/// One connection: a command per line, an answer per command.
-fn session(conn: &TcpStream, store: &Store, stopping: &Cell<bool>) -> io::Result<()> {
-    let mut reader = BufReader::new(conn);
-    let mut line = String::new();
+/// What reading a command line gave.
+enum Read {
+    Line(String),
+    /// The client closed, or took too long (the line's deadline passed).
+    End,
+    TooLong,
+    NotUtf8,
+}
+
+/// Reads one command line, which must arrive whole by `deadline`: each
+/// read may wait only for what is left of it.
+fn read_command(
+    conn: &TcpStream,
+    reader: &mut BufReader<&TcpStream>,
+    deadline: Instant,
+) -> io::Result<Read> {
+    let mut line = Vec::new();
     loop {
-        line.clear();
-        let limit = u64::try_from(MAX_LINE + 1).unwrap_or(u64::MAX);
-        match (&mut reader).take(limit).read_line(&mut line) {
-            Ok(0) => return Ok(()),
-            Ok(_) if !line.ends_with('\n') && line.len() > MAX_LINE => {
-                return (&*conn).write_all(b"ERR line too long\n");
-            }
-            Ok(_) => {}
-            // A silent client: the idle timeout closes the connection.
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                return (&*conn).write_all(b"ERR not UTF-8\n");
-            }
-            Err(e) => return Err(e),
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Read::End);
         }
-        let reply = answer(line.trim_end_matches(['\r', '\n']), store);
+        conn.set_read_timeout(Some(left))?;
+        let buf = match reader.fill_buf() {
+            Ok([]) => return Ok(Read::End),
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(Read::End),
+            Err(e) => return Err(e),
+        };
+        let (part, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], true),
+            None => (buf, false),
+        };
+        if line.len() + part.len() > MAX_LINE {
+            return Ok(Read::TooLong);
+        }
+        line.extend_from_slice(part);
+        let used = part.len() + usize::from(done);
+        reader.consume(used);
+        if done {
+            return Ok(String::from_utf8(line).map_or(Read::NotUtf8, Read::Line));
+        }
+    }
+}
+
+/// One connection: a command per line, an answer per command.
+fn session(
+    conn: &TcpStream,
+    store: &Store,
+    stopping: &Cell<bool>,
+    idle: Duration,
+) -> io::Result<()> {
+    // An answer the client does not read for that long ends it too.
+    conn.set_write_timeout(Some(idle))?;
+    let mut reader = BufReader::new(conn);
+    loop {
+        // The whole next command by then: a trickle cannot stretch it.
+        let deadline = Instant::now() + idle;
+        let line = match read_command(conn, &mut reader, deadline)? {
+            Read::Line(l) => l,
+            Read::End => return Ok(()),
+            Read::TooLong => return (&*conn).write_all(b"ERR line too long\n"),
+            Read::NotUtf8 => return (&*conn).write_all(b"ERR not UTF-8\n"),
+        };
+        let reply = answer(line.trim_end_matches('\r'), store);
         (&*conn).write_all(reply.as_bytes())?;
         if reply == "BYE\n" || stopping.get() {
             return Ok(());
@@ -96,25 +156,45 @@ fn session(conn: &TcpStream, store: &Store, stopping: &Cell<bool>) -> io::Result
 fn answer(cmd: &str, store: &Store) -> String {
     let (verb, rest) = cmd.split_once(' ').unwrap_or((cmd, ""));
     let mut db = store.borrow_mut(); // no switch while it is held
+    let db = &mut *db;
     match (verb.to_ascii_uppercase().as_str(), rest) {
         ("SET", kv) => match kv.split_once(' ') {
             Some((k, v)) if !k.is_empty() => {
-                db.insert(k.into(), v.into());
+                let old = db.map.get(k).map_or(0, |o| k.len() + o.len());
+                let bytes = db.bytes - old + k.len() + v.len();
+                if bytes > MAX_BYTES || (old == 0 && db.map.len() >= MAX_KEYS) {
+                    return "ERR store full\n".into();
+                }
+                db.map.insert(k.into(), v.into());
+                db.bytes = bytes;
                 "OK\n".into()
             }
             _ => "ERR usage: SET key value\n".into(),
         },
-        ("GET", k) if !k.is_empty() => match db.get(k) {
+        ("GET", k) if !k.is_empty() => match db.map.get(k) {
             Some(v) => format!("VALUE {v}\n"),
             None => "NOT_FOUND\n".into(),
         },
-        ("DEL", k) if !k.is_empty() => match db.remove(k) {
-            Some(_) => "DELETED\n".into(),
+        ("DEL", k) if !k.is_empty() => match db.map.remove(k) {
+            Some(v) => {
+                db.bytes -= k.len() + v.len();
+                "DELETED\n".into()
+            }
             None => "NOT_FOUND\n".into(),
         },
         ("KEYS", "") => {
-            let keys: Vec<&str> = db.keys().map(String::as_str).collect();
-            format!("KEYS {}\n", keys.join(" ")).replace("KEYS \n", "KEYS\n")
+            // At most a line's worth: an answer is never bigger than that.
+            let mut out = String::from("KEYS");
+            for k in db.map.keys() {
+                if out.len() + 1 + k.len() > MAX_LINE {
+                    out.push_str(" ...");
+                    break;
+                }
+                out.push(' ');
+                out.push_str(k);
+            }
+            out.push('\n');
+            out
         }
         ("QUIT", "") => "BYE\n".into(),
         _ => format!("ERR unknown command: {verb}\n"),

@@ -277,3 +277,173 @@ fn the_handler_serves_through_net_serve() {
         server.cancel();
     });
 }
+
+#[test]
+fn default_head_limit_is_16_kib() {
+    util::within(LIMIT, "default head limit", || {
+        let (addr, server) = start(&Http::new());
+        let head = |n: usize| {
+            format!(
+                "GET / HTTP/1.1\r\nhost: a\r\nx-big: {}\r\nconnection: close\r\n\r\n",
+                "y".repeat(n)
+            )
+        };
+        assert!(exchange(addr, head(12_000).as_bytes()).ends_with("Hello, world!"));
+        let out = exchange(addr, head(20_000).as_bytes());
+        assert!(out.starts_with("HTTP/1.1 431 "), "{out}");
+        server.cancel();
+    });
+}
+
+#[test]
+fn a_body_trickled_past_the_body_timeout_is_cut_and_a_prompt_one_is_not() {
+    util::within(LIMIT, "body timeout", || {
+        let mut http = Http::new();
+        http.body_timeout(Some(Duration::from_millis(300)));
+        let (addr, server) = start(&http);
+        // On time: echoed.
+        let out = exchange(
+            addr,
+            b"POST /echo HTTP/1.1\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+        );
+        assert!(out.ends_with("hello"), "{out}");
+        // A slow handler without a body is not cut by it.
+        let out = exchange(
+            addr,
+            b"GET /sleep/600 HTTP/1.1\r\nconnection: close\r\n\r\n",
+        );
+        assert!(out.ends_with("slept 600 ms"), "{out}");
+        // A byte every 20 ms: cut once past the deadline.
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"POST /echo HTTP/1.1\r\ncontent-length: 100000\r\n\r\n")
+            .unwrap();
+        let start = Instant::now();
+        let mut cut = None;
+        while start.elapsed() < Duration::from_secs(10) {
+            if c.write_all(b"a").is_err() {
+                cut = Some(start.elapsed());
+                break;
+            }
+            corio::sleep(Duration::from_millis(20));
+        }
+        let cut = cut.expect("the trickle was never cut");
+        assert!(cut >= Duration::from_millis(300), "cut at {cut:?}");
+        assert!(cut < Duration::from_secs(3), "cut only at {cut:?}");
+        server.cancel();
+    });
+}
+
+#[test]
+fn serve_holds_connections_over_the_cap_until_one_closes() {
+    util::within(LIMIT, "connection cap", || {
+        let mut http = Http::new();
+        http.max_connections(2);
+        let (addr, server) = start(&http);
+        let a = TcpStream::connect(addr).unwrap();
+        let b = TcpStream::connect(addr).unwrap();
+        let third =
+            corio::spawn(move || exchange(addr, b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n"));
+        corio::sleep(Duration::from_millis(300));
+        assert!(
+            !third.is_finished(),
+            "served a third connection over the cap"
+        );
+        assert_eq!(http.connections(), 2);
+        drop(a);
+        let out = third.join().unwrap();
+        assert!(out.ends_with("Hello, world!"), "{out}");
+        drop(b);
+        server.cancel();
+    });
+}
+
+#[test]
+fn handler_answers_connections_over_the_cap_503() {
+    util::within(LIMIT, "handler cap", || {
+        let mut http = Http::new();
+        http.max_connections(1);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let handler = http.handler(service_fn(app));
+        let server = corio::spawn(move || corio::net::serve_on(l, handler));
+        let held = TcpStream::connect(addr).unwrap();
+        corio::sleep(Duration::from_millis(100));
+        let out = exchange(addr, b"GET / HTTP/1.1\r\n\r\n");
+        assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
+        assert!(out.contains("retry-after: 1"), "{out}");
+        drop(held);
+        corio::sleep(Duration::from_millis(100));
+        let out = exchange(addr, b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n");
+        assert!(out.ends_with("Hello, world!"), "{out}");
+        server.cancel();
+    });
+}
+
+#[test]
+fn a_blocking_handler_whose_client_went_is_unwound_and_its_drops_run() {
+    util::within(LIMIT, "client gone", || {
+        let http = Http::new();
+        let (addr, server) = start(&http);
+        let before = SLEEPING.with(|p| p.now());
+        let mut conns = Vec::new();
+        for _ in 0..20 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"GET /sleep/60000 HTTP/1.1\r\n\r\n").unwrap();
+            conns.push(c);
+        }
+        // A client that stays is left alone.
+        let mut stays = TcpStream::connect(addr).unwrap();
+        stays
+            .write_all(b"GET /sleep/2500 HTTP/1.1\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let t = Instant::now();
+        while SLEEPING.with(|p| p.now()) < before + 21 && t.elapsed() < Duration::from_secs(5) {
+            corio::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(SLEEPING.with(|p| p.now()), before + 21);
+        drop(conns);
+        let t = Instant::now();
+        while http.connections() > 1 && t.elapsed() < Duration::from_secs(10) {
+            corio::sleep(Duration::from_millis(20));
+        }
+        let took = t.elapsed();
+        assert_eq!(http.connections(), 1, "handlers of gone clients still run");
+        // Their guards were dropped: only the one that stays still sleeps.
+        assert_eq!(SLEEPING.with(|p| p.now()), before + 1);
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        let mut out = String::new();
+        stays.read_to_string(&mut out).unwrap();
+        assert!(out.ends_with("slept 2500 ms"), "{out}");
+        server.cancel();
+    });
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
+    util::within(LIMIT, "write timeout", || {
+        let mut http = Http::new();
+        http.write_timeout(Some(Duration::from_millis(300)));
+        let (addr, server) = start(&http);
+        let mut c = TcpStream::connect(addr).unwrap();
+        // Pipelined requests, answers never read: the socket buffers fill,
+        // hyper's write stalls, the timeout closes the connection.
+        let reqs = b"GET / HTTP/1.1\r\n\r\n".repeat(1000);
+        let t = Instant::now();
+        let mut cut = None;
+        while t.elapsed() < Duration::from_secs(20) {
+            if c.write_all(&reqs).is_err() {
+                cut = Some(t.elapsed());
+                break;
+            }
+            corio::sleep(Duration::from_millis(1));
+        }
+        let cut = cut.expect("never cut");
+        assert!(cut < Duration::from_secs(10), "cut at {cut:?}");
+        let t = Instant::now();
+        while http.connections() > 0 && t.elapsed() < Duration::from_secs(5) {
+            corio::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(http.connections(), 0);
+        server.cancel();
+    });
+}

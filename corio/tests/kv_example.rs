@@ -175,3 +175,68 @@ fn sigterm_lets_open_clients_finish_and_exits_zero() {
     assert_eq!(stdout, "kv stopped; 1 connections cut off\n", "{stderr}");
     assert!(stderr.contains("signal 15"), "{stderr}");
 }
+
+#[test]
+fn a_trickled_command_is_cut_at_the_idle_timeout_however_it_trickles() {
+    let kv = Kv::start("1", "5");
+    let mut c = kv.connect();
+    let start = Instant::now();
+    // A byte every 200 ms, never a newline: each read is quick, the
+    // command never ends.
+    let mut cut = None;
+    while start.elapsed() < Duration::from_secs(10) {
+        if c.w.write_all(b"x").is_err() {
+            cut = Some(start.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        c.r.get_ref().set_nonblocking(true).unwrap();
+        let mut b = [0u8; 16];
+        let closed = matches!(c.r.get_mut().read(&mut b), Ok(0));
+        c.r.get_ref().set_nonblocking(false).unwrap();
+        if closed {
+            cut = Some(start.elapsed());
+            break;
+        }
+    }
+    let cut = cut.expect("the trickle was never cut");
+    assert!(cut >= Duration::from_millis(900), "cut at {cut:?}");
+    assert!(cut < Duration::from_secs(3), "cut only at {cut:?}");
+    // A client that talks at its own pace is not.
+    let mut talker = kv.connect();
+    for i in 0..4 {
+        assert_eq!(talker.ask(&format!("SET k{i} v")), "OK\n");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+#[test]
+fn the_store_is_bounded_in_keys() {
+    let kv = Kv::start("60", "5");
+    let mut c = kv.connect();
+    let n = 100_000;
+    let mut batch = String::new();
+    for i in 0..n {
+        batch.push_str(&format!("SET k{i} v\n"));
+    }
+    let w = c.w.try_clone().unwrap();
+    let writer = std::thread::spawn(move || (&w).write_all(batch.as_bytes()).unwrap());
+    let mut line = String::new();
+    for _ in 0..n {
+        line.clear();
+        c.r.read_line(&mut line).unwrap();
+        assert_eq!(line, "OK\n");
+    }
+    writer.join().unwrap();
+    assert_eq!(c.ask("SET one-more v"), "ERR store full\n");
+    assert_eq!(c.ask("SET k7 replaced"), "OK\n");
+    assert_eq!(c.ask("DEL k8"), "DELETED\n");
+    assert_eq!(c.ask("SET one-more v"), "OK\n");
+    // KEYS answers at most a line's worth.
+    let keys = c.ask("KEYS");
+    assert!(
+        keys.len() <= 64 * 1024 + 1 && keys.ends_with(" ...\n"),
+        "{}",
+        keys.len()
+    );
+}

@@ -81,6 +81,16 @@ impl Example {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it still runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
 }
 
 impl Drop for Example {
@@ -211,6 +221,7 @@ pub struct Got {
     pub status: u16,
     pub location: Option<String>,
     pub set_cookie: Option<String>,
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
@@ -222,10 +233,12 @@ fn got(mut rsp: ureq::http::Response<ureq::Body>) -> Got {
             .map(str::to_owned)
     };
     let (location, set_cookie) = (header("location"), header("set-cookie"));
+    let retry_after = header("retry-after");
     Got {
         status: rsp.status().as_u16(),
         location,
         set_cookie,
+        retry_after,
         body: rsp.body_mut().read_to_string().unwrap_or_default(),
     }
 }

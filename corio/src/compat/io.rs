@@ -551,3 +551,71 @@ impl<T: Stream> hyper::rt::Read for Io<T> {
 }
 
 async_write!(hyper::rt::Write, poll_shutdown, is_write_vectored);
+
+/// An [`Io`] whose reads fail once a request body's deadline has passed:
+/// what [`Http`](super::Http) serves a connection through.
+///
+/// `deadline` is set by the service wrapper while a request with a body
+/// is being handled. A read that *brings bytes* after it fails with
+/// `TimedOut`, so a body trickled a byte at a time cannot stretch the
+/// request for ever; waiting with nothing arriving is not cut here (hyper
+/// also waits on the socket while a slow handler works, to see the client
+/// hang up, and that must not fail).
+pub(super) struct Deadlined<T> {
+    pub(super) io: Io<T>,
+    pub(super) deadline: Rc<Cell<Option<Instant>>>,
+}
+
+impl<T: Stream> hyper::rt::Read for Deadlined<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // SAFETY: only initialised bytes are written into the cursor's
+        // unfilled part (read(2) writes bytes).
+        let dst = unsafe { buf.as_mut() };
+        let n = ready!(this.io.poll_read_uninit(cx, dst))?;
+        if n > 0 && this.deadline.get().is_some_and(|d| Instant::now() >= d) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request body was still arriving at its deadline",
+            )));
+        }
+        // SAFETY: read(2) initialised the first `n` bytes.
+        unsafe { buf.advance(n) };
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: Stream> hyper::rt::Write for Deadlined<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().io.poll_write_bytes(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().io.poll_write_iov(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Nothing is buffered.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.shutdown_write()
+    }
+}

@@ -241,8 +241,10 @@
 //! atomic per wait: see [`Io`]). hyper's own work is the same as on tokio.
 
 mod io;
+mod limits;
 mod rt;
 mod serve;
+mod track;
 
 pub use io::{Io, Stream};
 pub use rt::{Executor, Sleep, Timer};

@@ -9,13 +9,27 @@ use std::io;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::Waker;
+use std::time::Duration;
 
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::HttpService;
 
+use super::io::Deadlined;
+use super::limits::{BodyDeadline, Slot, permits, refuse};
+use super::track::{ClientGone, Graceful, watch};
 use super::{Io, Stream, Timer};
 use crate::net::{TcpListener, TcpStream};
+use crate::sync::Semaphore;
+
+/// [`Http::new`]'s cap on a request head (hyper's `max_buf_size`).
+const DEFAULT_MAX_HEAD: usize = 16 * 1024;
+/// [`Http::new`]'s cap on open connections.
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// [`Http::new`]'s deadline for a request body.
+const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// [`Http::new`]'s write timeout for the streams it accepts.
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves HTTP/1.1 connections with a hyper service: one coro per
 /// connection, keep-alive and pipelining, hyper's limits and timeouts, and
@@ -29,6 +43,24 @@ use crate::net::{TcpListener, TcpStream};
 /// `keep_alive`, `pipeline_flush`, ... A stream's own read and write
 /// timeouts apply too (a write that stalls that long fails and ends the
 /// connection), so [`net::Server`'s] `idle_timeout` works as well.
+///
+/// # Limits
+///
+/// What one client can hold is bounded by default:
+///
+/// | limit | default | set with |
+/// |---|---|---|
+/// | request head (line and headers) | 16 KiB, else `431` | `builder().max_buf_size(n)` (at least 8 KiB) |
+/// | time to send a request head | 30 s, else the connection closes | `builder().header_read_timeout(t)` |
+/// | time to send a request body | 30 s from its head; a read bringing body bytes later closes the connection | [`body_timeout`](Http::body_timeout) |
+/// | a client that stops reading | its connection closes after 30 s without progress | [`write_timeout`](Http::write_timeout) |
+/// | open connections | 1,024: [`serve`](Http::serve) accepts no more until one closes; [`handler`](Http::handler) answers more with `503` and closes them | [`max_connections`](Http::max_connections) |
+///
+/// The body deadline is enforced on the bytes that arrive: a body that
+/// trickles in forever is cut, while a client that sends nothing more is
+/// held until the handler gives up on it (a handler reading a body should
+/// bound its own wait, or set a read timeout on the stream). hyper itself
+/// reads no more than `max_buf_size` ahead of what the handler consumed.
 ///
 /// Serving: [`serve`](Http::serve) runs an accept loop on a listener;
 /// [`handler`](Http::handler) gives the `Fn(TcpStream)` that
@@ -48,6 +80,14 @@ use crate::net::{TcpListener, TcpStream};
 /// socket, [`corio::fs`](crate::fs), a blocking client — and only that
 /// connection waits. Pipelined requests on one connection are answered in
 /// order; other connections go on meanwhile.
+///
+/// A handler whose client has gone — closed or reset its connection — is
+/// unwound at its blocking call (checked every half second, once it has
+/// run that long): its `Drop`s run and the connection closes, as hyper on
+/// tokio drops the handler's future when its connection goes. A client
+/// that merely stops sending (`shutdown(SHUT_WR)`) counts as gone, as it
+/// does for hyper. (Not with `panic = "abort"`, where unwinding would end
+/// the process: there the handler runs to its end.)
 ///
 /// A panic in the service ends its connection's coro (the connection is
 /// closed without an answer) and is reported on stderr; the server and the
@@ -91,6 +131,12 @@ use crate::net::{TcpListener, TcpStream};
 pub struct Http {
     builder: http1::Builder,
     graceful: Rc<Graceful>,
+    /// A place per open connection, for [`serve`](Http::serve) and
+    /// [`handler`](Http::handler) (`max_connections` of them).
+    slots: Rc<Semaphore>,
+    max_connections: usize,
+    body_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Http {
@@ -108,67 +154,18 @@ impl Default for Http {
     }
 }
 
-/// The shutdown switch and the connections it must reach.
-struct Graceful {
-    shutdown: Cell<bool>,
-    /// The waker of each open connection's `block_on`, by slot (`None`
-    /// until it first polls, and after it was woken for the shutdown).
-    wakers: RefCell<Vec<Option<Waker>>>,
-    /// Slots of `wakers` not in use.
-    free: RefCell<Vec<usize>>,
-    /// Open connections.
-    live: Cell<usize>,
-}
-
-/// An open connection's slot in [`Graceful`]; frees it when dropped.
-struct Conn<'a> {
-    g: &'a Graceful,
-    slot: usize,
-}
-
-impl Graceful {
-    fn enter(&self) -> Conn<'_> {
-        let slot = match self.free.borrow_mut().pop() {
-            Some(i) => i,
-            None => {
-                let mut w = self.wakers.borrow_mut();
-                w.push(None);
-                w.len() - 1
-            }
-        };
-        self.live.set(self.live.get() + 1);
-        Conn { g: self, slot }
-    }
-}
-
-impl Conn<'_> {
-    /// Keeps `waker` to wake the connection at shutdown.
-    fn register(&self, waker: &Waker) {
-        let mut wakers = self.g.wakers.borrow_mut();
-        let w = &mut wakers[self.slot];
-        if !w.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *w = Some(waker.clone());
-        }
-    }
-}
-
-impl Drop for Conn<'_> {
-    fn drop(&mut self) {
-        self.g.wakers.borrow_mut()[self.slot] = None;
-        self.g.free.borrow_mut().push(self.slot);
-        self.g.live.set(self.g.live.get() - 1);
-    }
-}
-
 impl Http {
-    /// hyper's HTTP/1 defaults (keep-alive on, 30 s `header_read_timeout`,
-    /// ~400 KiB `max_buf_size`), on corio's [`Timer`].
+    /// hyper's HTTP/1 defaults (keep-alive on, 30 s `header_read_timeout`)
+    /// on corio's [`Timer`], with the limits of the [table](Http#limits):
+    /// a 16 KiB `max_buf_size` (hyper's own is ~400 KiB), a 30 s body
+    /// deadline, at most 1,024 connections.
     ///
     /// # Examples
     ///
     /// ```
     /// let http = corio::compat::Http::new();
     /// assert_eq!(http.connections(), 0);
+    /// assert_eq!(http.max_connections_limit(), 1024);
     /// ```
     ///
     /// # Switching
@@ -176,12 +173,14 @@ impl Http {
     /// Never suspends.
     pub fn new() -> Http {
         let mut builder = http1::Builder::new();
-        builder.timer(Timer);
+        builder.timer(Timer).max_buf_size(DEFAULT_MAX_HEAD);
         Http::from_builder(builder)
     }
 
-    /// Serves with `builder`'s settings. corio's [`Timer`] replaces any
-    /// timer set on it (hyper's timeouts need one that corio drives).
+    /// Serves with `builder`'s settings (its `max_buf_size` stays as set
+    /// there: hyper's ~400 KiB unless you set one), the default body
+    /// deadline and connection cap. corio's [`Timer`] replaces any timer
+    /// set on it (hyper's timeouts need one that corio drives).
     ///
     /// # Examples
     ///
@@ -204,8 +203,84 @@ impl Http {
                 wakers: RefCell::new(Vec::new()),
                 free: RefCell::new(Vec::new()),
                 live: Cell::new(0),
+                watched: RefCell::new(Vec::new()),
+                watcher: RefCell::new(None),
             }),
+            slots: Rc::new(Semaphore::new(permits(DEFAULT_MAX_CONNECTIONS))),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            body_timeout: Some(DEFAULT_BODY_TIMEOUT),
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
         }
+    }
+
+    /// Caps the connections open at once through [`serve`](Http::serve)
+    /// and [`handler`](Http::handler) (of this `Http` and clones made from
+    /// now on): `serve` accepts no more until one closes (the rest wait in
+    /// the kernel's listen queue); `handler` answers the excess `503` with
+    /// `Retry-After: 1` and closes it. [`serve_connection`](Http::serve_connection)
+    /// is not counted (the caller admits its streams). Under a
+    /// `net::Server`, which has a `max_connections` of its own, set both to
+    /// the same number (or this one to `usize::MAX`).
+    ///
+    /// Default: 1,024.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut http = corio::compat::Http::new();
+    /// http.max_connections(64);
+    /// assert_eq!(http.max_connections_limit(), 64);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    #[track_caller]
+    pub fn max_connections(&mut self, n: usize) -> &mut Http {
+        assert!(n > 0, "corio::compat::Http::max_connections: 0 connections");
+        self.max_connections = n;
+        self.slots = Rc::new(Semaphore::new(permits(n)));
+        self
+    }
+
+    /// The cap set by [`max_connections`](Http::max_connections).
+    ///
+    /// # Examples
+    ///
+    /// See [`max_connections`](Http::max_connections).
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn max_connections_limit(&self) -> usize {
+        self.max_connections
+    }
+
+    /// How long after its head a request's body may still be arriving:
+    /// once past it, a read that brings more of the body fails and the
+    /// connection closes (a body trickled a byte at a time cannot hold a
+    /// connection for ever). `None` turns it off. Requests without a body
+    /// are not affected, nor is a slow handler.
+    ///
+    /// Default: 30 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut http = corio::compat::Http::new();
+    /// http.body_timeout(Some(std::time::Duration::from_secs(10)));
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn body_timeout(&mut self, timeout: Option<Duration>) -> &mut Http {
+        self.body_timeout = timeout;
+        self
     }
 
     /// hyper's builder, to change its settings (for connections served
@@ -278,23 +353,50 @@ impl Http {
     {
         let g = &*self.graceful;
         let me = g.enter();
-        let mut conn = pin!(self.builder.serve_connection(Io::new(stream), service));
+        self.start_watcher();
+        let deadline = Rc::new(Cell::new(None));
+        let in_flight = Rc::new(Cell::new(None));
+        let fd = stream.registration().fd();
+        let io = Deadlined {
+            io: Io::new(stream),
+            deadline: deadline.clone(),
+        };
+        let service = BodyDeadline {
+            inner: RefCell::new(service),
+            deadline,
+            in_flight: in_flight.clone(),
+            timeout: self.body_timeout,
+        };
+        let mut conn = pin!(self.builder.serve_connection(io, service));
+        // Dropped before `conn` (which closes the socket): the watcher
+        // never looks at a closed descriptor.
+        let _watch = me.watch(fd, in_flight);
         // `block_on` polls with one waker for its whole run: register it
         // once. Then each poll only looks at the switch.
         let mut registered = false;
         let mut told = false;
-        crate::block_on(poll_fn(|cx| {
-            if !told {
-                if g.shutdown.get() {
-                    conn.as_mut().graceful_shutdown();
-                    told = true;
-                } else if !registered {
-                    me.register(cx.waker());
-                    registered = true;
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::block_on(poll_fn(|cx| {
+                if !told {
+                    if g.shutdown.get() {
+                        conn.as_mut().graceful_shutdown();
+                        told = true;
+                    } else if !registered {
+                        me.register(cx.waker());
+                        registered = true;
+                    }
                 }
+                conn.as_mut().poll(cx)
+            }))
+        }));
+        match served {
+            Ok(r) => r,
+            Err(p) if p.is::<ClientGone>() => {
+                log::debug!("corio::compat: the client went while its handler ran");
+                Ok(())
             }
-            conn.as_mut().poll(cx)
-        }))
+            Err(p) => std::panic::resume_unwind(p),
+        }
     }
 
     /// The per-connection function for [`net::serve`](crate::net::serve),
@@ -334,9 +436,74 @@ impl Http {
         B: Body + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
+        let serve = self.serve_fn(service);
+        let slots = self.slots.clone();
+        move |stream: TcpStream| match Slot::try_take(&slots) {
+            Some(slot) => {
+                serve(stream);
+                drop(slot);
+            }
+            None => refuse(stream),
+        }
+    }
+
+    /// How long a write to a client may wait without progress, on the
+    /// streams [`serve`](Http::serve) and [`handler`](Http::handler) take
+    /// (set as the stream's write timeout, unless it has one already): a
+    /// client that stops reading holds its connection no longer than this
+    /// once its socket buffers are full. `None` leaves the stream as it is.
+    ///
+    /// Default: 30 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut http = corio::compat::Http::new();
+    /// http.write_timeout(None);
+    /// ```
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn write_timeout(&mut self, timeout: Option<Duration>) -> &mut Http {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Starts the watcher coro unless it runs.
+    fn start_watcher(&self) {
+        // Throwing at a coro unwinds it: with `panic = "abort"` that would
+        // end the process, so nothing is watched then.
+        if cfg!(not(panic = "unwind")) {
+            return;
+        }
+        let mut w = self.graceful.watcher.borrow_mut();
+        if w.as_ref().is_none_or(|h| h.is_finished()) {
+            let g = Rc::downgrade(&self.graceful);
+            *w = crate::Builder::new()
+                .name("compat::Http watcher")
+                .spawn(move || watch(g))
+                .ok();
+        }
+    }
+
+    /// Serves one admitted stream (no slot taken here).
+    fn serve_fn<S, B>(&self, service: S) -> impl Fn(TcpStream) + 'static
+    where
+        S: HttpService<Incoming, ResBody = B> + Clone + 'static,
+        S::Error: Into<Box<dyn StdError + Send + Sync>>,
+        B: Body + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
         let http = self.clone();
         move |stream: TcpStream| {
             let _ = stream.set_nodelay(true);
+            // A timeout the stream has already (`net::Server`'s) stays.
+            if let Some(t) = http.write_timeout
+                && matches!(stream.write_timeout(), Ok(None))
+            {
+                let _ = stream.set_write_timeout(Some(t));
+            }
             if let Err(e) = http.serve_connection(stream, service.clone()) {
                 log::debug!("corio::compat: connection ended with an error: {e}");
             }
@@ -346,7 +513,9 @@ impl Http {
     /// Accepts connections on `listener` in the calling coro for ever,
     /// serving each in a coro of its own with a clone of `service` (see
     /// [`net::serve_on`](crate::net::serve_on) for how accept errors are
-    /// handled). Cancel the calling coro to stop accepting; then
+    /// handled), at most [`max_connections`](Http::max_connections) at
+    /// once: at the cap it accepts nothing until a connection closes.
+    /// Cancel the calling coro to stop accepting; then
     /// [`shutdown`](Http::shutdown) to close the connections.
     ///
     /// # Examples
@@ -369,7 +538,25 @@ impl Http {
         B: Body + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        crate::net::serve_on(listener, self.handler(service))
+        let serve = Rc::new(self.serve_fn(service));
+        let slots = self.slots.clone();
+        let mut acceptor = crate::net::Acceptor::new("corio::compat::Http::serve");
+        loop {
+            slots.down();
+            let slot = Slot(slots.clone());
+            let (stream, peer) = acceptor.accept(&listener)?;
+            let serve = serve.clone();
+            let spawned = crate::Builder::new()
+                .name(format!("http {peer}"))
+                .spawn(move || {
+                    let _slot = slot;
+                    serve(stream);
+                });
+            if let Err(e) = spawned {
+                // The stream and the slot were dropped with the closure.
+                acceptor.spawn_failed(peer, &e);
+            }
+        }
     }
 
     /// Shuts the connections down gracefully: each finishes the request in
@@ -436,8 +623,10 @@ impl Http {
 }
 
 /// Serves `service` on `listener` with [`Http::new`]'s settings: HTTP/1.1,
-/// a coro per connection, keep-alive, 30 s header read timeout. Runs the
-/// accept loop in the calling coro for ever (cancel it to stop).
+/// a coro per connection, keep-alive, and the [limits](Http#limits) — a
+/// 16 KiB head, 30 s for a head and for a body, a 30 s write timeout, at
+/// most 1,024 connections. Runs the accept loop in the calling coro for
+/// ever (cancel it to stop).
 ///
 /// An axum `Router` is served through hyper's `service_fn`, as axum's own
 /// hyper examples do (`Router` is always ready):

@@ -87,6 +87,8 @@ mod udp;
 mod unix;
 
 pub use addr::{ToSocketAddrs, lookup_host};
+#[cfg(feature = "compat")]
+pub(crate) use serve::Acceptor;
 pub use serve::{serve, serve_on, serve_threads};
 pub use server::{Server, ServerHandle};
 pub use tcp::{Incoming, TcpListener, TcpStream};

@@ -242,14 +242,14 @@ where
 /// The accept step of a server loop: retries what a retry cures, backs
 /// off (1 ms, doubling up to 0.5 s) when out of descriptors or memory,
 /// warns about trouble at most every 5 s.
-pub(super) struct Acceptor {
+pub(crate) struct Acceptor {
     who: &'static str,
     backoff: Duration,
     warned: Option<Instant>,
 }
 
 impl Acceptor {
-    pub(super) fn new(who: &'static str) -> Acceptor {
+    pub(crate) fn new(who: &'static str) -> Acceptor {
         Acceptor {
             who,
             backoff: BACKOFF_MIN,
@@ -259,7 +259,7 @@ impl Acceptor {
 
     /// The next connection, or an error that retrying cannot cure.
     #[track_caller]
-    pub(super) fn accept(&mut self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    pub(crate) fn accept(&mut self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
         loop {
             match listener.accept() {
                 Ok(conn) => {
@@ -281,7 +281,7 @@ impl Acceptor {
 
     /// No coro could be started for a connection (out of memory or
     /// address space for its stack): warn and pause.
-    pub(super) fn spawn_failed(&mut self, peer: SocketAddr, e: &io::Error) {
+    pub(crate) fn spawn_failed(&mut self, peer: SocketAddr, e: &io::Error) {
         self.warn(format_args!("cannot start a coro for {peer}: {e}"));
         self.pause();
     }

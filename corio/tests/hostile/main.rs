@@ -19,6 +19,7 @@
 mod util;
 
 mod chat;
+mod compat;
 mod http;
 mod shell;
 mod target;

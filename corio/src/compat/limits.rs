@@ -1,0 +1,106 @@
+//! What keeps one client of an [`Http`](super::Http) within its share: the
+//! connection slots, and the body deadline's service wrapper.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper::body::{Body, Incoming};
+use hyper::service::HttpService;
+use hyper::{Request, Response};
+
+use crate::net::TcpStream;
+use crate::sync::Semaphore;
+
+/// A semaphore's count for `n` places.
+pub(super) fn permits(n: usize) -> isize {
+    n.try_into().unwrap_or(isize::MAX)
+}
+
+/// A connection's place under `max_connections`, given back on drop.
+pub(super) struct Slot(pub(super) Rc<Semaphore>);
+
+impl Slot {
+    pub(super) fn try_take(slots: &Rc<Semaphore>) -> Option<Slot> {
+        slots.try_down().then(|| Slot(slots.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.up();
+    }
+}
+
+/// Answers a connection over the cap `503` and closes it.
+pub(super) fn refuse(stream: TcpStream) {
+    use std::io::Write;
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = (&stream).write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\
+          connection: close\r\n\r\n",
+    );
+}
+
+/// The service, wrapped to start the body deadline of each request that
+/// has a body and to end it when the handler has answered.
+pub(super) struct BodyDeadline<S> {
+    pub(super) inner: RefCell<S>,
+    pub(super) deadline: Rc<Cell<Option<Instant>>>,
+    /// Since when the handler has been running (`None` once it answered).
+    pub(super) in_flight: Rc<Cell<Option<Instant>>>,
+    pub(super) timeout: Option<Duration>,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for BodyDeadline<S>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    B: Body,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = Answered<S::Future>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let now = Instant::now();
+        if let Some(t) = self.timeout
+            && !req.body().is_end_stream()
+        {
+            self.deadline.set(now.checked_add(t));
+        }
+        self.in_flight.set(Some(now));
+        Answered {
+            fut: Box::pin(self.inner.borrow_mut().call(req)),
+            deadline: self.deadline.clone(),
+            in_flight: self.in_flight.clone(),
+        }
+    }
+}
+
+/// A handler's future; its answer (or its drop) ends the body deadline.
+pub(super) struct Answered<F> {
+    pub(super) fut: Pin<Box<F>>,
+    pub(super) deadline: Rc<Cell<Option<Instant>>>,
+    pub(super) in_flight: Rc<Cell<Option<Instant>>>,
+}
+
+impl<F: Future> Future for Answered<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = std::task::ready!(self.fut.as_mut().poll(cx));
+        self.deadline.set(None);
+        self.in_flight.set(None);
+        Poll::Ready(out)
+    }
+}
+
+impl<F> Drop for Answered<F> {
+    fn drop(&mut self) {
+        self.deadline.set(None);
+        self.in_flight.set(None);
+    }
+}
