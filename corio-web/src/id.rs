@@ -16,6 +16,14 @@ impl Id {
         Ok(Id(b))
     }
 
+    /// The first 64 bits: enough to tell this session's own ids apart
+    /// (random ids of one session collide with chance 2^-64).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let mut b = [0; 8];
+        b.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(b)
+    }
+
     /// Parses the 32-hex-digit form; anything else is `None`.
     pub(crate) fn parse(s: &str) -> Option<Id> {
         let s = s.as_bytes();

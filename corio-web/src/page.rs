@@ -48,18 +48,38 @@ pub(crate) fn render(
     Bytes::from(page.into_string())
 }
 
-/// What a request for an older page of a live session gets (409): for an
-/// answer (`answer`) or for the page itself.
-pub(crate) fn stale(title: &str, current: Id, answer: bool) -> Bytes {
-    let what = if answer {
-        "That page was answered already, so this answer was not used: nothing has changed."
+/// What a request for a page that is not the current page of a live
+/// session gets (409): for an answer (`answer`) or for the page itself;
+/// `ours` when the page is an earlier one of this session (else it is
+/// another session's: one that ended or expired, or another browser's).
+pub(crate) fn stale(title: &str, current: Id, answer: bool, ours: bool) -> Bytes {
+    let what = match (ours, answer) {
+        (true, true) => {
+            "That page was answered already, so this answer was not used: nothing has changed."
+        }
+        (true, false) => {
+            "It belongs to an earlier step of this dialogue (the back button, or an old tab). \
+             Going back cannot undo an answer: nothing has changed."
+        }
+        (false, true) => {
+            "That page is not one of this session's: it belongs to a session that has ended \
+             or expired (an old tab), or to another browser's (a copied link), so this answer \
+             was not used: nothing has changed."
+        }
+        (false, false) => {
+            "That page is not one of this session's: it belongs to a session that has ended \
+             or expired (an old tab), or to another browser's (a copied link)."
+        }
+    };
+    let heading = if ours {
+        "This page is out of date"
     } else {
-        "It belongs to an earlier step of this dialogue (the back button, or an old tab). \
-         Going back cannot undo an answer: nothing has changed."
+        "This page is not part of your session"
     };
     let body = html!(
-        "<h1>This page is out of date</h1><p id=stale>{}</p>\
+        "<h1>{}</h1><p id=stale>{}</p>\
 <p><a id=current href=\"/k/{}\">Go to where you are now</a></p>",
+        heading,
         what,
         current.to_string()
     );

@@ -22,7 +22,7 @@
 //! | `POST /k/<k>` (an answer to it) | `ask` returns its fields; the reply (303 to the next page) is sent by the next `ask`, or by the end of the dialogue |
 //! | `POST /k/<previous>` (the page just answered: a double submit, or its reload) | *replay*: 303 to the current page; the answer is not delivered again |
 //! | `GET /` | 303 to the current page |
-//! | any other `k` (the back button, an old tab, a guess) | *refused*: 409 with a page that links to the current page |
+//! | any other `k` (the back button, an old tab, a guess) | *refused*: 409 with a page that links to the current page and says what happened: an earlier page of this dialogue (answered already, or passed), or a page that is not this session's (of one that ended or expired, or another browser's) |
 //!
 //! When the dialogue returns, what it [`show`](Session::show)ed becomes the
 //! final page; the session's coro is gone, and a small *tombstone* keeps
@@ -203,6 +203,10 @@ impl Shared {
     }
 }
 
+/// How many answered pages a session remembers, to tell a request for an
+/// earlier page of its own from one for another session's (8 bytes each).
+pub(crate) const PAST_PAGES: usize = 256;
+
 /// The final page of a dialogue that returned, kept after its coro ended.
 #[derive(Clone, Debug)]
 pub(crate) struct Tombstone {
@@ -269,6 +273,10 @@ pub struct Session {
     buffer: Html,
     /// The page just answered (its double submit is replayed).
     prev_k: Option<Id>,
+    /// The pages this session answered, most recent last (fingerprints,
+    /// at most [`PAST_PAGES`]): a refused request for one of them is "an
+    /// earlier step of this dialogue", any other id "not this session's".
+    past: std::collections::VecDeque<u64>,
     /// A banner for the next page (the browser's old session had expired).
     notice: Option<Html>,
     title: String,
@@ -300,6 +308,7 @@ impl Session {
             pending: Some(first),
             buffer: Html::new(),
             prev_k: None,
+            past: std::collections::VecDeque::new(),
             notice,
             title,
             idle_timeout,
@@ -389,6 +398,10 @@ impl Session {
             match hit.kind {
                 HitKind::Answer(x, fields) if x == k => {
                     self.prev_k = Some(k);
+                    if self.past.len() == PAST_PAGES {
+                        self.past.pop_front();
+                    }
+                    self.past.push_back(k.fingerprint());
                     self.pending = Some(hit.reply);
                     self.shared.answered.set(true);
                     if let Some(app) = self.app.upgrade() {
@@ -420,8 +433,13 @@ impl Session {
                 if let Some(a) = &app {
                     a.stale();
                 }
-                let answer = matches!(kind, HitKind::Answer(..));
-                Reply::page(409, page::stale(&self.title, k, answer))
+                let (x, answer) = match *kind {
+                    HitKind::Answer(x, _) => (Some(x), true),
+                    HitKind::Show(x) => (Some(x), false),
+                    _ => (None, false),
+                };
+                let ours = x.is_some_and(|x| self.past.contains(&x.fingerprint()));
+                Reply::page(409, page::stale(&self.title, k, answer, ours))
             }
         }
     }

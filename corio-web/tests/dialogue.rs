@@ -127,10 +127,19 @@ fn a_double_submit_is_replayed_and_an_older_page_is_refused() {
     );
     let late = post(&a, &app.url(&k1), &[("add", "50")]);
     assert_eq!(late.status, 409);
+    assert!(late.body.contains("answered already"), "{}", late.body);
     assert!(late.body.contains("this answer was not used"));
-    // A page id nobody issued is no better.
+    // A page id nobody issued is no better, and is not called an earlier
+    // page of this dialogue.
     let made_up = format!("/k/{}", "0".repeat(32));
-    assert_eq!(post(&a, &app.url(&made_up), &[("add", "50")]).status, 409);
+    let forged = post(&a, &app.url(&made_up), &[("add", "50")]);
+    assert_eq!(forged.status, 409);
+    assert!(
+        forged.body.contains("not one of this session"),
+        "{}",
+        forged.body
+    );
+    assert!(!forged.body.contains("answered already"), "{}", forged.body);
     assert_eq!(by_id(&follow(&a, &app, &k3), "total"), Some("3"));
     assert_eq!(app.stats.answers(), 2);
     assert_eq!(app.stats.stale(), 3);
@@ -160,8 +169,59 @@ fn two_browsers_have_two_dialogues() {
     let cross = agent(false);
     get(&cross, &app.url("/"));
     let r = post(&cross, &url_a2, &[("add", "50")]);
-    assert_eq!(r.status, 409, "another session's page is just stale here");
+    assert_eq!(r.status, 409, "another session's page is refused here");
+    // And the page says what happened: not "answered already".
+    assert!(r.body.contains("not part of your session"), "{}", r.body);
+    assert!(r.body.contains("another browser"), "{}", r.body);
+    assert!(!r.body.contains("answered already"), "{}", r.body);
+    let read = get(&cross, &url_a2);
+    assert_eq!(read.status, 409);
+    assert!(
+        read.body.contains("not one of this session"),
+        "{}",
+        read.body
+    );
     assert_eq!(by_id(&get(&a, &url_a2).body, "total"), Some("5"));
+}
+
+#[test]
+fn a_page_of_an_expired_session_is_called_so_in_a_new_one() {
+    // An old tab of a session that expired, answered from a browser that
+    // has a newer session: not "answered already".
+    let app = InProcess::start(|| {
+        App::new(counter)
+            .title("Counter")
+            .idle_timeout(std::time::Duration::from_millis(300))
+    });
+    let a = agent(false);
+    let first = get(&a, &app.url("/"));
+    let old_k = first.location.unwrap();
+    let cookie = first.set_cookie.unwrap();
+    let old_sid = cookie.split(';').next().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // The old session is gone: a new one starts for this browser.
+    let restart = a
+        .get(&app.url("/"))
+        .header("cookie", &old_sid)
+        .call()
+        .unwrap();
+    let new_sid = restart.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_sid, old_sid);
+    let mut stale = a
+        .post(&app.url(&old_k))
+        .header("cookie", &new_sid)
+        .send_form([("add", "50")])
+        .unwrap();
+    assert_eq!(stale.status(), 409);
+    let body = stale.body_mut().read_to_string().unwrap();
+    assert!(body.contains("ended or expired"), "{body}");
+    assert!(!body.contains("answered already"), "{body}");
 }
 
 /// The URL of the page `a`'s session is on (following `/`'s redirect).
