@@ -341,6 +341,10 @@ impl Scheduler {
         if c.has(QUEUED) || c.is_over() {
             return false;
         }
+        #[cfg(feature = "tracing")]
+        if c.spans.any() && !self.is_running(c) {
+            crate::spans::waker_op(c, "waker.wake");
+        }
         if c.has(SUSPENDED) {
             return !c.pending.replace(true);
         }
@@ -441,6 +445,8 @@ impl Scheduler {
     // ----- spawning --------------------------------------------------------
 
     /// Creates a coro running `f` and (unless `opts.suspended`) queues it.
+    /// With feature `tracing`, its caller is the coro's spawn location.
+    #[cfg_attr(feature = "tracing", track_caller)]
     pub(crate) fn spawn<F, T>(&self, f: F, opts: SpawnOpts) -> io::Result<CoroRef>
     where
         F: FnOnce() -> T + 'static,
@@ -483,6 +489,11 @@ impl Scheduler {
         if !opts.suspended {
             self.ready(&c);
         }
+        #[cfg(feature = "tracing")]
+        c.with_extra(|e| {
+            let name = e.and_then(|e| e.desc.as_deref());
+            crate::spans::task_span(&c, name, std::panic::Location::caller());
+        });
         Ok(c)
     }
 }
