@@ -32,6 +32,9 @@ struct Seen {
     errors: Vec<String>,
     /// `tokio::task::waker` events: op and task span id.
     waker_ops: Vec<WakerOp>,
+    /// Task spans: span id to task name, and each one's fields.
+    task_ids: HashMap<u64, String>,
+    task_fields: HashMap<String, Vec<(String, String)>>,
 }
 
 #[derive(Default, Debug, Clone, PartialEq)]
@@ -103,6 +106,11 @@ where
             }
             s + "}"
         };
+        if let Some(name) = label.strip_prefix("coro:") {
+            let mut seen = self.0.lock().unwrap();
+            seen.task_ids.insert(id.into_u64(), name.to_string());
+            seen.task_fields.insert(name.to_string(), f.0.clone());
+        }
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(Label(label));
         }
@@ -635,6 +643,24 @@ fn task_spans_are_entered_once_per_switch_and_close_at_the_end() {
         let never = spawn_named("never", || ());
         never.coro().cancel();
     });
+    // Spawned at `spawn_named`'s call of `Builder::spawn`, in this file.
+    let fields = &seen.task_fields["counted"];
+    let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(field("kind"), Some("task"));
+    assert_eq!(field("task.name"), Some("counted"));
+    assert_eq!(field("loc.file"), Some(file!()));
+    assert!(field("loc.line").unwrap().parse::<u32>().unwrap() > 0);
+    assert!(field("loc.col").is_some() && field("task.id").is_some());
+    // Every switch-out of a ceding coro: a clone (a way to wake it exists)
+    // and its wake; none while it is running (no self-wakes).
+    let ops_of = |name: &str| -> Vec<String> {
+        seen.waker_ops
+            .iter()
+            .filter(|o| seen.task_ids.get(&o.task).map(String::as_str) == Some(name))
+            .map(|o| o.op.clone())
+            .collect()
+    };
+    assert_eq!(ops_of("counted"), ["waker.clone", "waker.wake"].repeat(4));
     assert_eq!(seen.task_enters.get("counted"), Some(&5));
     assert_eq!(seen.task_exits.get("counted"), Some(&5));
     assert_eq!(seen.task_enters.get("never"), None);
@@ -701,4 +727,26 @@ fn cancelled_panicking_and_timed_out_coros_exit_their_spans_as_they_unwind() {
             "coro:timed > slow: timed out",
         ]
     );
+}
+
+#[test]
+fn a_coro_parked_on_a_semaphore_has_one_outstanding_waker_until_released() {
+    let cap = Capture::default();
+    tracing::subscriber::with_default(cap.subscriber(), || {
+        let sem = std::rc::Rc::new(corio::sync::Semaphore::new(0));
+        let s2 = sem.clone();
+        let waiter = spawn_named("waiter", move || s2.down());
+        corio::cede(); // the waiter parks in `down`
+        let ops = |cap: &Capture| -> Vec<String> {
+            let seen = cap.0.lock().unwrap();
+            seen.waker_ops.iter().map(|o| o.op.clone()).collect()
+        };
+        assert_eq!(ops(&cap), ["waker.clone"]);
+        sem.up();
+        assert_eq!(ops(&cap), ["waker.clone", "waker.wake"]);
+        waiter.join().unwrap();
+    });
+    let seen = cap.take();
+    assert_eq!(seen.task_enters.get("waiter"), Some(&2));
+    assert_eq!(seen.task_closed, ["waiter"]);
 }

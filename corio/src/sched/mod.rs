@@ -490,10 +490,10 @@ impl Scheduler {
             self.ready(&c);
         }
         #[cfg(feature = "tracing")]
-        c.with_extra(|e| {
-            let name = e.and_then(|e| e.desc.as_deref());
-            crate::spans::task_span(&c, name, std::panic::Location::caller());
-        });
+        {
+            let loc = std::panic::Location::caller();
+            c.with_extra(|e| crate::spans::task_span(&c, e.and_then(|e| e.desc.as_deref()), loc));
+        }
         Ok(c)
     }
 }
