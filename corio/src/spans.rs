@@ -138,6 +138,11 @@ struct State {
     /// saved ones): at the first switch-in, and whenever the subscriber
     /// did not list it at the switch-out.
     task_alone: bool,
+    /// A `waker.clone` was reported at its last switch-out and neither a
+    /// wake nor a drop since: somebody may wake it. Reports stay balanced
+    /// (every clone is followed by one wake or drop), which is what keeps
+    /// tokio-console's lost-waker warning for coros nothing can wake.
+    waker_out: bool,
 }
 
 /// Per-coro span state, a null pointer for a coro that never had any.
@@ -161,17 +166,10 @@ impl CoroSpans {
     }
 
     /// Whether anything was ever kept for the coro (its task span, or
-    /// spans it had entered): the cheap test before [`waker_op`].
+    /// spans it had entered): the cheap test before [`readied`].
     #[inline(always)]
     pub(crate) fn any(&self) -> bool {
         !self.is_empty()
-    }
-
-    fn task_id(&self) -> Option<Id> {
-        let st = self.0.take()?;
-        let id = st.task.as_ref().and_then(Span::id);
-        self.0.set(Some(st));
-        id
     }
 }
 
@@ -223,7 +221,8 @@ fn switch_out_slow(c: &CoroInner) {
         // clone); ceded, it is woken at once, after its span was exited,
         // so that it is not a self-wake (tokio's `yield_now` likewise).
         task_waker_op(task, "waker.clone");
-        if c.is_ready() {
+        st.waker_out = !c.is_ready();
+        if !st.waker_out {
             task_waker_op(task, "waker.wake");
         }
     }
@@ -245,6 +244,15 @@ fn switch_in_slow(c: &CoroInner) {
     let Some(mut st) = c.spans.0.take() else {
         return;
     };
+    if st.waker_out
+        && let Some(task) = &st.task
+    {
+        // Switched in without being readied (`select!` runs a branch at
+        // once, a backtrace request): the registration it parked with is
+        // given up.
+        task_waker_op(task, "waker.drop");
+        st.waker_out = false;
+    }
     if st.task_alone
         && let Some(task) = &st.task
     {
@@ -286,17 +294,28 @@ pub(crate) fn task_span(c: &CoroInner, name: Option<&str>, loc: &'static Locatio
         saved: Saved::default(),
         task: Some(span),
         task_alone: true,
+        waker_out: false,
     })));
 }
 
-/// A waker operation on the task of `c`, as tokio reports it: `task.id`
-/// is the task span's id.
+/// `c` was readied: a `waker.wake` on its task, as tokio reports it
+/// (`task.id` is the task span's id), if it parked with a waker out. A
+/// coro that readies itself while running (a cede) is woken as it switches
+/// out instead, outside its span, as tokio's `yield_now` wakes after the
+/// poll.
 #[cold]
 #[inline(never)]
-pub(crate) fn waker_op(c: &CoroInner, op: &'static str) {
-    if let Some(id) = c.spans.task_id() {
-        waker_event(&id, op);
+pub(crate) fn readied(c: &CoroInner) {
+    let Some(mut st) = c.spans.0.take() else {
+        return;
+    };
+    if st.waker_out
+        && let Some(task) = &st.task
+    {
+        task_waker_op(task, "waker.wake");
+        st.waker_out = false;
     }
+    c.spans.0.set(Some(st));
 }
 
 fn task_waker_op(task: &Span, op: &'static str) {

@@ -207,6 +207,18 @@ impl Capture {
             "unbalanced spans: {:?}",
             seen.errors
         );
+        // Per task, waker reports alternate: a clone, then its wake or drop
+        // (tokio-console counts a wake as a drop).
+        let mut out: HashMap<u64, bool> = HashMap::new();
+        for o in &seen.waker_ops {
+            let held = out.entry(o.task).or_default();
+            match o.op.as_str() {
+                "waker.clone" => assert!(!*held, "two clones in a row: {o:?}"),
+                "waker.wake" | "waker.drop" => assert!(*held, "{} without a clone", o.op),
+                op => panic!("unexpected waker op {op}"),
+            }
+            *held = o.op == "waker.clone";
+        }
         seen
     }
 }

@@ -342,8 +342,8 @@ impl Scheduler {
             return false;
         }
         #[cfg(feature = "tracing")]
-        if c.spans.any() && !self.is_running(c) {
-            crate::spans::waker_op(c, "waker.wake");
+        if c.spans.any() {
+            crate::spans::readied(c);
         }
         if c.has(SUSPENDED) {
             return !c.pending.replace(true);
