@@ -150,7 +150,7 @@ async fn watch(path: String) {
         if name.is_empty() {
             continue;
         }
-        let p = stats.poll_stats.clone().unwrap_or_default();
+        let p = stats.poll_stats.unwrap_or_default();
         // tokio-console's own rule (tokio-console/src/state/tasks.rs).
         let state = if stats.dropped_at.is_some() {
             "completed"
