@@ -762,3 +762,83 @@ fn a_coro_parked_on_a_semaphore_has_one_outstanding_waker_until_released() {
     assert_eq!(seen.task_enters.get("waiter"), Some(&2));
     assert_eq!(seen.task_closed, ["waiter"]);
 }
+
+/// An async handler on corio's hyper server, polled inside its request's
+/// span (`Instrument`, as tower-http's `TraceLayer` does), blocking in the
+/// middle of a poll: its events stay in its request's span while the
+/// other connection's request runs.
+#[cfg(feature = "compat")]
+#[test]
+fn compat_server_requests_keep_their_spans_across_blocking_handlers() {
+    use std::io::{Read, Write};
+    use tracing::Instrument;
+
+    let seen = capture(|| {
+        let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| {
+            let span = info_span!("request", uri = %req.uri());
+            async move {
+                let ms: u64 = req.uri().path().trim_start_matches('/').parse().unwrap();
+                info!("sleeping");
+                corio::sleep(Duration::from_millis(ms)); // parks inside the poll
+                info!("woke");
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from("ok"),
+                )))
+            }
+            .instrument(span)
+        });
+        let handler = std::rc::Rc::new(corio::compat::Http::new().handler(service));
+        let server = spawn_named("server", move || {
+            for i in 0..2 {
+                let (conn, _) = listener.accept().unwrap();
+                let h = handler.clone();
+                let _conn = spawn_named(&format!("conn{i}"), move || h(conn));
+            }
+        });
+        let clients: Vec<_> = [8, 2]
+            .into_iter()
+            .map(|ms| {
+                spawn_named(&format!("client{ms}"), move || {
+                    let mut c = corio::net::TcpStream::connect(addr).unwrap();
+                    let req = format!("GET /{ms} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                    c.write_all(req.as_bytes()).unwrap();
+                    let mut answer = String::new();
+                    c.read_to_string(&mut answer).unwrap();
+                    assert!(answer.ends_with("ok"), "{answer}");
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        server.join().unwrap();
+    });
+    // Each request's span is a child of its connection coro's task span;
+    // which connection served which request is the kernel's choice.
+    let lines: Vec<String> = seen
+        .lines
+        .iter()
+        .map(|l| {
+            let (conn, rest) = l.split_once(" > ").expect(l);
+            assert!(conn == "coro:conn0" || conn == "coro:conn1", "{l}");
+            rest.to_string()
+        })
+        .collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "request{uri=/2}: sleeping",
+            "request{uri=/2}: woke",
+            "request{uri=/8}: sleeping",
+            "request{uri=/8}: woke",
+        ]
+    );
+    // Both slept at once: the short one woke before the long one did.
+    let pos = |l: &str| lines.iter().position(|x| x == l).unwrap();
+    assert!(pos("request{uri=/8}: sleeping") < pos("request{uri=/2}: woke"));
+    assert!(pos("request{uri=/2}: woke") < pos("request{uri=/8}: woke"));
+}
