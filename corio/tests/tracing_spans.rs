@@ -41,6 +41,8 @@ struct Seen {
 struct WakerOp {
     op: String,
     task: u64,
+    /// The spans current when it was emitted.
+    scope: String,
 }
 
 impl Visit for WakerOp {
@@ -156,23 +158,14 @@ where
             // Console data, checked in `waker_events_*`.
             let mut f = WakerOp::default();
             event.record(&mut f);
+            f.scope = scope_of(event, &ctx);
             self.0.lock().unwrap().waker_ops.push(f);
             return;
         }
         let mut f = Fields::default();
         event.record(&mut f);
         let msg = f.get("message").unwrap_or("").to_string();
-        let path = ctx
-            .event_scope(event)
-            .map(|scope| {
-                scope
-                    .from_root()
-                    .map(|s| s.extensions().get::<Label>().map(|l| l.0.clone()))
-                    .map(Option::unwrap_or_default)
-                    .collect::<Vec<_>>()
-                    .join(" > ")
-            })
-            .unwrap_or_default();
+        let path = scope_of(event, &ctx);
         let line = if path.is_empty() {
             msg
         } else {
@@ -180,6 +173,23 @@ where
         };
         self.0.lock().unwrap().lines.push(line);
     }
+}
+
+/// The spans an event is attributed to, root first: `a > b > c`.
+fn scope_of<S: Subscriber + for<'a> LookupSpan<'a>>(
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+) -> String {
+    ctx.event_scope(event)
+        .map(|scope| {
+            scope
+                .from_root()
+                .map(|s| s.extensions().get::<Label>().map(|l| l.0.clone()))
+                .map(Option::unwrap_or_default)
+                .collect::<Vec<_>>()
+                .join(" > ")
+        })
+        .unwrap_or_default()
 }
 
 fn label<S: Subscriber + for<'a> LookupSpan<'a>>(id: &Id, ctx: &Context<'_, S>) -> String {
@@ -841,4 +851,33 @@ fn compat_server_requests_keep_their_spans_across_blocking_handlers() {
     let pos = |l: &str| lines.iter().position(|x| x == l).unwrap();
     assert!(pos("request{uri=/8}: sleeping") < pos("request{uri=/2}: woke"));
     assert!(pos("request{uri=/2}: woke") < pos("request{uri=/8}: woke"));
+}
+
+#[test]
+fn the_schedulers_own_events_belong_to_no_span() {
+    let seen = capture(|| {
+        let _m = info_span!("main_span").entered();
+        let sleeper = spawn_named("sleeper", || {
+            let _s = info_span!("sleeper_span").entered();
+            corio::sleep(Duration::from_millis(2));
+        });
+        let busy = spawn_named("busy", || {
+            let _s = info_span!("busy_span").entered();
+            corio::cede();
+        });
+        sleeper.join().unwrap();
+        busy.join().unwrap();
+    });
+    // The sleeper's timer fires in the scheduler loop, between coros: its
+    // wake is in nobody's span. Ceding coros are woken as they switch out,
+    // after their spans were exited.
+    let sleeper_wakes: Vec<_> = seen
+        .waker_ops
+        .iter()
+        .filter(|o| seen.task_ids.get(&o.task).map(String::as_str) == Some("sleeper"))
+        .collect();
+    assert_eq!(sleeper_wakes.len(), 2, "{sleeper_wakes:?}"); // clone, wake
+    for o in &seen.waker_ops {
+        assert_eq!(o.scope, "", "{o:?}");
+    }
 }
