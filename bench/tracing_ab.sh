@@ -2,7 +2,9 @@
 # Feature `tracing` with no subscriber against no feature: the `core`
 # benchmark's switch rows (and spawn rows with `spawn`), built both ways
 # and run in alternation, ROUNDS times each, so that a noisy neighbour
-# slows both builds alike. Prints each run's rows, then the medians.
+# slows both builds alike. Prints, per build, the median over the runs of
+# each row's corio figure and of its ratio to the row's own baseline (raw
+# corosensei, measured in the same run).
 #
 #   bash bench/tracing_ab.sh            # cede rows, 5 rounds
 #   ROUNDS=9 bash bench/tracing_ab.sh cede spawn
@@ -28,9 +30,12 @@ for side in off on; do
     # Rows are "NAME (34 columns) NUMBER ns (min ...) BASELINE ...".
     cut -c1-34 "$out/$side" | sed 's/ *$//' | sort -u |
         while IFS= read -r name; do
-            v=$(grep -F -- "$name" "$out/$side" | cut -c35- | awk '{ print $1 }' | sort -n)
+            rows=$(grep -F -- "$name" "$out/$side")
+            v=$(echo "$rows" | cut -c35- | awk '{ print $1 }' | sort -n)
+            r=$(echo "$rows" | sed -E 's/.* ratio +([0-9.]+).*/\1/' | sort -n)
             k=$(echo "$v" | wc -l)
-            printf '%-34s %8s ns\n' "$name" "$(echo "$v" | sed -n "$(((k + 1) / 2))p")"
+            mid() { echo "$1" | sed -n "$(((k + 1) / 2))p"; }
+            printf '%-34s %8s ns   ratio to its baseline %s\n' "$name" "$(mid "$v")" "$(mid "$r")"
         done
 done
 rm -rf "$out"

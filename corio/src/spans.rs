@@ -270,6 +270,13 @@ pub(crate) fn ended_unstarted(c: &CoroInner) {
     }
 }
 
+/// Whether any subscriber could want TRACE spans (task spans are TRACE):
+/// one atomic load, so that a spawn with no subscriber pays no more.
+#[inline(always)]
+pub(crate) fn tasks_wanted() -> bool {
+    LevelFilter::current() == LevelFilter::TRACE
+}
+
 /// Gives the coro `c`, just spawned at `loc`, its task span when a
 /// subscriber wants it: tokio's `runtime.spawn` span of target
 /// `tokio::task`, with no parent (a task must not keep its spawner's span

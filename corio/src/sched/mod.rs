@@ -490,7 +490,7 @@ impl Scheduler {
             self.ready(&c);
         }
         #[cfg(feature = "tracing")]
-        {
+        if crate::spans::tasks_wanted() {
             let loc = std::panic::Location::caller();
             c.with_extra(|e| crate::spans::task_span(&c, e.and_then(|e| e.desc.as_deref()), loc));
         }
