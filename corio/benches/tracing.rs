@@ -23,7 +23,6 @@
 //! `bench/tracing_ab.sh` (the `core` benchmark built with and without the
 //! feature, run in alternation).
 
-use std::hint::black_box;
 use std::time::Instant;
 
 use tracing::{Instrument, info_span};
@@ -98,8 +97,8 @@ fn tokio_poll(rt: &tokio::runtime::Runtime, n: u64, spans: bool) -> f64 {
         } else {
             (tokio::spawn(player()), tokio::spawn(player()))
         };
-        black_box(a.await.unwrap());
-        black_box(b.await.unwrap());
+        a.await.unwrap();
+        b.await.unwrap();
     });
     t.elapsed().as_nanos() as f64 / (2 * n) as f64
 }

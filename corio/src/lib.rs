@@ -274,16 +274,18 @@
 //!
 //! # Tracing
 //!
-//! With the `tracing` feature (off by default), [`tracing`](https://docs.rs/tracing) spans follow
-//! coros: a span entered in a coro is current only while that coro runs,
-//! with any subscriber (`tracing-subscriber`'s `fmt`, a `Registry` with
-//! layers, OpenTelemetry). At every switch the outgoing coro's entered
-//! spans are exited and kept with it, and the incoming coro's entered
-//! again, so `#[instrument]`ed functions keep their span across every
-//! blocking call, and events of other coros and of the scheduler land in
-//! their own spans. Generators keep their own spans the same way; a
-//! `select!` branch runs in its caller's span; [`multicore::run`] runs its
-//! closure in the caller's span. Two coros logging the issue's way:
+//! With the `tracing` feature (off by default),
+//! [`tracing`](https://docs.rs/tracing) spans follow coros: a span entered
+//! in a coro is current only while that coro runs, with any subscriber
+//! (`tracing-subscriber`'s `fmt`, a `Registry` with layers,
+//! OpenTelemetry). At every switch the outgoing coro's entered spans are
+//! exited and kept with it, and the incoming coro's entered again, so
+//! `#[instrument]`ed functions keep their span across every blocking call,
+//! and events of other coros and of the scheduler land in their own spans.
+//! Generators keep their own spans the same way; a `select!` branch runs
+//! in its caller's span; [`multicore::run`] runs its closure in the
+//! caller's span. Two coros, each logging inside its own `request` span
+//! while the main coro logs outside any:
 //!
 //! ```
 //! # #[cfg(feature = "tracing")] {
