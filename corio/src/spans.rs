@@ -36,6 +36,13 @@
 //!   coro's spans nest inside it. It is entered at every switch-in and
 //!   exited at every switch-out, balanced, and closed when the coro ends,
 //!   which is what `console-subscriber` counts as polls and busy time.
+//! - **Waker events** (`tokio::task::waker`, as tokio emits them, with the
+//!   task span's id): a `waker.clone` at every switch-out of a coro that
+//!   goes on living, then exactly one `waker.wake` (when it is readied:
+//!   from [`readied`], or at the switch-out itself for a coro that ceded,
+//!   outside its span, so that it is no self-wake) or `waker.drop` (when
+//!   it comes back in without being readied). So tokio-console sees a
+//!   parked coro as idle with one waker out, and its wait as idle time.
 //!
 //! # Cost
 //!

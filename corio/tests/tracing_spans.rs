@@ -881,3 +881,83 @@ fn the_schedulers_own_events_belong_to_no_span() {
         assert_eq!(o.scope, "", "{o:?}");
     }
 }
+
+#[test]
+fn the_main_coro_gets_its_spans_back_when_it_deadlocks() {
+    let seen = capture(|| {
+        let _m = info_span!("main_work").entered();
+        let stuck = spawn_named("stuck", || {
+            let _s = info_span!("stuck_span").entered();
+            corio::schedule(); // nobody will ready it
+        });
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stuck.join()));
+        assert!(r.is_err(), "a deadlock report");
+        info!("after the deadlock");
+        corio::killall();
+    });
+    assert_eq!(seen.lines, ["main_work: after the deadlock"]);
+}
+
+/// A subscriber that keeps no span stack: its `current_span` is unknown,
+/// as `Subscriber`'s default says. It counts enters and exits per span.
+#[derive(Default)]
+struct NoContext {
+    next: std::sync::atomic::AtomicU64,
+    names: Mutex<HashMap<u64, String>>,
+    depth: Mutex<HashMap<String, i64>>,
+    enters: Mutex<HashMap<String, u64>>,
+}
+
+impl Subscriber for NoContext {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let mut f = Fields::default();
+        attrs.record(&mut f);
+        let name = f
+            .get("task.name")
+            .unwrap_or(attrs.metadata().name())
+            .to_string();
+        self.names.lock().unwrap().insert(id, name);
+        Id::from_u64(id)
+    }
+    fn record(&self, _: &Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &Event<'_>) {}
+    fn enter(&self, id: &Id) {
+        let name = self.names.lock().unwrap()[&id.into_u64()].clone();
+        *self.depth.lock().unwrap().entry(name.clone()).or_default() += 1;
+        *self.enters.lock().unwrap().entry(name).or_default() += 1;
+    }
+    fn exit(&self, id: &Id) {
+        let name = self.names.lock().unwrap()[&id.into_u64()].clone();
+        *self.depth.lock().unwrap().entry(name).or_default() -= 1;
+    }
+}
+
+#[test]
+fn with_a_subscriber_that_keeps_no_span_stack_task_spans_still_follow_their_coros() {
+    let sub = Arc::new(NoContext::default());
+    let s2 = sub.clone();
+    tracing::subscriber::with_default(s2, || {
+        let depth_now = |name: &str| sub.depth.lock().unwrap().get(name).copied().unwrap_or(0);
+        let a = spawn_named("a", || {
+            corio::cede();
+            corio::cede();
+        });
+        let b = spawn_named("b", move || corio::cede());
+        corio::cede();
+        // Main runs: neither task span is entered.
+        assert_eq!((depth_now("a"), depth_now("b")), (0, 0));
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+    let enters = sub.enters.lock().unwrap().clone();
+    assert_eq!(enters.get("a"), Some(&3));
+    assert_eq!(enters.get("b"), Some(&2));
+    for (name, d) in sub.depth.lock().unwrap().iter() {
+        assert_eq!(*d, 0, "{name} left entered");
+    }
+}
