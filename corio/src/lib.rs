@@ -351,7 +351,8 @@
 //! is readied. So the unmodified `console-subscriber` crate, and the
 //! `tokio-console` program reading it, show corio's coros with their
 //! names, spawn locations, busy and idle times and switch counts (the
-//! *Polls* column). `console-subscriber` refuses to start unless the
+//! *Polls* column), and a [`sync::Semaphore`] that coros wait on as a
+//! resource, with their waits. `console-subscriber` refuses to start unless the
 //! program is built with `RUSTFLAGS="--cfg console_without_tokio_unstable"`
 //! (or `tokio_unstable`); the README shows how to watch the `chat` example.
 //!

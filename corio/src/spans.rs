@@ -43,6 +43,11 @@
 //!   outside its span, so that it is no self-wake) or `waker.drop` (when
 //!   it comes back in without being readied). So tokio-console sees a
 //!   parked coro as idle with one waker out, and its wait as idle time.
+//! - **Resources**: a [`Semaphore`](crate::sync::Semaphore) that a coro
+//!   waits on becomes a `runtime.resource` ([`Resource`]; made at the
+//!   first wait, as its constructor is `const`), and each wait an async
+//!   op polled by the waiting coro's task. The other primitives are not
+//!   resources yet.
 //!
 //! # Cost
 //!
@@ -64,7 +69,7 @@
 //! - Never switch coros inside subscriber code (a writer that parks): the
 //!   dispatcher state of the thread is borrowed while it runs.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::panic::Location;
 
 use tracing::Span;
@@ -378,5 +383,111 @@ impl GeneratorSpans {
     /// The generator completed or is being dropped: its spans are gone.
     pub(crate) fn release(&mut self) {
         self.saved.release();
+    }
+}
+
+/// A primitive's `runtime.resource` span for tokio-console, made the first
+/// time a coro waits on it while a subscriber wants TRACE spans: its
+/// constructor is `const` (no span can be made there), and a primitive
+/// nobody waits on has no waiters to show. Its location is where it was
+/// first waited on.
+pub(crate) struct Resource(OnceCell<Option<Box<Span>>>);
+
+impl Resource {
+    pub(crate) const fn new() -> Resource {
+        Resource(OnceCell::new())
+    }
+
+    /// The running coro starts waiting at `loc` for `source` (tokio's
+    /// `Semaphore::acquire` names its op this way): an async op inside the
+    /// resource, polled by the coro's task, until the returned guard drops.
+    /// `units` is the count the waiter saw.
+    #[inline]
+    pub(crate) fn wait(
+        &self,
+        concrete_type: &'static str,
+        source: &'static str,
+        loc: &'static Location<'static>,
+        units: i64,
+    ) -> Option<AsyncOp> {
+        if !tasks_wanted() {
+            return None;
+        }
+        self.wait_slow(concrete_type, source, loc, units)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_slow(
+        &self,
+        concrete_type: &'static str,
+        source: &'static str,
+        loc: &'static Location<'static>,
+        units: i64,
+    ) -> Option<AsyncOp> {
+        let resource = self.0.get_or_init(|| {
+            let span = tracing::trace_span!(
+                target: "tokio::sync::semaphore",
+                parent: None,
+                "runtime.resource",
+                concrete_type,
+                kind = "Sync",
+                loc.file = loc.file(),
+                loc.line = loc.line(),
+                loc.col = loc.column(),
+                inherits_child_attrs = true,
+            );
+            (!span.is_disabled()).then(|| Box::new(span))
+        });
+        let resource = Span::clone(resource.as_ref()?);
+        let op = resource.in_scope(|| {
+            tracing::trace!(
+                target: "runtime::resource::state_update",
+                permits = units,
+                permits.op = "override",
+            );
+            tracing::trace_span!(
+                target: "tokio::sync::semaphore",
+                "runtime.resource.async_op",
+                source,
+                inherits_child_attrs = true,
+            )
+        });
+        let op = AsyncOp { resource, op };
+        op.poll(false);
+        Some(op)
+    }
+}
+
+/// One coro's wait on a [`Resource`]: tokio-console lists it among the
+/// resource's async ops, with the waiting task.
+pub(crate) struct AsyncOp {
+    resource: Span,
+    op: Span,
+}
+
+impl AsyncOp {
+    /// The waiting coro looks again (it was woken): `ready` says whether it
+    /// got what it waited for.
+    fn poll(&self, ready: bool) {
+        let _r = self.resource.enter();
+        let _o = self.op.enter();
+        tracing::trace!(
+            target: "runtime::resource::poll_op",
+            op_name = "poll_acquire",
+            is_ready = ready,
+        );
+    }
+
+    /// It got its unit; `units` is the count left.
+    pub(crate) fn acquired(self, units: i64) {
+        self.poll(true);
+        self.resource.in_scope(|| {
+            tracing::trace!(
+                target: "runtime::resource::state_update",
+                permits = units,
+                permits.op = "override",
+            );
+        });
     }
 }

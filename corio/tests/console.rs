@@ -3,8 +3,9 @@
 //! member outside the default ones), runs it as a server on a Unix socket,
 //! and reads it back with `console-api`'s gRPC client as `tokio-console`
 //! does (the demo's `watch` mode): the coros appear with their names,
-//! spawn locations and switch counts (polls), and the coro parked on a
-//! semaphore is idle, with its one waker out.
+//! spawn locations and switch counts (polls), the coro parked on a
+//! semaphore is idle, with its one waker out, and the semaphore is a
+//! resource whose async op is that coro's wait.
 //!
 //! `console-subscriber` refuses to start unless it was compiled with
 //! `--cfg console_without_tokio_unstable` (or `tokio_unstable`); the demo
@@ -61,7 +62,7 @@ impl Drop for Server {
 }
 
 #[test]
-fn console_subscriber_shows_coros_with_names_locations_polls_and_idle_state() {
+fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_the_semaphore() {
     let exe = demo();
     let dir = std::env::temp_dir().join(format!("corio-console-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -77,17 +78,25 @@ fn console_subscriber_shows_coros_with_names_locations_polls_and_idle_state() {
             .spawn()
             .expect("start the demo server"),
     );
-    // `spawned NAME LINE` per coro, then `ready`.
+    // `spawned NAME LINE` per coro, `ready`, and (from the coro, once it
+    // runs) `waits LINE`, where it waits on the semaphore.
     let mut spawned = HashMap::new();
+    let (mut ready, mut waits) = (false, None);
     let stdout = server.0.stdout.take().unwrap();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("the server's output");
-        if line == "ready" {
+        let mut w = line.split(' ');
+        match w.next() {
+            Some("ready") => ready = true,
+            Some("waits") => waits = Some(w.next().unwrap().parse::<u32>().unwrap()),
+            _ => {
+                let (name, at) = (w.next().unwrap(), w.next().unwrap());
+                spawned.insert(name.to_string(), at.parse::<u32>().unwrap());
+            }
+        }
+        if ready && waits.is_some() {
             break;
         }
-        let mut w = line.split(' ').skip(1);
-        let (name, at) = (w.next().unwrap(), w.next().unwrap());
-        spawned.insert(name.to_string(), at.parse::<u32>().unwrap());
     }
     assert_eq!(spawned.len(), 3, "{spawned:?}");
 
@@ -104,11 +113,21 @@ fn console_subscriber_shows_coros_with_names_locations_polls_and_idle_state() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The semaphore, as a resource first waited on where the coro waits,
+    // with that coro's wait among its async ops.
+    let demo = "corio/tests/console-demo/src/main.rs";
+    let resource = format!("resource Semaphore {demo} {}", waits.unwrap());
+    assert!(
+        text.lines().any(|l| l == resource),
+        "no `{resource}` in:\n{text}"
+    );
+    let op = "op Semaphore::down on Semaphore by parked-on-semaphore";
+    assert!(text.lines().any(|l| l == op), "no `{op}` in:\n{text}");
+
     // task NAME FILE LINE polls=N state=S clones=N drops=N wakes=N
     let mut tasks = HashMap::new();
-    for line in text.lines() {
+    for line in text.lines().filter(|l| l.starts_with("task ")) {
         let w: Vec<&str> = line.split(' ').collect();
-        assert_eq!(w[0], "task", "{line}");
         let kv = |k: &str| -> &str {
             w.iter()
                 .find_map(|f| f.strip_prefix(k).and_then(|f| f.strip_prefix('=')))
@@ -131,7 +150,7 @@ fn console_subscriber_shows_coros_with_names_locations_polls_and_idle_state() {
         let (file, at, polls, state, clones, drops) = tasks
             .get(name)
             .unwrap_or_else(|| panic!("coro {name} not in the console's tasks:\n{text}"));
-        assert_eq!(file, "corio/tests/console-demo/src/main.rs", "{name}");
+        assert_eq!(file, demo, "{name}");
         assert_eq!(at, line, "{name}'s spawn location");
         if name == "parked-on-semaphore" {
             // Ran once, up to `down`, and waits there: idle, with the one

@@ -2,14 +2,15 @@
 //!
 //! `serve SOCKET`: installs `console-subscriber` (serving on the Unix
 //! socket SOCKET), spawns named coros — two that tick, one parked on a
-//! semaphore — prints `spawned NAME LINE` for each and `ready`, then lives
-//! for a minute at most.
+//! semaphore — prints `spawned NAME LINE` for each, `waits LINE` (where
+//! the parked one waits) and `ready`, then lives for a minute at most.
 //!
 //! `watch SOCKET`: connects to it with `console-api`'s gRPC client, as
 //! `tokio-console` does, and prints one line per named task once every
 //! ticker was polled a few times:
 //! `task NAME FILE LINE polls=N state=idle|running|scheduled|completed
-//! clones=N drops=N wakes=N`.
+//! clones=N drops=N wakes=N`; then, per resource, `resource TYPE FILE
+//! LINE` and one `op SOURCE on TYPE by TASK` per async op.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -44,7 +45,10 @@ fn serve(path: &str) {
         .init();
     let sem = Rc::new(corio::sync::Semaphore::new(0));
     let s2 = sem.clone();
-    let _parked = spawn_named("parked-on-semaphore", move || s2.down());
+    let _parked = spawn_named("parked-on-semaphore", move || {
+        println!("waits {}", line!() + 1);
+        s2.down();
+    });
     for i in 0..2 {
         let _ticker = spawn_named(&format!("ticker-{i}"), move || {
             loop {
@@ -89,6 +93,10 @@ async fn watch(path: String) {
         .into_inner();
     let mut field_names: HashMap<u64, Vec<String>> = HashMap::new();
     let mut tasks: HashMap<u64, Seen> = HashMap::new();
+    // Resources: id → (type, file, line); async ops: id → (source,
+    // resource id, task id once polled).
+    let mut resources: HashMap<u64, (String, String, u32)> = HashMap::new();
+    let mut ops: HashMap<u64, (String, u64, Option<u64>)> = HashMap::new();
     let polls = |s: &Seen| {
         s.stats
             .as_ref()
@@ -99,6 +107,28 @@ async fn watch(path: String) {
         for m in update.new_metadata.into_iter().flat_map(|m| m.metadata) {
             if let (Some(id), Some(meta)) = (m.id, m.metadata) {
                 field_names.insert(id.id, meta.field_names);
+            }
+        }
+        if let Some(ru) = update.resource_update {
+            for r in ru.new_resources {
+                let (Some(id), Some(loc)) = (r.id, r.location) else {
+                    continue;
+                };
+                let at = (loc.file.unwrap_or_default(), loc.line.unwrap_or(0));
+                resources.insert(id.id, (r.concrete_type, at.0, at.1));
+            }
+        }
+        if let Some(au) = update.async_op_update {
+            for o in au.new_async_ops {
+                let (Some(id), Some(res)) = (o.id, o.resource_id) else {
+                    continue;
+                };
+                ops.insert(id.id, (o.source, res.id, None));
+            }
+            for (id, stats) in au.stats_update {
+                if let (Some(op), Some(task)) = (ops.get_mut(&id), stats.task_id) {
+                    op.2 = Some(task.id);
+                }
             }
         }
         let Some(tu) = update.task_update else {
@@ -136,13 +166,28 @@ async fn watch(path: String) {
         let ready = ["ticker-0", "ticker-1"]
             .iter()
             .all(|n| named(n).is_some_and(|s| polls(s) >= 5))
-            && named("parked-on-semaphore").is_some_and(|s| s.stats.is_some());
+            && named("parked-on-semaphore").is_some_and(|s| s.stats.is_some())
+            && ops.values().any(|o| o.2.is_some());
         if ready {
             break;
         }
     }
     let ts = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
     let mut out = std::io::stdout().lock();
+    for (id, (ty, file, line)) in &resources {
+        writeln!(out, "resource {ty} {file} {line}").unwrap();
+        for (source, _, task) in ops.values().filter(|o| o.1 == *id) {
+            let task = task
+                .and_then(|t| tasks.get(&t))
+                .and_then(|t| t.name.clone());
+            writeln!(
+                out,
+                "op {source} on {ty} by {}",
+                task.as_deref().unwrap_or("?")
+            )
+            .unwrap();
+        }
+    }
     for s in tasks.values() {
         let (Some(name), Some(stats)) = (&s.name, &s.stats) else {
             continue;
