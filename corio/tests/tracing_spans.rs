@@ -807,7 +807,8 @@ fn compat_server_requests_keep_their_spans_across_blocking_handlers() {
                 let _conn = spawn_named(&format!("conn{i}"), move || h(conn));
             }
         });
-        let clients: Vec<_> = [8, 2]
+        // Far apart, so that a loaded machine cannot reorder them.
+        let clients: Vec<_> = [400, 100]
             .into_iter()
             .map(|ms| {
                 spawn_named(&format!("client{ms}"), move || {
@@ -841,16 +842,16 @@ fn compat_server_requests_keep_their_spans_across_blocking_handlers() {
     assert_eq!(
         sorted,
         [
-            "request{uri=/2}: sleeping",
-            "request{uri=/2}: woke",
-            "request{uri=/8}: sleeping",
-            "request{uri=/8}: woke",
+            "request{uri=/100}: sleeping",
+            "request{uri=/100}: woke",
+            "request{uri=/400}: sleeping",
+            "request{uri=/400}: woke",
         ]
     );
     // Both slept at once: the short one woke before the long one did.
     let pos = |l: &str| lines.iter().position(|x| x == l).unwrap();
-    assert!(pos("request{uri=/8}: sleeping") < pos("request{uri=/2}: woke"));
-    assert!(pos("request{uri=/2}: woke") < pos("request{uri=/8}: woke"));
+    assert!(pos("request{uri=/400}: sleeping") < pos("request{uri=/100}: woke"));
+    assert!(pos("request{uri=/100}: woke") < pos("request{uri=/400}: woke"));
 }
 
 #[test]
