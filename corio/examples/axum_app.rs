@@ -19,6 +19,15 @@
 //!   name (`400` for `..`, `/` or an empty name; `404` for a missing file
 //!   or when no directory was given).
 //! - anything else: `404`; a malformed request gets hyper's `400`.
+//!
+//! Every request runs in a `request{method, uri}` span, and the sleep
+//! handler logs before and after its blocking sleep. Built with corio's
+//! `tracing` feature, the events go to stderr, each in its own request's
+//! span although the requests' coros interleave:
+//!
+//! ```text
+//! cargo run --release --features compat,tracing --example axum_app
+//! ```
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +37,10 @@ use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use hyper::Request;
+use hyper::body::Incoming;
 use tower_service::Service;
+use tracing::Instrument;
 
 /// Longest sleep `/sleep/{ms}` accepts.
 const MAX_SLEEP_MS: u64 = 60_000;
@@ -47,7 +59,9 @@ async fn sleep(UrlPath(ms): UrlPath<u64>) -> Result<String, (StatusCode, String)
             format!("at most {MAX_SLEEP_MS} ms\n"),
         ));
     }
+    tracing::info!(ms, "sleeping");
     corio::sleep(Duration::from_millis(ms)); // blocks this connection's coro only
+    tracing::info!(ms, "woke");
     Ok(format!("slept {ms} ms"))
 }
 
@@ -87,6 +101,11 @@ fn app(dir: Option<PathBuf>) -> Router {
 }
 
 fn main() {
+    // Feature `tracing`: request events to stderr.
+    #[cfg(feature = "tracing")]
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
     let dir = args.next().map(PathBuf::from);
@@ -95,8 +114,12 @@ fn main() {
         std::process::exit(1);
     });
     let router = app(dir);
-    // A Router is always ready, so hyper can call it directly.
-    let service = hyper::service::service_fn(move |req| router.clone().call(req));
+    // A Router is always ready, so hyper can call it directly; each request
+    // is polled inside its own span.
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let span = tracing::info_span!("request", method = %req.method(), uri = %req.uri());
+        router.clone().call(req).instrument(span)
+    });
     // The bound address (port 0 picks a free one).
     let bound = listener.local_addr().map_or(addr, |a| a.to_string());
     println!("axum_app listening on http://{bound}/");

@@ -34,6 +34,24 @@
 //! what members say, so nobody can draw on the others' terminals.
 //!
 //! Commands: `/who`, `/nick NAME`, `/me ACTION`, `/help`, `/quit`.
+//!
+//! It logs with `tracing`: each connection's events (joined, renamed,
+//! left) in a `member{peer}` span. Built with corio's `tracing` feature
+//! they go to stderr, each in its own connection's span however the coros
+//! interleave:
+//!
+//! ```text
+//! cargo run --release --features tracing --example chat
+//! ```
+//!
+//! To watch its coros in `tokio-console` instead, run it through the
+//! `corio-console-demo` package, which adds `console-subscriber` (built
+//! with the cfg that crate requires), then start `tokio-console`:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg console_without_tokio_unstable" cargo run -p corio-console-demo --bin chat
+//! tokio-console
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -90,6 +108,15 @@ fn usage() -> ! {
 }
 
 fn main() {
+    // Feature `tracing`: connection events to stderr.
+    #[cfg(feature = "tracing")]
+    let _ = tracing_subscriber::fmt().with_writer(io::stderr).try_init();
+    run();
+}
+
+/// The program, after logging is set up (`corio-console-demo`'s `chat`
+/// runs it with `console-subscriber` instead).
+pub fn run() {
     let mut args = std::env::args().skip(1);
     let mut addr = None;
     let mut client_mode = false;
@@ -390,6 +417,7 @@ impl Drop for Session<'_> {
     fn drop(&mut self) {
         if let Some(nick) = &self.nick {
             let why = self.me.dropped.get().unwrap_or(self.farewell);
+            tracing::info!(%nick, why, "left");
             self.room.leave(nick, &self.me, why);
         }
         self.me.outbox.shutdown();
@@ -398,6 +426,11 @@ impl Drop for Session<'_> {
 
 /// Serves one connection: asks for a nickname, then relays its lines.
 fn member(room: &Rc<Room>, conn: TcpStream, limits: Limits) {
+    let _span = match conn.peer_addr() {
+        Ok(peer) => tracing::info_span!("member", %peer),
+        Err(_) => tracing::info_span!("member"),
+    }
+    .entered();
     let _ = conn.set_nodelay(true);
     // A member whose connection takes no byte for this long is too slow.
     let _ = conn.set_write_timeout(Some(limits.slow));
@@ -445,6 +478,7 @@ fn member(room: &Rc<Room>, conn: TcpStream, limits: Limits) {
     me.say(&format!("* hello {nick}. /help lists the commands."));
     me.say(&room.who());
     room.broadcast(Some(&nick), &format!("* {nick} joined"));
+    tracing::info!(%nick, "joined");
 
     loop {
         let line = match read_line(&mut input, Instant::now() + limits.idle) {
@@ -490,6 +524,7 @@ fn member(room: &Rc<Room>, conn: TcpStream, limits: Limits) {
                     drop(members);
                     s.nick = Some(new.clone());
                     room.broadcast(None, &format!("* {nick} is now known as {new}"));
+                    tracing::info!(%nick, %new, "renamed");
                     true
                 }
             },

@@ -1153,6 +1153,7 @@ impl Builder {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[cfg_attr(feature = "tracing", track_caller)]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + 'static,
@@ -1180,6 +1181,7 @@ impl Builder {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[cfg_attr(feature = "tracing", track_caller)]
     pub fn spawn_suspended<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + 'static,
@@ -1188,6 +1190,7 @@ impl Builder {
         self.spawn_inner(f, true)
     }
 
+    #[cfg_attr(feature = "tracing", track_caller)]
     fn spawn_inner<F, T>(self, f: F, suspended: bool) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + 'static,

@@ -180,7 +180,24 @@ fn refused_yield(why: Refusal) -> ! {
 pub struct Generator<Y, R = (), I = ()> {
     co: Coroutine<(I, Mark), Y, R, Stack>,
     complete: bool,
+    /// Feature `tracing`: the spans it had entered when it last yielded.
+    #[cfg(feature = "tracing")]
+    spans: crate::spans::GeneratorSpans,
     _not_send: PhantomData<*const ()>,
+}
+
+/// Feature `tracing`: an unfinished generator's stack unwinds with its
+/// spans entered, so that the guards on it exit what they entered.
+#[cfg(feature = "tracing")]
+impl<Y, R, I> Drop for Generator<Y, R, I> {
+    fn drop(&mut self) {
+        if self.co.started() && !self.co.done() {
+            let base = self.spans.enter();
+            self.co.force_unwind();
+            self.spans.leave(base);
+        }
+        self.spans.release();
+    }
 }
 
 impl<Y, R, I> fmt::Debug for Generator<Y, R, I> {
@@ -289,6 +306,8 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
         Ok(Generator {
             co,
             complete: false,
+            #[cfg(feature = "tracing")]
+            spans: crate::spans::GeneratorSpans::default(),
             _not_send: PhantomData,
         })
     }
@@ -326,7 +345,12 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
         // Mark completion before resuming, so that a panic leaves the
         // generator completed.
         self.complete = true;
-        match self.co.resume((input, bind::here())) {
+        #[cfg(feature = "tracing")]
+        let base = self.spans.enter();
+        let r = self.co.resume((input, bind::here()));
+        #[cfg(feature = "tracing")]
+        self.spans.leave(base);
+        match r {
             CoroutineResult::Yield(y) => {
                 self.complete = false;
                 GeneratorState::Yielded(y)

@@ -274,6 +274,99 @@
 //! — go through the `log` facade when the program installed a logger, and
 //! to stderr otherwise, at most one line of a kind every five seconds.
 //!
+//! # Tracing
+//!
+//! With the `tracing` feature (off by default),
+//! [`tracing`](https://docs.rs/tracing) spans follow coros: a span entered
+//! in a coro is current only while that coro runs, with any subscriber
+//! (`tracing-subscriber`'s `fmt`, a `Registry` with layers,
+//! OpenTelemetry). At every switch the outgoing coro's entered spans are
+//! exited and kept with it, and the incoming coro's entered again, so
+//! `#[instrument]`ed functions keep their span across every blocking call,
+//! and events of other coros and of the scheduler land in their own spans.
+//! Generators keep their own spans the same way; a `select!` branch runs
+//! in its caller's span; [`multicore::run`] runs its closure in the
+//! caller's span. Two coros, each logging inside its own `request` span
+//! while the main coro logs outside any:
+//!
+//! ```
+//! # #[cfg(feature = "tracing")] {
+//! use std::io::Write;
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//! use tracing::{info, info_span};
+//!
+//! // Keep what `fmt` writes, to show it below.
+//! #[derive(Clone, Default)]
+//! struct Out(Arc<Mutex<Vec<u8>>>);
+//! impl Write for Out {
+//!     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+//!         self.0.lock().unwrap().write(b)
+//!     }
+//!     fn flush(&mut self) -> std::io::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//! let out = Out::default();
+//! let w = out.clone();
+//! let subscriber = tracing_subscriber::fmt()
+//!     .with_writer(move || w.clone())
+//!     .without_time()
+//!     .with_target(false)
+//!     .finish();
+//!
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let requests: Vec<_> = (0..2)
+//!         .map(|id| {
+//!             corio::spawn(move || {
+//!                 let _span = info_span!("request", id).entered();
+//!                 info!("start");
+//!                 corio::sleep(Duration::from_millis(1)); // parks this coro
+//!                 info!("end");
+//!             })
+//!         })
+//!         .collect();
+//!     corio::cede();
+//!     info!("main: outside any request");
+//!     for r in requests {
+//!         r.join().unwrap();
+//!     }
+//! });
+//! let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+//! assert_eq!(
+//!     text,
+//!     " INFO request{id=0}: start
+//!  INFO request{id=1}: start
+//!  INFO main: outside any request
+//!  INFO request{id=0}: end
+//!  INFO request{id=1}: end
+//! "
+//! );
+//! # }
+//! ```
+//!
+//! Every coro is also instrumented the way tokio instruments its tasks: a
+//! `runtime.spawn` span (target `tokio::task`, level TRACE, fields `kind`,
+//! `task.name` — the coro's name —, `task.id`, `loc.file`, `loc.line`,
+//! `loc.col` — where it was spawned), entered while the coro runs and
+//! closed when it ends, and `tokio::task::waker` events when it parks and
+//! is readied. So the unmodified `console-subscriber` crate, and the
+//! `tokio-console` program reading it, show corio's coros with their
+//! names, spawn locations, busy and idle times and switch counts (the
+//! *Polls* column), and a [`sync::Semaphore`] that coros wait on as a
+//! resource, with their waits. `console-subscriber` refuses to start unless the
+//! program is built with `RUSTFLAGS="--cfg console_without_tokio_unstable"`
+//! (or `tokio_unstable`); the README shows how to watch the `chat` example.
+//!
+//! Without the feature nothing of this is compiled. With it and no
+//! subscriber, a switch tests one atomic and a pointer. Limits: a
+//! subscriber that does not track the current span (its `current_span`
+//! says "unknown") cannot be asked what a coro entered, so only the task
+//! span follows the coro; set the subscriber globally, or per thread before
+//! its coros run (a scoped default set inside a coro is seen by every coro
+//! of the thread while it lasts); never park a coro inside subscriber code
+//! (a `fmt` writer that blocks on a corio socket).
+//!
 //! # Generators and coro-local state
 //!
 //! [`Generator`] is a stackful generator that needs no scheduler: yield from
@@ -329,6 +422,10 @@
 //! corio = { version = "0.1", default-features = false } # none of them
 //! corio = { version = "0.1", features = ["compat", "hook"] } # all four
 //! ```
+//!
+//! Off by default: **`hook`** ([`hook`]), **`compat`** (the async
+//! ecosystem on coros) and **`tracing`** (spans follow coros, and
+//! tokio-console sees them: see [Tracing](#tracing)).
 //!
 //! # Soundness
 //!
@@ -454,6 +551,8 @@ mod rouse;
 mod sched;
 mod scope;
 pub mod signal;
+#[cfg(feature = "tracing")]
+mod spans;
 pub mod stack;
 pub mod sync;
 mod sys;

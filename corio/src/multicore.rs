@@ -230,6 +230,14 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     let (cb, rouse) = crate::rouse::<std::thread::Result<T>>();
+    // Feature `tracing`: `f` is the caller's work, done elsewhere: it runs
+    // in the caller's current span and with its default subscriber.
+    #[cfg(feature = "tracing")]
+    let f = {
+        let span = tracing::Span::current();
+        let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
+        move || tracing::dispatcher::with_default(&dispatch, || span.in_scope(f))
+    };
     pool.submit(Box::new(move || {
         cb.call(panic::catch_unwind(AssertUnwindSafe(f)));
     }));

@@ -249,6 +249,8 @@ impl Scheduler {
             drop_reporting(v, "its closure", ctx);
         }
         self.complete(v, Outcome::Failed(JoinError::Cancelled));
+        #[cfg(feature = "tracing")]
+        crate::spans::ended_unstarted(v);
         // `complete` unlinked it; release the count the list owned.
         // SAFETY: the all-list owned one count, `complete` unlinked it.
         unsafe { release_owned(owned.as_ptr()) };

@@ -255,6 +255,9 @@ pub(crate) struct CoroInner {
     state: Cell<State>,
     flags: Cell<u8>,
     level: Cell<u8>,
+    /// Feature `tracing`: its spans while switched out, its task span.
+    #[cfg(feature = "tracing")]
+    pub(crate) spans: crate::spans::CoroSpans,
 }
 
 impl CoroInner {
@@ -283,6 +286,8 @@ impl CoroInner {
             state: Cell::new(State::New),
             flags: Cell::new(0),
             level: Cell::new(level),
+            #[cfg(feature = "tracing")]
+            spans: crate::spans::CoroSpans::default(),
         }
     }
 
@@ -307,6 +312,8 @@ impl CoroInner {
         self.state.set(State::New);
         self.flags.set(0);
         self.level.set(level);
+        #[cfg(feature = "tracing")]
+        self.spans.reset();
     }
 
     /// The coro whose ready-queue links these are.

@@ -341,6 +341,10 @@ impl Scheduler {
         if c.has(QUEUED) || c.is_over() {
             return false;
         }
+        #[cfg(feature = "tracing")]
+        if c.spans.any() {
+            crate::spans::readied(c);
+        }
         if c.has(SUSPENDED) {
             return !c.pending.replace(true);
         }
@@ -441,6 +445,8 @@ impl Scheduler {
     // ----- spawning --------------------------------------------------------
 
     /// Creates a coro running `f` and (unless `opts.suspended`) queues it.
+    /// With feature `tracing`, its caller is the coro's spawn location.
+    #[cfg_attr(feature = "tracing", track_caller)]
     pub(crate) fn spawn<F, T>(&self, f: F, opts: SpawnOpts) -> io::Result<CoroRef>
     where
         F: FnOnce() -> T + 'static,
@@ -482,6 +488,11 @@ impl Scheduler {
         self.link_all(c.clone());
         if !opts.suspended {
             self.ready(&c);
+        }
+        #[cfg(feature = "tracing")]
+        if crate::spans::tasks_wanted() {
+            let loc = std::panic::Location::caller();
+            c.with_extra(|e| crate::spans::task_span(&c, e.and_then(|e| e.desc.as_deref()), loc));
         }
         Ok(c)
     }

@@ -140,6 +140,8 @@ impl Scheduler {
             self.watch_returned(&self.main);
         }
         note_switch_out(&self.main);
+        #[cfg(feature = "tracing")]
+        crate::spans::switch_out(&self.main);
         loop {
             let tick = self.tick.get();
             if tick == 0 {
@@ -191,6 +193,8 @@ impl Scheduler {
     #[inline(always)]
     fn switched_out(&self, c: &CoroInner) {
         note_switch_out(c);
+        #[cfg(feature = "tracing")]
+        crate::spans::switch_out(c);
         if self.times.get() {
             self.charge(c);
         }
@@ -209,6 +213,8 @@ impl Scheduler {
             self.watch_resumed(c);
         }
         c.panic_in.set(std::thread::panicking());
+        #[cfg(feature = "tracing")]
+        crate::spans::switch_in(c);
     }
 
     /// Nothing is ready: fire due timers, run what other threads queued,
@@ -273,6 +279,8 @@ impl Scheduler {
             crate::debug::listing(self, crate::debug::PsMode::Normal, None)
         );
         self.current.set(main);
+        #[cfg(feature = "tracing")]
+        crate::spans::switch_in(&self.main);
         drop(looping);
         // The main coro's blocking call unwinds from here: what it waited
         // on may be gone by the time anybody looks again (`ps` reads it).

@@ -198,17 +198,25 @@ impl State<'_> {
 /// `state` points to the live `State` of the `select` that made the job:
 /// `select` does not return or unwind before every job it handed out has
 /// finished.
-#[derive(Clone, Copy)]
 struct Job {
     state: *const (),
     k: usize,
+    /// Feature `tracing`: the caller's current span, entered while the
+    /// branch's call runs (a branch is part of its caller's work, as a
+    /// branch of tokio's `select!` is polled inside its task's span).
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl Job {
     fn run(self) {
         // SAFETY: see the type's invariant; the job has not finished.
         let state = unsafe { &*self.state.cast::<State<'_>>() };
-        state.arms[self.k].run(state, self.k);
+        {
+            #[cfg(feature = "tracing")]
+            let _entered = self.span.enter();
+            state.arms[self.k].run(state, self.k);
+        }
         state.finish(self.k);
     }
 }
@@ -342,6 +350,8 @@ fn start(state: &State<'_>, k: usize, level: u8) {
     let job = Job {
         state: (state as *const State<'_>).cast(),
         k,
+        #[cfg(feature = "tracing")]
+        span: tracing::Span::current(),
     };
     let c = loop {
         let idle = IDLE.try_with(|idle| idle.0.try_borrow_mut().ok()?.pop());

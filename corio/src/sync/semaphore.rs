@@ -58,6 +58,9 @@ use crate::sched::{Scheduler, sched};
 pub struct Semaphore {
     count: std::cell::Cell<isize>,
     waiters: WaitList,
+    /// Feature `tracing`: its tokio-console resource, once waited on.
+    #[cfg(feature = "tracing")]
+    res: crate::spans::Resource,
 }
 
 impl fmt::Debug for Semaphore {
@@ -98,6 +101,8 @@ impl Semaphore {
         Semaphore {
             count: std::cell::Cell::new(count),
             waiters: WaitList::new(),
+            #[cfg(feature = "tracing")]
+            res: crate::spans::Resource::new(),
         }
     }
 
@@ -434,6 +439,16 @@ impl Semaphore {
             sem: self,
             node: &node,
         };
+        #[cfg(feature = "tracing")]
+        let op = {
+            let source = if take {
+                "Semaphore::down"
+            } else {
+                "Semaphore::wait"
+            };
+            self.res
+                .wait("Semaphore", source, loc, self.count.get() as i64)
+        };
         loop {
             self.waiters.push_back(node.as_ref());
             s.park_on(
@@ -443,6 +458,10 @@ impl Semaphore {
             let n = self.count.get();
             if n > 0 {
                 std::mem::forget(pass_on);
+                #[cfg(feature = "tracing")]
+                if let Some(op) = op {
+                    op.acquired((n - isize::from(take)) as i64);
+                }
                 if take {
                     self.count.set(n - 1);
                 } else {
