@@ -246,6 +246,65 @@ fn the_mprotect_fallback_guards_stacks_too() {
     );
 }
 
+/// Guards are installed for a whole batch of slots at once (1,024 per
+/// system call): the first, a middle, the last slot of a batch and the first
+/// of the next all have theirs, batched and with batching off (one
+/// `madvise` per slot).
+#[test]
+fn every_stack_of_a_carved_batch_has_its_guard_page() {
+    if let Some(role) = child_role() {
+        let Some(n) = role.strip_prefix("batch-") else {
+            return;
+        };
+        let n: usize = n.parse().unwrap();
+        // `n` parked coros take the slots before the diver's, in the same
+        // size class (slots are handed out in address order).
+        let parked: Vec<_> = (0..n)
+            .map(|_| {
+                corio::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(corio::schedule)
+                    .unwrap()
+            })
+            .collect();
+        corio::cede();
+        let h = corio::Builder::new()
+            .name(format!("diver after {n}"))
+            .stack_size(64 * 1024)
+            .spawn(|| recurse_forever(0))
+            .unwrap();
+        h.join().ok();
+        drop(parked);
+        unreachable!("the overflow must abort the process");
+    }
+    let cases: [(usize, &[(&str, &str)]); 5] = [
+        (0, &[]),
+        (700, &[]),
+        (1023, &[]),
+        (1024, &[]),
+        (700, &[("CORIO_STACK_BATCH", "off")]),
+    ];
+    for (n, env) in cases {
+        let out = run_child(
+            "every_stack_of_a_carved_batch_has_its_guard_page",
+            &format!("batch-{n}"),
+            env,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{n} {env:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "(diver after {n}) overflowed its stack of 65536 bytes"
+            )),
+            "{n} {env:?}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn guards_installed_with_madvise_do_not_add_mappings() {
     if corio::stack::guard_mechanism() != "madvise" {

@@ -8,8 +8,8 @@
 //! ```
 //!
 //! Chunks are mapped once and never unmapped: a slot that is not in use has
-//! its pages given back with `MADV_DONTNEED`, but its address space stays
-//! reserved. That makes every stack address valid for the life of the
+//! its pages given back with `MADV_DONTNEED` (1,024 slots per system call
+//! where the kernel allows it), but its address space stays reserved. That makes every stack address valid for the life of the
 //! process, which is what lets the fault handler look a faulting address up
 //! without locks, and lets a stack outlive the pool that handed it out.
 //!
@@ -17,8 +17,21 @@
 //! - A chunk in [`REGISTRY`] is leaked (`&'static`), fully initialised
 //!   before it is published, and never changes shape.
 //! - A slot is in exactly one place: carved-not-yet (beyond `next` of its
-//!   class), a global free list, a thread's warm pool, or owned by one
+//!   class), a class's `fresh` list (guard installed, never used), a global
+//!   free list (`free` or `kept`), a thread's warm pool, or owned by one
 //!   [`Stack`](super::Stack).
+//! - Every slot that has left the carved-not-yet state has its guard page:
+//!   guards are installed for a whole batch before any slot of it is
+//!   handed out, and never removed (guard markers survive `MADV_DONTNEED`).
+//!
+//! # Carving in batches
+//!
+//! With `MADV_GUARD_INSTALL` a class carves up to [`CARVE_BATCH`] slots at a
+//! time and installs all their guards with one `process_madvise` call
+//! (about 0.45 µs per slot instead of 0.9 µs for one `madvise` each); the
+//! slots wait in `fresh` until spawns take them. With `mprotect` guards,
+//! where every guard costs two of the process's limited mappings, slots are
+//! carved one at a time as before.
 //! - The top word of every slot (just below its base) names what runs on
 //!   it (0 when free); only the fault reporter reads it. Stacks handed to
 //!   corosensei start below that word (see [`Slot::stack_top`]).
@@ -130,13 +143,38 @@ impl Slot {
 }
 
 /// Free slots of one stack size, shared by all threads.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Class {
     size: usize,
     /// Free slots whose pages were given back (cold).
     free: Vec<Slot>,
+    /// Free slots whose pages may still be resident: the pool of a main
+    /// thread that ended (the process is exiting, where giving a million
+    /// stacks back one by one would only delay the exit). Taken first.
+    kept: Vec<Slot>,
+    /// Slots carved with their guard in place and never used, the next to
+    /// hand out last.
+    fresh: Vec<Slot>,
     /// The chunk being carved and the index of its next never-used slot.
     carving: Option<(&'static Chunk, usize)>,
+}
+
+/// Slots carved at once when guards are `madvise` guards: one
+/// `process_madvise` call's worth.
+pub(crate) const CARVE_BATCH: usize = sys::BATCH_MAX;
+
+fn class_of(classes: &mut Vec<Class>, size: usize) -> &mut Class {
+    match classes.iter().position(|c| c.size == size) {
+        Some(i) => &mut classes[i],
+        None => {
+            classes.push(Class {
+                size,
+                ..Class::default()
+            });
+            let last = classes.len() - 1;
+            &mut classes[last]
+        }
+    }
 }
 
 static GLOBAL: Mutex<Vec<Class>> = Mutex::new(Vec::new());
@@ -175,49 +213,63 @@ pub(crate) fn guard_kind() -> GuardKind {
 /// carves a new one. `size` is already validated and page rounded.
 pub(crate) fn acquire_global(size: usize) -> io::Result<Slot> {
     let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
-    let class = match classes.iter().position(|c| c.size == size) {
-        Some(i) => &mut classes[i],
-        None => {
-            classes.push(Class {
-                size,
-                free: Vec::new(),
-                carving: None,
-            });
-            let last = classes.len() - 1;
-            &mut classes[last]
-        }
-    };
+    let class = class_of(&mut classes, size);
+    if let Some(slot) = class.kept.pop() {
+        return Ok(slot);
+    }
     if let Some(slot) = class.free.pop() {
         return Ok(slot);
     }
-    carve(class)
+    if let Some(slot) = class.fresh.pop() {
+        return Ok(slot);
+    }
+    carve(class)?;
+    Ok(class
+        .fresh
+        .pop()
+        .expect("a successful carve leaves at least one fresh slot"))
 }
 
-/// Returns slots to the shared free lists, giving their pages back first.
+/// Returns slots to the shared free lists, giving their pages back first:
+/// one `MADV_DONTNEED` per 1,024 slots where the kernel takes them batched.
 pub(crate) fn release_global(slots: impl IntoIterator<Item = Slot>) {
-    let mut slots = slots.into_iter().peekable();
-    if slots.peek().is_none() {
+    let slots: Vec<Slot> = slots.into_iter().collect();
+    if slots.is_empty() {
         return;
     }
+    let ranges: Vec<(usize, usize)> = slots
+        .iter()
+        .map(|s| {
+            // Before the pages go: writing it afterwards would fault a
+            // zeroed page back in.
+            s.set_owner(0);
+            (s.usable_low(), s.base() - s.usable_low())
+        })
+        .collect();
+    // SAFETY: each range is the page-aligned usable part of a slot inside its
+    // chunk, and the slots are free: nothing runs on them any more.
+    unsafe { sys::release_all(&ranges) };
+    let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    for slot in slots {
+        class_of(&mut classes, slot.size()).free.push(slot);
+    }
+}
+
+/// Returns free slots to the shared lists without giving their pages back
+/// (see [`Class::kept`]): for the pool of a main thread that ended.
+pub(crate) fn keep_global(slots: impl IntoIterator<Item = Slot>) {
     let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     for slot in slots {
         slot.set_owner(0);
-        slot.release_below(0);
-        let size = slot.size();
-        match classes.iter_mut().find(|c| c.size == size) {
-            Some(class) => class.free.push(slot),
-            None => classes.push(Class {
-                size,
-                free: vec![slot],
-                carving: None,
-            }),
-        }
+        class_of(&mut classes, slot.size()).kept.push(slot);
     }
 }
 
-/// Carves the next slot of `class`, mapping a new chunk when needed, and
-/// installs its guard page.
-fn carve(class: &mut Class) -> io::Result<Slot> {
+/// Carves the next slots of `class` into its `fresh` list — a batch of
+/// [`CARVE_BATCH`] (or what is left of the chunk) with `madvise` guards, one
+/// slot with `mprotect` guards — mapping a new chunk when needed, and
+/// installs their guard pages before any of them is handed out.
+fn carve(class: &mut Class) -> io::Result<()> {
     let (chunk, next) = match class.carving {
         Some((chunk, next)) if next < chunk.count => (chunk, next),
         _ => {
@@ -226,21 +278,35 @@ fn carve(class: &mut Class) -> io::Result<Slot> {
             (chunk, 0)
         }
     };
-    let slot = Slot::new(chunk, next);
-    // SAFETY: the guard range is the low, page-aligned end of a slot that was
-    // never handed out.
-    if let Err(e) = unsafe { sys::guard_install(slot.limit(), chunk.guard, guard_kind()) } {
+    let kind = guard_kind();
+    let batch = match kind {
+        GuardKind::Madvise => CARVE_BATCH,
+        GuardKind::Mprotect => 1,
+    };
+    let end = chunk.count.min(next + batch);
+    let guards: Vec<(usize, usize)> = (next..end)
+        .map(|i| (Slot::new(chunk, i).limit(), chunk.guard))
+        .collect();
+    // SAFETY: each guard range is the low, page-aligned end of a slot that was
+    // never handed out (all of them lie beyond `next`).
+    if let Err(e) = unsafe { sys::guard_install_all(&guards, kind) } {
+        // `next` stays: a later carve installs these guards again (both
+        // mechanisms are idempotent).
         return Err(guard_error(e));
     }
-    class.carving = Some((chunk, next + 1));
-    // Tell valgrind that this range is a stack, so that switching onto it
-    // is not mistaken for a wild stack-pointer change. The registration
-    // lives as long as the slot, i.e. forever.
-    std::mem::forget(corosensei::stack::valgrind::ValgrindStackRegistration::new(
-        (slot.limit() + chunk.guard) as *mut u8,
-        slot.size(),
-    ));
-    Ok(slot)
+    class.carving = Some((chunk, end));
+    for i in (next..end).rev() {
+        let slot = Slot::new(chunk, i);
+        // Tell valgrind that this range is a stack, so that switching onto
+        // it is not mistaken for a wild stack-pointer change. The
+        // registration lives as long as the slot, i.e. forever.
+        std::mem::forget(corosensei::stack::valgrind::ValgrindStackRegistration::new(
+            (slot.limit() + chunk.guard) as *mut u8,
+            slot.size(),
+        ));
+        class.fresh.push(slot);
+    }
+    Ok(())
 }
 
 fn guard_error(e: io::Error) -> io::Error {
