@@ -249,7 +249,7 @@ fn the_mprotect_fallback_guards_stacks_too() {
 /// Guards are installed for a whole batch of slots at once (1,024 per
 /// system call): the first, a middle, the last slot of a batch and the first
 /// of the next all have theirs, batched and with batching off (one
-/// `madvise` per slot).
+/// `madvise` per slot), and so do slots the preparer thread made ready.
 #[test]
 fn every_stack_of_a_carved_batch_has_its_guard_page() {
     if let Some(role) = child_role() {
@@ -277,12 +277,16 @@ fn every_stack_of_a_carved_batch_has_its_guard_page() {
         drop(parked);
         unreachable!("the overflow must abort the process");
     }
-    let cases: [(usize, &[(&str, &str)]); 5] = [
+    // Past a few thousand, the preparer thread (on a machine with two
+    // CPUs or more) carves batches ahead and touches their top pages.
+    let cases: [(usize, &[(&str, &str)]); 7] = [
         (0, &[]),
         (700, &[]),
         (1023, &[]),
         (1024, &[]),
         (700, &[("CORIO_STACK_BATCH", "off")]),
+        (9000, &[]),
+        (9000, &[("CORIO_STACK_PREPARE", "off")]),
     ];
     for (n, env) in cases {
         let out = run_child(

@@ -276,6 +276,7 @@ impl LocalClass {
     /// whole period; give back those beyond the floor.
     fn decay(&mut self, now: Instant) {
         self.last_decay = now;
+        region::decay_fresh();
         let surplus = self.low_water.saturating_sub(WARM_FLOOR);
         if surplus > 0 {
             release_global(self.warm.drain(..surplus));

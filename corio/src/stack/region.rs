@@ -42,6 +42,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use crate::sys::{self, GuardKind};
 
+mod prepare;
+
 /// Target size of one chunk mapping. Big enough that a million default
 /// stacks need a few hundred mappings, small enough that a process with a
 /// handful of coros reserves (not commits) only this much.
@@ -157,6 +159,16 @@ struct Class {
     fresh: Vec<Slot>,
     /// The chunk being carved and the index of its next never-used slot.
     carving: Option<(&'static Chunk, usize)>,
+    /// Slots ever handed out from `fresh`: how far ahead the preparer may
+    /// work for this class (see `prepare`).
+    taken: usize,
+    /// Slots the preparer has reserved and not yet put in `fresh`.
+    in_transit: usize,
+    /// Whether slots in `fresh` may have a resident top page (the
+    /// preparer's).
+    warm_fresh: bool,
+    /// `taken` at the last decay look (see [`decay_fresh`]).
+    taken_seen: usize,
 }
 
 /// Slots carved at once when guards are `madvise` guards: one
@@ -220,14 +232,18 @@ pub(crate) fn acquire_global(size: usize) -> io::Result<Slot> {
     if let Some(slot) = class.free.pop() {
         return Ok(slot);
     }
-    if let Some(slot) = class.fresh.pop() {
-        return Ok(slot);
+    if class.fresh.is_empty() {
+        carve(class)?;
     }
-    carve(class)?;
-    Ok(class
+    let slot = class
         .fresh
         .pop()
-        .expect("a successful carve leaves at least one fresh slot"))
+        .expect("a successful carve leaves at least one fresh slot");
+    class.taken += 1;
+    if class.fresh.len() < prepare::LOW_WATER && prepare::wanted(class) {
+        prepare::wake();
+    }
+    Ok(slot)
 }
 
 /// Returns slots to the shared free lists, giving their pages back first:
@@ -255,6 +271,27 @@ pub(crate) fn release_global(slots: impl IntoIterator<Item = Slot>) {
     }
 }
 
+/// A decay step for prepared stacks: gives back the top pages the preparer
+/// faulted in for slots still in `fresh` when no slot was taken from it
+/// since the previous step (a pool's decay step, at most one per decay
+/// period and stack size).
+pub(crate) fn decay_fresh() {
+    let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let page = sys::page_size();
+    let mut ranges = Vec::new();
+    for c in classes.iter_mut().filter(|c| c.warm_fresh) {
+        if c.taken == c.taken_seen {
+            ranges.extend(c.fresh.iter().map(|s| (s.base() - page, page)));
+            c.warm_fresh = false;
+        }
+        c.taken_seen = c.taken;
+    }
+    // SAFETY: each range is the top page of a slot in `fresh`, which nobody
+    // uses (its guard is below, far from the top), and the lock is still
+    // held, so none of them can be handed out meanwhile.
+    unsafe { sys::release_all(&ranges) };
+}
+
 /// Returns free slots to the shared lists without giving their pages back
 /// (see [`Class::kept`]): for the pool of a main thread that ended.
 pub(crate) fn keep_global(slots: impl IntoIterator<Item = Slot>) {
@@ -270,32 +307,67 @@ pub(crate) fn keep_global(slots: impl IntoIterator<Item = Slot>) {
 /// slot with `mprotect` guards — mapping a new chunk when needed, and
 /// installs their guard pages before any of them is handed out.
 fn carve(class: &mut Class) -> io::Result<()> {
-    let (chunk, next) = match class.carving {
-        Some((chunk, next)) if next < chunk.count => (chunk, next),
-        _ => {
-            let chunk = map_chunk(class.size)?;
-            class.carving = Some((chunk, 0));
-            (chunk, 0)
-        }
-    };
     let kind = guard_kind();
     let batch = match kind {
         GuardKind::Madvise => CARVE_BATCH,
         GuardKind::Mprotect => 1,
     };
+    let saved = class.carving;
+    let (chunk, next, end) = reserve(class, batch)?;
+    if let Err(e) = ready(chunk, next, end, kind, false) {
+        // Not handed out: a later carve installs these guards again (both
+        // mechanisms are idempotent).
+        class.carving = saved;
+        return Err(guard_error(e));
+    }
+    push_fresh(class, chunk, next, end);
+    Ok(())
+}
+
+/// Takes the next `batch` never-carved slots of `class` (fewer at the end of
+/// a chunk), mapping a new chunk when needed: `(chunk, first, end)`.
+fn reserve(class: &mut Class, batch: usize) -> io::Result<(&'static Chunk, usize, usize)> {
+    let (chunk, next) = match class.carving {
+        Some((chunk, next)) if next < chunk.count => (chunk, next),
+        _ => (map_chunk(class.size)?, 0),
+    };
     let end = chunk.count.min(next + batch);
-    let guards: Vec<(usize, usize)> = (next..end)
+    class.carving = Some((chunk, end));
+    Ok((chunk, next, end))
+}
+
+/// Installs the guards of slots `first..end` of `chunk` and, when
+/// `populate`, makes the top page of each resident.
+fn ready(
+    chunk: &'static Chunk,
+    first: usize,
+    end: usize,
+    kind: GuardKind,
+    populate: bool,
+) -> io::Result<()> {
+    let guards: Vec<(usize, usize)> = (first..end)
         .map(|i| (Slot::new(chunk, i).limit(), chunk.guard))
         .collect();
     // SAFETY: each guard range is the low, page-aligned end of a slot that was
-    // never handed out (all of them lie beyond `next`).
-    if let Err(e) = unsafe { sys::guard_install_all(&guards, kind) } {
-        // `next` stays: a later carve installs these guards again (both
-        // mechanisms are idempotent).
-        return Err(guard_error(e));
+    // reserved by the caller and never handed out: nothing is in it.
+    unsafe { sys::guard_install_all(&guards, kind)? };
+    if populate {
+        // A write faults the top page in through the per-VMA fault path;
+        // `MADV_POPULATE_WRITE` would do the same under the process's
+        // mmap lock for a whole batch, stalling the spawning thread's
+        // `brk`/`mmap` (its allocator) for milliseconds at a time. The
+        // word written is the owner word, 0 (free), which it already is.
+        for i in first..end {
+            Slot::new(chunk, i).set_owner(0);
+        }
     }
-    class.carving = Some((chunk, end));
-    for i in (next..end).rev() {
+    Ok(())
+}
+
+/// Puts slots `first..end` of `chunk`, guards installed, in `fresh` so that
+/// they are handed out in address order.
+fn push_fresh(class: &mut Class, chunk: &'static Chunk, first: usize, end: usize) {
+    for i in (first..end).rev() {
         let slot = Slot::new(chunk, i);
         // Tell valgrind that this range is a stack, so that switching onto
         // it is not mistaken for a wild stack-pointer change. The
@@ -306,7 +378,6 @@ fn carve(class: &mut Class) -> io::Result<()> {
         ));
         class.fresh.push(slot);
     }
-    Ok(())
 }
 
 fn guard_error(e: io::Error) -> io::Error {

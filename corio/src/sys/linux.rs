@@ -141,6 +141,11 @@ pub(crate) unsafe fn release_all(ranges: &[(usize, usize)]) {
     let _ = unsafe { advise(ranges, libc::MADV_DONTNEED) };
 }
 
+/// Whether guard pages are installed batched (1,024 per system call).
+pub(crate) fn guards_batched() -> bool {
+    batch::batched(MADV_GUARD_INSTALL)
+}
+
 /// Whether the calling thread is the process's main thread (whose
 /// thread-local destructors run inside `exit`).
 pub(crate) fn is_main_thread() -> bool {

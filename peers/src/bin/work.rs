@@ -268,11 +268,17 @@ fn corio(workload: &str, n: u64) {
         "cancel" => {
             let hs: Vec<_> = (0..n).map(|_| corio::spawn(corio::schedule)).collect();
             corio::cede();
+            let rss = status_kib("VmRSS:");
             let t = Instant::now();
             for h in &hs {
                 h.cancel();
             }
-            report(t.elapsed().as_secs_f64() * 1e3, "ms");
+            let e = t.elapsed();
+            eprintln!(
+                "CANCELLED rss_kib_before={rss} rss_kib_after={}",
+                status_kib("VmRSS:")
+            );
+            report(e.as_secs_f64() * 1e3, "ms");
         }
         other => unknown(other),
     }

@@ -61,7 +61,7 @@ fn advice_bit(advice: libc::c_int) -> u8 {
 }
 
 /// Whether batched calls are in use for `advice` (for tests and reports).
-fn batched(advice: libc::c_int) -> bool {
+pub(super) fn batched(advice: libc::c_int) -> bool {
     self_mode() != NONE && REFUSED.load(Ordering::Relaxed) & advice_bit(advice) == 0
 }
 
