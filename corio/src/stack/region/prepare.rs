@@ -36,7 +36,7 @@
 //! so the spawning thread carves alone, as it also does whenever the
 //! preparer is behind (work sharing).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Condvar, Once};
 
 use super::{CARVE_BATCH, Class, GLOBAL, GuardKind, guard_kind, push_fresh, ready, reserve};
@@ -58,6 +58,11 @@ static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 /// Wakes the preparer; waited on with [`GLOBAL`].
 static WORK: Condvar = Condvar::new();
+
+/// Whether the preparer waits on [`WORK`]. Read and written only with the
+/// global lock held, so a wake-up is never lost; it spares the spawning
+/// thread a `futex` call per spawn while the preparer is busy anyway.
+static WAITING: AtomicBool = AtomicBool::new(false);
 
 static START: Once = Once::new();
 
@@ -93,7 +98,9 @@ pub(super) fn wake() {
             STATE.store(OFF, Ordering::Relaxed);
         }
     });
-    WORK.notify_one();
+    if WAITING.swap(false, Ordering::Relaxed) {
+        WORK.notify_one();
+    }
 }
 
 /// The preparer's loop (see the module docs).
@@ -109,7 +116,9 @@ fn run() {
             .map(|c| (c.size, reserve(c, CARVE_BATCH)));
         let (size, (chunk, first, end)) = match job {
             None => {
+                WAITING.store(true, Ordering::Relaxed);
                 classes = WORK.wait(classes).unwrap_or_else(|e| e.into_inner());
+                WAITING.store(false, Ordering::Relaxed);
                 continue;
             }
             Some((_, Err(_))) => {
