@@ -587,3 +587,66 @@ fn an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds() {
         "the pages went back to the system: {v:?}"
     );
 }
+
+/// A thread that ends gives the stacks of its pool back to the system (the
+/// main thread leaves them to the process's exit instead).
+#[test]
+fn a_thread_that_ends_gives_its_pooled_stacks_back() {
+    if child_role().as_deref() == Some("thread-ends") {
+        let base = status_kib("VmRSS:");
+        let peak = std::thread::spawn(|| {
+            let gate = std::rc::Rc::new(corio::sync::Signal::new());
+            let hs: Vec<_> = (0..2000)
+                .map(|_| {
+                    let g = gate.clone();
+                    corio::spawn(move || {
+                        let pad = black_box([1u8; 32 * 1024]);
+                        g.wait();
+                        pad[99]
+                    })
+                })
+                .collect();
+            corio::cede();
+            let peak = status_kib("VmRSS:");
+            gate.broadcast();
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert!(
+                corio::stack::pooled() >= 1900,
+                "the stacks went to the pool"
+            );
+            peak
+        })
+        .join()
+        .unwrap();
+        println!("THREAD {base} {peak} {}", status_kib("VmRSS:"));
+        return;
+    }
+    // The preparer's top pages are left out: this is about the pool.
+    let out = run_child(
+        "a_thread_that_ends_gives_its_pooled_stacks_back",
+        "thread-ends",
+        &[("CORIO_STACK_PREPARE", "off")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<u64> = stdout
+        .split_once("THREAD ")
+        .unwrap_or_else(|| {
+            panic!(
+                "child output: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .1
+        .split_whitespace()
+        .take(3)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (base, peak, after) = (v[0], v[1], v[2]);
+    assert!(peak > base + 50 * 1024, "2,000 coros touched 64 MiB: {v:?}");
+    assert!(
+        after < base + 16 * 1024,
+        "the ended thread's stacks went back to the system: {v:?}"
+    );
+}
