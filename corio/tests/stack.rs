@@ -277,8 +277,9 @@ fn every_stack_of_a_carved_batch_has_its_guard_page() {
         drop(parked);
         unreachable!("the overflow must abort the process");
     }
-    // Past a few thousand, the preparer thread (on a machine with two
-    // CPUs or more) carves batches ahead and touches their top pages.
+    // With CORIO_STACK_PREPARE=on (and two CPUs or more), past a few
+    // hundred the preparer thread carves batches ahead and touches their
+    // top pages.
     let cases: [(usize, &[(&str, &str)]); 7] = [
         (0, &[]),
         (700, &[]),
@@ -286,7 +287,7 @@ fn every_stack_of_a_carved_batch_has_its_guard_page() {
         (1024, &[]),
         (700, &[("CORIO_STACK_BATCH", "off")]),
         (9000, &[]),
-        (9000, &[("CORIO_STACK_PREPARE", "off")]),
+        (9000, &[("CORIO_STACK_PREPARE", "on")]),
     ];
     for (n, env) in cases {
         let out = run_child(
@@ -550,10 +551,11 @@ fn an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds() {
         );
         return;
     }
+    // With the preparer on: its prepared top pages go back too.
     let out = run_child(
         "an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds",
         "burst",
-        &[],
+        &[("CORIO_STACK_PREPARE", "on")],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Vec<u64> = stdout
@@ -623,11 +625,10 @@ fn a_thread_that_ends_gives_its_pooled_stacks_back() {
         println!("THREAD {base} {peak} {}", status_kib("VmRSS:"));
         return;
     }
-    // The preparer's top pages are left out: this is about the pool.
     let out = run_child(
         "a_thread_that_ends_gives_its_pooled_stacks_back",
         "thread-ends",
-        &[("CORIO_STACK_PREPARE", "off")],
+        &[],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Vec<u64> = stdout

@@ -21,15 +21,18 @@
 //!
 //! # When it works, and how far ahead
 //!
-//! Only with `madvise` guards that the kernel takes batched through
-//! `process_madvise`, on a machine with
-//! more than one CPU, not under valgrind, and unless
-//! `CORIO_STACK_PREPARE=off`. It is started by the first spawn that finds a
+//! Only when asked for with `CORIO_STACK_PREPARE=on`, with `madvise`
+//! guards that the kernel takes batched through `process_madvise`, on a
+//! machine with more than one CPU, and not under valgrind. It is off by
+//! default because it pays only when the second CPU is free: a million
+//! parked coros took 0.62× the time with it in a quiet period of a shared
+//! 2-vCPU machine, the same time in a busy one, and 100,000 sleepers took
+//! about 1.15× (see `BENCHMARKS.md`, "Fresh stacks"). It is started by the first spawn that finds a
 //! class's `fresh` list below [`LOW_WATER`] and is woken again the same way.
 //! It fills a class up to as many slots as the class has ever handed out
-//! from `fresh`, at most [`AHEAD_MAX`] (8 batches: 32 MiB of top pages), so
+//! from `fresh`, at most [`AHEAD_MAX`] (one batch: 4 MiB of top pages), so
 //! a program never has more prepared-but-unused stacks than it has used,
-//! and never more than 8,192. Prepared slots keep their top page until a
+//! and never more than 1,024 per stack size. Prepared slots keep their top page until a
 //! coro uses them, or until a decay step of a thread's pool finds that no
 //! fresh slot was taken since its previous step (after a burst: about two
 //! decay periods, like the pooled stacks). With one CPU a fault moved to the helper saves nothing,
@@ -43,10 +46,13 @@ use super::{CARVE_BATCH, Class, GLOBAL, GuardKind, guard_kind, push_fresh, ready
 use crate::sys;
 
 /// Below this many fresh slots, a spawn wakes the preparer.
-pub(super) const LOW_WATER: usize = 2 * CARVE_BATCH;
+pub(super) const LOW_WATER: usize = CARVE_BATCH;
 
-/// The most fresh slots the preparer keeps ready per class.
-pub(super) const AHEAD_MAX: usize = 8 * CARVE_BATCH;
+/// The most fresh slots the preparer keeps ready per class: one batch (its
+/// top pages are 4 MiB of memory that nobody uses until a burst goes on).
+/// More does not make it faster while it is behind the spawning thread,
+/// which is the case it is for.
+pub(super) const AHEAD_MAX: usize = CARVE_BATCH;
 
 const UNKNOWN: u8 = 0;
 const ON: u8 = 1;
@@ -71,7 +77,7 @@ fn enabled() -> bool {
         ON => true,
         OFF => false,
         _ => {
-            let on = std::env::var("CORIO_STACK_PREPARE").as_deref() != Ok("off")
+            let on = std::env::var("CORIO_STACK_PREPARE").as_deref() == Ok("on")
                 && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
                 && guard_kind() == GuardKind::Madvise
                 && sys::guards_batched();
