@@ -266,6 +266,70 @@ fn the_mprotect_fallback_guards_stacks_too() {
     );
 }
 
+/// Guards are installed for a whole batch of slots at once (1,024 per
+/// system call): the first, a middle, the last slot of a batch and the first
+/// of the next all have theirs, batched and with batching off (one
+/// `madvise` per slot), and so do slots the preparer thread made ready.
+#[test]
+fn every_stack_of_a_carved_batch_has_its_guard_page() {
+    if let Some(role) = child_role() {
+        let Some(n) = role.strip_prefix("batch-") else {
+            return;
+        };
+        let n: usize = n.parse().unwrap();
+        // `n` parked coros take the slots before the diver's, in the same
+        // size class (slots are handed out in address order).
+        let parked: Vec<_> = (0..n)
+            .map(|_| {
+                corio::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(corio::schedule)
+                    .unwrap()
+            })
+            .collect();
+        corio::cede();
+        let h = corio::Builder::new()
+            .name(format!("diver after {n}"))
+            .stack_size(64 * 1024)
+            .spawn(|| recurse_forever(0))
+            .unwrap();
+        h.join().ok();
+        drop(parked);
+        unreachable!("the overflow must abort the process");
+    }
+    // With CORIO_STACK_PREPARE=on (and two CPUs or more), past a few
+    // hundred the preparer thread carves batches ahead and touches their
+    // top pages.
+    let cases: [(usize, &[(&str, &str)]); 7] = [
+        (0, &[]),
+        (700, &[]),
+        (1023, &[]),
+        (1024, &[]),
+        (700, &[("CORIO_STACK_BATCH", "off")]),
+        (9000, &[]),
+        (9000, &[("CORIO_STACK_PREPARE", "on")]),
+    ];
+    for (n, env) in cases {
+        let out = run_child(
+            "every_stack_of_a_carved_batch_has_its_guard_page",
+            &format!("batch-{n}"),
+            env,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{n} {env:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "(diver after {n}) overflowed its stack of 65536 bytes"
+            )),
+            "{n} {env:?}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn guards_installed_with_madvise_do_not_add_mappings() {
     if corio::stack::guard_mechanism() != "madvise" {
@@ -517,10 +581,11 @@ fn an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds() {
         );
         return;
     }
+    // With the preparer on: its prepared top pages go back too.
     let out = run_child(
         "an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds",
         "burst",
-        &[],
+        &[("CORIO_STACK_PREPARE", "on")],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Vec<u64> = stdout
@@ -552,5 +617,67 @@ fn an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds() {
     assert!(
         idle < base + 16 * 1024,
         "the pages went back to the system: {v:?}"
+    );
+}
+
+/// A thread that ends gives the stacks of its pool back to the system (the
+/// main thread leaves them to the process's exit instead).
+#[test]
+fn a_thread_that_ends_gives_its_pooled_stacks_back() {
+    if child_role().as_deref() == Some("thread-ends") {
+        let base = status_kib("VmRSS:");
+        let peak = std::thread::spawn(|| {
+            let gate = std::rc::Rc::new(corio::sync::Signal::new());
+            let hs: Vec<_> = (0..2000)
+                .map(|_| {
+                    let g = gate.clone();
+                    corio::spawn(move || {
+                        let pad = black_box([1u8; 32 * 1024]);
+                        g.wait();
+                        pad[99]
+                    })
+                })
+                .collect();
+            corio::cede();
+            let peak = status_kib("VmRSS:");
+            gate.broadcast();
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert!(
+                corio::stack::pooled() >= 1900,
+                "the stacks went to the pool"
+            );
+            peak
+        })
+        .join()
+        .unwrap();
+        println!("THREAD {base} {peak} {}", status_kib("VmRSS:"));
+        return;
+    }
+    let out = run_child(
+        "a_thread_that_ends_gives_its_pooled_stacks_back",
+        "thread-ends",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<u64> = stdout
+        .split_once("THREAD ")
+        .unwrap_or_else(|| {
+            panic!(
+                "child output: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .1
+        .split_whitespace()
+        .take(3)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (base, peak, after) = (v[0], v[1], v[2]);
+    assert!(peak > base + 50 * 1024, "2,000 coros touched 64 MiB: {v:?}");
+    assert!(
+        after < base + 16 * 1024,
+        "the ended thread's stacks went back to the system: {v:?}"
     );
 }

@@ -89,6 +89,22 @@ func server(http bool, addr string) {
 	}
 }
 
+// status reads one kB field of /proc/self/status.
+func status(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field) {
+			f := strings.Fields(l)
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
 func rss() int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -281,6 +297,26 @@ func main() {
 		time.Sleep(200 * time.Millisecond)
 		fmt.Printf("RESULT %.3f B\n", float64(rss()-before)/float64(n))
 		close(block)
+	case "park":
+		var wg sync.WaitGroup
+		t := time.Now()
+		block := make(chan struct{})
+		var started int64
+		for k := 0; k < n; k++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				atomic.AddInt64(&started, 1)
+				<-block
+			}()
+		}
+		for atomic.LoadInt64(&started) < int64(n) {
+			runtime.Gosched() // let the goroutines run and park
+		}
+		fmt.Fprintf(os.Stderr, "PARKED rss_kib=%d pte_kib=%d\n", status("VmRSS:"), status("VmPTE:"))
+		close(block)
+		wg.Wait()
+		fmt.Printf("RESULT %.3f ms\n", float64(time.Since(t).Microseconds())/1000)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown workload", os.Args[1])
 		os.Exit(2)

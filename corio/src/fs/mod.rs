@@ -135,7 +135,7 @@ fn setting() -> u8 {
 /// the kernel fill buffers through io_uring (it would report every byte
 /// read as uninitialised): valgrind preloads its `vgpreload_*.so` into the
 /// programs it runs.
-fn under_valgrind() -> bool {
+pub(crate) fn under_valgrind() -> bool {
     std::env::var_os("LD_PRELOAD")
         .is_some_and(|v| v.as_bytes().windows(9).any(|w| w == b"vgpreload"))
 }

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use super::GuardKind;
 
+mod batch;
+pub(crate) use batch::BATCH_MAX;
+use batch::advise;
+
 /// `madvise` advice that installs guard markers (Linux ≥ 6.13); not yet in
 /// the `libc` crate.
 const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -70,6 +74,29 @@ pub(crate) unsafe fn guard_install(addr: usize, len: usize, kind: GuardKind) -> 
     }
 }
 
+/// Makes every `(addr, len)` range fault on any access: with
+/// `MADV_GUARD_INSTALL` 1,024 ranges per system call where the kernel takes
+/// them batched (see `batch`), otherwise one call per range.
+///
+/// # Safety
+/// As for [`guard_install`], for every range.
+pub(crate) unsafe fn guard_install_all(
+    ranges: &[(usize, usize)],
+    kind: GuardKind,
+) -> io::Result<()> {
+    match kind {
+        // SAFETY: the caller guarantees the ranges are ours and unused.
+        GuardKind::Madvise => unsafe { advise(ranges, MADV_GUARD_INSTALL) },
+        GuardKind::Mprotect => {
+            for &(addr, len) in ranges {
+                // SAFETY: as above.
+                unsafe { guard_install(addr, len, kind)? };
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Whether `madvise(MADV_GUARD_INSTALL)` works on this kernel: probed once on
 /// a throw-away mapping.
 pub(crate) fn madvise_guards_supported() -> bool {
@@ -100,6 +127,30 @@ pub(crate) unsafe fn release(addr: usize, len: usize) {
     // SAFETY: the caller guarantees the range is ours and dead. Failure leaves
     // the pages resident, which costs memory but nothing else.
     unsafe { libc::madvise(addr as *mut _, len, libc::MADV_DONTNEED) };
+}
+
+/// Gives the pages of every `(addr, len)` range back to the kernel, 1,024
+/// ranges per system call where the kernel takes them batched (see
+/// `batch`). The ranges stay mapped and read as zero afterwards.
+///
+/// # Safety
+/// As for [`release`], for every range.
+pub(crate) unsafe fn release_all(ranges: &[(usize, usize)]) {
+    // SAFETY: the caller guarantees the ranges are ours and dead. Failure
+    // leaves pages resident, which costs memory but nothing else.
+    let _ = unsafe { advise(ranges, libc::MADV_DONTNEED) };
+}
+
+/// Whether guard pages are installed batched (1,024 per system call).
+pub(crate) fn guards_batched() -> bool {
+    batch::batched(MADV_GUARD_INSTALL)
+}
+
+/// Whether the calling thread is the process's main thread (whose
+/// thread-local destructors run inside `exit`).
+pub(crate) fn is_main_thread() -> bool {
+    // SAFETY: getpid and gettid have no preconditions.
+    unsafe { libc::getpid() == libc::gettid() }
 }
 
 /// CPU time consumed by the calling thread.

@@ -8,8 +8,14 @@
 //!   lazily committed mapping that is never backed by huge pages.
 //! - `guard_install(addr, len, GuardKind) -> io::Result<()>`: make a range
 //!   inaccessible so that touching it faults.
+//! - `guard_install_all(ranges, GuardKind)`: the same for many ranges, in
+//!   as few system calls as the kernel allows; `guards_batched()` says
+//!   whether that is fewer than one per range, and `BATCH_MAX` how many
+//!   ranges a batch takes.
 //! - `release(addr, len)`: drop the pages of a range (they read as zero
-//!   afterwards) without giving up the address space.
+//!   afterwards) without giving up the address space; `release_all(ranges)`
+//!   for many ranges, batched like `guard_install_all`.
+//! - `is_main_thread()`: whether the caller is the process's main thread.
 //! - `install_overflow_handler()`: a `SIGSEGV`/`SIGBUS` handler that reports
 //!   a hit on a coro stack's guard page and aborts, and chains to whatever
 //!   handler was there before for every other fault.

@@ -145,6 +145,14 @@ const WORKLOADS: &[Workload] = &[
         higher: false,
     },
     Workload {
+        name: "park-1m",
+        arg: "park",
+        n: Some(1_000_000),
+        what: "1,000,000 tasks parked on one channel, woken, joined; whole process, exit included (s)",
+        kind: Kind::Task,
+        higher: false,
+    },
+    Workload {
         name: "fileread",
         arg: "fileread",
         n: Some(FILES),
@@ -169,6 +177,9 @@ const WORKLOADS: &[Workload] = &[
         higher: true,
     },
 ];
+
+/// The implementations the `park` workload is written for.
+const PARK_IMPLS: &[&str] = &["corio", "tokio-ct", "tokio-mt", "go"];
 
 const IMPLS: &[&str] = &[
     "corio",
@@ -321,7 +332,7 @@ fn run_once(cmd: &mut Command) -> Outcome {
                 let _ = child.wait();
                 return Outcome::Na(format!("timed out after {} s", RUN_LIMIT.as_secs()));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => return Outcome::Na(format!("wait: {e}")),
         }
     }
@@ -729,7 +740,7 @@ fn main() {
                 .as_ref()
                 .is_none_or(|l| l.iter().any(|n| n == w.name))
         })
-        .filter(|(_, w)| !(o.quick && w.name == "memory-1m"))
+        .filter(|(_, w)| !(o.quick && (w.name == "memory-1m" || w.name == "park-1m")))
         .collect();
     let needs = |k: Kind| workloads.iter().any(|(_, w)| w.kind == k);
     eprintln!("suite: building the Rust programs");
@@ -808,12 +819,24 @@ fn main() {
                             row.na = Some(e.clone());
                             continue;
                         }
+                        if w.arg == "park" && !PARK_IMPLS.contains(imp) {
+                            row.na = Some("written for corio, tokio and Go only".into());
+                            continue;
+                        }
                         let mut args = argv;
                         args.push(w.arg.into());
                         if let Some(n) = w.n {
                             args.push(n.to_string());
                         }
-                        run_once(&mut command(&peers, &args, None))
+                        let started = Instant::now();
+                        let outcome = run_once(&mut command(&peers, &args, None));
+                        match outcome {
+                            // The whole process, exit teardown included.
+                            Outcome::Value(..) if w.arg == "park" => {
+                                Outcome::Value(started.elapsed().as_secs_f64(), "s".into())
+                            }
+                            other => other,
+                        }
                     }
                     Kind::Echo | Kind::Http => {
                         if w.kind == Kind::Http

@@ -23,6 +23,13 @@
 //! - `timers`: n tasks (default 100,000) each sleeping 10 ms; ms until all
 //!   are done.
 //! - `memory`: n tasks (default 100,000) parked; resident bytes per task.
+//! - `park`: n tasks (run it with 1,000,000) parked on one channel, the
+//!   channel closed, every task woken and joined; ms from the first spawn to
+//!   the last join. Meant to be timed as a whole process from outside (exit
+//!   teardown included); it also prints, on stderr, `PARKED rss_kib=R
+//!   pte_kib=P` (`VmRSS`, `VmPTE` of the process while all are parked).
+//! - `cancel` (corio only): n coros parked, then all cancelled (each unwinds
+//!   its stack); ms for the cancels alone.
 //! - `fileread`: read n files of 4 KiB (`$SUITE_FILES/f000000`…, made by the
 //!   runner, in the page cache), 64 tasks at a time, once to warm up and
 //!   once timed; µs per file.
@@ -32,6 +39,24 @@
 //!   keep-alive, pipelined answers in one write.
 
 use std::time::{Duration, Instant};
+
+fn status_kib(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// What `park` prints while every task is parked.
+fn parked_note() {
+    eprintln!(
+        "PARKED rss_kib={} pte_kib={}",
+        status_kib("VmRSS:"),
+        status_kib("VmPTE:")
+    );
+}
 
 fn rss_bytes() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -221,6 +246,40 @@ fn corio(workload: &str, n: u64) {
             report((rss_bytes() - before - book) as f64 / n as f64, "B");
             corio::killall();
         }
+        "park" => {
+            let t = Instant::now();
+            let ch = corio::sync::Channel::<()>::new();
+            let hs: Vec<_> = (0..n)
+                .map(|_| {
+                    let ch = ch.clone();
+                    corio::spawn(move || {
+                        ch.get();
+                    })
+                })
+                .collect();
+            corio::cede(); // every coro runs once and parks in get()
+            parked_note();
+            ch.shutdown();
+            for h in hs {
+                h.join().expect("coro");
+            }
+            report(t.elapsed().as_secs_f64() * 1e3, "ms");
+        }
+        "cancel" => {
+            let hs: Vec<_> = (0..n).map(|_| corio::spawn(corio::schedule)).collect();
+            corio::cede();
+            let rss = status_kib("VmRSS:");
+            let t = Instant::now();
+            for h in &hs {
+                h.cancel();
+            }
+            let e = t.elapsed();
+            eprintln!(
+                "CANCELLED rss_kib_before={rss} rss_kib_after={}",
+                status_kib("VmRSS:")
+            );
+            report(e.as_secs_f64() * 1e3, "ms");
+        }
         other => unknown(other),
     }
 }
@@ -397,6 +456,25 @@ fn tokio(mt: bool, workload: &str, n: u64) {
                 for h in hs {
                     h.abort();
                 }
+            }
+            "park" => {
+                let t = Instant::now();
+                let (tx, rx) = tokio::sync::watch::channel(());
+                let hs: Vec<_> = (0..n)
+                    .map(|_| {
+                        let mut rx = rx.clone();
+                        tokio::spawn(async move {
+                            let _ = rx.changed().await;
+                        })
+                    })
+                    .collect();
+                tokio::task::yield_now().await; // every task runs once and parks
+                parked_note();
+                drop(tx);
+                for h in hs {
+                    h.await.expect("task");
+                }
+                report(t.elapsed().as_secs_f64() * 1e3, "ms");
             }
             other => unknown(other),
         }

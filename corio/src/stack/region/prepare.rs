@@ -1,0 +1,157 @@
+//! The stack preparer: a helper thread that carves slots a few batches ahead
+//! of threads that spawn many coros, and faults their top pages in (by
+//! writing their owner word), so that a spawn finds its stack ready (guard
+//! installed, top page resident) and the page zeroing happens on another
+//! CPU.
+//!
+//! # The promise
+//!
+//! The preparer never touches a slot that anybody else can see. Under the
+//! global lock it reserves a batch (it advances the class's carving index,
+//! so no other thread can carve those slots and none can take them); it
+//! installs their guards and touches their top pages without the lock;
+//! then, under the lock again, it puts them in `fresh`, from where spawns
+//! take them. Chunks are leaked and never unmapped, so the addresses it
+//! works on stay mapped whatever other threads do (exit, forget their
+//! handles, panic) and whatever happens to the thread pools. The thread
+//! holds nothing but `'static` data, is detached, and ends with the
+//! process; nothing in its loop panics (a poisoned lock is used as is, as
+//! everywhere in this module). A process forked while a batch is in transit
+//! loses those slots' address space in the child, nothing else.
+//!
+//! # When it works, and how far ahead
+//!
+//! Only when asked for with `CORIO_STACK_PREPARE=on`, with `madvise`
+//! guards that the kernel takes batched through `process_madvise`, on a
+//! machine with more than one CPU, and not under valgrind. It is off by
+//! default because it pays only when the second CPU is free: a million
+//! parked coros took 0.62× the time with it in a quiet period of a shared
+//! 2-vCPU machine, the same time in a busy one, and 100,000 sleepers took
+//! about 1.15× (see `BENCHMARKS.md`, "Fresh stacks"). It is started by the first spawn that finds a
+//! class's `fresh` list below [`LOW_WATER`] and is woken again the same way.
+//! It fills a class up to as many slots as the class has ever handed out
+//! from `fresh`, at most [`AHEAD_MAX`] (one batch: 4 MiB of top pages), so
+//! a program never has more prepared-but-unused stacks than it has used,
+//! and never more than 1,024 per stack size. Prepared slots keep their top page until a
+//! coro uses them, or until a decay step of a thread's pool finds that no
+//! fresh slot was taken since its previous step (after a burst: about two
+//! decay periods, like the pooled stacks). With one CPU a fault moved to the helper saves nothing,
+//! so the spawning thread carves alone, as it also does whenever the
+//! preparer is behind (work sharing).
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Condvar, Once};
+
+use super::{CARVE_BATCH, Class, GLOBAL, GuardKind, guard_kind, push_fresh, ready, reserve};
+use crate::sys;
+
+/// Below this many fresh slots, a spawn wakes the preparer.
+pub(super) const LOW_WATER: usize = CARVE_BATCH;
+
+/// The most fresh slots the preparer keeps ready per class: one batch (its
+/// top pages are 4 MiB of memory that nobody uses until a burst goes on).
+/// More does not make it faster while it is behind the spawning thread,
+/// which is the case it is for.
+pub(super) const AHEAD_MAX: usize = CARVE_BATCH;
+
+const UNKNOWN: u8 = 0;
+const ON: u8 = 1;
+const OFF: u8 = 2;
+
+/// Whether the preparer is used in this process (decided once, then `OFF`
+/// for good if it fails).
+static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// Wakes the preparer; waited on with [`GLOBAL`].
+static WORK: Condvar = Condvar::new();
+
+/// Whether the preparer waits on [`WORK`]. Read and written only with the
+/// global lock held, so a wake-up is never lost; it spares the spawning
+/// thread a `futex` call per spawn while the preparer is busy anyway.
+static WAITING: AtomicBool = AtomicBool::new(false);
+
+static START: Once = Once::new();
+
+fn enabled() -> bool {
+    match STATE.load(Ordering::Relaxed) {
+        ON => true,
+        OFF => false,
+        _ => {
+            let on = std::env::var("CORIO_STACK_PREPARE").as_deref() == Ok("on")
+                && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+                && guard_kind() == GuardKind::Madvise
+                && sys::guards_batched();
+            STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Whether `class` wants the preparer's help now.
+pub(super) fn wanted(class: &Class) -> bool {
+    enabled() && class.fresh.len() + class.in_transit < class.taken.min(AHEAD_MAX)
+}
+
+/// Wakes the preparer, starting it the first time. Called with the global
+/// lock held.
+pub(super) fn wake() {
+    START.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("corio-stacks".into())
+            .stack_size(64 * 1024)
+            .spawn(run);
+        if spawned.is_err() {
+            STATE.store(OFF, Ordering::Relaxed);
+        }
+    });
+    if WAITING.swap(false, Ordering::Relaxed) {
+        WORK.notify_one();
+    }
+}
+
+/// The preparer's loop (see the module docs).
+fn run() {
+    let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if STATE.load(Ordering::Relaxed) == OFF {
+            return;
+        }
+        let job = classes
+            .iter_mut()
+            .find(|c| wanted(c))
+            .map(|c| (c.size, reserve(c, CARVE_BATCH)));
+        let (size, (chunk, first, end)) = match job {
+            None => {
+                WAITING.store(true, Ordering::Relaxed);
+                classes = WORK.wait(classes).unwrap_or_else(|e| e.into_inner());
+                WAITING.store(false, Ordering::Relaxed);
+                continue;
+            }
+            Some((_, Err(_))) => {
+                // Out of address space: the spawning threads will say so.
+                STATE.store(OFF, Ordering::Relaxed);
+                return;
+            }
+            Some((size, Ok(batch))) => (size, batch),
+        };
+        let n = end - first;
+        if let Some(c) = classes.iter_mut().find(|c| c.size == size) {
+            c.in_transit += n;
+        }
+        drop(classes);
+        let ok = ready(chunk, first, end, GuardKind::Madvise, true).is_ok();
+        classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = classes.iter_mut().find(|c| c.size == size) {
+            c.in_transit -= n;
+            if ok {
+                push_fresh(c, chunk, first, end);
+                c.warm_fresh = true;
+            }
+        }
+        if !ok {
+            // The slots reserved stay unused (their address space only).
+            STATE.store(OFF, Ordering::Relaxed);
+            return;
+        }
+    }
+}
