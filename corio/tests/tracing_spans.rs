@@ -35,6 +35,17 @@ struct Seen {
     /// Task spans: span id to task name, and each one's fields.
     task_ids: HashMap<u64, String>,
     task_fields: HashMap<String, Vec<(String, String)>>,
+    /// Task spans entered on this thread, innermost last (the console
+    /// layer's own stack, which links a resource's poll to its task).
+    tasks_entered: Vec<String>,
+    /// `runtime.resource` spans: their fields, as they were made.
+    resources: Vec<Vec<(String, String)>>,
+    /// Resource events, `TARGET-TAIL fields @ scope by TASK`, e.g.
+    /// `poll_op op_name=poll_acquire is_ready=false @ resource:Mutex >
+    /// op:Mutex::lock by waiter`.
+    resource_events: Vec<String>,
+    /// Resource and async-op spans closed (their labels).
+    resources_closed: Vec<String>,
 }
 
 #[derive(Default, Debug, Clone, PartialEq)]
@@ -99,6 +110,12 @@ where
         let label = if meta.name() == "runtime.spawn" {
             assert_eq!(meta.target(), "tokio::task");
             format!("coro:{}", f.get("task.name").unwrap_or("?"))
+        } else if meta.name() == "runtime.resource" {
+            let ty = f.get("concrete_type").unwrap_or("?").to_string();
+            self.0.lock().unwrap().resources.push(f.0.clone());
+            format!("resource:{ty}")
+        } else if meta.name() == "runtime.resource.async_op" {
+            format!("op:{}", f.get("source").unwrap_or("?"))
         } else if f.0.is_empty() {
             meta.name().to_string()
         } else {
@@ -122,7 +139,8 @@ where
         let mut seen = self.0.lock().unwrap();
         *seen.depth.entry(id.into_u64()).or_default() += 1;
         if let Some(name) = task_name(id, &ctx) {
-            *seen.task_enters.entry(name).or_default() += 1;
+            *seen.task_enters.entry(name.clone()).or_default() += 1;
+            seen.tasks_entered.push(name);
         }
     }
 
@@ -136,6 +154,9 @@ where
                 .push(format!("{label} exited more often than entered"));
         }
         if let Some(name) = task_name(id, &ctx) {
+            if let Some(at) = seen.tasks_entered.iter().rposition(|n| *n == name) {
+                seen.tasks_entered.remove(at);
+            }
             *seen.task_exits.entry(name).or_default() += 1;
         }
     }
@@ -151,6 +172,10 @@ where
         if let Some(name) = task_name(&id, &ctx) {
             seen.task_closed.push(name);
         }
+        let label = label(&id, &ctx);
+        if label.starts_with("resource:") || label.starts_with("op:") {
+            seen.resources_closed.push(label);
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -164,6 +189,21 @@ where
         }
         let mut f = Fields::default();
         event.record(&mut f);
+        if let Some(what) = event
+            .metadata()
+            .target()
+            .strip_prefix("runtime::resource::")
+        {
+            let mut line = what.to_string();
+            for (k, v) in &f.0 {
+                let _ = write!(line, " {k}={v}");
+            }
+            let mut seen = self.0.lock().unwrap();
+            let task = seen.tasks_entered.last().cloned().unwrap_or_default();
+            let _ = write!(line, " @ {} by {task}", scope_of(event, &ctx));
+            seen.resource_events.push(line);
+            return;
+        }
         let msg = f.get("message").unwrap_or("").to_string();
         let path = scope_of(event, &ctx);
         let line = if path.is_empty() {
@@ -961,4 +1001,268 @@ fn with_a_subscriber_that_keeps_no_span_stack_task_spans_still_follow_their_coro
     for (name, d) in sub.depth.lock().unwrap().iter() {
         assert_eq!(*d, 0, "{name} left entered");
     }
+}
+
+/// The resource spans made while `f` ran, as `TYPE KIND FILE:LINE`.
+fn resources_of(seen: &Seen) -> Vec<String> {
+    seen.resources
+        .iter()
+        .map(|f| {
+            let get = |k: &str| {
+                f.iter()
+                    .find(|(n, _)| n == k)
+                    .map_or("?", |(_, v)| v.as_str())
+            };
+            format!(
+                "{} {} {}:{}",
+                get("concrete_type"),
+                get("kind"),
+                get("loc.file"),
+                get("loc.line")
+            )
+        })
+        .collect()
+}
+
+/// The two polls of one wait: as it starts, and when it got its turn, both
+/// inside the resource and its op, by the waiting coro's task.
+fn polls(ty: &str, source: &str, op_name: &str, task: &str) -> [String; 2] {
+    [false, true].map(|ready| {
+        format!(
+            "poll_op op_name={op_name} is_ready={ready} @ resource:{ty} > op:{source} by {task}"
+        )
+    })
+}
+
+/// Runs `f` under a capturing subscriber, as [`capture`], and returns its
+/// value too.
+fn capture_with<R>(f: impl FnOnce() -> R) -> (Seen, R) {
+    let cap = Capture::default();
+    let r = tracing::subscriber::with_default(cap.subscriber(), f);
+    (cap.take(), r)
+}
+
+#[test]
+fn a_mutex_waited_on_is_a_resource_whose_op_is_the_waiters_lock() {
+    let (seen, at) = capture_with(|| {
+        let m = std::rc::Rc::new(corio::sync::Mutex::new(0));
+        let g = m.lock(); // not waited on: no resource yet
+        let m2 = m.clone();
+        let waiter = spawn_named("waiter", move || {
+            let at = line!() + 1;
+            *m2.lock() += 1;
+            at
+        });
+        corio::cede(); // the waiter parks in `lock`
+        drop(g);
+        let at = waiter.join().unwrap();
+        *m.lock() += 1; // uncontended: no op
+        assert_eq!(*m.lock(), 2);
+        at
+    });
+    assert_eq!(
+        resources_of(&seen),
+        [format!("Mutex Sync {}:{at}", file!())]
+    );
+    let [waits, got] = polls("Mutex", "Mutex::lock", "poll_acquire", "waiter");
+    assert_eq!(
+        seen.resource_events,
+        [
+            "state_update locked=true @ resource:Mutex by waiter".to_string(),
+            waits,
+            got,
+        ]
+    );
+    // The op closed when the wait ended, the resource with the mutex.
+    assert_eq!(seen.resources_closed, ["op:Mutex::lock", "resource:Mutex"]);
+}
+
+#[test]
+fn an_rwlock_waited_on_is_a_resource_with_a_read_and_a_write_op() {
+    let (seen, (r_at, w_at)) = capture_with(|| {
+        let l = std::rc::Rc::new(corio::sync::RwLock::new(0));
+        let w = l.write();
+        let (l1, l2) = (l.clone(), l.clone());
+        let reader = spawn_named("reader", move || {
+            let at = line!() + 1;
+            let v = *l1.read();
+            (at, v)
+        });
+        let writer = spawn_named("writer", move || {
+            let at = line!() + 1;
+            *l2.write() = 5;
+            at
+        });
+        corio::cede(); // both park: the reader first
+        drop(w);
+        let (r_at, v) = reader.join().unwrap();
+        assert_eq!(v, 0);
+        (r_at, writer.join().unwrap())
+    });
+    // The resource is where it was first waited on: the reader's `read`.
+    assert_eq!(
+        resources_of(&seen),
+        [format!("RwLock Sync {}:{r_at}", file!())]
+    );
+    assert!(w_at > r_at);
+    let state = |w: bool, r: u32, by: &str| {
+        format!(
+            "state_update write_locked={w} current_readers={r} current_readers.op=override \
+             @ resource:RwLock by {by}"
+        )
+    };
+    let [r_waits, r_got] = polls("RwLock", "RwLock::read", "poll_acquire", "reader");
+    let [w_waits, w_got] = polls("RwLock", "RwLock::write", "poll_acquire", "writer");
+    assert_eq!(
+        seen.resource_events,
+        [
+            state(true, 0, "reader"),
+            r_waits,
+            state(true, 0, "writer"),
+            w_waits,
+            // The main coro's write ended: the reader got its turn, then
+            // the writer once the reader was done.
+            r_got,
+            state(false, 1, "reader"),
+            w_got,
+            state(true, 0, "writer"),
+        ]
+    );
+}
+
+#[test]
+fn channels_and_their_halves_waited_on_are_resources_with_get_and_put_ops() {
+    let (seen, (get_at, put_at)) = capture_with(|| {
+        let ch = corio::sync::Channel::<u8>::new();
+        let c = ch.clone();
+        let getter = spawn_named("getter", move || {
+            let at = line!() + 1;
+            let v = c.get();
+            (at, v)
+        });
+        corio::cede();
+        ch.put(7).unwrap();
+        let (get_at, v) = getter.join().unwrap();
+        assert_eq!(v, Some(7));
+        // `bounded`'s halves share a channel: a full one parks the putter.
+        let (tx, rx) = corio::sync::bounded::<u8>(1);
+        tx.put(1).unwrap();
+        let putter = spawn_named("putter", move || {
+            let at = line!() + 1;
+            tx.put(2).unwrap();
+            at
+        });
+        corio::cede();
+        assert_eq!(rx.get(), Some(1));
+        let put_at = putter.join().unwrap();
+        assert_eq!(rx.get(), Some(2));
+        (get_at, put_at)
+    });
+    assert_eq!(
+        resources_of(&seen),
+        [
+            format!("Channel Sync {}:{get_at}", file!()),
+            format!("Channel Sync {}:{put_at}", file!()),
+        ]
+    );
+    let items = |n: u32, by: &str| {
+        format!("state_update items={n} items.op=override @ resource:Channel by {by}")
+    };
+    let [g_waits, g_got] = polls("Channel", "Channel::get", "poll_recv", "getter");
+    let [p_waits, p_got] = polls("Channel", "Channel::put", "poll_send", "putter");
+    assert_eq!(
+        seen.resource_events,
+        [
+            items(0, "getter"),
+            g_waits,
+            g_got,
+            items(0, "getter"),
+            items(1, "putter"),
+            p_waits,
+            p_got,
+            items(1, "putter"),
+        ]
+    );
+}
+
+#[test]
+fn a_signal_waited_on_is_a_resource_and_each_sleep_a_timer() {
+    let (seen, (sig_at, sleep_at)) = capture_with(|| {
+        let sig = std::rc::Rc::new(corio::sync::Signal::new());
+        let s = sig.clone();
+        let waiter = spawn_named("waiter", move || {
+            let at = line!() + 1;
+            s.wait();
+            at
+        });
+        let sleeper = spawn_named("sleeper", || {
+            let at = line!() + 1;
+            corio::sleep(Duration::from_millis(30));
+            at
+        });
+        corio::cede();
+        sig.send();
+        let sig_at = waiter.join().unwrap();
+        (sig_at, sleeper.join().unwrap())
+    });
+    assert_eq!(
+        resources_of(&seen),
+        [
+            format!("Signal Sync {}:{sig_at}", file!()),
+            format!("Sleep timer {}:{sleep_at}", file!()),
+        ]
+    );
+    let [s_waits, s_got] = polls("Signal", "Signal::wait", "poll_wait", "waiter");
+    let [z_waits, z_got] = polls("Sleep", "corio::sleep", "poll_elapsed", "sleeper");
+    // The sleep's duration, in milliseconds, as tokio reports its Sleep.
+    assert_eq!(
+        seen.resource_events,
+        [
+            s_waits,
+            "state_update duration=30 duration.unit=ms duration.op=override \
+             @ resource:Sleep by sleeper"
+                .to_string(),
+            z_waits,
+            s_got,
+            z_got,
+        ]
+    );
+    // A sleep's resource closes when the sleep ends.
+    assert!(
+        seen.resources_closed
+            .contains(&"resource:Sleep".to_string()),
+        "{:?}",
+        seen.resources_closed
+    );
+}
+
+#[test]
+fn a_primitive_first_waited_on_without_a_subscriber_becomes_a_resource_later() {
+    let m = std::rc::Rc::new(corio::sync::Mutex::new(()));
+    let contend = |name: &str| -> u32 {
+        let g = m.lock();
+        let m2 = m.clone();
+        let h = spawn_named(name, move || {
+            let at = line!() + 1;
+            drop(m2.lock());
+            at
+        });
+        corio::cede();
+        drop(g);
+        h.join().unwrap()
+    };
+    // No subscriber on this thread (other tests' threads may have one,
+    // which makes the span a dummy of the no-op subscriber rather than
+    // disabled): nothing is kept, and the first wait under a subscriber
+    // makes the resource.
+    let at = contend("early");
+    let (seen, _) = capture_with(|| contend("late"));
+    assert_eq!(
+        resources_of(&seen),
+        [format!("Mutex Sync {}:{at}", file!())]
+    );
+    assert_eq!(
+        seen.resource_events[1..],
+        polls("Mutex", "Mutex::lock", "poll_acquire", "late")
+    );
 }
