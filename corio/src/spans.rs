@@ -36,6 +36,16 @@
 //!   coro's spans nest inside it. It is entered at every switch-in and
 //!   exited at every switch-out, balanced, and closed when the coro ends,
 //!   which is what `console-subscriber` counts as polls and busy time.
+//! - **The main coro's task span** (kind `block_on`, as tokio's
+//!   `block_on`; no spawn location): each thread's main coro is already
+//!   running when a subscriber may appear, so it gets its task span when it
+//!   first matters under one ([`adopt_main`]: as it spawns a coro or starts
+//!   waiting on a resource — its entered spans are exited and entered
+//!   again above the task span, so they stay current — or else at its first
+//!   switch-out). From then on it is entered while the main coro runs, as
+//!   any coro's; so events of the main coro are inside it, and so are the
+//!   spans it makes afterwards (as in a tokio `block_on`). It is exited and
+//!   closed when the thread's scheduler is torn down ([`main_ended`]).
 //! - **Waker events** (`tokio::task::waker`, as tokio emits them, with the
 //!   task span's id): a `waker.clone` at every switch-out of a coro that
 //!   goes on living, then exactly one `waker.wake` (when it is readied:
@@ -66,6 +76,10 @@
 //!
 //! # Limits
 //!
+//! - The main coro's task span stays entered while the main coro runs,
+//!   also after the scoped default (`with_default`) it was made under
+//!   ended: it is exited at the main coro's next switch-out, in its own
+//!   subscriber.
 //! - Subscribers that do not track the current span (their `current_span`
 //!   answers "unknown") cannot be asked what is entered; then only the task
 //!   span, which corio owns, follows the coro.
@@ -200,15 +214,26 @@ pub(crate) fn switch_out(c: &CoroInner) {
     if c.spans.is_empty() && LevelFilter::current() == LevelFilter::OFF {
         return;
     }
-    switch_out_slow(c);
+    switch_out_slow(c, false);
+}
+
+/// The thread's main coro `c` leaves for the scheduler loop: as
+/// [`switch_out`], and it gets its task span here (see [`main_task`]).
+#[inline(always)]
+pub(crate) fn switch_out_main(c: &CoroInner) {
+    if c.spans.is_empty() && LevelFilter::current() == LevelFilter::OFF {
+        return;
+    }
+    switch_out_slow(c, true);
 }
 
 #[cold]
 #[inline(never)]
-fn switch_out_slow(c: &CoroInner) {
+fn switch_out_slow(c: &CoroInner, main: bool) {
     let d = dispatcher::get_default(Dispatch::clone);
     let mut st = match c.spans.0.take() {
         Some(st) => st,
+        None if main && main_task_wanted(&d) => Box::default(),
         None => {
             let mut saved = Saved::default();
             saved.save(d, None);
@@ -223,10 +248,16 @@ fn switch_out_slow(c: &CoroInner) {
             return;
         }
     };
+    // The main coro's task span is made at a switch-out: it is not
+    // entered yet, so this one exits nothing.
+    let fresh = main && st.task.is_none() && main_task_wanted(&d) && {
+        st.task = main_task(c);
+        st.task.is_some()
+    };
     st.saved.save(d, None);
     if let Some(task) = &st.task {
         let listed = task.id().is_some_and(|id| st.saved.contains(&id));
-        if !listed && st.task_alone {
+        if !listed && st.task_alone && !fresh {
             task.with_subscriber(|(id, d)| d.exit(id));
         }
         st.task_alone = !listed;
@@ -283,6 +314,50 @@ fn switch_in_slow(c: &CoroInner) {
     c.spans.0.set(Some(st));
 }
 
+/// If `c`, running, is its thread's main coro and has no task span while a
+/// subscriber wants one, it gets it now, entered under the spans it has
+/// entered (they are exited and entered again above it, as a switch
+/// would). Called where the main coro first matters to tokio-console: as
+/// it spawns a coro, as it starts waiting on a resource. Otherwise it gets
+/// it at its first switch-out.
+#[cold]
+#[inline(never)]
+pub(crate) fn adopt_main(c: &CoroInner) {
+    if !c.is_main() {
+        return;
+    }
+    let d = dispatcher::get_default(Dispatch::clone);
+    if !main_task_wanted(&d) {
+        return;
+    }
+    let mut st = c.spans.0.take().unwrap_or_default();
+    if st.task.is_none()
+        && let Some(task) = main_task(c)
+    {
+        // Running, so nothing is kept for it.
+        st.saved.release();
+        st.saved.save(d, None);
+        task.with_subscriber(|(id, d)| d.enter(id));
+        st.saved.restore();
+        st.task = Some(task);
+        st.task_alone = true;
+    }
+    c.spans.0.set(Some(st));
+}
+
+/// The thread's main coro `c`, running, is done with (its thread exits and
+/// the scheduler goes): its task span, entered while it runs, is exited
+/// and closes.
+pub(crate) fn main_ended(c: &CoroInner) {
+    let Some(mut st) = c.spans.0.take() else {
+        return;
+    };
+    st.saved.release();
+    if let Some(task) = st.task.take() {
+        task.with_subscriber(|(id, d)| d.exit(id));
+    }
+}
+
 /// A coro ended without running again (cancelled before it started):
 /// closes its task span.
 pub(crate) fn ended_unstarted(c: &CoroInner) {
@@ -305,6 +380,32 @@ pub(crate) fn tasks_wanted() -> bool {
 fn live(span: &Span) -> bool {
     span.with_subscriber(|(_, d)| !d.is::<NoSubscriber>())
         .unwrap_or(false)
+}
+
+/// Whether the main coro should get its task span now: a subscriber wants
+/// TRACE spans, and this thread's (`d`) is not the no-op one.
+fn main_task_wanted(d: &Dispatch) -> bool {
+    tasks_wanted() && !d.is::<NoSubscriber>()
+}
+
+/// The main coro `c`'s task span, as tokio's `block_on` gets one (kind
+/// `block_on`, which tokio-console exempts from its task lints; no spawn
+/// location), or `None` when the subscriber does not want it. Made at the
+/// main coro's first switch-out under a subscriber (a scheduler is made
+/// before any subscriber may be, and the main coro's first run is not a
+/// switch), entered at every switch-in from then on. It closes with the
+/// scheduler at thread exit.
+fn main_task(c: &CoroInner) -> Option<Span> {
+    let name = c.desc();
+    let span = tracing::trace_span!(
+        target: "tokio::task",
+        parent: None,
+        "runtime.spawn",
+        kind = "block_on",
+        task.name = name.as_deref().unwrap_or_default(),
+        task.id = c.id.as_u64(),
+    );
+    live(&span).then_some(span)
 }
 
 /// Gives the coro `c`, just spawned at `loc`, its task span when a
@@ -506,6 +607,7 @@ impl Resource {
         loc: &'static Location<'static>,
         state: impl FnOnce(),
     ) -> Option<AsyncOp> {
+        adopt_main(crate::sched::sched().cur());
         let resource = match self.0.get() {
             Some(span) => Span::clone(span),
             None => {
@@ -536,6 +638,7 @@ pub(crate) fn sleep(duration: Duration, loc: &'static Location<'static>) -> Opti
 #[cold]
 #[inline(never)]
 fn sleep_slow(duration: Duration, loc: &'static Location<'static>) -> Option<AsyncOp> {
+    adopt_main(crate::sched::sched().cur());
     let resource = (SLEEP.make)(loc);
     if !live(&resource) {
         return None;

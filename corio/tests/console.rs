@@ -143,9 +143,17 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_reso
         "op corio::sleep on Sleep by sleeper",
         // The tickers' sleeps, one resource each.
         "op corio::sleep on Sleep by ticker-0",
+        // The main coro is a task too, and sleeps.
+        "op corio::sleep on Sleep by [main]",
     ] {
         assert!(text.lines().any(|l| l == op), "no `{op}` in:\n{text}");
     }
+
+    // The main coro, a task (tokio's `block_on` kind) with no spawn
+    // location, entered once (it spawned, then went to sleep): idle with
+    // its timer's waker.
+    let main = "task [main]  0 polls=1 state=idle clones=1 drops=0 wakes=0";
+    assert!(text.lines().any(|l| l == main), "no `{main}` in:\n{text}");
 
     // task NAME FILE LINE polls=N state=S clones=N drops=N wakes=N
     let mut tasks = HashMap::new();

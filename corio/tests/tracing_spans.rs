@@ -303,15 +303,17 @@ fn interleaved_coros_keep_their_own_spans() {
         }
         info!("after");
     });
+    // The main coro is a task too from its first switch on (as tokio's
+    // `block_on`), but never in a request's span.
     assert_eq!(
         seen.lines,
         [
             "coro:r0 > request{id=0}: start",
             "coro:r1 > request{id=1}: start",
-            "outside any request",
+            "coro:[main]: outside any request",
             "coro:r0 > request{id=0}: end",
             "coro:r1 > request{id=1}: end",
-            "after",
+            "coro:[main]: after",
         ]
     );
 }
@@ -621,10 +623,11 @@ fn block_on_future_keeps_its_instrumented_span() {
     assert_eq!(
         seen.lines,
         [
-            "sync_caller > fut: polled",
+            // Made after the main coro spawned: inside its task span.
+            "coro:[main] > sync_caller > fut: polled",
             "coro:opener: opening",
-            "sync_caller > fut: resumed",
-            "sync_caller: after block_on",
+            "coro:[main] > sync_caller > fut: resumed",
+            "coro:[main] > sync_caller: after block_on",
         ]
     );
 }
@@ -783,7 +786,7 @@ fn cancelled_panicking_and_timed_out_coros_exit_their_spans_as_they_unwind() {
         seen.lines,
         [
             "coro:parked > waiting: parked's guard dropped",
-            "cancelled",
+            "coro:[main]: cancelled",
             "coro:panicking > doomed: panicking's guard dropped",
             "coro:timed > slow > inside_timeout: timeout's guard dropped",
             "coro:timed > slow: timed out",
@@ -801,7 +804,12 @@ fn a_coro_parked_on_a_semaphore_has_one_outstanding_waker_until_released() {
         corio::cede(); // the waiter parks in `down`
         let ops = |cap: &Capture| -> Vec<String> {
             let seen = cap.0.lock().unwrap();
-            seen.waker_ops.iter().map(|o| o.op.clone()).collect()
+            let of_waiter = |o: &&WakerOp| seen.task_ids[&o.task] == "waiter";
+            seen.waker_ops
+                .iter()
+                .filter(of_waiter)
+                .map(|o| o.op.clone())
+                .collect()
         };
         assert_eq!(ops(&cap), ["waker.clone"]);
         sem.up();
@@ -918,8 +926,12 @@ fn the_schedulers_own_events_belong_to_no_span() {
         .filter(|o| seen.task_ids.get(&o.task).map(String::as_str) == Some("sleeper"))
         .collect();
     assert_eq!(sleeper_wakes.len(), 2, "{sleeper_wakes:?}"); // clone, wake
+    // (The main coro, joining, is woken by each coro as it ends, in that
+    // coro, as a `JoinHandle`'s waker is in tokio.)
     for o in &seen.waker_ops {
-        assert_eq!(o.scope, "", "{o:?}");
+        if seen.task_ids[&o.task] != "[main]" {
+            assert_eq!(o.scope, "", "{o:?}");
+        }
     }
 }
 
@@ -999,7 +1011,9 @@ fn with_a_subscriber_that_keeps_no_span_stack_task_spans_still_follow_their_coro
     assert_eq!(enters.get("a"), Some(&3));
     assert_eq!(enters.get("b"), Some(&2));
     for (name, d) in sub.depth.lock().unwrap().iter() {
-        assert_eq!(*d, 0, "{name} left entered");
+        // The main coro's task span is entered while it runs, as now.
+        let running = usize::from(name == "[main]") as i64;
+        assert_eq!(*d, running, "{name} left entered");
     }
 }
 
@@ -1265,4 +1279,93 @@ fn a_primitive_first_waited_on_without_a_subscriber_becomes_a_resource_later() {
         seen.resource_events[1..],
         polls("Mutex", "Mutex::lock", "poll_acquire", "late")
     );
+}
+
+#[test]
+fn the_main_coro_is_a_block_on_task_entered_while_it_runs() {
+    let cap = Capture::default();
+    let dispatch = tracing::Dispatch::new(cap.subscriber());
+    corio::thread::spawn(move || {
+        let _d = tracing::dispatcher::set_default(&dispatch);
+        info!("before any spawn");
+        // Spawning, the main coro becomes a task (under a subscriber).
+        let worker = spawn_named("worker", || {
+            info!("in worker");
+            corio::cede();
+            info!("worker again");
+        });
+        info!("main spawned");
+        corio::cede();
+        info!("main between");
+        worker.join().unwrap();
+        info!("main after");
+    })
+    .join()
+    .unwrap();
+    let seen = cap.take();
+    assert_eq!(
+        seen.lines,
+        [
+            "before any spawn",
+            "coro:[main]: main spawned",
+            "coro:worker: in worker",
+            "coro:[main]: main between",
+            "coro:worker: worker again",
+            "coro:[main]: main after",
+        ]
+    );
+    // As tokio's `block_on` task: no spawn location.
+    let fields = &seen.task_fields["[main]"];
+    let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(field("kind"), Some("block_on"));
+    assert_eq!(field("task.name"), Some("[main]"));
+    assert!(field("task.id").is_some() && field("loc.file").is_none());
+    // Entered as it spawned and at both switch-ins (after the cede, after
+    // the join), exited at both switch-outs and as the thread ended, then
+    // closed.
+    assert_eq!(seen.task_enters.get("[main]"), Some(&3));
+    assert_eq!(seen.task_exits.get("[main]"), Some(&3));
+    assert!(seen.task_closed.contains(&"[main]".to_string()));
+    // Ceded: woken at once; parked in `join`: woken when the worker ended.
+    let main_ops: Vec<_> = seen
+        .waker_ops
+        .iter()
+        .filter(|o| seen.task_ids[&o.task] == "[main]")
+        .map(|o| (o.op.as_str(), o.scope.as_str()))
+        .collect();
+    assert_eq!(
+        main_ops,
+        [
+            ("waker.clone", ""),
+            ("waker.wake", ""),
+            ("waker.clone", ""),
+            ("waker.wake", "coro:worker"),
+        ]
+    );
+}
+
+#[test]
+fn the_main_coro_becomes_a_task_under_the_spans_it_has_entered() {
+    let seen = capture(|| {
+        let _outer = info_span!("outer").entered();
+        info!("before");
+        // Spawning makes it a task: its spans are entered again above the
+        // task span, so they stay current (and keep their own parents).
+        let (tx, rx) = corio::sync::bounded::<u8>(0);
+        let h = spawn_named("late", move || tx.put(1).unwrap());
+        info!("spawned");
+        assert_eq!(rx.get(), Some(1));
+        info!("got");
+        h.join().unwrap();
+    });
+    assert_eq!(
+        seen.lines,
+        ["outer: before", "outer: spawned", "outer: got"],
+        "{:?}",
+        seen.task_enters
+    );
+    // Entered as it spawned, then at each switch-in; still entered now,
+    // as the main coro runs.
+    let (enters, exits) = (seen.task_enters["[main]"], seen.task_exits["[main]"]);
+    assert!(enters >= 2 && enters == exits + 1, "{enters} {exits}");
 }

@@ -219,7 +219,8 @@ async fn watch(path: String) {
                 .all(|n| named(n).is_some_and(|s| s.stats.is_some()))
             && waits_seen("parked-on-semaphore", "Semaphore::down")
             && waits_seen("parked-on-mutex", "Mutex::lock")
-            && waits_seen("sleeper", "corio::sleep");
+            && waits_seen("sleeper", "corio::sleep")
+            && waits_seen("[main]", "corio::sleep");
         if ready {
             break;
         }
