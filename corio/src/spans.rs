@@ -70,7 +70,10 @@
 //!
 //! Without the feature none of this is compiled. With it and no span
 //! entered or enabled, a switch-out tests one atomic (`LevelFilter::current()
-//! == OFF`) and a pointer, a switch-in one pointer. With a subscriber, each
+//! == OFF`) and a pointer, a switch-in one pointer. A wait on a resource
+//! (once the primitive is known to have to wait) and a sleep test one
+//! atomic ([`tasks_wanted`]); a primitive's `Resource` is one more pointer
+//! in it (and `Channel`'s shared block). With a subscriber, each
 //! switch costs one `current_span` call plus one exit (out) or enter (in)
 //! per entered span, each fanned out to the subscriber's layers.
 //!
