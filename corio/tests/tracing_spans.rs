@@ -245,8 +245,22 @@ fn task_name<S: Subscriber + for<'a> LookupSpan<'a>>(
     label(id, ctx).strip_prefix("coro:").map(str::to_string)
 }
 
+/// Keeps a second dispatcher registered for the whole test process.
+/// While exactly one dispatcher is registered, tracing-core computes a
+/// callsite's interest from the *calling thread's* default only (its
+/// `has_just_one` shortcut, made for a single global default): a callsite
+/// first hit on a thread with no subscriber (a test that runs without
+/// one) is then cached as never wanted, also for the test that has the
+/// one subscriber on another thread, until the next dispatcher registers.
+/// With two, interest is asked of every registered dispatcher.
+fn second_dispatcher() {
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing_subscriber::registry()));
+}
+
 impl Capture {
     fn subscriber(&self) -> impl Subscriber + Send + Sync + 'static {
+        second_dispatcher();
         tracing_subscriber::registry().with(self.clone())
     }
 
@@ -281,6 +295,7 @@ fn capture(f: impl FnOnce()) -> Seen {
 }
 
 fn spawn_named<T: 'static>(name: &str, f: impl FnOnce() -> T + 'static) -> corio::JoinHandle<T> {
+    second_dispatcher();
     corio::Builder::new().name(name).spawn(f).unwrap()
 }
 

@@ -91,6 +91,12 @@
 //!   subscriber globally, or with `set_default` on the thread before its
 //!   coros run. A scoped default set inside a coro is seen by every coro of
 //!   the thread while it lasts.
+//! - With scoped defaults only, tracing-core's shortcut for a single
+//!   registered dispatcher bites: while exactly one is registered, a
+//!   callsite first hit on a thread without a subscriber is cached as
+//!   unwanted by every subscriber (task spans, waker events, resources of
+//!   that callsite vanish for the thread that has the subscriber, until
+//!   another dispatcher registers). A global default does not have this.
 //! - Never switch coros inside subscriber code (a writer that parks): the
 //!   dispatcher state of the thread is borrowed while it runs.
 

@@ -10,13 +10,17 @@ use tracing::Span;
 use super::{adopt_main, live, tasks_wanted};
 
 /// How a kind of primitive shows in tokio-console: `make` makes its
-/// resource span (tokio's fields, a target of its own).
+/// resource span (tokio's fields), `op` an async op inside it (for the
+/// call `source`); both with the kind's target.
 pub(crate) struct Kind {
     make: fn(&'static Location<'static>) -> Span,
+    op: fn(&'static str) -> Span,
 }
 
 /// A [`Kind`] whose `runtime.resource` span has the target `$target`, the
 /// `concrete_type` `$ty` and the `kind` `$kind`, as tokio names its own.
+/// Targets start with `tokio::`, as tokio's do: tokio-console's guide has
+/// users filter with `tokio=trace,runtime=trace`.
 macro_rules! kind {
     ($(#[$doc:meta])* $name:ident, $target:literal, $ty:literal, $kind:literal) => {
         $(#[$doc])*
@@ -31,6 +35,14 @@ macro_rules! kind {
                     loc.file = loc.file(),
                     loc.line = loc.line(),
                     loc.col = loc.column(),
+                    inherits_child_attrs = true,
+                )
+            },
+            op: |source| {
+                tracing::trace_span!(
+                    target: $target,
+                    "runtime.resource.async_op",
+                    source,
                     inherits_child_attrs = true,
                 )
             },
@@ -54,11 +66,11 @@ kind!(
     /// [`Channel`](crate::sync::Channel) and the halves of
     /// [`bounded`](crate::sync::bounded) and
     /// [`unbounded`](crate::sync::unbounded), which share it.
-    CHANNEL, "corio::sync::channel", "Channel", "Sync"
+    CHANNEL, "tokio::sync::corio::channel", "Channel", "Sync"
 );
 kind!(
     /// [`Signal`](crate::sync::Signal).
-    SIGNAL, "corio::sync::signal", "Signal", "Sync"
+    SIGNAL, "tokio::sync::corio::signal", "Signal", "Sync"
 );
 kind!(
     /// One [`sleep`](crate::sleep), as tokio's `Sleep`: a timer resource
@@ -122,7 +134,7 @@ impl Resource {
                 Span::clone(self.0.get_or_init(|| Box::new(span)))
             }
         };
-        Some(AsyncOp::start(resource, source, op_name, state))
+        Some(AsyncOp::start(kind, resource, source, op_name, state))
     }
 }
 
@@ -149,6 +161,7 @@ fn sleep_slow(duration: Duration, loc: &'static Location<'static>) -> Option<Asy
     }
     let ms = u64::try_from(duration.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
     Some(AsyncOp::start(
+        &SLEEP,
         resource,
         "corio::sleep",
         "poll_elapsed",
@@ -174,6 +187,7 @@ pub(crate) struct AsyncOp {
 
 impl AsyncOp {
     fn start(
+        kind: &Kind,
         resource: Span,
         source: &'static str,
         op_name: &'static str,
@@ -181,12 +195,7 @@ impl AsyncOp {
     ) -> AsyncOp {
         let op = resource.in_scope(|| {
             state();
-            tracing::trace_span!(
-                target: "corio::resource",
-                "runtime.resource.async_op",
-                source,
-                inherits_child_attrs = true,
-            )
+            (kind.op)(source)
         });
         let op = AsyncOp {
             resource,
