@@ -89,16 +89,28 @@ async fn watch(path: String) {
     use console_api::field::{Name, Value};
     use console_api::instrument::{InstrumentRequest, instrument_client::InstrumentClient};
 
-    let channel = tonic::transport::Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                let s = tokio::net::UnixStream::connect(path).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+    // The server binds its socket on a thread of its own, maybe after the
+    // demo said `ready`: try again for 10 s at most.
+    let start = std::time::Instant::now();
+    let channel = loop {
+        let path = path.clone();
+        let connected = tonic::transport::Endpoint::from_static("http://localhost")
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let path = path.clone();
+                async move {
+                    let s = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+                }
+            }))
+            .await;
+        match connected {
+            Ok(channel) => break channel,
+            Err(e) if start.elapsed() > Duration::from_secs(10) => {
+                panic!("connect to the console server: {e:?}")
             }
-        }))
-        .await
-        .expect("connect to the console server");
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
     let mut client = InstrumentClient::new(channel);
     let mut updates = client
         .watch_updates(InstrumentRequest {})
