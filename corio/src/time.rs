@@ -49,7 +49,7 @@ pub fn sleep(duration: Duration) {
     match Instant::now().checked_add(duration) {
         // Not in the past (unless `duration` is zero): no second look at
         // the clock.
-        Some(deadline) if !duration.is_zero() => arm_and_park(deadline, loc),
+        Some(deadline) if !duration.is_zero() => arm_and_park(deadline, duration, loc),
         Some(deadline) => sleep_until_at(deadline, loc),
         // Beyond the clock's range: sleep until woken by a cancel or throw.
         None => loop {
@@ -83,7 +83,8 @@ pub fn sleep_until(deadline: Instant) {
 }
 
 fn sleep_until_at(deadline: Instant, loc: &'static Location<'static>) {
-    if deadline <= Instant::now() {
+    let now = Instant::now();
+    if deadline <= now {
         let s = sched();
         let me = s.cur();
         if me.interrupted() {
@@ -94,19 +95,28 @@ fn sleep_until_at(deadline: Instant, loc: &'static Location<'static>) {
         s.cede_notself(loc);
         return;
     }
-    arm_and_park(deadline, loc);
+    arm_and_park(deadline, deadline - now, loc);
 }
 
-/// Parks the current coro until `deadline`, which is in the future.
-fn arm_and_park(deadline: Instant, loc: &'static Location<'static>) {
+/// Parks the current coro until `deadline`, which is in the future,
+/// `duration` from when it was asked for.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn arm_and_park(deadline: Instant, duration: Duration, loc: &'static Location<'static>) {
     let s = sched();
     let me = s.cur();
     if me.interrupted() {
         s.raise(me);
     }
     let timer = s.timers.arm(deadline, Action::Ready(me));
+    // Feature `tracing`: the sleep is a `Sleep` resource for tokio-console.
+    #[cfg(feature = "tracing")]
+    let op = crate::spans::sleep(duration, loc);
     while !timer.fired() {
         s.park_on(loc, crate::sched::inner::What::Sleep);
+    }
+    #[cfg(feature = "tracing")]
+    if let Some(op) = op {
+        op.ready(|| ());
     }
 }
 

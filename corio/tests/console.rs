@@ -3,9 +3,11 @@
 //! member outside the default ones), runs it as a server on a Unix socket,
 //! and reads it back with `console-api`'s gRPC client as `tokio-console`
 //! does (the demo's `watch` mode): the coros appear with their names,
-//! spawn locations and switch counts (polls), the coro parked on a
-//! semaphore is idle, with its one waker out, and the semaphore is a
-//! resource whose async op is that coro's wait.
+//! spawn locations and switch counts (polls); the coros parked on a
+//! semaphore, on a mutex and in a long sleep are idle, each with its one
+//! waker out; the semaphore and the mutex are resources, and so is each
+//! sleep (a timer, with its duration), each with the parked coro's wait as
+//! its async op.
 //!
 //! `console-subscriber` refuses to start unless it was compiled with
 //! `--cfg console_without_tokio_unstable` (or `tokio_unstable`); the demo
@@ -51,6 +53,9 @@ fn demo() -> PathBuf {
     target.join("debug").join("corio-console-demo")
 }
 
+/// The demo's coros that park at once and stay parked.
+const PARKED: [&str; 3] = ["parked-on-semaphore", "parked-on-mutex", "sleeper"];
+
 /// Kills the server when the test ends, however it ends.
 struct Server(std::process::Child);
 
@@ -62,7 +67,7 @@ impl Drop for Server {
 }
 
 #[test]
-fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_the_semaphore() {
+fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_resources() {
     let exe = demo();
     let dir = std::env::temp_dir().join(format!("corio-console-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -78,27 +83,30 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_the_
             .spawn()
             .expect("start the demo server"),
     );
-    // `spawned NAME LINE` per coro, `ready`, and (from the coro, once it
-    // runs) `waits LINE`, where it waits on the semaphore.
+    // `spawned NAME LINE` per coro, `ready`, and (from the parked coros,
+    // once they run) `waits NAME LINE`, where each one waits.
     let mut spawned = HashMap::new();
-    let (mut ready, mut waits) = (false, None);
+    let (mut ready, mut waits) = (false, HashMap::new());
     let stdout = server.0.stdout.take().unwrap();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("the server's output");
         let mut w = line.split(' ');
         match w.next() {
             Some("ready") => ready = true,
-            Some("waits") => waits = Some(w.next().unwrap().parse::<u32>().unwrap()),
+            Some("waits") => {
+                let (name, at) = (w.next().unwrap(), w.next().unwrap());
+                waits.insert(name.to_string(), at.parse::<u32>().unwrap());
+            }
             _ => {
                 let (name, at) = (w.next().unwrap(), w.next().unwrap());
                 spawned.insert(name.to_string(), at.parse::<u32>().unwrap());
             }
         }
-        if ready && waits.is_some() {
+        if ready && waits.len() == PARKED.len() {
             break;
         }
     }
-    assert_eq!(spawned.len(), 3, "{spawned:?}");
+    assert_eq!(spawned.len(), 5, "{spawned:?}");
 
     let out = util::output_within(
         Command::new(&exe).arg("watch").arg(&sock),
@@ -113,16 +121,39 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_the_
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The semaphore, as a resource first waited on where the coro waits,
-    // with that coro's wait among its async ops.
+    // The semaphore and the mutex, as resources first waited on where
+    // their coros wait, the sleep as a timer resource of its own with its
+    // duration (an hour); each with that coro's wait as its async op.
     let demo = "corio/tests/console-demo/src/main.rs";
-    let resource = format!("resource Semaphore {demo} {}", waits.unwrap());
-    assert!(
-        text.lines().any(|l| l == resource),
-        "no `{resource}` in:\n{text}"
-    );
-    let op = "op Semaphore::down on Semaphore by parked-on-semaphore";
-    assert!(text.lines().any(|l| l == op), "no `{op}` in:\n{text}");
+    let resources = [
+        ("parked-on-semaphore", "Semaphore Sync", "permits=0"),
+        ("parked-on-mutex", "Mutex Sync", "locked=true"),
+        ("sleeper", "Sleep timer", "duration=3600000ms"),
+    ];
+    for (name, ty, attrs) in resources {
+        let resource = format!("resource {ty} {demo} {} [{attrs}]", waits[name]);
+        assert!(
+            text.lines().any(|l| l == resource),
+            "no `{resource}` in:\n{text}"
+        );
+    }
+    for op in [
+        "op Semaphore::down on Semaphore by parked-on-semaphore",
+        "op Mutex::lock on Mutex by parked-on-mutex",
+        "op corio::sleep on Sleep by sleeper",
+        // The tickers' sleeps, one resource each.
+        "op corio::sleep on Sleep by ticker-0",
+        // The main coro is a task too, and sleeps.
+        "op corio::sleep on Sleep by [main]",
+    ] {
+        assert!(text.lines().any(|l| l == op), "no `{op}` in:\n{text}");
+    }
+
+    // The main coro, a task (tokio's `block_on` kind) with no spawn
+    // location, entered once (it spawned, then went to sleep): idle with
+    // its timer's waker.
+    let main = "task [main]  0 polls=1 state=idle clones=1 drops=0 wakes=0";
+    assert!(text.lines().any(|l| l == main), "no `{main}` in:\n{text}");
 
     // task NAME FILE LINE polls=N state=S clones=N drops=N wakes=N
     let mut tasks = HashMap::new();
@@ -152,9 +183,10 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_the_
             .unwrap_or_else(|| panic!("coro {name} not in the console's tasks:\n{text}"));
         assert_eq!(file, demo, "{name}");
         assert_eq!(at, line, "{name}'s spawn location");
-        if name == "parked-on-semaphore" {
-            // Ran once, up to `down`, and waits there: idle, with the one
-            // waker the semaphore holds (so no lost-waker warning).
+        if PARKED.contains(&name.as_str()) {
+            // Ran once, up to its wait, and waits there: idle, with the one
+            // waker the semaphore, mutex or timer holds (so no lost-waker
+            // warning).
             assert_eq!(*polls, 1, "{name}");
             assert_eq!(state, "idle", "{name}");
             assert_eq!((*clones, *drops), (1, 0), "{name}");

@@ -35,6 +35,17 @@ struct Seen {
     /// Task spans: span id to task name, and each one's fields.
     task_ids: HashMap<u64, String>,
     task_fields: HashMap<String, Vec<(String, String)>>,
+    /// Task spans entered on this thread, innermost last (the console
+    /// layer's own stack, which links a resource's poll to its task).
+    tasks_entered: Vec<String>,
+    /// `runtime.resource` spans: their fields, as they were made.
+    resources: Vec<Vec<(String, String)>>,
+    /// Resource events, `TARGET-TAIL fields @ scope by TASK`, e.g.
+    /// `poll_op op_name=poll_acquire is_ready=false @ resource:Mutex >
+    /// op:Mutex::lock by waiter`.
+    resource_events: Vec<String>,
+    /// Resource and async-op spans closed (their labels).
+    resources_closed: Vec<String>,
 }
 
 #[derive(Default, Debug, Clone, PartialEq)]
@@ -99,6 +110,12 @@ where
         let label = if meta.name() == "runtime.spawn" {
             assert_eq!(meta.target(), "tokio::task");
             format!("coro:{}", f.get("task.name").unwrap_or("?"))
+        } else if meta.name() == "runtime.resource" {
+            let ty = f.get("concrete_type").unwrap_or("?").to_string();
+            self.0.lock().unwrap().resources.push(f.0.clone());
+            format!("resource:{ty}")
+        } else if meta.name() == "runtime.resource.async_op" {
+            format!("op:{}", f.get("source").unwrap_or("?"))
         } else if f.0.is_empty() {
             meta.name().to_string()
         } else {
@@ -122,7 +139,8 @@ where
         let mut seen = self.0.lock().unwrap();
         *seen.depth.entry(id.into_u64()).or_default() += 1;
         if let Some(name) = task_name(id, &ctx) {
-            *seen.task_enters.entry(name).or_default() += 1;
+            *seen.task_enters.entry(name.clone()).or_default() += 1;
+            seen.tasks_entered.push(name);
         }
     }
 
@@ -136,6 +154,9 @@ where
                 .push(format!("{label} exited more often than entered"));
         }
         if let Some(name) = task_name(id, &ctx) {
+            if let Some(at) = seen.tasks_entered.iter().rposition(|n| *n == name) {
+                seen.tasks_entered.remove(at);
+            }
             *seen.task_exits.entry(name).or_default() += 1;
         }
     }
@@ -151,6 +172,10 @@ where
         if let Some(name) = task_name(&id, &ctx) {
             seen.task_closed.push(name);
         }
+        let label = label(&id, &ctx);
+        if label.starts_with("resource:") || label.starts_with("op:") {
+            seen.resources_closed.push(label);
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -164,6 +189,21 @@ where
         }
         let mut f = Fields::default();
         event.record(&mut f);
+        if let Some(what) = event
+            .metadata()
+            .target()
+            .strip_prefix("runtime::resource::")
+        {
+            let mut line = what.to_string();
+            for (k, v) in &f.0 {
+                let _ = write!(line, " {k}={v}");
+            }
+            let mut seen = self.0.lock().unwrap();
+            let task = seen.tasks_entered.last().cloned().unwrap_or_default();
+            let _ = write!(line, " @ {} by {task}", scope_of(event, &ctx));
+            seen.resource_events.push(line);
+            return;
+        }
         let msg = f.get("message").unwrap_or("").to_string();
         let path = scope_of(event, &ctx);
         let line = if path.is_empty() {
@@ -205,8 +245,22 @@ fn task_name<S: Subscriber + for<'a> LookupSpan<'a>>(
     label(id, ctx).strip_prefix("coro:").map(str::to_string)
 }
 
+/// Keeps a second dispatcher registered for the whole test process.
+/// While exactly one dispatcher is registered, tracing-core computes a
+/// callsite's interest from the *calling thread's* default only (its
+/// `has_just_one` shortcut, made for a single global default): a callsite
+/// first hit on a thread with no subscriber (a test that runs without
+/// one) is then cached as never wanted, also for the test that has the
+/// one subscriber on another thread, until the next dispatcher registers.
+/// With two, interest is asked of every registered dispatcher.
+fn second_dispatcher() {
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing_subscriber::registry()));
+}
+
 impl Capture {
     fn subscriber(&self) -> impl Subscriber + Send + Sync + 'static {
+        second_dispatcher();
         tracing_subscriber::registry().with(self.clone())
     }
 
@@ -241,6 +295,7 @@ fn capture(f: impl FnOnce()) -> Seen {
 }
 
 fn spawn_named<T: 'static>(name: &str, f: impl FnOnce() -> T + 'static) -> corio::JoinHandle<T> {
+    second_dispatcher();
     corio::Builder::new().name(name).spawn(f).unwrap()
 }
 
@@ -263,15 +318,17 @@ fn interleaved_coros_keep_their_own_spans() {
         }
         info!("after");
     });
+    // The main coro is a task too from its first switch on (as tokio's
+    // `block_on`), but never in a request's span.
     assert_eq!(
         seen.lines,
         [
             "coro:r0 > request{id=0}: start",
             "coro:r1 > request{id=1}: start",
-            "outside any request",
+            "coro:[main]: outside any request",
             "coro:r0 > request{id=0}: end",
             "coro:r1 > request{id=1}: end",
-            "after",
+            "coro:[main]: after",
         ]
     );
 }
@@ -581,10 +638,11 @@ fn block_on_future_keeps_its_instrumented_span() {
     assert_eq!(
         seen.lines,
         [
-            "sync_caller > fut: polled",
+            // Made after the main coro spawned: inside its task span.
+            "coro:[main] > sync_caller > fut: polled",
             "coro:opener: opening",
-            "sync_caller > fut: resumed",
-            "sync_caller: after block_on",
+            "coro:[main] > sync_caller > fut: resumed",
+            "coro:[main] > sync_caller: after block_on",
         ]
     );
 }
@@ -743,7 +801,7 @@ fn cancelled_panicking_and_timed_out_coros_exit_their_spans_as_they_unwind() {
         seen.lines,
         [
             "coro:parked > waiting: parked's guard dropped",
-            "cancelled",
+            "coro:[main]: cancelled",
             "coro:panicking > doomed: panicking's guard dropped",
             "coro:timed > slow > inside_timeout: timeout's guard dropped",
             "coro:timed > slow: timed out",
@@ -761,7 +819,12 @@ fn a_coro_parked_on_a_semaphore_has_one_outstanding_waker_until_released() {
         corio::cede(); // the waiter parks in `down`
         let ops = |cap: &Capture| -> Vec<String> {
             let seen = cap.0.lock().unwrap();
-            seen.waker_ops.iter().map(|o| o.op.clone()).collect()
+            let of_waiter = |o: &&WakerOp| seen.task_ids[&o.task] == "waiter";
+            seen.waker_ops
+                .iter()
+                .filter(of_waiter)
+                .map(|o| o.op.clone())
+                .collect()
         };
         assert_eq!(ops(&cap), ["waker.clone"]);
         sem.up();
@@ -878,8 +941,12 @@ fn the_schedulers_own_events_belong_to_no_span() {
         .filter(|o| seen.task_ids.get(&o.task).map(String::as_str) == Some("sleeper"))
         .collect();
     assert_eq!(sleeper_wakes.len(), 2, "{sleeper_wakes:?}"); // clone, wake
+    // (The main coro, joining, is woken by each coro as it ends, in that
+    // coro, as a `JoinHandle`'s waker is in tokio.)
     for o in &seen.waker_ops {
-        assert_eq!(o.scope, "", "{o:?}");
+        if seen.task_ids[&o.task] != "[main]" {
+            assert_eq!(o.scope, "", "{o:?}");
+        }
     }
 }
 
@@ -959,6 +1026,361 @@ fn with_a_subscriber_that_keeps_no_span_stack_task_spans_still_follow_their_coro
     assert_eq!(enters.get("a"), Some(&3));
     assert_eq!(enters.get("b"), Some(&2));
     for (name, d) in sub.depth.lock().unwrap().iter() {
-        assert_eq!(*d, 0, "{name} left entered");
+        // The main coro's task span is entered while it runs, as now.
+        let running = usize::from(name == "[main]") as i64;
+        assert_eq!(*d, running, "{name} left entered");
     }
+}
+
+/// The resource spans made while `f` ran, as `TYPE KIND FILE:LINE`.
+fn resources_of(seen: &Seen) -> Vec<String> {
+    seen.resources
+        .iter()
+        .map(|f| {
+            let get = |k: &str| {
+                f.iter()
+                    .find(|(n, _)| n == k)
+                    .map_or("?", |(_, v)| v.as_str())
+            };
+            format!(
+                "{} {} {}:{}",
+                get("concrete_type"),
+                get("kind"),
+                get("loc.file"),
+                get("loc.line")
+            )
+        })
+        .collect()
+}
+
+/// The two polls of one wait: as it starts, and when it got its turn, both
+/// inside the resource and its op, by the waiting coro's task.
+fn polls(ty: &str, source: &str, op_name: &str, task: &str) -> [String; 2] {
+    [false, true].map(|ready| {
+        format!(
+            "poll_op op_name={op_name} is_ready={ready} @ resource:{ty} > op:{source} by {task}"
+        )
+    })
+}
+
+/// Runs `f` under a capturing subscriber, as [`capture`], and returns its
+/// value too.
+fn capture_with<R>(f: impl FnOnce() -> R) -> (Seen, R) {
+    let cap = Capture::default();
+    let r = tracing::subscriber::with_default(cap.subscriber(), f);
+    (cap.take(), r)
+}
+
+#[test]
+fn a_mutex_waited_on_is_a_resource_whose_op_is_the_waiters_lock() {
+    let (seen, at) = capture_with(|| {
+        let m = std::rc::Rc::new(corio::sync::Mutex::new(0));
+        let g = m.lock(); // not waited on: no resource yet
+        let m2 = m.clone();
+        let waiter = spawn_named("waiter", move || {
+            let at = line!() + 1;
+            *m2.lock() += 1;
+            at
+        });
+        corio::cede(); // the waiter parks in `lock`
+        drop(g);
+        let at = waiter.join().unwrap();
+        *m.lock() += 1; // uncontended: no op
+        assert_eq!(*m.lock(), 2);
+        at
+    });
+    assert_eq!(
+        resources_of(&seen),
+        [format!("Mutex Sync {}:{at}", file!())]
+    );
+    let [waits, got] = polls("Mutex", "Mutex::lock", "poll_acquire", "waiter");
+    assert_eq!(
+        seen.resource_events,
+        [
+            "state_update locked=true @ resource:Mutex by waiter".to_string(),
+            waits,
+            got,
+        ]
+    );
+    // The op closed when the wait ended, the resource with the mutex.
+    assert_eq!(seen.resources_closed, ["op:Mutex::lock", "resource:Mutex"]);
+}
+
+#[test]
+fn an_rwlock_waited_on_is_a_resource_with_a_read_and_a_write_op() {
+    let (seen, (r_at, w_at)) = capture_with(|| {
+        let l = std::rc::Rc::new(corio::sync::RwLock::new(0));
+        let w = l.write();
+        let (l1, l2) = (l.clone(), l.clone());
+        let reader = spawn_named("reader", move || {
+            let at = line!() + 1;
+            let v = *l1.read();
+            (at, v)
+        });
+        let writer = spawn_named("writer", move || {
+            let at = line!() + 1;
+            *l2.write() = 5;
+            at
+        });
+        corio::cede(); // both park: the reader first
+        drop(w);
+        let (r_at, v) = reader.join().unwrap();
+        assert_eq!(v, 0);
+        (r_at, writer.join().unwrap())
+    });
+    // The resource is where it was first waited on: the reader's `read`.
+    assert_eq!(
+        resources_of(&seen),
+        [format!("RwLock Sync {}:{r_at}", file!())]
+    );
+    assert!(w_at > r_at);
+    let state = |w: bool, r: u32, by: &str| {
+        format!(
+            "state_update write_locked={w} current_readers={r} current_readers.op=override \
+             @ resource:RwLock by {by}"
+        )
+    };
+    let [r_waits, r_got] = polls("RwLock", "RwLock::read", "poll_acquire", "reader");
+    let [w_waits, w_got] = polls("RwLock", "RwLock::write", "poll_acquire", "writer");
+    assert_eq!(
+        seen.resource_events,
+        [
+            state(true, 0, "reader"),
+            r_waits,
+            state(true, 0, "writer"),
+            w_waits,
+            // The main coro's write ended: the reader got its turn, then
+            // the writer once the reader was done.
+            r_got,
+            state(false, 1, "reader"),
+            w_got,
+            state(true, 0, "writer"),
+        ]
+    );
+}
+
+#[test]
+fn channels_and_their_halves_waited_on_are_resources_with_get_and_put_ops() {
+    let (seen, (get_at, put_at)) = capture_with(|| {
+        let ch = corio::sync::Channel::<u8>::new();
+        let c = ch.clone();
+        let getter = spawn_named("getter", move || {
+            let at = line!() + 1;
+            let v = c.get();
+            (at, v)
+        });
+        corio::cede();
+        ch.put(7).unwrap();
+        let (get_at, v) = getter.join().unwrap();
+        assert_eq!(v, Some(7));
+        // `bounded`'s halves share a channel: a full one parks the putter.
+        let (tx, rx) = corio::sync::bounded::<u8>(1);
+        tx.put(1).unwrap();
+        let putter = spawn_named("putter", move || {
+            let at = line!() + 1;
+            tx.put(2).unwrap();
+            at
+        });
+        corio::cede();
+        assert_eq!(rx.get(), Some(1));
+        let put_at = putter.join().unwrap();
+        assert_eq!(rx.get(), Some(2));
+        (get_at, put_at)
+    });
+    assert_eq!(
+        resources_of(&seen),
+        [
+            format!("Channel Sync {}:{get_at}", file!()),
+            format!("Channel Sync {}:{put_at}", file!()),
+        ]
+    );
+    let items = |n: u32, by: &str| {
+        format!("state_update items={n} items.op=override @ resource:Channel by {by}")
+    };
+    let [g_waits, g_got] = polls("Channel", "Channel::get", "poll_recv", "getter");
+    let [p_waits, p_got] = polls("Channel", "Channel::put", "poll_send", "putter");
+    assert_eq!(
+        seen.resource_events,
+        [
+            items(0, "getter"),
+            g_waits,
+            g_got,
+            items(0, "getter"),
+            items(1, "putter"),
+            p_waits,
+            p_got,
+            items(1, "putter"),
+        ]
+    );
+}
+
+#[test]
+fn a_signal_waited_on_is_a_resource_and_each_sleep_a_timer() {
+    let (seen, (sig_at, sleep_at)) = capture_with(|| {
+        let sig = std::rc::Rc::new(corio::sync::Signal::new());
+        let s = sig.clone();
+        let waiter = spawn_named("waiter", move || {
+            let at = line!() + 1;
+            s.wait();
+            at
+        });
+        let sleeper = spawn_named("sleeper", || {
+            let at = line!() + 1;
+            corio::sleep(Duration::from_millis(30));
+            at
+        });
+        corio::cede();
+        sig.send();
+        let sig_at = waiter.join().unwrap();
+        (sig_at, sleeper.join().unwrap())
+    });
+    assert_eq!(
+        resources_of(&seen),
+        [
+            format!("Signal Sync {}:{sig_at}", file!()),
+            format!("Sleep timer {}:{sleep_at}", file!()),
+        ]
+    );
+    let [s_waits, s_got] = polls("Signal", "Signal::wait", "poll_wait", "waiter");
+    let [z_waits, z_got] = polls("Sleep", "corio::sleep", "poll_elapsed", "sleeper");
+    // The sleep's duration, in milliseconds, as tokio reports its Sleep.
+    assert_eq!(
+        seen.resource_events,
+        [
+            s_waits,
+            "state_update duration=30 duration.unit=ms duration.op=override \
+             @ resource:Sleep by sleeper"
+                .to_string(),
+            z_waits,
+            s_got,
+            z_got,
+        ]
+    );
+    // A sleep's resource closes when the sleep ends.
+    assert!(
+        seen.resources_closed
+            .contains(&"resource:Sleep".to_string()),
+        "{:?}",
+        seen.resources_closed
+    );
+}
+
+#[test]
+fn a_primitive_first_waited_on_without_a_subscriber_becomes_a_resource_later() {
+    let m = std::rc::Rc::new(corio::sync::Mutex::new(()));
+    let contend = |name: &str| -> u32 {
+        let g = m.lock();
+        let m2 = m.clone();
+        let h = spawn_named(name, move || {
+            let at = line!() + 1;
+            drop(m2.lock());
+            at
+        });
+        corio::cede();
+        drop(g);
+        h.join().unwrap()
+    };
+    // No subscriber on this thread (other tests' threads may have one,
+    // which makes the span a dummy of the no-op subscriber rather than
+    // disabled): nothing is kept, and the first wait under a subscriber
+    // makes the resource.
+    let at = contend("early");
+    let (seen, _) = capture_with(|| contend("late"));
+    assert_eq!(
+        resources_of(&seen),
+        [format!("Mutex Sync {}:{at}", file!())]
+    );
+    assert_eq!(
+        seen.resource_events[1..],
+        polls("Mutex", "Mutex::lock", "poll_acquire", "late")
+    );
+}
+
+#[test]
+fn the_main_coro_is_a_block_on_task_entered_while_it_runs() {
+    let cap = Capture::default();
+    let dispatch = tracing::Dispatch::new(cap.subscriber());
+    corio::thread::spawn(move || {
+        let _d = tracing::dispatcher::set_default(&dispatch);
+        info!("before any spawn");
+        // Spawning, the main coro becomes a task (under a subscriber).
+        let worker = spawn_named("worker", || {
+            info!("in worker");
+            corio::cede();
+            info!("worker again");
+        });
+        info!("main spawned");
+        corio::cede();
+        info!("main between");
+        worker.join().unwrap();
+        info!("main after");
+    })
+    .join()
+    .unwrap();
+    let seen = cap.take();
+    assert_eq!(
+        seen.lines,
+        [
+            "before any spawn",
+            "coro:[main]: main spawned",
+            "coro:worker: in worker",
+            "coro:[main]: main between",
+            "coro:worker: worker again",
+            "coro:[main]: main after",
+        ]
+    );
+    // As tokio's `block_on` task: no spawn location.
+    let fields = &seen.task_fields["[main]"];
+    let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(field("kind"), Some("block_on"));
+    assert_eq!(field("task.name"), Some("[main]"));
+    assert!(field("task.id").is_some() && field("loc.file").is_none());
+    // Entered as it spawned and at both switch-ins (after the cede, after
+    // the join), exited at both switch-outs and as the thread ended, then
+    // closed.
+    assert_eq!(seen.task_enters.get("[main]"), Some(&3));
+    assert_eq!(seen.task_exits.get("[main]"), Some(&3));
+    assert!(seen.task_closed.contains(&"[main]".to_string()));
+    // Ceded: woken at once; parked in `join`: woken when the worker ended.
+    let main_ops: Vec<_> = seen
+        .waker_ops
+        .iter()
+        .filter(|o| seen.task_ids[&o.task] == "[main]")
+        .map(|o| (o.op.as_str(), o.scope.as_str()))
+        .collect();
+    assert_eq!(
+        main_ops,
+        [
+            ("waker.clone", ""),
+            ("waker.wake", ""),
+            ("waker.clone", ""),
+            ("waker.wake", "coro:worker"),
+        ]
+    );
+}
+
+#[test]
+fn the_main_coro_becomes_a_task_under_the_spans_it_has_entered() {
+    let seen = capture(|| {
+        let _outer = info_span!("outer").entered();
+        info!("before");
+        // Spawning makes it a task: its spans are entered again above the
+        // task span, so they stay current (and keep their own parents).
+        let (tx, rx) = corio::sync::bounded::<u8>(0);
+        let h = spawn_named("late", move || tx.put(1).unwrap());
+        info!("spawned");
+        assert_eq!(rx.get(), Some(1));
+        info!("got");
+        h.join().unwrap();
+    });
+    assert_eq!(
+        seen.lines,
+        ["outer: before", "outer: spawned", "outer: got"],
+        "{:?}",
+        seen.task_enters
+    );
+    // Entered as it spawned, then at each switch-in; still entered now,
+    // as the main coro runs.
+    let (enters, exits) = (seen.task_enters["[main]"], seen.task_exits["[main]"]);
+    assert!(enters >= 2 && enters == exits + 1, "{enters} {exits}");
 }

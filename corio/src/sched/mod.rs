@@ -491,6 +491,7 @@ impl Scheduler {
         }
         #[cfg(feature = "tracing")]
         if crate::spans::tasks_wanted() {
+            crate::spans::adopt_main(self.cur());
             let loc = std::panic::Location::caller();
             c.with_extra(|e| crate::spans::task_span(&c, e.and_then(|e| e.desc.as_deref()), loc));
         }

@@ -141,7 +141,7 @@ impl Scheduler {
         }
         note_switch_out(&self.main);
         #[cfg(feature = "tracing")]
-        crate::spans::switch_out(&self.main);
+        crate::spans::switch_out_main(&self.main);
         loop {
             let tick = self.tick.get();
             if tick == 0 {

@@ -186,6 +186,8 @@ impl Scheduler {
                 self.abandon(&v);
             }
         }
+        #[cfg(feature = "tracing")]
+        crate::spans::main_ended(main);
         true
     }
 }

@@ -156,6 +156,9 @@ struct Chan<T> {
     closed: Cell<bool>,
     getters: WaitList,
     putters: WaitList,
+    /// Feature `tracing`: its tokio-console resource, once waited on.
+    #[cfg(feature = "tracing")]
+    res: crate::spans::Resource,
 }
 
 /// A putter waiting with its item. `repr(C)` with the node first: a node
@@ -223,6 +226,8 @@ impl<T> Channel<T> {
                 closed: Cell::new(false),
                 getters: WaitList::new(),
                 putters: WaitList::new(),
+                #[cfg(feature = "tracing")]
+                res: crate::spans::Resource::new(),
             }),
         }
     }
@@ -652,6 +657,19 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Feature `tracing`: how many items are buffered, for tokio-console.
+    #[cfg(feature = "tracing")]
+    fn trace_len(&self) {
+        // SAFETY: a short borrow, over before the event (subscriber code)
+        // is emitted; no user code runs.
+        let len = unsafe { self.buf() }.len() as u64;
+        tracing::trace!(
+            target: "runtime::resource::state_update",
+            items = len,
+            items.op = "override",
+        );
+    }
+
     #[inline(always)]
     fn wait_put(
         &self,
@@ -670,12 +688,28 @@ impl<T> Chan<T> {
             // Offer the item to a waiting getter.
             self.wake_getter(s);
         }
+        #[cfg(feature = "tracing")]
+        let op = self.res.wait(
+            &crate::spans::CHANNEL,
+            "Channel::put",
+            "poll_send",
+            loc,
+            || {
+                self.trace_len();
+            },
+        );
         loop {
             self.putters.push_back(waiter.node());
             s.park_on(loc, What::ChanPut(self as *const Self as usize));
             let item = waiter.item.take();
             match item {
-                None => return Ok(()),
+                None => {
+                    #[cfg(feature = "tracing")]
+                    if let Some(op) = op {
+                        op.ready(|| self.trace_len());
+                    }
+                    return Ok(());
+                }
                 Some(v) if self.closed.get() => {
                     self.putters.remove(&waiter.node);
                     return Err(Closed(v));
@@ -702,12 +736,26 @@ impl<T> Chan<T> {
             chan: self,
             node: &node,
         };
+        #[cfg(feature = "tracing")]
+        let op = self.res.wait(
+            &crate::spans::CHANNEL,
+            "Channel::get",
+            "poll_recv",
+            loc,
+            || {
+                self.trace_len();
+            },
+        );
         loop {
             self.getters.push_back(node.as_ref());
             s.park_on(loc, What::ChanGet(self as *const Self as usize));
             if let Some(v) = self.take_item(s) {
                 self.getters.remove(&node);
                 std::mem::forget(pass_on);
+                #[cfg(feature = "tracing")]
+                if let Some(op) = op {
+                    op.ready(|| self.trace_len());
+                }
                 return Some(v);
             }
             if self.closed.get() || timer.as_ref().is_some_and(|t| t.fired()) {

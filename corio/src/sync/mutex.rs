@@ -51,6 +51,9 @@ pub struct Mutex<T: ?Sized> {
     /// The coro holding the lock (for `ps`'s waits-for graph).
     holder: Holder,
     waiters: WaitList,
+    /// Feature `tracing`: its tokio-console resource, once waited on.
+    #[cfg(feature = "tracing")]
+    res: crate::spans::Resource,
     value: UnsafeCell<T>,
 }
 
@@ -89,6 +92,8 @@ impl<T> Mutex<T> {
             locked: Cell::new(false),
             holder: Cell::new(None),
             waiters: WaitList::new(),
+            #[cfg(feature = "tracing")]
+            res: crate::spans::Resource::new(),
             value: UnsafeCell::new(value),
         }
     }
@@ -144,12 +149,27 @@ impl<T: ?Sized> Mutex<T> {
             mutex: self,
             node: &node,
         };
+        // As tokio reports its mutex: `locked`, and the wait as `Mutex::lock`.
+        #[cfg(feature = "tracing")]
+        let op = self.res.wait(
+            &crate::spans::MUTEX,
+            "Mutex::lock",
+            "poll_acquire",
+            loc,
+            || {
+                tracing::trace!(target: "runtime::resource::state_update", locked = true);
+            },
+        );
         loop {
             self.waiters.push_back(node.as_ref());
             s.park_on(loc, What::Mutex(&self.holder as *const Holder as usize));
             if node.is_woken() {
                 // The releasing coro handed the lock over to us.
                 std::mem::forget(handed);
+                #[cfg(feature = "tracing")]
+                if let Some(op) = op {
+                    op.ready(|| ());
+                }
                 return MutexGuard { mutex: self };
             }
         }

@@ -46,6 +46,9 @@ pub struct RwLock<T: ?Sized> {
     /// The coro holding the write lock (for `ps`'s waits-for graph).
     holder: Holder,
     waiters: WaitList,
+    /// Feature `tracing`: its tokio-console resource, once waited on.
+    #[cfg(feature = "tracing")]
+    res: crate::spans::Resource,
     value: UnsafeCell<T>,
 }
 
@@ -87,6 +90,8 @@ impl<T> RwLock<T> {
             writer: Cell::new(false),
             holder: Cell::new(None),
             waiters: WaitList::new(),
+            #[cfg(feature = "tracing")]
+            res: crate::spans::Resource::new(),
             value: UnsafeCell::new(value),
         }
     }
@@ -239,6 +244,18 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    /// Feature `tracing`: who holds the lock, as tokio-console shows a
+    /// tokio `RwLock`.
+    #[cfg(feature = "tracing")]
+    fn trace_state(&self) {
+        tracing::trace!(
+            target: "runtime::resource::state_update",
+            write_locked = self.writer.get(),
+            current_readers = self.readers.get() as u64,
+            current_readers.op = "override",
+        );
+    }
+
     /// Queues as a reader or writer until the lock is handed over.
     #[inline(always)]
     fn wait(
@@ -253,6 +270,20 @@ impl<T: ?Sized> RwLock<T> {
             lock: self,
             node: &node,
         };
+        // As tokio reports its `RwLock`: who holds it, and the wait as
+        // `RwLock::read` or `RwLock::write`.
+        #[cfg(feature = "tracing")]
+        let op = {
+            let source = if kind == WRITE {
+                "RwLock::write"
+            } else {
+                "RwLock::read"
+            };
+            self.res
+                .wait(&crate::spans::RWLOCK, source, "poll_acquire", loc, || {
+                    self.trace_state();
+                })
+        };
         loop {
             self.waiters.push_back(node.as_ref());
             let at = &self.holder as *const Holder as usize;
@@ -266,6 +297,10 @@ impl<T: ?Sized> RwLock<T> {
             );
             if node.is_woken() {
                 std::mem::forget(handed);
+                #[cfg(feature = "tracing")]
+                if let Some(op) = op {
+                    op.ready(|| self.trace_state());
+                }
                 return;
             }
         }

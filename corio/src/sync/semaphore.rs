@@ -446,8 +446,14 @@ impl Semaphore {
             } else {
                 "Semaphore::wait"
             };
-            self.res
-                .wait("Semaphore", source, loc, self.count.get() as i64)
+            let units = self.count.get() as i64;
+            self.res.wait(
+                &crate::spans::SEMAPHORE,
+                source,
+                "poll_acquire",
+                loc,
+                || permits(units),
+            )
         };
         loop {
             self.waiters.push_back(node.as_ref());
@@ -460,7 +466,7 @@ impl Semaphore {
                 std::mem::forget(pass_on);
                 #[cfg(feature = "tracing")]
                 if let Some(op) = op {
-                    op.acquired((n - isize::from(take)) as i64);
+                    op.ready(|| permits((n - isize::from(take)) as i64));
                 }
                 if take {
                     self.count.set(n - 1);
@@ -478,6 +484,16 @@ impl Semaphore {
             // woken spuriously (it keeps its place): wait again.
         }
     }
+}
+
+/// Feature `tracing`: the count, as tokio-console shows a semaphore's.
+#[cfg(feature = "tracing")]
+fn permits(units: i64) {
+    tracing::trace!(
+        target: "runtime::resource::state_update",
+        permits = units,
+        permits.op = "override",
+    );
 }
 
 /// Passes a received wake-up on if its waiter unwinds instead of using it.

@@ -46,6 +46,9 @@ use crate::sched::wait::{WaitList, WaitNode, Waiter};
 pub struct Signal {
     sent: Cell<bool>,
     waiters: WaitList,
+    /// Feature `tracing`: its tokio-console resource, once waited on.
+    #[cfg(feature = "tracing")]
+    res: crate::spans::Resource,
 }
 
 impl fmt::Debug for Signal {
@@ -86,6 +89,8 @@ impl Signal {
         Signal {
             sent: Cell::new(false),
             waiters: WaitList::new(),
+            #[cfg(feature = "tracing")]
+            res: crate::spans::Resource::new(),
         }
     }
 
@@ -159,6 +164,14 @@ impl Signal {
             sig: self,
             node: &node,
         };
+        #[cfg(feature = "tracing")]
+        let op = self.res.wait(
+            &crate::spans::SIGNAL,
+            "Signal::wait",
+            "poll_wait",
+            loc,
+            || (),
+        );
         loop {
             self.waiters.push_back(node.as_ref());
             s.park_on(
@@ -167,6 +180,10 @@ impl Signal {
             );
             if node.is_woken() {
                 std::mem::forget(pass_on);
+                #[cfg(feature = "tracing")]
+                if let Some(op) = op {
+                    op.ready(|| ());
+                }
                 return Woke::Signalled;
             }
             if timer.as_ref().is_some_and(|t| t.fired()) {

@@ -2,15 +2,18 @@
 //!
 //! `serve SOCKET`: installs `console-subscriber` (serving on the Unix
 //! socket SOCKET), spawns named coros — two that tick, one parked on a
-//! semaphore — prints `spawned NAME LINE` for each, `waits LINE` (where
-//! the parked one waits) and `ready`, then lives for a minute at most.
+//! semaphore, one on a mutex, one in a long sleep — prints `spawned NAME
+//! LINE` for each, `waits NAME LINE` (where each parked one waits) and
+//! `ready`, then lives for a minute at most.
 //!
 //! `watch SOCKET`: connects to it with `console-api`'s gRPC client, as
 //! `tokio-console` does, and prints one line per named task once every
-//! ticker was polled a few times:
+//! ticker was polled a few times and each parked coro's wait was seen as
+//! an async op:
 //! `task NAME FILE LINE polls=N state=idle|running|scheduled|completed
-//! clones=N drops=N wakes=N`; then, per resource, `resource TYPE FILE
-//! LINE` and one `op SOURCE on TYPE by TASK` per async op.
+//! clones=N drops=N wakes=N`; then, per resource, `resource TYPE KIND
+//! FILE LINE [NAME=VALUEUNIT,...]` (its attributes) and one `op SOURCE on
+//! TYPE by TASK` per async op.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -46,8 +49,19 @@ fn serve(path: &str) {
     let sem = Rc::new(corio::sync::Semaphore::new(0));
     let s2 = sem.clone();
     let _parked = spawn_named("parked-on-semaphore", move || {
-        println!("waits {}", line!() + 1);
+        println!("waits parked-on-semaphore {}", line!() + 1);
         s2.down();
+    });
+    let mutex = Rc::new(corio::sync::Mutex::new(()));
+    let _held = mutex.lock(); // by the main coro, for good
+    let m2 = mutex.clone();
+    let _parked = spawn_named("parked-on-mutex", move || {
+        println!("waits parked-on-mutex {}", line!() + 1);
+        drop(m2.lock());
+    });
+    let _sleeper = spawn_named("sleeper", || {
+        println!("waits sleeper {}", line!() + 1);
+        corio::sleep(Duration::from_secs(3600));
     });
     for i in 0..2 {
         let _ticker = spawn_named(&format!("ticker-{i}"), move || {
@@ -75,16 +89,28 @@ async fn watch(path: String) {
     use console_api::field::{Name, Value};
     use console_api::instrument::{InstrumentRequest, instrument_client::InstrumentClient};
 
-    let channel = tonic::transport::Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                let s = tokio::net::UnixStream::connect(path).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+    // The server binds its socket on a thread of its own, maybe after the
+    // demo said `ready`: try again for 10 s at most.
+    let start = std::time::Instant::now();
+    let channel = loop {
+        let path = path.clone();
+        let connected = tonic::transport::Endpoint::from_static("http://localhost")
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let path = path.clone();
+                async move {
+                    let s = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+                }
+            }))
+            .await;
+        match connected {
+            Ok(channel) => break channel,
+            Err(e) if start.elapsed() > Duration::from_secs(10) => {
+                panic!("connect to the console server: {e:?}")
             }
-        }))
-        .await
-        .expect("connect to the console server");
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
     let mut client = InstrumentClient::new(channel);
     let mut updates = client
         .watch_updates(InstrumentRequest {})
@@ -95,7 +121,8 @@ async fn watch(path: String) {
     let mut tasks: HashMap<u64, Seen> = HashMap::new();
     // Resources: id → (type, file, line); async ops: id → (source,
     // resource id, task id once polled).
-    let mut resources: HashMap<u64, (String, String, u32)> = HashMap::new();
+    let mut resources: HashMap<u64, (String, String, String, u32)> = HashMap::new();
+    let mut attributes: HashMap<u64, Vec<String>> = HashMap::new();
     let mut ops: HashMap<u64, (String, u64, Option<u64>)> = HashMap::new();
     let polls = |s: &Seen| {
         s.stats
@@ -114,8 +141,34 @@ async fn watch(path: String) {
                 let (Some(id), Some(loc)) = (r.id, r.location) else {
                     continue;
                 };
+                use console_api::resources::resource::kind::{Kind, Known};
+                let kind = match r.kind.and_then(|k| k.kind) {
+                    Some(Kind::Known(k)) if k == Known::Timer as i32 => "timer".to_string(),
+                    Some(Kind::Other(k)) => k,
+                    _ => "?".to_string(),
+                };
                 let at = (loc.file.unwrap_or_default(), loc.line.unwrap_or(0));
-                resources.insert(id.id, (r.concrete_type, at.0, at.1));
+                resources.insert(id.id, (r.concrete_type, kind, at.0, at.1));
+            }
+            for (id, stats) in ru.stats_update {
+                let attrs = stats.attributes.into_iter().filter_map(|a| {
+                    let f = a.field?;
+                    let name = match f.name? {
+                        Name::StrName(n) => n,
+                        Name::NameIdx(i) => field_names
+                            .get(&f.metadata_id?.id)?
+                            .get(i as usize)?
+                            .clone(),
+                    };
+                    let value = match f.value? {
+                        Value::U64Val(v) => v.to_string(),
+                        Value::I64Val(v) => v.to_string(),
+                        Value::BoolVal(v) => v.to_string(),
+                        Value::StrVal(v) | Value::DebugVal(v) => v,
+                    };
+                    Some(format!("{name}={value}{}", a.unit.unwrap_or_default()))
+                });
+                attributes.insert(id, attrs.collect());
             }
         }
         if let Some(au) = update.async_op_update {
@@ -163,19 +216,32 @@ async fn watch(path: String) {
             tasks.entry(id).or_default().stats = Some(stats);
         }
         let named = |n: &str| tasks.values().find(|s| s.name.as_deref() == Some(n));
+        let waits_seen = |task: &str, source: &str| {
+            let id = tasks
+                .iter()
+                .find(|(_, s)| s.name.as_deref() == Some(task))
+                .map(|(id, _)| *id);
+            id.is_some() && ops.values().any(|o| o.0 == source && o.2 == id)
+        };
         let ready = ["ticker-0", "ticker-1"]
             .iter()
             .all(|n| named(n).is_some_and(|s| polls(s) >= 5))
-            && named("parked-on-semaphore").is_some_and(|s| s.stats.is_some())
-            && ops.values().any(|o| o.2.is_some());
+            && ["parked-on-semaphore", "parked-on-mutex", "sleeper"]
+                .iter()
+                .all(|n| named(n).is_some_and(|s| s.stats.is_some()))
+            && waits_seen("parked-on-semaphore", "Semaphore::down")
+            && waits_seen("parked-on-mutex", "Mutex::lock")
+            && waits_seen("sleeper", "corio::sleep")
+            && waits_seen("[main]", "corio::sleep");
         if ready {
             break;
         }
     }
     let ts = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
     let mut out = std::io::stdout().lock();
-    for (id, (ty, file, line)) in &resources {
-        writeln!(out, "resource {ty} {file} {line}").unwrap();
+    for (id, (ty, kind, file, line)) in &resources {
+        let attrs = attributes.get(id).map(|a| a.join(",")).unwrap_or_default();
+        writeln!(out, "resource {ty} {kind} {file} {line} [{attrs}]").unwrap();
         for (source, _, task) in ops.values().filter(|o| o.1 == *id) {
             let task = task
                 .and_then(|t| tasks.get(&t))

@@ -36,6 +36,16 @@
 //!   coro's spans nest inside it. It is entered at every switch-in and
 //!   exited at every switch-out, balanced, and closed when the coro ends,
 //!   which is what `console-subscriber` counts as polls and busy time.
+//! - **The main coro's task span** (kind `block_on`, as tokio's
+//!   `block_on`; no spawn location): each thread's main coro is already
+//!   running when a subscriber may appear, so it gets its task span when it
+//!   first matters under one ([`adopt_main`]: as it spawns a coro or starts
+//!   waiting on a resource — its entered spans are exited and entered
+//!   again above the task span, so they stay current — or else at its first
+//!   switch-out). From then on it is entered while the main coro runs, as
+//!   any coro's; so events of the main coro are inside it, and so are the
+//!   spans it makes afterwards (as in a tokio `block_on`). It is exited and
+//!   closed when the thread's scheduler is torn down ([`main_ended`]).
 //! - **Waker events** (`tokio::task::waker`, as tokio emits them, with the
 //!   task span's id): a `waker.clone` at every switch-out of a coro that
 //!   goes on living, then exactly one `waker.wake` (when it is readied:
@@ -43,22 +53,37 @@
 //!   outside its span, so that it is no self-wake) or `waker.drop` (when
 //!   it comes back in without being readied). So tokio-console sees a
 //!   parked coro as idle with one waker out, and its wait as idle time.
-//! - **Resources**: a [`Semaphore`](crate::sync::Semaphore) that a coro
-//!   waits on becomes a `runtime.resource` ([`Resource`]; made at the
-//!   first wait, as its constructor is `const`), and each wait an async
-//!   op polled by the waiting coro's task. The other primitives are not
-//!   resources yet.
+//! - **Resources** (in `resource.rs`): a
+//!   [`Semaphore`](crate::sync::Semaphore), [`Mutex`](crate::sync::Mutex),
+//!   [`RwLock`](crate::sync::RwLock), [`Channel`](crate::sync::Channel)
+//!   (with the halves of `bounded` and `unbounded`) or
+//!   [`Signal`](crate::sync::Signal) that a coro waits on becomes a
+//!   `runtime.resource` ([`Resource`], [`Kind`](resource::Kind); made at
+//!   the first wait, as their constructors are `const`), and each wait an
+//!   async op ([`AsyncOp`](resource::AsyncOp)) polled by the waiting
+//!   coro's task: polled once as it starts waiting, once more when it got
+//!   what it waited for. Each [`sleep`](crate::sleep) is a `Sleep` timer
+//!   resource of its own (with its duration), as tokio's `Sleep` future
+//!   is. The send-able primitives (`mpmc`, `Rouse`), sockets and the
+//!   hooks' waits are not resources.
 //!
 //! # Cost
 //!
 //! Without the feature none of this is compiled. With it and no span
 //! entered or enabled, a switch-out tests one atomic (`LevelFilter::current()
-//! == OFF`) and a pointer, a switch-in one pointer. With a subscriber, each
+//! == OFF`) and a pointer, a switch-in one pointer. A wait on a resource
+//! (once the primitive is known to have to wait) and a sleep test one
+//! atomic ([`tasks_wanted`]); a primitive's `Resource` is one more pointer
+//! in it (and `Channel`'s shared block). With a subscriber, each
 //! switch costs one `current_span` call plus one exit (out) or enter (in)
 //! per entered span, each fanned out to the subscriber's layers.
 //!
 //! # Limits
 //!
+//! - The main coro's task span stays entered while the main coro runs,
+//!   also after the scoped default (`with_default`) it was made under
+//!   ended: it is exited at the main coro's next switch-out, in its own
+//!   subscriber.
 //! - Subscribers that do not track the current span (their `current_span`
 //!   answers "unknown") cannot be asked what is entered; then only the task
 //!   span, which corio owns, follows the coro.
@@ -66,18 +91,29 @@
 //!   subscriber globally, or with `set_default` on the thread before its
 //!   coros run. A scoped default set inside a coro is seen by every coro of
 //!   the thread while it lasts.
+//! - With scoped defaults only, tracing-core's shortcut for a single
+//!   registered dispatcher bites: while exactly one is registered, a
+//!   callsite first hit on a thread without a subscriber is cached as
+//!   unwanted by every subscriber (task spans, waker events, resources of
+//!   that callsite vanish for the thread that has the subscriber, until
+//!   another dispatcher registers). A global default does not have this.
 //! - Never switch coros inside subscriber code (a writer that parks): the
 //!   dispatcher state of the thread is borrowed while it runs.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 use std::panic::Location;
 
 use tracing::Span;
 use tracing::dispatcher::{self, Dispatch};
 use tracing::level_filters::LevelFilter;
 use tracing::span::Id;
+use tracing::subscriber::NoSubscriber;
 
 use crate::sched::inner::CoroInner;
+
+mod resource;
+
+pub(crate) use resource::{CHANNEL, MUTEX, RWLOCK, Resource, SEMAPHORE, SIGNAL, sleep};
 
 /// A bound on the spans taken off the thread at one switch. Past it the
 /// subscriber is not behaving as a span stack (its current span does not
@@ -191,15 +227,26 @@ pub(crate) fn switch_out(c: &CoroInner) {
     if c.spans.is_empty() && LevelFilter::current() == LevelFilter::OFF {
         return;
     }
-    switch_out_slow(c);
+    switch_out_slow(c, false);
+}
+
+/// The thread's main coro `c` leaves for the scheduler loop: as
+/// [`switch_out`], and it gets its task span here (see [`main_task`]).
+#[inline(always)]
+pub(crate) fn switch_out_main(c: &CoroInner) {
+    if c.spans.is_empty() && LevelFilter::current() == LevelFilter::OFF {
+        return;
+    }
+    switch_out_slow(c, true);
 }
 
 #[cold]
 #[inline(never)]
-fn switch_out_slow(c: &CoroInner) {
+fn switch_out_slow(c: &CoroInner, main: bool) {
     let d = dispatcher::get_default(Dispatch::clone);
     let mut st = match c.spans.0.take() {
         Some(st) => st,
+        None if main && main_task_wanted(&d) => Box::default(),
         None => {
             let mut saved = Saved::default();
             saved.save(d, None);
@@ -214,10 +261,16 @@ fn switch_out_slow(c: &CoroInner) {
             return;
         }
     };
+    // The main coro's task span is made at a switch-out: it is not
+    // entered yet, so this one exits nothing.
+    let fresh = main && st.task.is_none() && main_task_wanted(&d) && {
+        st.task = main_task(c);
+        st.task.is_some()
+    };
     st.saved.save(d, None);
     if let Some(task) = &st.task {
         let listed = task.id().is_some_and(|id| st.saved.contains(&id));
-        if !listed && st.task_alone {
+        if !listed && st.task_alone && !fresh {
             task.with_subscriber(|(id, d)| d.exit(id));
         }
         st.task_alone = !listed;
@@ -274,6 +327,50 @@ fn switch_in_slow(c: &CoroInner) {
     c.spans.0.set(Some(st));
 }
 
+/// If `c`, running, is its thread's main coro and has no task span while a
+/// subscriber wants one, it gets it now, entered under the spans it has
+/// entered (they are exited and entered again above it, as a switch
+/// would). Called where the main coro first matters to tokio-console: as
+/// it spawns a coro, as it starts waiting on a resource. Otherwise it gets
+/// it at its first switch-out.
+#[cold]
+#[inline(never)]
+pub(crate) fn adopt_main(c: &CoroInner) {
+    if !c.is_main() {
+        return;
+    }
+    let d = dispatcher::get_default(Dispatch::clone);
+    if !main_task_wanted(&d) {
+        return;
+    }
+    let mut st = c.spans.0.take().unwrap_or_default();
+    if st.task.is_none()
+        && let Some(task) = main_task(c)
+    {
+        // Running, so nothing is kept for it.
+        st.saved.release();
+        st.saved.save(d, None);
+        task.with_subscriber(|(id, d)| d.enter(id));
+        st.saved.restore();
+        st.task = Some(task);
+        st.task_alone = true;
+    }
+    c.spans.0.set(Some(st));
+}
+
+/// The thread's main coro `c`, running, is done with (its thread exits and
+/// the scheduler goes): its task span, entered while it runs, is exited
+/// and closes.
+pub(crate) fn main_ended(c: &CoroInner) {
+    let Some(mut st) = c.spans.0.take() else {
+        return;
+    };
+    st.saved.release();
+    if let Some(task) = st.task.take() {
+        task.with_subscriber(|(id, d)| d.exit(id));
+    }
+}
+
 /// A coro ended without running again (cancelled before it started):
 /// closes its task span.
 pub(crate) fn ended_unstarted(c: &CoroInner) {
@@ -287,6 +384,41 @@ pub(crate) fn ended_unstarted(c: &CoroInner) {
 #[inline(always)]
 pub(crate) fn tasks_wanted() -> bool {
     LevelFilter::current() == LevelFilter::TRACE
+}
+
+/// Whether `span` went to a subscriber. A span made on a thread with no
+/// subscriber while another thread has one that is always interested in
+/// its callsite is not disabled: it goes to the no-op subscriber (which
+/// hands out one dummy id), and must not be kept as if it were real.
+fn live(span: &Span) -> bool {
+    span.with_subscriber(|(_, d)| !d.is::<NoSubscriber>())
+        .unwrap_or(false)
+}
+
+/// Whether the main coro should get its task span now: a subscriber wants
+/// TRACE spans, and this thread's (`d`) is not the no-op one.
+fn main_task_wanted(d: &Dispatch) -> bool {
+    tasks_wanted() && !d.is::<NoSubscriber>()
+}
+
+/// The main coro `c`'s task span, as tokio's `block_on` gets one (kind
+/// `block_on`, which tokio-console exempts from its task lints; no spawn
+/// location), or `None` when the subscriber does not want it. Made at the
+/// main coro's first switch-out under a subscriber (a scheduler is made
+/// before any subscriber may be, and the main coro's first run is not a
+/// switch), entered at every switch-in from then on. It closes with the
+/// scheduler at thread exit.
+fn main_task(c: &CoroInner) -> Option<Span> {
+    let name = c.desc();
+    let span = tracing::trace_span!(
+        target: "tokio::task",
+        parent: None,
+        "runtime.spawn",
+        kind = "block_on",
+        task.name = name.as_deref().unwrap_or_default(),
+        task.id = c.id.as_u64(),
+    );
+    live(&span).then_some(span)
 }
 
 /// Gives the coro `c`, just spawned at `loc`, its task span when a
@@ -306,7 +438,7 @@ pub(crate) fn task_span(c: &CoroInner, name: Option<&str>, loc: &'static Locatio
         loc.line = loc.line(),
         loc.col = loc.column(),
     );
-    if span.is_disabled() {
+    if !live(&span) {
         return;
     }
     c.spans.0.set(Some(Box::new(State {
@@ -383,111 +515,5 @@ impl GeneratorSpans {
     /// The generator completed or is being dropped: its spans are gone.
     pub(crate) fn release(&mut self) {
         self.saved.release();
-    }
-}
-
-/// A primitive's `runtime.resource` span for tokio-console, made the first
-/// time a coro waits on it while a subscriber wants TRACE spans: its
-/// constructor is `const` (no span can be made there), and a primitive
-/// nobody waits on has no waiters to show. Its location is where it was
-/// first waited on.
-pub(crate) struct Resource(OnceCell<Option<Box<Span>>>);
-
-impl Resource {
-    pub(crate) const fn new() -> Resource {
-        Resource(OnceCell::new())
-    }
-
-    /// The running coro starts waiting at `loc` for `source` (tokio's
-    /// `Semaphore::acquire` names its op this way): an async op inside the
-    /// resource, polled by the coro's task, until the returned guard drops.
-    /// `units` is the count the waiter saw.
-    #[inline]
-    pub(crate) fn wait(
-        &self,
-        concrete_type: &'static str,
-        source: &'static str,
-        loc: &'static Location<'static>,
-        units: i64,
-    ) -> Option<AsyncOp> {
-        if !tasks_wanted() {
-            return None;
-        }
-        self.wait_slow(concrete_type, source, loc, units)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn wait_slow(
-        &self,
-        concrete_type: &'static str,
-        source: &'static str,
-        loc: &'static Location<'static>,
-        units: i64,
-    ) -> Option<AsyncOp> {
-        let resource = self.0.get_or_init(|| {
-            let span = tracing::trace_span!(
-                target: "tokio::sync::semaphore",
-                parent: None,
-                "runtime.resource",
-                concrete_type,
-                kind = "Sync",
-                loc.file = loc.file(),
-                loc.line = loc.line(),
-                loc.col = loc.column(),
-                inherits_child_attrs = true,
-            );
-            (!span.is_disabled()).then(|| Box::new(span))
-        });
-        let resource = Span::clone(resource.as_ref()?);
-        let op = resource.in_scope(|| {
-            tracing::trace!(
-                target: "runtime::resource::state_update",
-                permits = units,
-                permits.op = "override",
-            );
-            tracing::trace_span!(
-                target: "tokio::sync::semaphore",
-                "runtime.resource.async_op",
-                source,
-                inherits_child_attrs = true,
-            )
-        });
-        let op = AsyncOp { resource, op };
-        op.poll(false);
-        Some(op)
-    }
-}
-
-/// One coro's wait on a [`Resource`]: tokio-console lists it among the
-/// resource's async ops, with the waiting task.
-pub(crate) struct AsyncOp {
-    resource: Span,
-    op: Span,
-}
-
-impl AsyncOp {
-    /// The waiting coro looks again (it was woken): `ready` says whether it
-    /// got what it waited for.
-    fn poll(&self, ready: bool) {
-        let _r = self.resource.enter();
-        let _o = self.op.enter();
-        tracing::trace!(
-            target: "runtime::resource::poll_op",
-            op_name = "poll_acquire",
-            is_ready = ready,
-        );
-    }
-
-    /// It got its unit; `units` is the count left.
-    pub(crate) fn acquired(self, units: i64) {
-        self.poll(true);
-        self.resource.in_scope(|| {
-            tracing::trace!(
-                target: "runtime::resource::state_update",
-                permits = units,
-                permits.op = "override",
-            );
-        });
     }
 }
