@@ -191,6 +191,11 @@ pub fn example(name: &str) -> std::path::PathBuf {
         }
         let status = cmd.status().expect("run cargo to build an example");
         assert!(status.success(), "building example {name} failed");
+        assert!(
+            p.exists(),
+            "example {name} is not at {} (a cross build: build the examples for that target first)",
+            p.display()
+        );
     }
     p
 }
