@@ -20,56 +20,18 @@ use std::time::{Duration, Instant};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-const ROUNDS: usize = 15;
+mod common;
 
-struct Stats {
-    median: f64,
-    min: f64,
-}
+use common::{ROUNDS, per_op, stats};
 
-fn stats(mut v: Vec<f64>) -> Stats {
-    v.sort_by(|a, b| a.total_cmp(b));
-    Stats {
-        median: v[v.len() / 2],
-        min: v[0],
-    }
-}
-
-/// Runs `base` and `subject` alternately; each returns nanoseconds per op.
-/// The ratio is the median of the round-by-round ratios: two runs side by
-/// side share the machine's state of the moment (this machine's speed
-/// changes by 2x from one second to the next), so their ratio is the
-/// figure that holds still.
-fn paired(
-    name: &str,
-    base_name: &str,
-    mut base: impl FnMut() -> f64,
-    mut subject: impl FnMut() -> f64,
-) {
-    // Warm-up.
-    base();
-    subject();
-    let (mut b, mut s) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        b.push(base());
-        s.push(subject());
-    }
-    if std::env::var_os("CORIO_BENCH_ROUNDS").is_some() {
-        println!("  rounds of {name}: {s:.1?}");
-        println!("  rounds of {base_name}: {b:.1?}");
-    }
-    let ratios = stats(s.iter().zip(&b).map(|(s, b)| s / b).collect());
-    let (b, s) = (stats(b), stats(s));
+/// Runs `base` and `subject` alternately (see `common::rounds`) and prints
+/// the row.
+fn paired(name: &str, base_name: &str, base: impl FnMut() -> f64, subject: impl FnMut() -> f64) {
+    let r = common::rounds(name, base_name, base, subject);
     println!(
         "{name:<34} {:>9.1} ns (min {:>7.1})   {base_name:<34} {:>7.1} ns (min {:>6.1})   ratio {:>5.2} (min {:.2})",
-        s.median, s.min, b.median, b.min, ratios.median, ratios.min
+        r.subject.median, r.subject.min, r.base.median, r.base.min, r.ratio.median, r.ratio.min
     );
-}
-
-fn per_op(n: u64, f: impl FnOnce()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_nanos() as f64 / n as f64
 }
 
 // ----- switching -------------------------------------------------------------

@@ -27,40 +27,24 @@ use std::time::Instant;
 
 use tracing::{Instrument, info_span};
 
-const ROUNDS: usize = 15;
+mod common;
 
-fn median(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[v.len() / 2], v[0])
-}
+use common::{ROUNDS, per_op};
 
-fn paired(
-    name: &str,
-    base_name: &str,
-    mut base: impl FnMut() -> f64,
-    mut subject: impl FnMut() -> f64,
-) {
-    base();
-    subject();
-    let (mut b, mut s) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        b.push(base());
-        s.push(subject());
-    }
-    let ratios = median(s.iter().zip(&b).map(|(s, b)| s / b).collect());
-    let ((sm, smin), (bm, bmin)) = (median(s), median(b));
+/// Runs `base` and `subject` alternately (see `common::rounds`) and prints
+/// the row, with what the subject costs on top of the baseline.
+fn paired(name: &str, base_name: &str, base: impl FnMut() -> f64, subject: impl FnMut() -> f64) {
+    let r = common::rounds(name, base_name, base, subject);
     println!(
-        "{name:<30} {sm:>7.1} ns (min {smin:>6.1})   {base_name:<28} {bm:>7.1} ns (min {bmin:>6.1})   \
+        "{name:<30} {:>7.1} ns (min {:>6.1})   {base_name:<28} {:>7.1} ns (min {:>6.1})   \
          extra {:>6.1} ns   ratio {:>5.2}",
-        sm - bm,
-        ratios.0
+        r.subject.median,
+        r.subject.min,
+        r.base.median,
+        r.base.min,
+        r.subject.median - r.base.median,
+        r.ratio.median
     );
-}
-
-fn per_op(n: u64, f: impl FnOnce()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_nanos() as f64 / n as f64
 }
 
 /// Two coros ceding `n` times each, inside a span each if `spans`.
