@@ -324,6 +324,22 @@ impl<T: Stream> Io<T> {
         }
     }
 
+    /// Reads into hyper's cursor (see [`poll_read_uninit`](Self::poll_read_uninit));
+    /// the bytes read are the cursor's. Returns how many.
+    fn poll_read_cursor(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<usize>> {
+        // SAFETY: only initialised bytes are written into the cursor's
+        // unfilled part (read(2) writes bytes).
+        let dst = unsafe { buf.as_mut() };
+        let n = ready!(self.poll_read_uninit(cx, dst))?;
+        // SAFETY: read(2) initialised the first `n` bytes.
+        unsafe { buf.advance(n) };
+        Poll::Ready(Ok(n))
+    }
+
     /// Reads into `buf`, marking the direction drained after a short read.
     fn poll_read_uninit(
         &mut self,
@@ -538,14 +554,9 @@ impl<T: Stream> hyper::rt::Read for Io<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        // SAFETY: only initialised bytes are written into the cursor's
-        // unfilled part (read(2) writes bytes).
-        let dst = unsafe { buf.as_mut() };
-        let n = ready!(self.get_mut().poll_read_uninit(cx, dst))?;
-        // SAFETY: read(2) initialised the first `n` bytes.
-        unsafe { buf.advance(n) };
+        ready!(self.get_mut().poll_read_cursor(cx, buf))?;
         Poll::Ready(Ok(()))
     }
 }
@@ -570,21 +581,18 @@ impl<T: Stream> hyper::rt::Read for Deadlined<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // SAFETY: only initialised bytes are written into the cursor's
-        // unfilled part (read(2) writes bytes).
-        let dst = unsafe { buf.as_mut() };
-        let n = ready!(this.io.poll_read_uninit(cx, dst))?;
+        let n = ready!(this.io.poll_read_cursor(cx, buf))?;
         if n > 0 && this.deadline.get().is_some_and(|d| Instant::now() >= d) {
+            // The bytes are in hyper's buffer, but the error ends the
+            // connection before it parses them.
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the request body was still arriving at its deadline",
             )));
         }
-        // SAFETY: read(2) initialised the first `n` bytes.
-        unsafe { buf.advance(n) };
         Poll::Ready(Ok(()))
     }
 }
