@@ -356,3 +356,54 @@ fn a_cancel_from_a_drop_during_another_coros_panic_still_unwinds_the_victim() {
         .expect("the cancel from a Drop never finished");
     assert!(panicked);
 }
+
+/// `checkpoint()` acts on a pending cancel like a blocking call — and,
+/// like one, does nothing in a `Drop` that runs while the coro unwinds (a
+/// second unwind there would abort the process).
+#[test]
+fn checkpoint_in_a_drop_during_the_cancel_unwind_returns() {
+    struct CheckInDrop(std::rc::Rc<std::cell::Cell<u32>>);
+    impl Drop for CheckInDrop {
+        fn drop(&mut self) {
+            assert!(!corio::interrupted(), "nothing to act on while unwinding");
+            corio::checkpoint();
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let dropped = std::rc::Rc::new(std::cell::Cell::new(0));
+    let d = dropped.clone();
+    let h = corio::spawn(move || {
+        let _g = CheckInDrop(d);
+        corio::schedule(); // parked for ever: cancelled here
+    });
+    corio::cede();
+    h.cancel();
+    assert!(h.join().unwrap_err().is_cancelled());
+    assert_eq!(dropped.get(), 1, "the Drop ran to its end");
+    // A cancel caught at a blocking call stays pending (a cancelled coro
+    // stays cancelled): `checkpoint` raises it again, also from inside a
+    // generator, whose stack unwinds first.
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let l = log.clone();
+    let h = corio::spawn(move || {
+        let mut g = corio::Generator::new(move |_y: &corio::Yielder<()>, ()| {
+            struct Note(std::rc::Rc<std::cell::RefCell<Vec<&'static str>>>);
+            impl Drop for Note {
+                fn drop(&mut self) {
+                    self.0.borrow_mut().push("generator frame");
+                }
+            }
+            let _n = Note(l);
+            let caught = std::panic::catch_unwind(corio::schedule);
+            assert!(caught.is_err(), "cancelled while the generator runs");
+            assert!(corio::interrupted());
+            corio::checkpoint();
+            unreachable!("checkpoint returned with a cancel pending");
+        });
+        g.resume(());
+    });
+    corio::cede();
+    h.cancel();
+    assert!(h.join().unwrap_err().is_cancelled());
+    assert_eq!(*log.borrow(), ["generator frame"]);
+}
