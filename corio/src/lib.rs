@@ -391,8 +391,8 @@
 //! # Features
 //!
 //! `io-uring` and `debug-shell` are on by default; turn them off with
-//! `default-features = false` when a program does not want them. `compat`
-//! and `hook` are off by default.
+//! `default-features = false` when a program does not want them.
+//! `compat`, `hook` and `tracing` are off by default.
 //!
 //! - **`io-uring`**: [`fs`] waits for the disk through io_uring where the
 //!   kernel allows it (Linux ≥ 5.6, not disabled by
@@ -416,16 +416,14 @@
 //!   process, and Cargo's feature unification can turn it on in sibling
 //!   binaries of a workspace: see the [`hook`] docs, also for what a
 //!   cancel or timeout means to hooked code.
+//! - **`tracing`** (off by default): spans follow coros, and tokio-console
+//!   sees them: see [Tracing](#tracing).
 //!
 //! ```toml
 //! [dependencies]
 //! corio = { version = "0.1", default-features = false } # none of them
-//! corio = { version = "0.1", features = ["compat", "hook"] } # all four
+//! corio = { version = "0.1", features = ["compat", "hook", "tracing"] } # all five
 //! ```
-//!
-//! Off by default: **`hook`** ([`hook`]), **`compat`** (the async
-//! ecosystem on coros) and **`tracing`** (spans follow coros, and
-//! tokio-console sees them: see [Tracing](#tracing)).
 //!
 //! # Soundness
 //!
