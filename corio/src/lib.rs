@@ -537,13 +537,11 @@ pub mod fs;
 mod future;
 mod generator;
 pub mod hook;
-mod hooks;
 pub mod io;
 mod joinset;
 mod local;
 pub mod multicore;
 pub mod net;
-mod panic_note;
 pub mod process;
 mod rouse;
 mod sched;
@@ -565,10 +563,10 @@ pub use coro::{
 };
 pub use future::block_on;
 pub use generator::{Generator, GeneratorState, Yielder};
-pub use hooks::{HookGuard, on_enter, on_leave};
 pub use joinset::JoinSet;
 pub use local::CoroLocal;
 pub use rouse::{Rouse, RouseCallback, rouse};
+pub use sched::hooks::{HookGuard, on_enter, on_leave};
 #[doc(hidden)]
 pub use scope::__private;
 pub use scope::{Scope, ScopedJoinHandle, scope};

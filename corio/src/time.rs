@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::sched::bind::Bind;
-use crate::sched::sched;
 use crate::sched::timer::Action;
+use crate::sched::{TimeoutUnwind, sched};
 
 /// Blocks the current coro for at least `duration`. A zero duration just
 /// gives other ready coros a turn (like [`cede_notself`](crate::cede_notself)).
@@ -141,9 +141,6 @@ impl From<Timeout> for io::Error {
         io::Error::new(io::ErrorKind::TimedOut, e)
     }
 }
-
-/// Payload of the unwind that ends a timed-out closure.
-pub(crate) struct TimeoutUnwind(pub(crate) u64);
 
 static NEXT_TIMEOUT: AtomicU64 = AtomicU64::new(1);
 

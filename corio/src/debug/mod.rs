@@ -247,7 +247,7 @@ pub fn trace(coro: &Coro, on: bool) {
     if coro.is_done() {
         return;
     }
-    crate::hooks::set_traced(&coro.0, on);
+    crate::sched::hooks::set_traced(&coro.0, on);
 }
 
 /// The holder of the lock whose holder cell is at `at`.

@@ -386,7 +386,7 @@ pub(crate) fn report_panic(c: &CoroInner, what: &str, payload: &(dyn Any + Send)
         eprintln!("corio: coro {} was cancelled in {what}", c.id);
         return;
     }
-    if payload.is::<crate::time::TimeoutUnwind>() {
+    if payload.is::<super::TimeoutUnwind>() {
         eprintln!("corio: coro {} timed out in {what}", c.id);
         return;
     }
@@ -421,7 +421,7 @@ pub(crate) fn unwind(
             "was cancelled".to_string()
         } else if payload.is::<TerminateUnwind>() {
             "called corio::terminate()".to_string()
-        } else if payload.is::<crate::time::TimeoutUnwind>() {
+        } else if payload.is::<super::TimeoutUnwind>() {
             "ran out of time in corio::timeout()".to_string()
         } else {
             let msg = payload
@@ -444,10 +444,7 @@ pub(crate) fn unwind(
         );
         std::process::abort();
     }
-    if c.is_main()
-        && !payload.is::<TerminateUnwind>()
-        && !payload.is::<crate::time::TimeoutUnwind>()
-    {
+    if c.is_main() && !payload.is::<TerminateUnwind>() && !payload.is::<super::TimeoutUnwind>() {
         report_main_unwind(c, &*payload, at);
     }
     // Record that `c` unwinds from here on: the thread may have been

@@ -91,7 +91,7 @@ pub(crate) struct Extra {
     pub(crate) desc: Option<String>,
     pub(crate) on_destroy: Vec<Box<dyn FnOnce()>>,
     pub(crate) locals: Vec<Option<Box<dyn Any>>>,
-    pub(crate) hooks: Vec<crate::hooks::Hook>,
+    pub(crate) hooks: Vec<super::hooks::Hook>,
     pub(crate) throw: Option<Box<dyn Any + Send>>,
     pub(crate) terminate: Option<(Box<dyn Any>, &'static str)>,
     pub(crate) waker: Option<Waker>,

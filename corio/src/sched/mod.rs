@@ -50,8 +50,10 @@
 
 pub(crate) mod bind;
 mod end;
+pub(crate) mod hooks;
 pub(crate) mod inner;
 pub(crate) mod list;
+mod panic_note;
 pub(crate) mod queue;
 pub(crate) mod reactor;
 mod switch;
@@ -81,6 +83,10 @@ use teardown::Teardown;
 
 /// Payload of the unwind that `cancel` starts in its victim.
 pub(crate) struct CancelUnwind;
+
+/// Payload of the unwind that ends a timed-out closure ([`timeout`](crate::timeout)):
+/// the id of the timeout that fired.
+pub(crate) struct TimeoutUnwind(pub(crate) u64);
 
 /// Payload of the unwind that `terminate` starts; the value waits in the
 /// coro's extra state (it need not be `Send`).
@@ -190,7 +196,12 @@ fn init_slow(p: usize) -> &'static Scheduler {
     SCHED.with(|c| c.set(s));
     // Register the destructor that tears the scheduler down at thread exit.
     TEARDOWN.with(|_| ());
-    crate::panic_note::install();
+    panic_note::install();
+    stack::set_owner(stack::Owner {
+        flush_cache: flush_stack_cache,
+        cache_len: stack_cache_len,
+        describe: describe_for_signal,
+    });
     if let Some(t) = watch::from_env()
         && let Err(e) = s.set_monitor(Some(t))
     {
@@ -516,7 +527,7 @@ pub(crate) fn current_main_id() -> Option<u64> {
 }
 
 /// Hands this thread's cached stacks to its pool (for `stack::trim`).
-pub(crate) fn flush_stack_cache() {
+fn flush_stack_cache() {
     let p = SCHED.with(Cell::get);
     if p as usize > DEAD {
         // SAFETY: see `sched`.
@@ -525,7 +536,7 @@ pub(crate) fn flush_stack_cache() {
 }
 
 /// Number of stacks in this thread's scheduler cache.
-pub(crate) fn stack_cache_len() -> usize {
+fn stack_cache_len() -> usize {
     let p = SCHED.with(Cell::get);
     if p as usize > DEAD {
         // SAFETY: see `sched`.
@@ -564,7 +575,7 @@ fn id_from(n: u64) -> CoroId {
 /// # Safety
 /// `owner` must be the address of a live `CoroInner` of the faulting
 /// thread, which is stopped in the signal handler.
-pub(crate) unsafe fn describe_for_signal(owner: usize, out: &mut SigBuf<'_>) {
+unsafe fn describe_for_signal(owner: usize, out: &mut SigBuf<'_>) {
     // SAFETY: guaranteed by the caller.
     let c = unsafe { &*(owner as *const CoroInner) };
     out.str("coro ").num(c.id.as_u64());

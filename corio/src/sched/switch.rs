@@ -40,14 +40,14 @@ impl Scheduler {
     #[inline(always)]
     pub(super) fn switch_away(&self, c: &CoroInner) {
         if c.has(HOOKS) {
-            crate::hooks::run_leave(c);
+            super::hooks::run_leave(c);
         }
         self.raw_switch_away(c);
         if c.has(ATTN) {
             self.serve(c);
         }
         if c.has(HOOKS) {
-            crate::hooks::run_enter(c);
+            super::hooks::run_enter(c);
         }
     }
 
@@ -286,7 +286,7 @@ impl Scheduler {
         // on may be gone by the time anybody looks again (`ps` reads it).
         self.main.what.set(What::Nothing);
         if self.main.has(HOOKS) {
-            crate::hooks::run_enter(&self.main);
+            super::hooks::run_enter(&self.main);
         }
         panic!("{report}");
     }
@@ -593,7 +593,7 @@ impl Scheduler {
             self.serve(c);
         }
         if c.has(HOOKS) {
-            crate::hooks::run_enter(c);
+            super::hooks::run_enter(c);
         }
         if c.interrupted() {
             self.raise(c);
@@ -658,7 +658,7 @@ impl Scheduler {
         let me = self.cur();
         debug_assert!(!c.is_done() && !c.has(QUEUED) && !c.is_main() && !ptr::eq(me, c));
         if me.has(HOOKS) {
-            crate::hooks::run_leave(me);
+            super::hooks::run_leave(me);
         }
         self.switched_out(me);
         self.switching_in(c);
@@ -688,7 +688,7 @@ impl Scheduler {
             self.serve(me);
         }
         if me.has(HOOKS) {
-            crate::hooks::run_enter(me);
+            super::hooks::run_enter(me);
         }
         if me.interrupted() {
             self.raise(me);
@@ -723,7 +723,7 @@ impl Scheduler {
         if c.has(TIMEDOUT) {
             c.clear(TIMEDOUT);
             if let Some(id) = c.extra_mut(|e| e.timed_out.take()) {
-                unwind(c, Box::new(crate::time::TimeoutUnwind(id)), None);
+                unwind(c, Box::new(super::TimeoutUnwind(id)), None);
             }
         }
     }

@@ -912,7 +912,7 @@ fn is_deadlock_report(p: &(dyn Any + Send)) -> bool {
 /// Drops a payload that was caught and cannot be handed to anybody,
 /// reporting it if it is a user's (a throw), never unwinding.
 fn forget_payload(c: &CoroInner, p: Box<dyn Any + Send>) {
-    let internal = p.is::<CancelUnwind>() || p.is::<crate::time::TimeoutUnwind>();
+    let internal = p.is::<CancelUnwind>() || p.is::<crate::sched::TimeoutUnwind>();
     if !internal {
         report_panic(c, "waiting for the coros of its scope (dropped)", &*p);
     }

@@ -67,6 +67,42 @@ use std::io;
 use std::time::{Duration, Instant};
 
 pub(crate) use region::{OWNER_GENERATOR, SigBuf, TOP_RESERVED, describe_overflow};
+use std::sync::OnceLock;
+
+/// What the scheduler, the layer above, lends this one: its per-thread cache
+/// of free stacks (which [`trim`] empties and [`pooled`] counts) and the
+/// naming of a stack's owner in the overflow message. Passed down once by
+/// the first scheduler ([`set_owner`]), so that stacks never call up into
+/// the scheduler.
+#[derive(Clone, Copy)]
+pub(crate) struct Owner {
+    /// Empties the current thread's scheduler cache into the pool.
+    pub(crate) flush_cache: fn(),
+    /// Number of stacks in the current thread's scheduler cache.
+    pub(crate) cache_len: fn() -> usize,
+    /// Writes the name of the coro whose control block is at `owner` (the
+    /// word at the top of its stack).
+    ///
+    /// # Safety
+    ///
+    /// `owner` is the control block of a coro running on the calling
+    /// thread's faulting stack (see `describe_overflow`).
+    pub(crate) describe: unsafe fn(owner: usize, out: &mut SigBuf<'_>),
+}
+
+static OWNER: OnceLock<Owner> = OnceLock::new();
+
+/// Registers the scheduler's side of the stacks; the first call wins (every
+/// scheduler passes the same functions).
+pub(crate) fn set_owner(owner: Owner) {
+    let _ = OWNER.get_or_init(|| owner);
+}
+
+/// The registered owner, if a scheduler has started in this process.
+/// Lock-free once set, so the overflow handler may call it.
+pub(crate) fn owner() -> Option<&'static Owner> {
+    OWNER.get()
+}
 use region::{Slot, acquire_global, release_global};
 
 /// Usable bytes of a coro stack when [`Builder::stack_size`] is not given:
@@ -423,7 +459,9 @@ pub(crate) fn idle_decay(now: Instant) -> Option<Duration> {
 ///
 /// Never suspends the current coro.
 pub fn trim() {
-    crate::sched::flush_stack_cache();
+    if let Some(o) = owner() {
+        (o.flush_cache)();
+    }
     let _ = POOL.try_with(|pool| {
         if let Ok(mut pool) = pool.try_borrow_mut() {
             pool.trim(0);
@@ -452,7 +490,7 @@ pub fn pooled() -> usize {
                 .unwrap_or(0)
         })
         .unwrap_or(0);
-    pool + crate::sched::stack_cache_len()
+    pool + owner().map_or(0, |o| (o.cache_len)())
 }
 
 /// Which mechanism guards stacks in this process: `"madvise"`

@@ -504,12 +504,13 @@ pub(crate) fn describe_overflow(addr: usize, buf: &mut [u8]) -> Option<usize> {
         out.str("\ncorio: ");
         if owner == OWNER_GENERATOR {
             out.str("a Generator");
-        } else if owner != 0 {
+        } else if let Some(o) = super::owner().filter(|_| owner != 0) {
             // SAFETY: a non-zero owner other than OWNER_GENERATOR is the
-            // control block of the coro running on this slot; it is alive
+            // control block of the coro running on this slot (only the
+            // scheduler writes one, after registering itself); it is alive
             // while its stack is in use, and the thread that faulted is the
             // one that owns it.
-            unsafe { crate::sched::describe_for_signal(owner, &mut out) };
+            unsafe { (o.describe)(owner, &mut out) };
         } else {
             out.str("a coro");
         }

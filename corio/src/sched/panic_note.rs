@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::sched::try_sched;
+use super::try_sched;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 

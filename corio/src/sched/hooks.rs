@@ -10,8 +10,8 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::sched::inner::{CoroInner, CoroRef};
-use crate::sched::{HOOKS_FLAG, report_panic, sched};
+use super::inner::{CoroInner, CoroRef};
+use super::{HOOKS_FLAG, report_panic, sched};
 
 /// One installed hook.
 pub(crate) struct Hook {
