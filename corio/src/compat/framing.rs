@@ -40,21 +40,12 @@ pub(super) struct Line {
 }
 
 impl Line {
-    fn push(&mut self, b: u8) {
-        if self.bytes.len() < LINE {
-            self.bytes.push(b);
-        } else {
+    fn extend(&mut self, part: &[u8]) {
+        let room = LINE - self.bytes.len();
+        if part.len() > room {
             self.long = true;
         }
-    }
-
-    /// The line without its `\r`, and whether it was cut short; emptied.
-    fn take(&mut self) -> (Vec<u8>, bool) {
-        let mut bytes = std::mem::take(&mut self.bytes);
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-        (bytes, std::mem::take(&mut self.long))
+        self.bytes.extend_from_slice(&part[..part.len().min(room)]);
     }
 }
 
@@ -100,38 +91,54 @@ impl Framing {
                     }
                 }
                 _ => {
-                    let b = bytes[0];
-                    bytes = &bytes[1..];
-                    self.byte(b);
+                    // Up to the end of the line, if it is here.
+                    let (part, end) = match bytes.iter().position(|&b| b == b'\n') {
+                        Some(i) => (&bytes[..i], Some(i + 1)),
+                        None => (bytes, None),
+                    };
+                    bytes = &bytes[end.unwrap_or(bytes.len())..];
+                    self.line(part, end.is_some());
                 }
             }
         }
     }
 
-    /// Follows one byte of a line-based state.
-    fn byte(&mut self, b: u8) {
+    /// Follows part of a line of a line-based state: `part`, then the
+    /// line's end if `ends`.
+    fn line(&mut self, part: &[u8], ends: bool) {
         let line = match self {
             Framing::Head(h) => &mut h.line,
             Framing::ChunkSize(l) | Framing::Trailers(l) => l,
             Framing::ChunkEnd => {
-                if b == b'\n' {
+                if ends {
                     *self = Framing::ChunkSize(Line::default());
                 }
                 return;
             }
             Framing::Body(_) | Framing::ChunkData(_) | Framing::Lost => return,
         };
-        if b != b'\n' {
-            line.push(b);
+        line.extend(part);
+        if !ends {
             return;
         }
-        let (text, long) = line.take();
+        // The line's buffer is kept for the next line (no allocation a
+        // line).
+        let mut buf = std::mem::take(&mut line.bytes);
+        let long = std::mem::take(&mut line.long);
+        let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
         *self = match std::mem::replace(self, Framing::Lost) {
-            Framing::Head(h) => head_line(h, &text, long),
-            Framing::ChunkSize(_) => chunk_size(&text, long),
+            Framing::Head(h) => head_line(h, text, long),
+            Framing::ChunkSize(_) => chunk_size(text, long),
             Framing::Trailers(_) if text.is_empty() => Framing::default(),
             other => other,
         };
+        buf.clear();
+        if let Framing::Head(Head { line, .. })
+        | Framing::ChunkSize(line)
+        | Framing::Trailers(line) = self
+        {
+            line.bytes = buf;
+        }
     }
 }
 
