@@ -11,6 +11,11 @@
 //! With a second address, the same room is served to terminals too
 //! (`nc ADDR` or `telnet`), as corio's `chat` example does.
 //!
+//! Joining and leaving cost the room O(1) each: comings and goings are
+//! announced in one line at once, then at most once a second ("a, b, c, d,
+//! e and 95 others joined"), so a flood of arrivals does not send every
+//! member a line per arrival.
+//!
 //! Bounds: each line said is kept once (members' queues share it); a
 //! member more than 64 lines behind is dropped from the room; each
 //! session keeps at most 64 pushed events and 64 KiB of them for its
@@ -24,13 +29,13 @@
 //! ```
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corio::net::TcpStream;
-use corio::sync::Channel;
+use corio::sync::{Channel, Signal};
 use corio_web::{App, Html, Session, form, html};
 
 /// Lines the room remembers for newcomers.
@@ -45,6 +50,8 @@ const MAX_TERMINAL_LINE: usize = 4 * MAX_LINE;
 const TERMINAL_IDLE: Duration = Duration::from_secs(600);
 /// Most terminals connected at once.
 const MAX_TERMINALS: usize = 1000;
+/// How often comings and goings are announced at most.
+const ANNOUNCE: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
 struct Line {
@@ -68,18 +75,30 @@ impl Line {
     }
 }
 
-/// The room: a backlog, and a bounded channel per member.
+/// The room: a backlog, a bounded channel per member, and the comings and
+/// goings not yet announced.
 #[derive(Default)]
 struct Room {
     backlog: RefCell<VecDeque<Rc<Line>>>,
     next: Cell<u64>,
-    members: RefCell<Vec<(u64, Channel<Rc<Line>>)>>,
+    members: RefCell<HashMap<u64, Channel<Rc<Line>>>>,
+    /// Nicknames that joined, and that left, since the last announcement.
+    news: RefCell<(Vec<String>, Vec<String>)>,
+    /// Sent when there is news (remembered until the herald waits).
+    herald: Signal,
 }
 
 impl Room {
-    /// Puts a line in every member's channel. A member whose channel is
-    /// full has stopped reading: it is dropped, never waited for.
+    /// Puts a line in every member's channel, after the news not yet
+    /// announced (so nobody hears a line before the arrival of who said
+    /// it). A member whose channel is full has stopped reading: it is
+    /// dropped, never waited for.
     fn say(&self, who: &str, text: &str) {
+        self.announce();
+        self.put(who, text);
+    }
+
+    fn put(&self, who: &str, text: &str) {
         let id = self.next.get() + 1;
         self.next.set(id);
         // One copy, shared by the backlog and every member's queue.
@@ -93,7 +112,7 @@ impl Room {
             backlog.pop_front();
         }
         backlog.push_back(line.clone());
-        self.members.borrow_mut().retain(|(_, ch)| {
+        self.members.borrow_mut().retain(|_, ch| {
             let kept = ch.try_put(line.clone()).is_ok();
             if !kept {
                 ch.shutdown();
@@ -102,18 +121,44 @@ impl Room {
         });
     }
 
-    /// A new member: its channel, and a guard that takes it out of the room.
+    /// A new member: its channel, and a guard that takes it out of the
+    /// room. O(1): the room hears of it with the next announcement.
     fn join(self: &Rc<Room>, nick: &str) -> Membership {
         let id = self.next.get() + 1;
         self.next.set(id);
         let ch = Channel::bounded(QUEUE);
-        self.members.borrow_mut().push((id, ch.clone()));
-        self.say("", &format!("{nick} joined"));
+        self.members.borrow_mut().insert(id, ch.clone());
+        self.news.borrow_mut().0.push(nick.to_owned());
+        self.herald.send();
         Membership {
             room: self.clone(),
             id,
             nick: nick.to_owned(),
             lines: ch,
+        }
+    }
+
+    /// Announces who joined and left, at once and then at most once every
+    /// [`ANNOUNCE`] (or before the next line said): one line to every
+    /// member for a whole flood of arrivals, not one each (runs for ever).
+    fn herald(&self) {
+        loop {
+            self.herald.wait();
+            self.announce();
+            corio::sleep(ANNOUNCE);
+        }
+    }
+
+    /// Says who joined and left since the last announcement, if anyone.
+    fn announce(&self) {
+        let (joined, left) = std::mem::take(&mut *self.news.borrow_mut());
+        let news: Vec<String> = [(joined, "joined"), (left, "left")]
+            .into_iter()
+            .filter(|(who, _)| !who.is_empty())
+            .map(|(who, what)| format!("{} {what}", names(&who)))
+            .collect();
+        if !news.is_empty() {
+            self.put("", &news.join("; "));
         }
     }
 
@@ -123,6 +168,24 @@ impl Room {
             out.push(line.html());
         }
         out
+    }
+}
+
+/// "a", "a and b", "a, b and c", "a, b, c, d, e and 7 others".
+fn names(who: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match who {
+        [] => String::new(),
+        [one] => one.clone(),
+        _ if who.len() <= SHOWN => {
+            let (last, rest) = who.split_last().unwrap_or((&who[0], &[]));
+            format!("{} and {last}", rest.join(", "))
+        }
+        _ => format!(
+            "{} and {} others",
+            who[..SHOWN].join(", "),
+            who.len() - SHOWN
+        ),
     }
 }
 
@@ -137,12 +200,11 @@ struct Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        self.room
-            .members
-            .borrow_mut()
-            .retain(|(id, _)| *id != self.id);
+        self.room.members.borrow_mut().remove(&self.id);
         self.lines.shutdown();
-        self.room.say("", &format!("{} left", self.nick));
+        let nick = std::mem::take(&mut self.nick);
+        self.room.news.borrow_mut().1.push(nick);
+        self.room.herald.send();
     }
 }
 
@@ -277,6 +339,10 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".into());
     let room = Rc::new(Room::default());
+    let _herald = corio::spawn({
+        let room = room.clone();
+        move || room.herald()
+    });
     let _terminals = match args.next() {
         Some(taddr) => {
             let room = room.clone();

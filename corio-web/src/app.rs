@@ -12,16 +12,18 @@
 //! sessions: past that, its own oldest session that never answered is
 //! evicted (or, if all of its sessions answered, its new one is refused),
 //! so a flood from one address recycles its own sessions and never
-//! reaches anybody else's. A reaper coro expires idle sessions and
+//! reaches anybody else's. Likewise one client network (IPv4 /24, IPv6 /64
+//! by default) holds at most `max_sessions_per_network`, so a flood spread
+//! over many addresses of one network stays within that network's share. A reaper coro expires idle sessions and
 //! tombstones. The table is never borrowed across a switch: cancelling a
 //! coro runs its `Drop`s, which take the session out of the table
 //! themselves.
 //!
 //! # Cost of a refusal
 //!
-//! Each address's live sessions are counted exactly (a session leaves the
-//! count where it leaves `live`, in [`Table::remove`]). `order` and each
-//! address's `waiting` list hold the sessions that had not answered when
+//! Each address's and network's live sessions are counted exactly (a
+//! session leaves the counts where it leaves `live`, in [`Table::remove`]).
+//! `order` and each address's and network's `waiting` list hold the sessions that had not answered when
 //! last looked at: an id is dropped for good the first time it is met
 //! answered or ended (a session never un-answers), and a list is rebuilt
 //! when it holds twice as many ids as it has live sessions (plus a
@@ -41,6 +43,7 @@ use corio::Coro;
 
 use crate::html::Html;
 use crate::id::Id;
+use crate::network::Prefixes;
 use crate::page;
 use crate::push::PushLimits;
 use crate::session::{HitKind, Host, Key, Outcome, Reply, ReplyTo, Session, Shared, Tombstone};
@@ -55,6 +58,9 @@ pub(crate) struct Config {
     pub(crate) max_sessions: usize,
     pub(crate) max_sessions_per_peer: usize,
     pub(crate) max_connections_per_peer: usize,
+    pub(crate) max_sessions_per_network: usize,
+    pub(crate) max_connections_per_network: usize,
+    pub(crate) networks: Prefixes,
     pub(crate) max_push_streams: usize,
     pub(crate) push_buffer_bytes: usize,
     pub(crate) max_body: usize,
@@ -79,6 +85,9 @@ impl Default for Config {
             max_sessions: 10_000,
             max_sessions_per_peer: 500,
             max_connections_per_peer: 128,
+            max_sessions_per_network: 5_000,
+            max_connections_per_network: 512,
+            networks: Prefixes::default(),
             max_push_streams: 4,
             push_buffer_bytes: 256 * 1024,
             max_body: 64 * 1024,
@@ -119,9 +128,11 @@ struct Live {
     coro: Coro,
     /// The address that started it.
     peer: IpAddr,
+    /// That address's network.
+    net: IpAddr,
 }
 
-/// One client address's sessions.
+/// One client address's (or network's) sessions.
 #[derive(Default)]
 struct Peer {
     /// How many of its sessions are in `live`.
@@ -141,44 +152,53 @@ struct Table {
     order: VecDeque<Id>,
     /// Each client address with a live session.
     peers: HashMap<IpAddr, Peer>,
+    /// Each client network with a live session.
+    nets: HashMap<IpAddr, Peer>,
     /// Tombstones in the order they were made.
     done_order: VecDeque<Id>,
 }
 
 impl Table {
-    fn unanswered(&self, id: &Id) -> bool {
-        self.live.get(id).is_some_and(|l| !l.shared.answered.get())
+    /// Whether session `id` is live and has not answered yet.
+    fn unanswered(live: &HashMap<Id, Live>, id: &Id) -> bool {
+        live.get(id).is_some_and(|l| !l.shared.answered.get())
     }
 
     /// Puts a new session in the table.
     fn insert(&mut self, id: Id, live: Live) {
-        let peer = self.peers.entry(live.peer).or_default();
-        peer.live += 1;
-        peer.waiting.push_back(id);
-        if peer.waiting.len() > 2 * peer.live + 8 {
-            let mut waiting = std::mem::take(&mut peer.waiting);
-            waiting.retain(|id| self.unanswered(id));
-            if let Some(p) = self.peers.get_mut(&live.peer) {
-                p.waiting = waiting;
-            }
-        }
+        let (peer, net) = (live.peer, live.net);
         self.live.insert(id, live);
+        Table::enter(&mut self.peers, peer, id, &self.live);
+        Table::enter(&mut self.nets, net, id, &self.live);
         self.order.push_back(id);
         if self.order.len() > 2 * self.live.len() + 64 {
-            let mut order = std::mem::take(&mut self.order);
-            order.retain(|id| self.unanswered(id));
-            self.order = order;
+            let live = &self.live;
+            self.order.retain(|id| Table::unanswered(live, id));
+        }
+    }
+
+    /// Counts session `id` (already in `live`) for `key`'s address or
+    /// network, rebuilding the key's waiting list when it has grown to
+    /// twice its live sessions.
+    fn enter(map: &mut HashMap<IpAddr, Peer>, key: IpAddr, id: Id, live: &HashMap<Id, Live>) {
+        let p = map.entry(key).or_default();
+        p.live += 1;
+        p.waiting.push_back(id);
+        if p.waiting.len() > 2 * p.live + 8 {
+            p.waiting.retain(|id| Table::unanswered(live, id));
         }
     }
 
     /// Takes a session out of the table (the one place that does, so its
-    /// address's count stays exact).
+    /// address's and network's counts stay exact).
     fn remove(&mut self, id: &Id) -> Option<Live> {
         let l = self.live.remove(id)?;
-        if let Some(p) = self.peers.get_mut(&l.peer) {
-            p.live -= 1;
-            if p.live == 0 {
-                self.peers.remove(&l.peer);
+        for (map, key) in [(&mut self.peers, l.peer), (&mut self.nets, l.net)] {
+            if let Some(p) = map.get_mut(&key) {
+                p.live -= 1;
+                if p.live == 0 {
+                    map.remove(&key);
+                }
             }
         }
         Some(l)
@@ -188,7 +208,7 @@ impl Table {
     /// before it (answered or ended) out for good.
     fn first_waiting(live: &HashMap<Id, Live>, ids: &mut VecDeque<Id>) -> Option<Id> {
         while let Some(id) = ids.pop_front() {
-            if live.get(&id).is_some_and(|l| !l.shared.answered.get()) {
+            if Table::unanswered(live, &id) {
                 return Some(id);
             }
         }
@@ -204,6 +224,8 @@ enum Room {
     Full,
     /// No: this address holds its share, all answered.
     PeerFull,
+    /// No: this address's network holds its share, all answered.
+    NetFull,
 }
 
 /// The running app, shared by its connections, sessions and reaper.
@@ -305,6 +327,23 @@ impl AppInner {
                 );
                 return decided(busy(&why, 60));
             }
+            Room::NetFull => {
+                Stats::add(&self.stats.refused);
+                let why = format!(
+                    "Too many sessions are open from your network (the addresses that share \
+                     yours but its last {} bits): it has {} here, all in use. \
+                     A place frees up when one of them finishes or stays idle for {}; \
+                     please try again later.",
+                    if peer.to_canonical().is_ipv4() {
+                        32 - u32::from(self.config.networks.v4.min(32))
+                    } else {
+                        128 - u32::from(self.config.networks.v6.min(128))
+                    },
+                    self.config.max_sessions_per_network,
+                    minutes(self.config.idle_timeout),
+                );
+                return decided(busy(&why, 60));
+            }
         };
         if let Some(l) = victim {
             Stats::add(&self.stats.evicted);
@@ -354,6 +393,7 @@ impl AppInner {
                 shared: shared.clone(),
                 coro,
                 peer,
+                net: self.config.networks.network(peer),
             },
         );
         Stats::add(&self.stats.started);
@@ -405,8 +445,10 @@ impl AppInner {
 
     /// Decides whether a session for `peer` may start, and which session
     /// to evict for it: past the address's share, that address's oldest
-    /// session that never answered; in a full table, the oldest session
-    /// that never answered. O(1) amortised (see the module docs).
+    /// session that never answered; past its network's share, the
+    /// network's oldest session that never answered; in a full table, the
+    /// oldest session that never answered. O(1) amortised (see the module
+    /// docs).
     fn make_room(&self, peer: IpAddr) -> Room {
         let mut guard = self.table.borrow_mut();
         let t = &mut *guard;
@@ -417,6 +459,15 @@ impl AppInner {
             return match Table::first_waiting(&t.live, &mut p.waiting) {
                 Some(id) => Room::Yes(t.remove(&id)),
                 None => Room::PeerFull,
+            };
+        }
+        let per_net = self.config.max_sessions_per_network.max(1);
+        if let Some(n) = t.nets.get_mut(&self.config.networks.network(peer))
+            && n.live >= per_net
+        {
+            return match Table::first_waiting(&t.live, &mut n.waiting) {
+                Some(id) => Room::Yes(t.remove(&id)),
+                None => Room::NetFull,
             };
         }
         if t.live.len() < self.config.max_sessions {
@@ -669,8 +720,8 @@ mod tests {
         assert_eq!(t.live.len(), 0);
         // Compacted at each start, when one session was live.
         assert!(t.order.len() <= 66, "{} ids in order", t.order.len());
-        // Addresses without a live session are not kept.
-        assert!(t.peers.is_empty());
+        // Addresses and networks without a live session are not kept.
+        assert!(t.peers.is_empty() && t.nets.is_empty());
         drop(t);
         a.expire_all();
     }

@@ -31,7 +31,7 @@ use crate::app::{AppInner, Decision, busy};
 use crate::form;
 use crate::id::Id;
 use crate::page;
-use crate::push::PushStream;
+use crate::push::{Backlog, PushStream};
 use crate::session::{HitKind, Outcome, Reply, Shared};
 
 /// The session cookie's name.
@@ -47,6 +47,8 @@ img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none
 pub(crate) enum Body {
     Full(Option<Bytes>),
     Push(PushStream),
+    /// A long poll's events, sent from the session's ring.
+    Events(Backlog),
 }
 
 impl http_body::Body for Body {
@@ -60,6 +62,7 @@ impl http_body::Body for Body {
         match self.get_mut() {
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Push(p) => p.poll_frame(cx).map(|f| f.map(Ok)),
+            Body::Events(b) => Poll::Ready(b.next_event().map(|e| Ok(Frame::data(e)))),
         }
     }
 
@@ -71,7 +74,7 @@ impl http_body::Body for Body {
         match self {
             Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Body::Full(None) => SizeHint::with_exact(0),
-            Body::Push(_) => SizeHint::default(),
+            Body::Push(_) | Body::Events(_) => SizeHint::default(),
         }
     }
 }
@@ -284,13 +287,10 @@ fn poll<B>(app: &AppInner, sid: Option<Id>, req: &Request<B>) -> Response<Body> 
     };
     let mut waited = false;
     loop {
-        let signal = {
-            let push = shared.push.borrow();
-            if let Some((text, _)) = push.since(cursor) {
-                return typed(Body::Full(Some(text)), "text/event-stream", "no-store");
-            }
-            push.signal.clone()
-        };
+        if let Some(events) = Backlog::after(&shared.push, cursor) {
+            return typed(Body::Events(events), "text/event-stream", "no-store");
+        }
+        let signal = shared.push.borrow().signal.clone();
         if shared.outcome.get() != Outcome::Running {
             return empty(StatusCode::NO_CONTENT);
         }

@@ -75,7 +75,12 @@
 //!   displaces only sessions like its own. One client address holds at
 //!   most [`App::max_sessions_per_peer`] sessions (past it, its own oldest
 //!   unanswered one goes) and [`App::max_connections_per_peer`]
-//!   connections; a session at most [`App::max_push_streams`] push streams
+//!   connections; one client network (IPv4 /24, IPv6 /64:
+//!   [`App::network_prefixes`]) at most [`App::max_sessions_per_network`]
+//!   sessions and [`App::max_connections_per_network`] connections, so an
+//!   attacker spread over many addresses of one network cannot take every
+//!   slot (behind a reverse proxy every client has the proxy's address:
+//!   lift these caps there); a session at most [`App::max_push_streams`] push streams
 //!   and as many long polls. Bodies over [`App::max_body`] get 413 (read
 //!   into one buffer of that size as they arrive), bodies still arriving
 //!   after [`App::body_timeout`] 408, heads over
@@ -107,6 +112,7 @@ mod form;
 pub mod html;
 mod http;
 mod id;
+mod network;
 mod page;
 mod push;
 mod server;

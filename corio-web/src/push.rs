@@ -170,24 +170,39 @@ impl PushState {
         let at = usize::try_from(cursor + 1 - oldest).ok()?;
         self.ring.get(at).map(|(n, ev)| (ev.clone(), *n))
     }
+}
 
-    /// The events after `cursor` in event-stream form (one buffer, for a
-    /// long poll's answer; at most the ring's bytes), and the new cursor;
-    /// `None` when there are none. A cursor older than the ring is answered
-    /// with a `reload` event.
-    pub(crate) fn since(&self, cursor: u64) -> Option<(Bytes, u64)> {
-        if cursor >= self.last {
+/// A long poll's answer: the events after its cursor, up to the last one
+/// pushed when it was asked, each sent from the ring itself (no copy is
+/// made, however many polls ask for the whole ring). A ring that moves
+/// past the cursor meanwhile ends it with a `reload` event.
+pub(crate) struct Backlog {
+    log: Weak<RefCell<PushState>>,
+    cursor: u64,
+    until: u64,
+}
+
+impl Backlog {
+    /// The events after `cursor`; `None` when there are none yet.
+    pub(crate) fn after(log: &Rc<RefCell<PushState>>, cursor: u64) -> Option<Backlog> {
+        let until = log.borrow().last;
+        (cursor < until).then(|| Backlog {
+            log: Rc::downgrade(log),
+            cursor,
+            until,
+        })
+    }
+
+    /// The next event to send; `None` at the end.
+    pub(crate) fn next_event(&mut self) -> Option<Bytes> {
+        if self.cursor >= self.until {
             return None;
         }
-        let oldest = self.ring.front().map_or(self.last + 1, |(n, _)| *n);
-        if cursor + 1 < oldest {
-            return Some((reload(self.last), self.last));
-        }
-        let mut out = Vec::new();
-        for (_, ev) in self.ring.iter().filter(|(n, _)| *n > cursor) {
-            out.extend_from_slice(ev);
-        }
-        Some((Bytes::from(out), self.last))
+        let log = self.log.upgrade()?;
+        let (event, n) = log.borrow().next_after(self.cursor)?;
+        // A `reload` is numbered the last event: it ends the answer.
+        self.cursor = n;
+        Some(event)
     }
 }
 
@@ -451,6 +466,37 @@ mod tests {
         let (b, _) = push.next_after(0).unwrap();
         assert_eq!(a.as_ptr(), b.as_ptr());
         assert_eq!(a.as_ptr(), push.ring[0].1.as_ptr());
+    }
+
+    #[test]
+    fn long_polls_send_the_ring_itself_and_stop_at_the_last_event() {
+        let s = shared(limits());
+        let p = Pusher::new(Rc::downgrade(&s));
+        assert!(Backlog::after(&s, 0).is_none());
+        for i in 0..3 {
+            p.append("t", crate::Html::from(format!("e{i}")));
+        }
+        let mut b = Backlog::after(&s, 1).unwrap();
+        p.append("t", crate::Html::from("later"));
+        let sent: Vec<Bytes> = std::iter::from_fn(|| b.next_event()).collect();
+        // Events 2 and 3, not the one pushed after the poll was answered;
+        // each the ring's own bytes.
+        assert_eq!(sent.len(), 2);
+        let push = s.borrow();
+        assert_eq!(sent[0].as_ptr(), push.ring[1].1.as_ptr());
+        assert_eq!(sent[1].as_ptr(), push.ring[2].1.as_ptr());
+        drop(push);
+        // A ring that moved past the cursor: a reload ends it.
+        let mut b = Backlog::after(&s, 0).unwrap();
+        for _ in 0..50 {
+            p.append("t", crate::Html::from("x".repeat(90)));
+        }
+        assert!(
+            b.next_event()
+                .unwrap()
+                .starts_with(b"id: 54\nevent: reload")
+        );
+        assert!(b.next_event().is_none());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use corio::{Coro, CoroId, JoinHandle};
 use hyper::service::service_fn;
 
 use crate::app::{AppInner, Config};
+use crate::network::{Counts, Prefixes};
 use crate::session::Session;
 use crate::stats::Stats;
 
@@ -149,6 +150,65 @@ impl App {
         /// six to a server). Behind a reverse proxy every client has the
         /// proxy's address: lift it there (`usize::MAX`).
         max_connections_per_peer: usize, "128"
+    );
+    /// How client addresses are grouped into networks for
+    /// [`max_sessions_per_network`](App::max_sessions_per_network) and
+    /// [`max_connections_per_network`](App::max_connections_per_network):
+    /// by their first `v4` bits (IPv4; an IPv4-mapped IPv6 address counts
+    /// as its IPv4 address) or first `v6` bits (IPv6). 32 and 128 make each
+    /// address its own network; 0 makes every client one network.
+    ///
+    /// Default: 24 and 64 (a /24, a /64: what one site or host usually
+    /// has).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app = corio_web::App::new(|_s| {}).network_prefixes(16, 48);
+    /// # drop(app);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `v4` is over 32 or `v6` over 128.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    #[track_caller]
+    pub fn network_prefixes(mut self, v4: u8, v6: u8) -> App {
+        assert!(
+            v4 <= 32 && v6 <= 128,
+            "corio_web::App::network_prefixes: /{v4} or /{v6} is longer than an address"
+        );
+        self.config.networks = Prefixes { v4, v6 };
+        self
+    }
+
+    setting!(
+        /// How many live sessions one client network may hold: IPv4
+        /// addresses that share their first 24 bits, IPv6 ones that share
+        /// their first 64 (see [`network_prefixes`](App::network_prefixes)).
+        /// Past it, a new session from the network evicts the network's
+        /// oldest session that never answered (if all of them answered, the
+        /// new one gets 503): a flood spread over many addresses of one
+        /// network stays within the network's share. Loopback counts too
+        /// (127.0.0.0/24 is one network): under a reverse proxy on the same
+        /// host — or any proxy — every client has the proxy's address, so
+        /// lift this and the per-address caps there (`usize::MAX`) and cap
+        /// per client at the proxy. Users of one office or campus NAT share
+        /// the network's share; raise it when many do.
+        max_sessions_per_network: usize, "5,000 (half of `max_sessions`' default)"
+    );
+    setting!(
+        /// How many connections one client network (as for
+        /// [`max_sessions_per_network`](App::max_sessions_per_network)) may
+        /// have open at once; more are answered 503 and closed at once, so
+        /// many addresses of one network cannot take every connection slot.
+        /// Push streams and long polls are connections and count here. Set
+        /// it below [`max_connections`](App::max_connections) when lowering
+        /// that; behind a proxy lift it (`usize::MAX`).
+        max_connections_per_network: usize, "512 (half of `max_connections`' default)"
     );
     setting!(
         /// How many push streams (`/_push`), and how many long polls
@@ -458,8 +518,8 @@ struct Server {
     slots: Rc<Semaphore>,
     /// Open connections' coros (cancelled at shutdown).
     conns: Conns,
-    /// Open connections per client address.
-    peers: Peers,
+    /// Open connections per client address and network.
+    places: Rc<RefCell<Places>>,
 }
 
 impl Server {
@@ -469,7 +529,9 @@ impl Server {
         http.builder()
             .max_buf_size(config.max_header_bytes.max(8192))
             .header_read_timeout(Duration::from_secs(30));
-        http.body_timeout(Some(config.body_timeout));
+        // The app answers a late body 408 itself at `body_timeout`; the
+        // connection's own cut is the backstop, a second later.
+        http.body_timeout(config.body_timeout.checked_add(Duration::from_secs(1)));
         let slots = Rc::new(Semaphore::new(
             config.max_connections.try_into().unwrap_or(isize::MAX),
         ));
@@ -478,7 +540,7 @@ impl Server {
             http,
             slots,
             conns: Rc::new(RefCell::new(HashMap::new())),
-            peers: Rc::new(RefCell::new(HashMap::new())),
+            places: Rc::new(RefCell::new(Places::default())),
         }
     }
 
@@ -516,11 +578,7 @@ impl Server {
                 }
                 Err(e) => return Err(e),
             };
-            let Some(place) = PeerPlace::take(
-                &self.peers,
-                peer.ip(),
-                self.app.config.max_connections_per_peer,
-            ) else {
+            let Some(place) = PeerPlace::take(&self.places, peer.ip(), &self.app.config) else {
                 refuse(&stream);
                 continue;
             };
@@ -555,35 +613,37 @@ impl Drop for Slot {
     }
 }
 
-/// Open connections per client address (addresses with none are not
-/// kept).
-type Peers = Rc<RefCell<HashMap<IpAddr, usize>>>;
+/// Open connections per client address and per client network.
+#[derive(Default)]
+struct Places {
+    peers: Counts,
+    nets: Counts,
+}
 
-/// A connection's place under `max_connections_per_peer`, given back on
-/// drop.
-struct PeerPlace(Peers, IpAddr);
+/// A connection's place under `max_connections_per_peer` and
+/// `max_connections_per_network`, given back on drop.
+struct PeerPlace(Rc<RefCell<Places>>, IpAddr, IpAddr);
 
 impl PeerPlace {
-    fn take(peers: &Peers, ip: IpAddr, max: usize) -> Option<PeerPlace> {
-        let mut p = peers.borrow_mut();
-        let n = p.entry(ip).or_insert(0);
-        if *n >= max {
+    fn take(places: &Rc<RefCell<Places>>, ip: IpAddr, config: &Config) -> Option<PeerPlace> {
+        let net = config.networks.network(ip);
+        let mut p = places.borrow_mut();
+        if !p.peers.take(ip, config.max_connections_per_peer) {
             return None;
         }
-        *n += 1;
-        Some(PeerPlace(peers.clone(), ip))
+        if !p.nets.take(net, config.max_connections_per_network) {
+            p.peers.give(ip);
+            return None;
+        }
+        Some(PeerPlace(places.clone(), ip, net))
     }
 }
 
 impl Drop for PeerPlace {
     fn drop(&mut self) {
         let mut p = self.0.borrow_mut();
-        if let Some(n) = p.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                p.remove(&self.1);
-            }
-        }
+        p.peers.give(self.1);
+        p.nets.give(self.2);
     }
 }
 

@@ -4,7 +4,7 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::time::Duration;
 
 use corio_web::{App, Session, form, html};
@@ -312,4 +312,138 @@ fn connections_beyond_an_address_share_get_503_at_once() {
         b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
     );
     assert!(ok.starts_with("HTTP/1.1 303 "), "{ok:?}");
+}
+
+/// Sends raw bytes from address `from`; what the server answers before
+/// closing.
+fn raw_from(from: Ipv4Addr, app: &InProcess, request: &[u8]) -> String {
+    let mut c = connect_from(from, app);
+    c.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn connect_from(from: Ipv4Addr, app: &InProcess) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddrV4::new(from, 0).into()).unwrap();
+    s.connect(&app.addr.into()).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+fn header<'a>(rsp: &'a str, name: &str) -> Option<&'a str> {
+    rsp.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A new session from `from` that answers its first page; the status of
+/// the start (303, or 503 if refused).
+fn answered_session(from: Ipv4Addr, app: &InProcess) -> (u16, String) {
+    let start = raw_from(
+        from,
+        app,
+        b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    let status: u16 = start[9..12].parse().unwrap();
+    if status != 303 {
+        return (status, start);
+    }
+    let cookie = header(&start, "set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let page = header(&start, "location").unwrap();
+    let answer = raw_from(
+        from,
+        app,
+        format!(
+            "POST {page} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncookie: {cookie}\r\n\
+             content-type: application/x-www-form-urlencoded\r\ncontent-length: 3\r\n\r\nx=1"
+        )
+        .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 303 "), "{answer:?}");
+    (303, start)
+}
+
+/// An attacker spread over many addresses of one network (127.0.1.x), an
+/// honest user elsewhere (127.0.0.1).
+fn attacker(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 1, i)
+}
+
+#[test]
+fn a_network_of_many_addresses_holds_only_its_share_of_sessions() {
+    let app = InProcess::start(|| {
+        App::new(echo)
+            .max_sessions(40)
+            .max_sessions_per_peer(5)
+            .max_sessions_per_network(10)
+    });
+    // 20 addresses of one /24, 5 answered sessions each: without the
+    // network's share they would fill the table, all answered, and every
+    // newcomer would be refused.
+    let mut refused = Vec::new();
+    for i in 1..=20 {
+        for _ in 0..5 {
+            let (status, rsp) = answered_session(attacker(i), &app);
+            if status != 303 {
+                assert_eq!(status, 503, "{rsp:?}");
+                refused.push(rsp);
+            }
+        }
+    }
+    assert_eq!(app.stats.sessions(), 10);
+    assert_eq!(refused.len(), 90);
+    assert!(refused[0].contains("from your network"), "{}", refused[0]);
+    assert_eq!(header(&refused[0], "retry-after"), Some("60"));
+    // The honest user gets sessions.
+    for _ in 0..3 {
+        assert_eq!(answered_session(Ipv4Addr::LOCALHOST, &app).0, 303);
+    }
+}
+
+#[test]
+fn a_network_of_many_addresses_holds_only_its_share_of_connections() {
+    let app = InProcess::start(|| {
+        App::new(echo)
+            .max_connections(30)
+            .max_connections_per_peer(4)
+            .max_connections_per_network(10)
+    });
+    // 4 idle connections from each of 20 addresses of one /24: without the
+    // network's share they would take all 30 places, and the accept loop
+    // would take nobody else's until one closed.
+    let held: Vec<TcpStream> = (1..=20)
+        .flat_map(|i| (0..4).map(move |_| i))
+        .map(|i| connect_from(attacker(i), &app))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let over = raw_from(attacker(21), &app, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert!(over.starts_with("HTTP/1.1 503 "), "{over:?}");
+    // Most of the held ones were answered 503 and closed.
+    let closed = held
+        .iter()
+        .filter(|c| {
+            c.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut b = [0u8; 12];
+            matches!((&**c).read(&mut b), Ok(12) if &b == b"HTTP/1.1 503")
+        })
+        .count();
+    assert_eq!(closed, 70);
+    let t = std::time::Instant::now();
+    let ok = raw_from(
+        Ipv4Addr::LOCALHOST,
+        &app,
+        b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(ok.starts_with("HTTP/1.1 303 "), "{ok:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    drop(held);
 }

@@ -29,7 +29,9 @@ thread_local! {
 }
 
 /// `/` says hello; `/sleep/MS` blocks in `corio::sleep`; `/panic` panics;
-/// `/tokio` awaits tokio's timer (no runtime); `/echo` echoes the body.
+/// `/tokio` awaits tokio's timer (no runtime); `/echo` echoes the body;
+/// `/count` counts it (or says `cut`); `/late/MS` reads it, then awaits a
+/// timer; `/await/MS` awaits a timer without reading it.
 async fn app(req: Request<Incoming>) -> Result<Rsp, Infallible> {
     let path = req.uri().path().to_owned();
     let body = if let Some(ms) = path.strip_prefix("/sleep/") {
@@ -45,6 +47,21 @@ async fn app(req: Request<Incoming>) -> Result<Rsp, Infallible> {
     } else if path == "/echo" {
         let b = req.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8_lossy(&b).into_owned()
+    } else if path == "/count" {
+        match req.into_body().collect().await {
+            Ok(b) => format!("{} bytes", b.to_bytes().len()),
+            Err(_) => "cut".into(),
+        }
+    } else if let Some(ms) = path.strip_prefix("/late/") {
+        // Reads the body, then waits without blocking: hyper polls the
+        // connection meanwhile.
+        let b = req.into_body().collect().await.unwrap().to_bytes();
+        corio::compat::Sleep::new(Duration::from_millis(ms.parse().unwrap())).await;
+        format!("{} bytes, late", b.len())
+    } else if let Some(ms) = path.strip_prefix("/await/") {
+        // Does not read the body; waits without blocking.
+        corio::compat::Sleep::new(Duration::from_millis(ms.parse().unwrap())).await;
+        "awaited".into()
     } else {
         "Hello, world!".into()
     };
@@ -139,7 +156,9 @@ fn pipelined_requests_are_answered_in_order() {
 #[test]
 fn a_thousand_blocking_handlers_sleep_at_once_on_one_thread() {
     util::within(LIMIT, "1000 sleepers", || {
-        let http = Http::new();
+        let mut http = Http::new();
+        // All of them from one network (loopback): lift its share.
+        http.max_connections_per_network(usize::MAX);
         let (addr, server) = start(&http);
         let start = Instant::now();
         let clients: Vec<_> = (0..1000)
@@ -329,6 +348,114 @@ fn a_body_trickled_past_the_body_timeout_is_cut_and_a_prompt_one_is_not() {
         let cut = cut.expect("the trickle was never cut");
         assert!(cut >= Duration::from_millis(300), "cut at {cut:?}");
         assert!(cut < Duration::from_secs(3), "cut only at {cut:?}");
+        server.cancel();
+    });
+}
+
+#[test]
+fn a_body_that_stops_arriving_is_cut_at_the_body_timeout_and_a_slow_handler_is_not() {
+    util::within(LIMIT, "stalled body", || {
+        let mut http = Http::new();
+        http.body_timeout(Some(Duration::from_millis(300)));
+        let (addr, server) = start(&http);
+        // Part of a body, then nothing at all: the connection ends at the
+        // deadline, the body never whole.
+        for stalled in [
+            &b"POST /count HTTP/1.1\r\ncontent-length: 10\r\n\r\nabc"[..],
+            b"POST /count HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel",
+            b"POST /count HTTP/1.1\r\ncontent-length: 10\r\n\r\n",
+        ] {
+            let start = Instant::now();
+            let out = exchange(addr, stalled);
+            let cut = start.elapsed();
+            assert!(!out.contains("bytes"), "{out}");
+            assert!(cut >= Duration::from_millis(300), "cut at {cut:?}");
+            assert!(cut < Duration::from_secs(3), "cut only at {cut:?}: {out}");
+        }
+        // Slow handlers whose bodies are whole are not cut, whether they
+        // read the body first or never.
+        let out = exchange(
+            addr,
+            b"POST /late/900 HTTP/1.1\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+        );
+        assert!(out.ends_with("5 bytes, late"), "{out}");
+        let out = exchange(
+            addr,
+            b"POST /await/900 HTTP/1.1\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+        );
+        assert!(out.ends_with("awaited"), "{out}");
+        // Nor are blocking ones, nor keep-alive requests after a body.
+        let out = exchange(
+            addr,
+            b"POST /sleep/900 HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello\
+              POST /late/500 HTTP/1.1\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+              3\r\nabc\r\n0\r\n\r\n",
+        );
+        assert!(out.contains("slept 900 ms"), "{out}");
+        assert!(out.ends_with("3 bytes, late"), "{out}");
+        server.cancel();
+    });
+}
+
+/// A connection to `addr` from the loopback address `from`.
+fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&std::net::SocketAddrV4::new(from, 0).into())
+        .unwrap();
+    // Loopback: the handshake completes at once, the blocking call does
+    // not wait.
+    s.connect(&addr.into()).unwrap();
+    TcpStream::from_std(s.into()).unwrap()
+}
+
+#[test]
+fn one_network_of_many_addresses_holds_only_its_share_of_connections() {
+    util::within(LIMIT, "network cap", || {
+        let mut http = Http::new();
+        http.max_connections(20).max_connections_per_network(5);
+        let (addr, server) = start(&http);
+        // 4 idle connections from each of 10 addresses of 127.0.1.0/24.
+        let held: Vec<TcpStream> = (1..=10)
+            .flat_map(|i| (0..4).map(move |_| i))
+            .map(|i| connect_from(std::net::Ipv4Addr::new(127, 0, 1, i), addr))
+            .collect();
+        corio::sleep(Duration::from_millis(300));
+        assert_eq!(http.connections(), 5);
+        let refused = held
+            .iter()
+            .filter(|c| {
+                c.set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                let mut b = [0u8; 12];
+                matches!((&**c).read(&mut b), Ok(12) if &b == b"HTTP/1.1 503")
+            })
+            .count();
+        assert_eq!(refused, 35);
+        // Someone from elsewhere is served at once.
+        let out = exchange(addr, b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n");
+        assert!(out.ends_with("Hello, world!"), "{out}");
+        drop(held);
+        corio::sleep(Duration::from_millis(200));
+        assert_eq!(http.connections(), 0);
+        // The handler's cap is the same.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let haddr = l.local_addr().unwrap();
+        let handler = http.handler(service_fn(app));
+        let hserver = corio::spawn(move || corio::net::serve_on(l, handler));
+        let more: Vec<TcpStream> = (0..5)
+            .map(|_| connect_from(std::net::Ipv4Addr::new(127, 0, 1, 200), haddr))
+            .collect();
+        corio::sleep(Duration::from_millis(200));
+        let over = {
+            let mut c = connect_from(std::net::Ipv4Addr::new(127, 0, 1, 201), haddr);
+            c.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+            let mut out = String::new();
+            let _ = c.read_to_string(&mut out);
+            out
+        };
+        assert!(over.starts_with("HTTP/1.1 503 "), "{over}");
+        drop(more);
+        hserver.cancel();
         server.cancel();
     });
 }

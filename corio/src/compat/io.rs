@@ -26,6 +26,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
@@ -34,6 +35,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
+use super::framing::Framing;
+use super::rt::Sleep;
 use crate::JoinHandle;
 use crate::io::reg::{Behaviour, READ, Registration, WRITE, wait_state};
 use crate::net::{Shutdown, TcpStream, UnixStream};
@@ -325,16 +328,21 @@ impl<T: Stream> Io<T> {
     }
 
     /// Reads into hyper's cursor (see [`poll_read_uninit`](Self::poll_read_uninit));
-    /// the bytes read are the cursor's. Returns how many.
+    /// the bytes read are the cursor's, and shown to `seen` first. Returns
+    /// how many.
     fn poll_read_cursor(
         &mut self,
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
+        seen: impl FnOnce(&[u8]),
     ) -> Poll<io::Result<usize>> {
         // SAFETY: only initialised bytes are written into the cursor's
         // unfilled part (read(2) writes bytes).
         let dst = unsafe { buf.as_mut() };
         let n = ready!(self.poll_read_uninit(cx, dst))?;
+        // SAFETY: read(2) initialised the first `n` bytes of `dst` (`n` is
+        // at most its length); they stay borrowed only for the call.
+        seen(unsafe { std::slice::from_raw_parts(dst.as_ptr().cast::<u8>(), n) });
         // SAFETY: read(2) initialised the first `n` bytes.
         unsafe { buf.advance(n) };
         Poll::Ready(Ok(n))
@@ -556,7 +564,7 @@ impl<T: Stream> hyper::rt::Read for Io<T> {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        ready!(self.get_mut().poll_read_cursor(cx, buf))?;
+        ready!(self.get_mut().poll_read_cursor(cx, buf, |_| {}))?;
         Poll::Ready(Ok(()))
     }
 }
@@ -567,14 +575,32 @@ async_write!(hyper::rt::Write, poll_shutdown, is_write_vectored);
 /// what [`Http`](super::Http) serves a connection through.
 ///
 /// `deadline` is set by the service wrapper while a request with a body
-/// is being handled. A read that *brings bytes* after it fails with
-/// `TimedOut`, so a body trickled a byte at a time cannot stretch the
-/// request for ever; waiting with nothing arriving is not cut here (hyper
-/// also waits on the socket while a slow handler works, to see the client
-/// hang up, and that must not fail).
+/// is being handled. Past it, a read that *brings bytes* fails with
+/// `TimedOut` (a body trickled a byte at a time cannot stretch the request
+/// for ever), and so does a read that waits while the stream is inside a
+/// body — as [`Framing`] follows the bytes read — so a body that stops
+/// arriving altogether is cut at its deadline too. A read that waits once
+/// the body is complete is not cut: hyper also reads while a slow handler
+/// works, to see the client hang up, and that must not fail. (hyper reads
+/// a body only while the handler asks for it, so a handler that does not
+/// read its body is never cut either.)
 pub(super) struct Deadlined<T> {
     pub(super) io: Io<T>,
     pub(super) deadline: Rc<Cell<Option<Instant>>>,
+    pub(super) framing: Framing,
+    /// Wakes a read that waits inside a body at its deadline.
+    pub(super) stall: Option<(Instant, Pin<Box<Sleep>>)>,
+}
+
+impl<T> Deadlined<T> {
+    pub(super) fn new(io: Io<T>, deadline: Rc<Cell<Option<Instant>>>) -> Deadlined<T> {
+        Deadlined {
+            io,
+            deadline,
+            framing: Framing::default(),
+            stall: None,
+        }
+    }
 }
 
 impl<T: Stream> hyper::rt::Read for Deadlined<T> {
@@ -584,17 +610,50 @@ impl<T: Stream> hyper::rt::Read for Deadlined<T> {
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let n = ready!(this.io.poll_read_cursor(cx, buf))?;
-        if n > 0 && this.deadline.get().is_some_and(|d| Instant::now() >= d) {
-            // The bytes are in hyper's buffer, but the error ends the
-            // connection before it parses them.
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the request body was still arriving at its deadline",
-            )));
+        let Some(deadline) = this.deadline.get() else {
+            this.stall = None;
+            let framing = &mut this.framing;
+            ready!(this.io.poll_read_cursor(cx, buf, |b| framing.feed(b)))?;
+            return Poll::Ready(Ok(()));
+        };
+        if this.framing.in_body() && Instant::now() >= deadline {
+            return Poll::Ready(Err(stalled()));
         }
-        Poll::Ready(Ok(()))
+        let framing = &mut this.framing;
+        match this.io.poll_read_cursor(cx, buf, |b| framing.feed(b)) {
+            Poll::Ready(Ok(n)) if n > 0 && Instant::now() >= deadline => {
+                // The bytes are in hyper's buffer, but the error ends the
+                // connection before it parses them.
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request body was still arriving at its deadline",
+                )))
+            }
+            Poll::Ready(r) => Poll::Ready(r.map(drop)),
+            Poll::Pending if this.framing.in_body() => {
+                // Waiting for more of the body: wake at the deadline, when
+                // hyper's next read fails.
+                if this.stall.as_ref().is_none_or(|(d, _)| *d != deadline) {
+                    this.stall = Some((deadline, Box::pin(Sleep::until(deadline))));
+                }
+                if let Some((_, sleep)) = this.stall.as_mut()
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Err(stalled()));
+                }
+                Poll::Pending
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
+}
+
+/// A body that stopped arriving before its deadline.
+fn stalled() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the request body stopped arriving before its deadline",
+    )
 }
 
 impl<T: Stream> hyper::rt::Write for Deadlined<T> {

@@ -2,7 +2,9 @@
 //! connection slots, and the body deadline's service wrapper.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -32,6 +34,75 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.up();
+    }
+}
+
+/// The connections open per client network, and the cap on them.
+pub(super) struct Networks {
+    /// Prefix lengths: IPv4, IPv6.
+    pub(super) prefixes: (u8, u8),
+    pub(super) max: usize,
+    open: RefCell<HashMap<IpAddr, usize>>,
+}
+
+impl Networks {
+    pub(super) fn new(prefixes: (u8, u8), max: usize) -> Rc<Networks> {
+        Rc::new(Networks {
+            prefixes,
+            max,
+            open: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// The network `ip` is in: its leading bits (an IPv4-mapped IPv6
+    /// address counts as its IPv4 address).
+    pub(super) fn network(&self, ip: IpAddr) -> IpAddr {
+        let (v4, v6) = self.prefixes;
+        match ip.to_canonical() {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(v4.min(32)))
+                    .unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(v6.min(128)))
+                    .unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+            }
+        }
+    }
+}
+
+/// A connection's place under its network's cap, given back on drop.
+pub(super) struct NetPlace(Rc<Networks>, IpAddr);
+
+impl NetPlace {
+    pub(super) fn try_take(nets: &Rc<Networks>, peer: IpAddr) -> Option<NetPlace> {
+        let net = nets.network(peer);
+        let mut open = nets.open.borrow_mut();
+        let n = open.entry(net).or_insert(0);
+        if *n >= nets.max {
+            if *n == 0 {
+                open.remove(&net);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(NetPlace(nets.clone(), net))
+    }
+}
+
+impl Drop for NetPlace {
+    fn drop(&mut self) {
+        let mut open = self.0.open.borrow_mut();
+        if let Some(n) = open.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.1);
+            }
+        }
     }
 }
 

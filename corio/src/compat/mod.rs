@@ -240,6 +240,7 @@
 //! wait list from the `block_on` frame (no waker clone, allocation or
 //! atomic per wait: see [`Io`]). hyper's own work is the same as on tokio.
 
+mod framing;
 mod io;
 mod limits;
 mod rt;

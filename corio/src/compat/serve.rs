@@ -16,7 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::HttpService;
 
 use super::io::Deadlined;
-use super::limits::{BodyDeadline, Slot, permits, refuse};
+use super::limits::{BodyDeadline, NetPlace, Networks, Slot, permits, refuse};
 use super::track::{ClientGone, Graceful, watch};
 use super::{Io, Stream, Timer};
 use crate::net::{TcpListener, TcpStream};
@@ -26,6 +26,10 @@ use crate::sync::Semaphore;
 const DEFAULT_MAX_HEAD: usize = 16 * 1024;
 /// [`Http::new`]'s cap on open connections.
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// [`Http::new`]'s cap on the connections of one client network.
+const DEFAULT_MAX_PER_NETWORK: usize = 512;
+/// [`Http::new`]'s client networks: IPv4 /24, IPv6 /64.
+const DEFAULT_PREFIXES: (u8, u8) = (24, 64);
 /// [`Http::new`]'s deadline for a request body.
 const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`Http::new`]'s write timeout for the streams it accepts.
@@ -52,15 +56,21 @@ const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// |---|---|---|
 /// | request head (line and headers) | 16 KiB, else `431` | `builder().max_buf_size(n)` (at least 8 KiB) |
 /// | time to send a request head | 30 s, else the connection closes | `builder().header_read_timeout(t)` |
-/// | time to send a request body | 30 s from its head; a read bringing body bytes later closes the connection | [`body_timeout`](Http::body_timeout) |
+/// | time to send a request body | 30 s from its head; past it, a body still arriving — or stalled, not arriving at all — closes the connection | [`body_timeout`](Http::body_timeout) |
 /// | a client that stops reading | its connection closes after 30 s without progress | [`write_timeout`](Http::write_timeout) |
 /// | open connections | 1,024: [`serve`](Http::serve) accepts no more until one closes; [`handler`](Http::handler) answers more with `503` and closes them | [`max_connections`](Http::max_connections) |
+/// | open connections from one client network (IPv4 /24, IPv6 /64) | 512: more are answered `503` and closed at once | [`max_connections_per_network`](Http::max_connections_per_network), [`network_prefixes`](Http::network_prefixes) |
 ///
-/// The body deadline is enforced on the bytes that arrive: a body that
-/// trickles in forever is cut, while a client that sends nothing more is
-/// held until the handler gives up on it (a handler reading a body should
-/// bound its own wait, or set a read timeout on the stream). hyper itself
-/// reads no more than `max_buf_size` ahead of what the handler consumed.
+/// The body deadline cuts a body that trickles in for ever and one that
+/// stops arriving: past it, a read that brings more of the body fails, and
+/// so does one that waits while the bytes read so far end inside a
+/// `Content-Length` or chunked body. A handler that is merely slow is not
+/// cut: once its request's body is whole the deadline no longer applies,
+/// and a handler that does not read its body is not made to wait for it
+/// (hyper reads a body only as the handler asks for it). Requests whose
+/// framing corio does not follow (malformed ones, upgrades) are cut only
+/// when bytes arrive late. hyper itself reads no more than
+/// `max_buf_size` ahead of what the handler consumed.
 ///
 /// Serving: [`serve`](Http::serve) runs an accept loop on a listener;
 /// [`handler`](Http::handler) gives the `Fn(TcpStream)` that
@@ -135,6 +145,8 @@ pub struct Http {
     /// [`handler`](Http::handler) (`max_connections` of them).
     slots: Rc<Semaphore>,
     max_connections: usize,
+    /// Open connections per client network, for `serve` and `handler`.
+    nets: Rc<Networks>,
     body_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
 }
@@ -208,6 +220,7 @@ impl Http {
             }),
             slots: Rc::new(Semaphore::new(permits(DEFAULT_MAX_CONNECTIONS))),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            nets: Networks::new(DEFAULT_PREFIXES, DEFAULT_MAX_PER_NETWORK),
             body_timeout: Some(DEFAULT_BODY_TIMEOUT),
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
         }
@@ -260,11 +273,86 @@ impl Http {
         self.max_connections
     }
 
+    /// Caps the connections open at once from one client network through
+    /// [`serve`](Http::serve) and [`handler`](Http::handler): IPv4
+    /// addresses that share their first 24 bits, IPv6 ones that share
+    /// their first 64 ([`network_prefixes`](Http::network_prefixes)). More
+    /// are answered `503` with `Retry-After: 1` and closed at once, so an
+    /// attacker spread over many addresses of one network cannot take
+    /// every slot of [`max_connections`](Http::max_connections).
+    ///
+    /// Loopback counts too (127.0.0.0/24 is one network). Behind a reverse
+    /// proxy — on the same host or not — every client has the proxy's
+    /// address: lift the cap there (`usize::MAX`) and cap per client at the
+    /// proxy. Clients behind one NAT share their network's share.
+    ///
+    /// Default: 512 (half of `max_connections`' default; set it below
+    /// `max_connections` when lowering that).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut http = corio::compat::Http::new();
+    /// http.max_connections_per_network(64);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    #[track_caller]
+    pub fn max_connections_per_network(&mut self, n: usize) -> &mut Http {
+        assert!(
+            n > 0,
+            "corio::compat::Http::max_connections_per_network: 0 connections"
+        );
+        self.nets = Networks::new(self.nets.prefixes, n);
+        self
+    }
+
+    /// How client addresses are grouped into networks for
+    /// [`max_connections_per_network`](Http::max_connections_per_network):
+    /// by their first `v4` bits (IPv4; an IPv4-mapped IPv6 address counts
+    /// as its IPv4 address) or first `v6` bits (IPv6). 32 and 128 make
+    /// each address its own network (a per-address cap).
+    ///
+    /// Default: 24 and 64.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut http = corio::compat::Http::new();
+    /// http.network_prefixes(32, 128); // a cap per address
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `v4` is over 32 or `v6` over 128.
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    #[track_caller]
+    pub fn network_prefixes(&mut self, v4: u8, v6: u8) -> &mut Http {
+        assert!(
+            v4 <= 32 && v6 <= 128,
+            "corio::compat::Http::network_prefixes: /{v4} or /{v6} is longer than an address"
+        );
+        self.nets = Networks::new((v4, v6), self.nets.max);
+        self
+    }
+
     /// How long after its head a request's body may still be arriving:
     /// once past it, a read that brings more of the body fails and the
     /// connection closes (a body trickled a byte at a time cannot hold a
-    /// connection for ever). `None` turns it off. Requests without a body
-    /// are not affected, nor is a slow handler.
+    /// connection for ever), and so does a read that waits for more of a
+    /// body that has stopped arriving (a stalled body cannot either).
+    /// `None` turns it off. Requests without a body are not affected, nor
+    /// is a slow handler: once the body is whole, or while the handler does
+    /// not read it, nothing is cut.
     ///
     /// Default: 30 s.
     ///
@@ -357,10 +445,7 @@ impl Http {
         let deadline = Rc::new(Cell::new(None));
         let in_flight = Rc::new(Cell::new(None));
         let fd = stream.registration().fd();
-        let io = Deadlined {
-            io: Io::new(stream),
-            deadline: deadline.clone(),
-        };
+        let io = Deadlined::new(Io::new(stream), deadline.clone());
         let service = BodyDeadline {
             inner: RefCell::new(service),
             deadline,
@@ -438,12 +523,24 @@ impl Http {
     {
         let serve = self.serve_fn(service);
         let slots = self.slots.clone();
-        move |stream: TcpStream| match Slot::try_take(&slots) {
-            Some(slot) => {
-                serve(stream);
-                drop(slot);
+        let nets = self.nets.clone();
+        move |stream: TcpStream| {
+            let place = match stream.peer_addr() {
+                Ok(peer) => match NetPlace::try_take(&nets, peer.ip()) {
+                    Some(place) => Some(place),
+                    None => return refuse(stream),
+                },
+                // Not an IP peer (or gone already): no network to count.
+                Err(_) => None,
+            };
+            match Slot::try_take(&slots) {
+                Some(slot) => {
+                    serve(stream);
+                    drop(slot);
+                    drop(place);
+                }
+                None => refuse(stream),
             }
-            None => refuse(stream),
         }
     }
 
@@ -545,11 +642,17 @@ impl Http {
             slots.down();
             let slot = Slot(slots.clone());
             let (stream, peer) = acceptor.accept(&listener)?;
+            let Some(place) = NetPlace::try_take(&self.nets, peer.ip()) else {
+                // Over its network's share: answered at once, the slot back.
+                refuse(stream);
+                continue;
+            };
             let serve = serve.clone();
             let spawned = crate::Builder::new()
                 .name(format!("http {peer}"))
                 .spawn(move || {
                     let _slot = slot;
+                    let _place = place;
                     serve(stream);
                 });
             if let Err(e) = spawned {

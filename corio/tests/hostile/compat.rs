@@ -79,9 +79,11 @@ fn compat_unfinished_heads_hold_at_most_the_head_limit() {
     // Each sends 12 KiB of one header (under the 16 KiB head limit) and
     // never ends it: hyper's read buffer grows to hold it.
     let header = [b"GET / HTTP/1.1\r\nX-Pad: ".as_slice(), &[b'a'; 12 * 1024]].concat();
+    // From four networks (127.0.2-5.x): one network holds at most 512.
     let conns: Vec<TcpStream> = (0..N)
-        .map(|_| {
-            let mut c = TcpStream::connect(t.addr).unwrap();
+        .map(|i| {
+            let from = std::net::Ipv4Addr::new(127, 0, 2 + (i / 250) as u8, 1 + (i % 250) as u8);
+            let mut c = connect_from(from, t.addr);
             c.write_all(&header).unwrap();
             c
         })
@@ -163,4 +165,13 @@ fn compat_handlers_of_clients_that_went_are_unwound() {
         "RSS {rss0} -> {after} KiB after"
     );
     hello(t.addr);
+}
+
+/// A connection to `addr` from the loopback address `from`.
+fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&std::net::SocketAddrV4::new(from, 0).into())
+        .unwrap();
+    s.connect(&addr.into()).unwrap();
+    s.into()
 }

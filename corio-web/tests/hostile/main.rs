@@ -10,7 +10,10 @@
 //! came back near their baseline after. The figures are printed as
 //! `FIGURES` lines: `cargo test -p corio-web --test hostile -- --nocapture`.
 
+#[path = "../util/mod.rs"]
 mod util;
+
+mod scale;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
