@@ -28,7 +28,7 @@
 //! cargo run -p corio-web --example webchat -- 127.0.0.1:8080 [127.0.0.1:7777]
 //! ```
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::rc::Rc;
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use corio::net::TcpStream;
 use corio::sync::{Channel, Signal};
-use corio_web::{App, Html, Session, form, html};
+use corio_web::{App, Event, Html, Session, form, html};
 
 /// Lines the room remembers for newcomers.
 const BACKLOG: usize = 50;
@@ -58,9 +58,18 @@ struct Line {
     id: u64,
     who: String,
     text: String,
+    /// The push event, made by the first member that sends it and shared
+    /// by every member's push log (one copy for the room, not one each).
+    event: OnceCell<Event>,
 }
 
 impl Line {
+    fn event(&self) -> Event {
+        self.event
+            .get_or_init(|| Event::append("log", self.html()))
+            .clone()
+    }
+
     fn html(&self) -> Html {
         if self.who.is_empty() {
             html!("<li id=m{} class=event>{}</li>", self.id, self.text)
@@ -106,6 +115,7 @@ impl Room {
             id,
             who: clip(who),
             text: clip(text),
+            event: OnceCell::new(),
         });
         let mut backlog = self.backlog.borrow_mut();
         if backlog.len() == BACKLOG {
@@ -225,7 +235,7 @@ fn member(s: &mut Session, room: &Rc<Room>) {
     // cancelled with the session.
     let _forwarder = s.spawn(move || {
         while let Some(line) = lines.get() {
-            push.append("log", line.html());
+            push.send(&line.event());
         }
     });
     loop {

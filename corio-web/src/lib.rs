@@ -65,7 +65,8 @@
 //!   server-sent events (a long poll when asked for); see the [`push`
 //!   protocol](Pusher). [`Session::spawn`] starts helper coros (say, one
 //!   that waits on a chat room's channel and pushes each line) that end
-//!   with the session.
+//!   with the session. An [`Event`] made once and [sent](Pusher::send) to
+//!   many sessions is one copy that all their push logs share.
 //! - **Expiry and limits.** A session idle longer than
 //!   [`App::idle_timeout`] (or older than [`App::absolute_timeout`]) is
 //!   expired: its coro is cancelled, so the dialogue's `Drop`s run. At
@@ -121,7 +122,7 @@ mod stats;
 
 pub use form::{Answer, FieldError};
 pub use html::Html;
-pub use push::Pusher;
+pub use push::{Event, Pusher};
 pub use server::{App, AppHandle};
 pub use session::Session;
 pub use stats::Stats;

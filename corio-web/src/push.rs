@@ -46,9 +46,13 @@ pub(crate) struct PushLimits {
 /// One session's push log.
 ///
 /// # Invariants
-/// - `ring` is the only copy of an event: a stream hands out clones of its
-///   `Bytes` (a reference count), one event per frame.
-/// - `bytes` is the sum of the lengths of `ring`'s events.
+/// - `ring` holds each event's body once (shared with every other session
+///   the same [`Event`] was sent to): a stream hands out clones of its
+///   `Bytes` (a reference count), one event per two frames (its `id:` line,
+///   then the body).
+/// - `bytes` is the sum of the lengths of `ring`'s events, each counted
+///   in full (with its `id:` line) even where another ring shares it, so a
+///   session's share is bounded whatever the others hold.
 /// - `streams` has an entry for each open [`PushStream`] of the session,
 ///   and only for those (a stream removes its own when dropped); at most
 ///   `limits.listeners` of them.
@@ -61,7 +65,8 @@ pub(crate) struct PushState {
     live: bool,
     /// The number of the last event pushed (0: none yet).
     last: u64,
-    /// The last events, oldest first, each already in event-stream form.
+    /// The last events, oldest first, each already in event-stream form
+    /// but for its `id:` line.
     ring: VecDeque<(u64, Bytes)>,
     bytes: usize,
     limits: PushLimits,
@@ -104,25 +109,19 @@ impl PushState {
         self.limits.listeners
     }
 
-    fn push(&mut self, event: &str, target: &str, data: &str) {
+    fn push(&mut self, event: &Event) {
         self.last += 1;
-        let mut text = format!("id: {}\nevent: {event}\ndata: {target}\n", self.last);
-        // A data field may not hold a line break: one `data:` line per line
-        // (the browser joins them with "\n").
-        for line in data.split('\n') {
-            let _ = writeln!(text, "data: {}", line.trim_end_matches('\r'));
-        }
-        text.push('\n');
+        let size = counted(&event.0);
         while !self.ring.is_empty()
             && (self.ring.len() >= self.limits.events
-                || self.bytes.saturating_add(text.len()) > self.limits.bytes)
+                || self.bytes.saturating_add(size) > self.limits.bytes)
         {
             if let Some((_, old)) = self.ring.pop_front() {
-                self.bytes -= old.len();
+                self.bytes -= counted(&old);
             }
         }
-        self.bytes += text.len();
-        self.ring.push_back((self.last, Bytes::from(text)));
+        self.bytes += size;
+        self.ring.push_back((self.last, event.0.clone()));
         self.wake();
     }
 
@@ -155,15 +154,16 @@ impl PushState {
         id
     }
 
-    /// The event after `cursor`, and its number; a cursor older than the
-    /// ring gets a `reload` event. `None` when there is none yet.
+    /// The body of the event after `cursor`, and its number; a cursor
+    /// older than the ring gets a `reload` event. `None` when there is none
+    /// yet.
     fn next_after(&self, cursor: u64) -> Option<(Bytes, u64)> {
         if cursor >= self.last {
             return None;
         }
         let oldest = self.ring.front().map_or(self.last + 1, |(n, _)| *n);
         if cursor + 1 < oldest {
-            return Some((reload(self.last), self.last));
+            return Some((Bytes::from_static(RELOAD), self.last));
         }
         // Numbers are consecutive: the event after `cursor` is at a known
         // place in the ring.
@@ -180,6 +180,8 @@ pub(crate) struct Backlog {
     log: Weak<RefCell<PushState>>,
     cursor: u64,
     until: u64,
+    /// The body of the event whose `id:` line was just sent.
+    body: Option<Bytes>,
 }
 
 impl Backlog {
@@ -190,25 +192,114 @@ impl Backlog {
             log: Rc::downgrade(log),
             cursor,
             until,
+            body: None,
         })
     }
 
-    /// The next event to send; `None` at the end.
+    /// The next frame to send (an event's `id:` line, then its body);
+    /// `None` at the end.
     pub(crate) fn next_event(&mut self) -> Option<Bytes> {
+        if let Some(body) = self.body.take() {
+            return Some(body);
+        }
         if self.cursor >= self.until {
             return None;
         }
         let log = self.log.upgrade()?;
-        let (event, n) = log.borrow().next_after(self.cursor)?;
+        let (body, n) = log.borrow().next_after(self.cursor)?;
         // A `reload` is numbered the last event: it ends the answer.
         self.cursor = n;
-        Some(event)
+        self.body = Some(body);
+        Some(id_line(n))
     }
 }
 
-/// A `reload` event numbered `last`.
-fn reload(last: u64) -> Bytes {
-    Bytes::from(format!("id: {last}\nevent: reload\ndata: \n\n"))
+/// A `reload` event's body.
+const RELOAD: &[u8] = b"event: reload\ndata: \n\n";
+
+/// The `id:` line that goes before event `n`'s body.
+fn id_line(n: u64) -> Bytes {
+    Bytes::from(format!("id: {n}\n"))
+}
+
+/// The bytes a ring counts for an event body: the body and the longest
+/// `id:` line.
+fn counted(body: &Bytes) -> usize {
+    body.len() + "id: 18446744073709551615\n".len()
+}
+
+/// An update for open pages, formatted once: [`Pusher::send`] it to any
+/// number of sessions and each of their push logs keeps a reference to the
+/// same bytes (a chat line sent to 10,000 members is one copy, not
+/// 10,000). Cheap to clone.
+///
+/// [`Pusher::append`] and [`Pusher::replace`] make one for a single
+/// session.
+///
+/// # Examples
+///
+/// ```
+/// use corio_web::{Event, Pusher, html};
+///
+/// fn broadcast(members: &[Pusher], who: &str, text: &str) {
+///     let line = Event::append("log", html!("<li><b>{}</b>: {}</li>", who, text));
+///     for m in members {
+///         m.send(&line);
+///     }
+/// }
+/// # broadcast(&[], "a", "b");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Event(Bytes);
+
+impl Event {
+    /// Appends `html` at the end of the element with id `target` (see
+    /// [`Pusher::append`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`Event`].
+    pub fn append(target: &str, html: impl Into<Html>) -> Event {
+        Event::new("append", target, html.into().as_str())
+    }
+
+    /// Replaces the content of the element with id `target` by `html` (see
+    /// [`Pusher::replace`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = corio_web::Event::replace("clock", corio_web::html!("{}", 12));
+    /// # let _ = e;
+    /// ```
+    pub fn replace(target: &str, html: impl Into<Html>) -> Event {
+        Event::new("replace", target, html.into().as_str())
+    }
+
+    /// Tells the open page to reload itself (see [`Pusher::reload`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = corio_web::Event::reload();
+    /// # let _ = e;
+    /// ```
+    pub fn reload() -> Event {
+        Event(Bytes::from_static(RELOAD))
+    }
+
+    fn new(event: &str, target: &str, data: &str) -> Event {
+        // A target is an element id: keep it to one line.
+        let target: String = target.chars().filter(|c| !c.is_control()).collect();
+        let mut text = format!("event: {event}\ndata: {target}\n");
+        // A data field may not hold a line break: one `data:` line per line
+        // (the browser joins them with "\n").
+        for line in data.split('\n') {
+            let _ = writeln!(text, "data: {}", line.trim_end_matches('\r'));
+        }
+        text.push('\n');
+        Event(Bytes::from(text))
+    }
 }
 
 /// Pushes updates to a session's open page. Made by
@@ -259,7 +350,7 @@ impl Pusher {
     ///
     /// Never suspends.
     pub fn append(&self, target: &str, html: impl Into<Html>) -> bool {
-        self.send("append", target, html.into().as_str())
+        self.send(&Event::append(target, html))
     }
 
     /// Replaces the content of the element with id `target` by `html`.
@@ -272,7 +363,7 @@ impl Pusher {
     ///
     /// Never suspends.
     pub fn replace(&self, target: &str, html: impl Into<Html>) -> bool {
-        self.send("replace", target, html.into().as_str())
+        self.send(&Event::replace(target, html))
     }
 
     /// Tells the open page to reload itself.
@@ -291,7 +382,7 @@ impl Pusher {
     ///
     /// Never suspends.
     pub fn reload(&self) -> bool {
-        self.send("reload", "", "")
+        self.send(&Event::reload())
     }
 
     /// Whether the session still runs.
@@ -312,7 +403,18 @@ impl Pusher {
         self.log.upgrade().is_some_and(|l| l.borrow().live)
     }
 
-    fn send(&self, event: &str, target: &str, data: &str) -> bool {
+    /// Sends `event`, made once for any number of sessions: this session's
+    /// log keeps a reference to its bytes, not a copy. `false` once the
+    /// session has ended.
+    ///
+    /// # Examples
+    ///
+    /// See [`Event`].
+    ///
+    /// # Switching
+    ///
+    /// Never suspends.
+    pub fn send(&self, event: &Event) -> bool {
         let Some(log) = self.log.upgrade() else {
             return false;
         };
@@ -320,9 +422,7 @@ impl Pusher {
         if !log.live {
             return false;
         }
-        // A target is an element id: keep it to one line.
-        let target: String = target.chars().filter(|c| !c.is_control()).collect();
-        log.push(event, &target, data);
+        log.push(event);
         true
     }
 }
@@ -334,6 +434,8 @@ pub(crate) struct PushStream {
     /// Its place in the session's `streams`.
     id: u64,
     cursor: u64,
+    /// The body of the event whose `id:` line was just sent.
+    body: Option<Bytes>,
     /// The first frame (`retry:` and a comment) is not sent yet.
     greeted: bool,
     heartbeat: Duration,
@@ -353,6 +455,7 @@ impl PushStream {
             log: Rc::downgrade(log),
             id,
             cursor,
+            body: None,
             greeted: false,
             heartbeat,
             timer,
@@ -383,10 +486,14 @@ impl PushStream {
         if live && !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *slot = Some(cx.waker().clone());
         }
-        if let Some((event, cursor)) = push.next_after(self.cursor) {
+        if let Some(body) = self.body.take() {
+            return Poll::Ready(Some(Frame::data(body)));
+        }
+        if let Some((body, cursor)) = push.next_after(self.cursor) {
             self.cursor = cursor;
             self.tick = None;
-            return Poll::Ready(Some(Frame::data(event)));
+            self.body = Some(body);
+            return Poll::Ready(Some(Frame::data(id_line(cursor))));
         }
         if !push.live {
             return Poll::Ready(None);
@@ -444,15 +551,30 @@ mod tests {
         assert!(push.bytes <= 1000, "{} bytes", push.bytes);
         assert_eq!(
             push.bytes,
-            push.ring.iter().map(|(_, e)| e.len()).sum::<usize>()
+            push.ring.iter().map(|(_, e)| counted(e)).sum::<usize>()
         );
         assert!(push.ring.len() >= 5);
-        // A listener from before the ring gets a reload.
-        assert!(
-            push.next_after(0)
-                .unwrap()
-                .0
-                .starts_with(b"id: 50\nevent: reload")
+        // A listener from before the ring gets a reload, numbered the last.
+        let (body, n) = push.next_after(0).unwrap();
+        assert_eq!((&body[..], n), (RELOAD, 50));
+    }
+
+    #[test]
+    fn one_event_sent_to_many_sessions_is_one_copy() {
+        let logs: Vec<_> = (0..3).map(|_| shared(limits())).collect();
+        let event = Event::append("log", crate::Html::raw("<li>hi</li>"));
+        for l in &logs {
+            assert!(Pusher::new(Rc::downgrade(l)).send(&event));
+        }
+        for l in &logs {
+            let push = l.borrow();
+            assert_eq!(push.ring[0].1.as_ptr(), event.0.as_ptr());
+            // Each session still counts it in full.
+            assert_eq!(push.bytes, counted(&event.0));
+        }
+        assert_eq!(
+            &event.0[..],
+            b"event: append\ndata: log\ndata: <li>hi</li>\n\n"
         );
     }
 
@@ -480,22 +602,21 @@ mod tests {
         p.append("t", crate::Html::from("later"));
         let sent: Vec<Bytes> = std::iter::from_fn(|| b.next_event()).collect();
         // Events 2 and 3, not the one pushed after the poll was answered;
-        // each the ring's own bytes.
-        assert_eq!(sent.len(), 2);
+        // each its id line, then the ring's own bytes.
+        assert_eq!(sent.len(), 4);
         let push = s.borrow();
-        assert_eq!(sent[0].as_ptr(), push.ring[1].1.as_ptr());
-        assert_eq!(sent[1].as_ptr(), push.ring[2].1.as_ptr());
+        assert_eq!(&sent[0][..], b"id: 2\n");
+        assert_eq!(sent[1].as_ptr(), push.ring[1].1.as_ptr());
+        assert_eq!(&sent[2][..], b"id: 3\n");
+        assert_eq!(sent[3].as_ptr(), push.ring[2].1.as_ptr());
         drop(push);
         // A ring that moved past the cursor: a reload ends it.
         let mut b = Backlog::after(&s, 0).unwrap();
         for _ in 0..50 {
             p.append("t", crate::Html::from("x".repeat(90)));
         }
-        assert!(
-            b.next_event()
-                .unwrap()
-                .starts_with(b"id: 54\nevent: reload")
-        );
+        assert_eq!(&b.next_event().unwrap()[..], b"id: 54\n");
+        assert_eq!(&b.next_event().unwrap()[..], RELOAD);
         assert!(b.next_event().is_none());
     }
 
