@@ -8,7 +8,8 @@
 //! `max_sessions` live sessions (when full, the oldest session that never
 //! got an answer is evicted to make room; if every session has answered,
 //! the new one is refused with 503) and as many tombstones (the oldest
-//! goes). One client address holds at most `max_sessions_per_peer` live
+//! goes; an address past `max_sessions_per_peer` tombstones gives up its
+//! own oldest). One client address holds at most `max_sessions_per_peer` live
 //! sessions: past that, its own oldest session that never answered is
 //! evicted (or, if all of its sessions answered, its new one is refused),
 //! so a flood from one address recycles its own sessions and never
@@ -145,7 +146,8 @@ struct Peer {
 #[derive(Default)]
 struct Table {
     live: HashMap<Id, Live>,
-    done: HashMap<Id, Tombstone>,
+    /// Tombstones, each with the address whose session it was (when known).
+    done: HashMap<Id, (Tombstone, Option<IpAddr>)>,
     /// Sessions that had not answered when last looked at, in the order
     /// they started (ids of ended or answered ones are dropped when met):
     /// eviction takes the first that still never answered.
@@ -154,8 +156,13 @@ struct Table {
     peers: HashMap<IpAddr, Peer>,
     /// Each client network with a live session.
     nets: HashMap<IpAddr, Peer>,
-    /// Tombstones in the order they were made.
+    /// Tombstones in the order they were made (ids of tombstones an
+    /// address's own share took out stay until met, or a rebuild).
     done_order: VecDeque<Id>,
+    /// Each address's tombstones, oldest first: past `max_sessions_per_peer`
+    /// an address gives up its own oldest, so a flood of finished dialogues
+    /// never pushes out anybody else's final page.
+    done_peers: HashMap<IpAddr, VecDeque<Id>>,
 }
 
 impl Table {
@@ -202,6 +209,52 @@ impl Table {
             }
         }
         Some(l)
+    }
+
+    /// Takes tombstone `id` out of `done` and of its address's list.
+    fn bury(&mut self, id: &Id) {
+        let Some((_, Some(peer))) = self.done.remove(id) else {
+            return;
+        };
+        if let Some(q) = self.done_peers.get_mut(&peer) {
+            // Tombstones leave oldest first, globally and per address, so
+            // `id` is its address's first; the search is only a safeguard.
+            if q.front() == Some(id) {
+                q.pop_front();
+            } else if let Some(i) = q.iter().position(|x| x == id) {
+                q.remove(i);
+            }
+            if q.is_empty() {
+                self.done_peers.remove(&peer);
+            }
+        }
+    }
+
+    /// Keeps `tomb`, the final page of session `id` started by `peer`,
+    /// within the global cap and `peer`'s share.
+    fn keep(&mut self, id: Id, tomb: Tombstone, peer: Option<IpAddr>, cap: usize, per_peer: usize) {
+        if let Some(peer) = peer
+            && let Some(q) = self.done_peers.get(&peer)
+            && q.len() >= per_peer
+            && let Some(old) = q.front().copied()
+        {
+            self.bury(&old);
+        }
+        while self.done.len() >= cap
+            && let Some(old) = self.done_order.pop_front()
+        {
+            self.bury(&old);
+        }
+        self.done.insert(id, (tomb, peer));
+        self.done_order.push_back(id);
+        if let Some(peer) = peer {
+            self.done_peers.entry(peer).or_default().push_back(id);
+        }
+        // Ids an address's share took out wait in `done_order` until met.
+        if self.done_order.len() > 2 * self.done.len() + 64 {
+            let done = &self.done;
+            self.done_order.retain(|id| done.contains_key(id));
+        }
     }
 
     /// The first session of `ids` that has not answered, taking the ids
@@ -288,7 +341,7 @@ impl AppInner {
                 }
             }
         }
-        let done = sid.and_then(|id| Some(self.table.borrow().done.get(&id)?.reply(key)));
+        let done = sid.and_then(|id| Some(self.table.borrow().done.get(&id)?.0.reply(key)));
         if let Some(Some(reply)) = done {
             return decided(reply);
         }
@@ -504,9 +557,9 @@ impl AppInner {
                 .collect();
             while let Some(id) = t.done_order.front().copied() {
                 match t.done.get(&id) {
-                    Some(d) if now.duration_since(d.ended) < idle => break,
+                    Some((d, _)) if now.duration_since(d.ended) < idle => break,
                     _ => {
-                        t.done.remove(&id);
+                        t.bury(&id);
                         t.done_order.pop_front();
                     }
                 }
@@ -542,6 +595,7 @@ impl AppInner {
             let mut t = self.table.borrow_mut();
             t.done.clear();
             t.done_order.clear();
+            t.done_peers.clear();
             t.order.clear();
             t.peers.clear();
             t.live.drain().map(|(_, l)| l).collect()
@@ -568,20 +622,22 @@ impl AppInner {
     fn ended(&self, shared: &Shared, tomb: Option<Tombstone>) {
         let mut t = self.table.borrow_mut();
         // Only this very session: an evicted one is out of the table already.
+        let mut peer = None;
         if t.live
             .get(&shared.id)
             .is_some_and(|l| std::ptr::eq(Rc::as_ptr(&l.shared), shared))
         {
-            t.remove(&shared.id);
+            peer = t.remove(&shared.id).map(|l| l.peer);
         }
         if let Some(tomb) = tomb {
-            if t.done.len() >= self.config.max_sessions
-                && let Some(old) = t.done_order.pop_front()
-            {
-                t.done.remove(&old);
-            }
-            t.done.insert(shared.id, tomb);
-            t.done_order.push_back(shared.id);
+            let c = &self.config;
+            t.keep(
+                shared.id,
+                tomb,
+                peer,
+                c.max_sessions,
+                c.max_sessions_per_peer.max(1),
+            );
         }
     }
 }
@@ -722,6 +778,39 @@ mod tests {
         assert!(t.order.len() <= 66, "{} ids in order", t.order.len());
         // Addresses and networks without a live session are not kept.
         assert!(t.peers.is_empty() && t.nets.is_empty());
+        drop(t);
+        a.expire_all();
+    }
+
+    #[test]
+    fn a_flood_of_finished_dialogues_keeps_only_its_own_share_of_tombstones() {
+        let a = app(100, 10, Rc::new(|s: &mut Session| s.show("bye")));
+        // A user from elsewhere finished first: their final page is kept.
+        let user = a
+            .dispatch(None, HitKind::Start, peer(1))
+            .new_session
+            .unwrap();
+        for _ in 0..5000 {
+            a.dispatch(None, HitKind::Start, peer(2));
+        }
+        let t = a.table.borrow();
+        assert!(
+            t.done.contains_key(&user),
+            "the other address's final page went"
+        );
+        assert_eq!(t.done.len(), 11);
+        assert_eq!(t.done_peers[&peer(2)].len(), 10);
+        // The ids the flooder's share took out do not pile up.
+        assert!(t.done_order.len() <= 2 * 11 + 65, "{}", t.done_order.len());
+        drop(t);
+        // Tombstones still leave at the global cap, oldest first.
+        for i in 0..200 {
+            a.dispatch(None, HitKind::Start, peer(100 + i));
+        }
+        let t = a.table.borrow();
+        assert_eq!(t.done.len(), 100);
+        assert!(!t.done.contains_key(&user));
+        assert!(!t.done_peers.contains_key(&peer(1)) && !t.done_peers.contains_key(&peer(2)));
         drop(t);
         a.expire_all();
     }

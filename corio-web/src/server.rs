@@ -138,7 +138,10 @@ impl App {
         /// session from that address evicts the address's own oldest session
         /// that never answered (if all of them answered, the new one gets 503):
         /// a flood from one address recycles its own sessions and leaves
-        /// everybody else's alone. Users behind one NAT share the address's
+        /// everybody else's alone. The same number caps the address's
+        /// tombstones (the final pages of its finished dialogues, kept for a
+        /// reload): past it the address gives up its own oldest, never
+        /// another's. Users behind one NAT share the address's
         /// share; raise it when many do — and behind a reverse proxy, where
         /// every client has the proxy's address, lift it (`usize::MAX`) and
         /// cap per client at the proxy.
