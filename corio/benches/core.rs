@@ -22,7 +22,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 mod common;
 
-use common::{ROUNDS, per_op, stats};
+use common::{ROUNDS, per_op, per_op_wall, stats};
 
 /// Runs `base` and `subject` alternately (see `common::rounds`) and prints
 /// the row.
@@ -428,7 +428,7 @@ fn bench_select() {
 
 /// `multicore::run` of an empty closure, one after another from one coro.
 fn multicore_round_trip(n: u64) -> f64 {
-    per_op(n, || {
+    per_op_wall(n, || {
         for i in 0..n {
             black_box(corio::multicore::run(move || black_box(i)));
         }
@@ -449,7 +449,7 @@ fn thread_round_trip(n: u64) -> f64 {
             }
         }
     });
-    let t = per_op(n, || {
+    let t = per_op_wall(n, || {
         for i in 0..n {
             jtx.send(Box::new(move || black_box(i))).unwrap();
             black_box(rrx.recv().unwrap());
@@ -473,7 +473,7 @@ fn mpmc_round_trip(n: u64) -> f64 {
             }
         }
     });
-    let t = per_op(n, || {
+    let t = per_op_wall(n, || {
         for i in 0..n {
             ping.put(i).unwrap();
             black_box(pong.get().unwrap());
@@ -497,7 +497,7 @@ fn std_sync_round_trip(n: u64) -> f64 {
             }
         }
     });
-    let t = per_op(n, || {
+    let t = per_op_wall(n, || {
         for i in 0..n {
             ptx.send(i).unwrap();
             black_box(qrx.recv().unwrap());
