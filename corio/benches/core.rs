@@ -75,6 +75,25 @@ fn corio_switch(n: u64, cede: impl Fn() + Copy + 'static) -> f64 {
     })
 }
 
+/// The main coro and one coro ceding to each other `n` times each (the
+/// peer suite's `cede` workload): the main coro's side goes through the
+/// scheduler loop, which runs on its stack.
+fn corio_switch_main(n: u64) -> f64 {
+    let other = corio::spawn(move || {
+        for _ in 0..n {
+            corio::cede();
+        }
+    });
+    corio::cede();
+    let r = per_op(2 * n, || {
+        for _ in 0..n {
+            corio::cede();
+        }
+    });
+    other.join().unwrap();
+    r
+}
+
 /// `cede` inlined into the loop, as a plain call to `corio::cede` is.
 #[inline(always)]
 fn cede_inline() {
@@ -105,6 +124,12 @@ fn bench_cede() {
         "raw corosensei resume+suspend",
         || raw_switch(n, suspend_inline),
         || corio_switch(n, cede_inline),
+    );
+    paired(
+        "cede: main coro and a coro",
+        "raw corosensei resume+suspend",
+        || raw_switch(n, suspend_inline),
+        || corio_switch_main(n),
     );
     paired(
         "cede via a call (typical code)",
