@@ -12,6 +12,9 @@
 //! Timed workloads alternate between the baseline and corio in rounds, so
 //! that a noisy neighbour slows both; the table reports the median and the
 //! minimum of the rounds, and the ratio of the medians.
+//! `CORIO_BENCH_CLOCK=thread` times the rows that run on one thread with
+//! that thread's CPU clock instead of the wall clock (see
+//! `common::per_op`): the way to A/B the scheduler on a busy machine.
 
 use std::hint::black_box;
 use std::process::Command;
