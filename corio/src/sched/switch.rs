@@ -130,7 +130,7 @@ impl Scheduler {
     /// returns when the main coro is picked.
     ///
     /// Inlined into the main coro's blocking paths: one call level less
-    /// (its register saves and restores) is 7–9 % of a switch between the
+    /// (its register saves and restores) is 4–9 % of a switch between the
     /// main coro and another, in every code layout tried (BENCHMARKS.md,
     /// "Switch and code layout").
     #[inline(always)]
