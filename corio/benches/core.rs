@@ -12,6 +12,9 @@
 //! Timed workloads alternate between the baseline and corio in rounds, so
 //! that a noisy neighbour slows both; the table reports the median and the
 //! minimum of the rounds, and the ratio of the medians.
+//! `CORIO_BENCH_CLOCK=thread` times the rows that run on one thread with
+//! that thread's CPU clock instead of the wall clock (see
+//! `common::per_op`): the way to A/B the scheduler on a busy machine.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -22,7 +25,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 mod common;
 
-use common::{ROUNDS, per_op, stats};
+use common::{ROUNDS, per_op, per_op_wall, stats};
 
 /// Runs `base` and `subject` alternately (see `common::rounds`) and prints
 /// the row.
@@ -75,6 +78,25 @@ fn corio_switch(n: u64, cede: impl Fn() + Copy + 'static) -> f64 {
     })
 }
 
+/// The main coro and one coro ceding to each other `n` times each (the
+/// peer suite's `cede` workload): the main coro's side goes through the
+/// scheduler loop, which runs on its stack.
+fn corio_switch_main(n: u64) -> f64 {
+    let other = corio::spawn(move || {
+        for _ in 0..n {
+            corio::cede();
+        }
+    });
+    corio::cede();
+    let r = per_op(2 * n, || {
+        for _ in 0..n {
+            corio::cede();
+        }
+    });
+    other.join().unwrap();
+    r
+}
+
 /// `cede` inlined into the loop, as a plain call to `corio::cede` is.
 #[inline(always)]
 fn cede_inline() {
@@ -105,6 +127,12 @@ fn bench_cede() {
         "raw corosensei resume+suspend",
         || raw_switch(n, suspend_inline),
         || corio_switch(n, cede_inline),
+    );
+    paired(
+        "cede: main coro and a coro",
+        "raw corosensei resume+suspend",
+        || raw_switch(n, suspend_inline),
+        || corio_switch_main(n),
     );
     paired(
         "cede via a call (typical code)",
@@ -428,7 +456,7 @@ fn bench_select() {
 
 /// `multicore::run` of an empty closure, one after another from one coro.
 fn multicore_round_trip(n: u64) -> f64 {
-    per_op(n, || {
+    per_op_wall(n, || {
         for i in 0..n {
             black_box(corio::multicore::run(move || black_box(i)));
         }
@@ -449,7 +477,7 @@ fn thread_round_trip(n: u64) -> f64 {
             }
         }
     });
-    let t = per_op(n, || {
+    let t = per_op_wall(n, || {
         for i in 0..n {
             jtx.send(Box::new(move || black_box(i))).unwrap();
             black_box(rrx.recv().unwrap());
@@ -473,7 +501,7 @@ fn mpmc_round_trip(n: u64) -> f64 {
             }
         }
     });
-    let t = per_op(n, || {
+    let t = per_op_wall(n, || {
         for i in 0..n {
             ping.put(i).unwrap();
             black_box(pong.get().unwrap());
@@ -497,7 +525,7 @@ fn std_sync_round_trip(n: u64) -> f64 {
             }
         }
     });
-    let t = per_op(n, || {
+    let t = per_op_wall(n, || {
         for i in 0..n {
             ptx.send(i).unwrap();
             black_box(qrx.recv().unwrap());

@@ -128,6 +128,12 @@ impl Scheduler {
 
     /// The loop (see the module docs). Runs on the main coro's stack and
     /// returns when the main coro is picked.
+    ///
+    /// Inlined into the main coro's blocking paths: one call level less
+    /// (its register saves and restores) is 4–9 % of a switch between the
+    /// main coro and another, in every code layout tried (BENCHMARKS.md,
+    /// "Switch and code layout").
+    #[inline(always)]
     fn run_loop(&self) {
         let main: *const CoroInner = self.main.as_ptr();
         // `switched_out(&self.main)` does the same, but the loop below

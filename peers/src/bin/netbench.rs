@@ -30,6 +30,14 @@ const CLIENT_CPU: usize = 1;
 const ECHO_CONNS: usize = 50;
 const ECHO_SIZE: usize = 64;
 const WRK_CONNS: usize = 64;
+
+/// wrk's connections for the http workload: [`WRK_CONNS`] unless
+/// `--http-conns` says otherwise (set once, before any run).
+static HTTP_CONNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(WRK_CONNS);
+
+fn http_conns() -> usize {
+    HTTP_CONNS.load(std::sync::atomic::Ordering::Relaxed)
+}
 /// The `sleep` workload: wrk's connections and the path (a handler that
 /// blocks 10 ms per request).
 const SLEEP_CONNS: usize = 256;
@@ -214,7 +222,7 @@ fn usage(msg: &str) -> ! {
     eprintln!("netbench: {msg}");
     eprintln!(
         "usage: netbench [echo] [http] [sleep] [--secs S (5)] [--runs R (5)] [--warmup S (1)] \
-         [--only name,name] [--no-build]"
+         [--only name,name] [--http-conns C (64)] [--no-build]"
     );
     eprintln!(
         "names: {} (or the short names epoll, corio, tokio, may)",
@@ -270,6 +278,14 @@ fn parse_opts() -> Opts {
                     }
                 }
                 o.only = Some(list);
+            }
+            "--http-conns" => {
+                let n: usize = value("--http-conns")
+                    .parse()
+                    .ok()
+                    .filter(|&n| (1..=10_000).contains(&n))
+                    .unwrap_or_else(|| usage("--http-conns takes 1 to 10000 connections"));
+                HTTP_CONNS.store(n, std::sync::atomic::Ordering::Relaxed);
             }
             "--no-build" => o.build = false,
             "-h" | "--help" => usage("help"),
@@ -659,7 +675,7 @@ fn load_command_text(w: Workload, port: u16, secs: u64) -> String {
 fn wrk_load(w: Workload) -> (usize, &'static str) {
     match w {
         Workload::Sleep => (SLEEP_CONNS, SLEEP_PATH),
-        _ => (WRK_CONNS, "/"),
+        _ => (http_conns(), "/"),
     }
 }
 
@@ -1173,7 +1189,10 @@ fn report(
                 "### TCP echo: {ECHO_CONNS} connections, {ECHO_SIZE}-byte ping-pong, one scheduler thread"
             ),
             Workload::Http => {
-                format!("### HTTP hello: keep-alive, `wrk -t1 -c{WRK_CONNS}`, one scheduler thread")
+                format!(
+                    "### HTTP hello: keep-alive, `wrk -t1 -c{}`, one scheduler thread",
+                    http_conns()
+                )
             }
             Workload::Sleep => format!(
                 "### axum, a handler that blocks 10 ms: keep-alive, `wrk -t1 -c{SLEEP_CONNS}` on `GET {SLEEP_PATH}`, one scheduler thread"
