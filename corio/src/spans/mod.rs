@@ -69,9 +69,15 @@
 //!
 //! # Cost
 //!
-//! Without the feature none of this is compiled. With it and no span
-//! entered or enabled, a switch-out tests one atomic (`LevelFilter::current()
-//! == OFF`) and a pointer, a switch-in one pointer. A wait on a resource
+//! Without the feature none of this is compiled. With it, as long as no
+//! subscriber was ever registered in the process, a switch pays nothing:
+//! the scheduler tests one word at each switch-out and switch-in anyway
+//! (time accounting, the monitor), and the feature is one more bit in it,
+//! turned on in every scheduler when a subscriber is registered (see
+//! `gate.rs` for how corio hears of that, soundly, on every thread). With
+//! the bit on and no span entered or enabled, a switch-out tests one
+//! atomic (`LevelFilter::current() == OFF`) and a pointer, a switch-in one
+//! pointer. A wait on a resource
 //! (once the primitive is known to have to wait) and a sleep test one
 //! atomic ([`tasks_wanted`]); a primitive's `Resource` is one more pointer
 //! in it (and `Channel`'s shared block). With a subscriber, each
@@ -111,8 +117,10 @@ use tracing::subscriber::NoSubscriber;
 
 use crate::sched::inner::CoroInner;
 
+mod gate;
 mod resource;
 
+pub(crate) use gate::{scheduler_gone, scheduler_made};
 pub(crate) use resource::{CHANNEL, MUTEX, RWLOCK, Resource, SEMAPHORE, SIGNAL, sleep};
 
 /// A bound on the spans taken off the thread at one switch. Past it the
