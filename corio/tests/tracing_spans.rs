@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1503,4 +1504,48 @@ fn a_default_set_in_a_running_coro_after_others_started_is_followed() {
     .join()
     .unwrap();
     check_late(&cap.take(), 1);
+}
+
+#[test]
+fn sockets_waited_on_are_resources_whose_ops_are_the_waits_for_readiness() {
+    use std::io::{Read, Write};
+    let (seen, (accept_at, read_at, fds)) = capture_with(|| {
+        let l = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = spawn_named("server", move || {
+            let (accept_at, (mut s, _)) = (line!(), l.accept().unwrap());
+            let mut b = [0u8; 4];
+            let (read_at, n) = (line!(), s.read(&mut b).unwrap());
+            assert_eq!(&b[..n], b"ping");
+            let fds = [l.as_raw_fd(), s.as_raw_fd()];
+            (accept_at, read_at, fds)
+        });
+        // The server waits to accept, then to read.
+        corio::cede();
+        let mut c = corio::net::TcpStream::connect(addr).unwrap();
+        corio::sleep(Duration::from_millis(5));
+        c.write_all(b"ping").unwrap();
+        server.join().unwrap()
+    });
+    let file = "corio/tests/tracing_spans.rs";
+    let resources = resources_of(&seen);
+    for r in [
+        format!("TcpListener Net {file}:{accept_at}"),
+        format!("TcpStream Net {file}:{read_at}"),
+    ] {
+        assert!(resources.contains(&r), "no {r} in {resources:?}");
+    }
+    // Each wait an async op polled by the waiting coro, inside its socket's
+    // resource, which says which descriptor it is.
+    let events = &seen.resource_events;
+    for (ty, source, fd) in [
+        ("TcpListener", "TcpListener::accept", fds[0]),
+        ("TcpStream", "TcpStream::readable", fds[1]),
+    ] {
+        for p in polls(ty, source, "poll_read_ready", "server") {
+            assert!(events.contains(&p), "no {p} in {events:#?}");
+        }
+        let state = format!("state_update fd={fd} fd.op=override @ resource:{ty} by server");
+        assert!(events.contains(&state), "no {state} in {events:#?}");
+    }
 }

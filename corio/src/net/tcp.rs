@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, SockRef, Socket, Type};
 
 use super::{ToSocketAddrs, each_addr};
-use crate::io::reg::{Behaviour, READ, Registration, WRITE};
+use crate::io::reg::{Behaviour, READ, Registration, SocketType, WRITE};
 
 /// Connections a listener lets the kernel queue before it accepts them
 /// (capped by `net.core.somaxconn`).
@@ -170,7 +170,11 @@ impl TcpListener {
     }
 
     fn from_mio(io: mio::net::TcpListener) -> io::Result<TcpListener> {
-        let reg = Registration::new(io.as_raw_fd(), mio::Interest::READABLE)?;
+        let reg = Registration::socket(
+            io.as_raw_fd(),
+            mio::Interest::READABLE,
+            SocketType::TcpListener,
+        )?;
         Ok(TcpListener {
             reg,
             how: Rc::default(),
@@ -315,7 +319,11 @@ impl TcpListener {
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         let fd = self.io.as_fd().try_clone_to_owned()?;
         let io = mio::net::TcpListener::from_std(fd.into());
-        let reg = Registration::new(io.as_raw_fd(), mio::Interest::READABLE)?;
+        let reg = Registration::socket(
+            io.as_raw_fd(),
+            mio::Interest::READABLE,
+            SocketType::TcpListener,
+        )?;
         Ok(TcpListener {
             reg,
             how: self.how.clone(),
@@ -442,9 +450,10 @@ impl Iterator for Incoming<'_> {
 
 impl TcpStream {
     fn from_mio(io: mio::net::TcpStream, how: Rc<Behaviour>) -> io::Result<TcpStream> {
-        let reg = Registration::new(
+        let reg = Registration::socket(
             io.as_raw_fd(),
             mio::Interest::READABLE | mio::Interest::WRITABLE,
+            SocketType::TcpStream,
         )?;
         Ok(TcpStream { reg, how, io })
     }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::{ToSocketAddrs, each_addr};
-use crate::io::reg::{Behaviour, READ, Registration, WRITE};
+use crate::io::reg::{Behaviour, READ, Registration, SocketType, WRITE};
 
 /// A UDP socket whose receives (and, rarely, sends) park the coro, not the
 /// thread.
@@ -53,9 +53,10 @@ impl fmt::Debug for UdpSocket {
 
 impl UdpSocket {
     fn from_mio(io: mio::net::UdpSocket, how: Rc<Behaviour>) -> io::Result<UdpSocket> {
-        let reg = Registration::new(
+        let reg = Registration::socket(
             io.as_raw_fd(),
             mio::Interest::READABLE | mio::Interest::WRITABLE,
+            SocketType::UdpSocket,
         )?;
         Ok(UdpSocket { reg, how, io })
     }

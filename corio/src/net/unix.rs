@@ -9,7 +9,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::io::reg::{Behaviour, READ, Registration, WRITE};
+use crate::io::reg::{Behaviour, READ, Registration, SocketType, WRITE};
 
 /// A Unix-domain stream server socket.
 ///
@@ -99,7 +99,11 @@ impl fmt::Debug for UnixStream {
 
 impl UnixListener {
     fn from_mio(io: mio::net::UnixListener, how: Rc<Behaviour>) -> io::Result<UnixListener> {
-        let reg = Registration::new(io.as_raw_fd(), mio::Interest::READABLE)?;
+        let reg = Registration::socket(
+            io.as_raw_fd(),
+            mio::Interest::READABLE,
+            SocketType::UnixListener,
+        )?;
         Ok(UnixListener { reg, how, io })
     }
 
@@ -327,9 +331,10 @@ impl Iterator for UnixIncoming<'_> {
 
 impl UnixStream {
     fn from_mio(io: mio::net::UnixStream, how: Rc<Behaviour>) -> io::Result<UnixStream> {
-        let reg = Registration::new(
+        let reg = Registration::socket(
             io.as_raw_fd(),
             mio::Interest::READABLE | mio::Interest::WRITABLE,
+            SocketType::UnixStream,
         )?;
         Ok(UnixStream { reg, how, io })
     }

@@ -64,8 +64,17 @@
 //!   coro's task: polled once as it starts waiting, once more when it got
 //!   what it waited for. Each [`sleep`](crate::sleep) is a `Sleep` timer
 //!   resource of its own (with its duration), as tokio's `Sleep` future
-//!   is. The send-able primitives (`mpmc`, `Rouse`), sockets and the
-//!   hooks' waits are not resources.
+//!   is. Sockets ([`TcpStream`](crate::net::TcpStream),
+//!   [`TcpListener`](crate::net::TcpListener),
+//!   [`UdpSocket`](crate::net::UdpSocket),
+//!   [`UnixStream`](crate::net::UnixStream),
+//!   [`UnixListener`](crate::net::UnixListener); tokio shows none of its
+//!   own) are resources of the kind `Net`, with their descriptor as
+//!   attribute, and each wait of a blocking call for readiness an async op
+//!   (`TcpStream::readable`, `TcpListener::accept`, ...). The send-able
+//!   primitives (`mpmc`, `Rouse`), other descriptors (pipes, files,
+//!   `compat`'s waits for an async task) and the hooks' waits are not
+//!   resources.
 //!
 //! # Cost
 //!
@@ -121,7 +130,9 @@ mod gate;
 mod resource;
 
 pub(crate) use gate::{scheduler_gone, scheduler_made};
-pub(crate) use resource::{CHANNEL, MUTEX, RWLOCK, Resource, SEMAPHORE, SIGNAL, sleep};
+pub(crate) use resource::{
+    CHANNEL, MUTEX, RWLOCK, Resource, SEMAPHORE, SIGNAL, sleep, socket_wait,
+};
 
 /// A bound on the spans taken off the thread at one switch. Past it the
 /// subscriber is not behaving as a span stack (its current span does not
