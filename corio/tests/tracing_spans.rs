@@ -1549,3 +1549,22 @@ fn sockets_waited_on_are_resources_whose_ops_are_the_waits_for_readiness() {
         assert!(events.contains(&state), "no {state} in {events:#?}");
     }
 }
+
+#[test]
+fn without_any_subscriber_corio_leaves_tracings_level_off() {
+    if !in_fresh_process("without_any_subscriber_corio_leaves_tracings_level_off") {
+        return;
+    }
+    use tracing::level_filters::LevelFilter;
+    // Schedulers made on two threads, coros switching on both: corio
+    // registers its own callsite (and maybe a probe) on the way, which
+    // must leave every `tracing` macro as cheap as it was.
+    let h = corio::spawn(|| corio::cede());
+    corio::cede();
+    h.join().unwrap();
+    corio::thread::spawn(|| corio::spawn(|| corio::cede()).join().unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(LevelFilter::current(), LevelFilter::OFF);
+    assert!(!tracing::enabled!(tracing::Level::ERROR));
+}

@@ -19,12 +19,12 @@
 //!
 //! Subscribers registered before corio's callsite are seen by the level
 //! they asked for (`LevelFilter::current()`) or by being this thread's
-//! default. The callsite is registered when the first scheduler is made,
-//! and then a throw-away dispatcher ([`Probe`]) is registered too: a
-//! registration holds `tracing-core`'s lock on its list of dispatchers
-//! until it has published its level, so after ours any registration that
-//! ran at the same time has either published its level or will see
-//! corio's callsite.
+//! default. The callsite is registered when the first scheduler is made;
+//! if no level is published then, a throw-away dispatcher ([`Probe`]) is
+//! registered too: a registration holds `tracing-core`'s lock on its list
+//! of dispatchers until it has published its level, so after ours any
+//! registration that ran at the same time has either published its level
+//! or will see corio's callsite.
 //!
 //! The bit never turns off: once a subscriber existed, switches take the
 //! feature's checks (see the parent module's *Cost*).
@@ -113,11 +113,12 @@ fn install(bit: u8) {
     QUIET.set(true);
     let loud = Loud;
     callsite::register(&NOTICE);
-    // Waits for a registration running on another thread now (see the
-    // module docs), then puts every callsite's interest back as it was
-    // without the probe.
-    drop(tracing::Dispatch::new(Probe));
-    callsite::rebuild_interest_cache();
+    if LevelFilter::current() == LevelFilter::OFF {
+        // No subscriber wants anything, or one is being registered on
+        // another thread right now and has not published its level yet:
+        // registering the probe waits for that (see the module docs).
+        drop(tracing::Dispatch::new(Probe));
+    }
     drop(loud);
     if LevelFilter::current() != LevelFilter::OFF
         || dispatcher::get_default(|d| !d.is::<NoSubscriber>())
@@ -157,13 +158,24 @@ impl Callsite for Notice {
     }
 }
 
-/// The throw-away subscriber registered once after [`Notice`]: it wants
-/// nothing, and is dropped at once.
+/// The throw-away subscriber registered once after [`Notice`] when no
+/// level was published yet: it wants nothing (its level is `OFF`, so the
+/// maximum level stays what the others make it), and is dropped at once.
+///
+/// Its registration rebuilds every callsite's interest with it included.
+/// Its own answer is "always", which leaves another subscriber's
+/// "always" and "sometimes" as they were, and makes its "never"
+/// "sometimes" (its `enabled` is asked instead, and says no) until the
+/// next registration: only if that subscriber was being registered at
+/// the very moment the first scheduler was made. (No interest rebuild
+/// follows to undo it: with no subscriber, `tracing-core` would ask the
+/// no-op one, which states no level, and raise the maximum level to
+/// TRACE for the whole process.)
 struct Probe;
 
 impl Subscriber for Probe {
     fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
-        Interest::sometimes()
+        Interest::always()
     }
     fn max_level_hint(&self) -> Option<LevelFilter> {
         Some(LevelFilter::OFF)
