@@ -14,6 +14,8 @@
 #   bash bench/tracing_ab.sh            # cede rows, 5 rounds
 #   ROUNDS=9 bash bench/tracing_ab.sh cede spawn
 #   AGAINST=../main-src ROUNDS=9 bash bench/tracing_ab.sh cede
+#
+# KEEP=<dir> keeps each build's raw rows there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-5}
@@ -48,15 +50,18 @@ done
 echo "median over $rounds runs of each build (ns per op, corio side of each row)"
 for side in "${sides[@]}"; do
     echo "-- feature tracing $side"
-    # Rows are "NAME (34 columns) NUMBER ns (min ...) BASELINE ...".
-    cut -c1-34 "$out/$side" | sed 's/ *$//' | sort -u |
+    # Rows are "NAME  NUMBER ns (min ...)  BASELINE NUMBER ns ... ratio R ...".
+    sed -E 's/ {2,}[0-9.]+ ns .*//' "$out/$side" | sort -u |
         while IFS= read -r name; do
-            rows=$(grep -F -- "$name" "$out/$side")
-            v=$(echo "$rows" | cut -c35- | awk '{ print $1 }' | sort -n)
-            r=$(echo "$rows" | sed -E 's/.* ratio +([0-9.]+).*/\1/' | sort -n)
+            rows=$(grep -F -- "$name " "$out/$side")
+            v=$(echo "$rows" | perl -ne 'print "$1\n" if / {2,}([0-9.]+) ns /' | sort -n)
+            r=$(echo "$rows" | grep ' ratio ' | sed -E 's/.* ratio +([0-9.]+).*/\1/' | sort -n)
             k=$(echo "$v" | wc -l)
             mid() { echo "$1" | sed -n "$(((k + 1) / 2))p"; }
-            printf '%-34s %8s ns   ratio to its baseline %s\n' "$name" "$(mid "$v")" "$(mid "$r")"
+            printf '%-36s %8s ns   ratio to its baseline %s\n' "$name" "$(mid "$v")" "$(mid "$r")"
         done
 done
+if [ -n "${KEEP:-}" ]; then # the raw rows, one file per build
+    mkdir -p "$KEEP" && cp "$out"/* "$KEEP"/
+fi
 rm -rf "$out"

@@ -91,13 +91,14 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_reso
     // `spawned NAME LINE` per coro, `ready`, and (from the parked coros,
     // once they run) `waits NAME LINE`, where each one waits.
     let mut spawned = HashMap::new();
-    let (mut ready, mut waits) = (false, HashMap::new());
+    let (mut ready, mut waits, mut socket_at) = (false, HashMap::new(), 0);
     let stdout = server.0.stdout.take().unwrap();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("the server's output");
         let mut w = line.split(' ');
         match w.next() {
             Some("ready") => ready = true,
+            Some("socket") => socket_at = w.next().unwrap().parse::<u32>().unwrap(),
             Some("waits") => {
                 let (name, at) = (w.next().unwrap(), w.next().unwrap());
                 waits.insert(name.to_string(), at.parse::<u32>().unwrap());
@@ -143,11 +144,8 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_reso
         );
     }
     // The TCP connection the reader waits on: a resource of kind `Net`,
-    // whose attribute is its descriptor.
-    let socket = format!(
-        "resource TcpStream Net {demo} {} [fd=",
-        waits["parked-on-socket"]
-    );
+    // located where it was accepted, whose attribute is its descriptor.
+    let socket = format!("resource TcpStream Net {demo} {socket_at} [fd=");
     assert!(
         text.lines()
             .any(|l| l.starts_with(&socket) && l.ends_with(']')),

@@ -1508,17 +1508,18 @@ fn a_default_set_in_a_running_coro_after_others_started_is_followed() {
 
 #[test]
 fn sockets_waited_on_are_resources_whose_ops_are_the_waits_for_readiness() {
+    use corio::net::TcpListener;
     use std::io::{Read, Write};
-    let (seen, (accept_at, read_at, fds)) = capture_with(|| {
-        let l = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (seen, (bind_at, accept_at, fds)) = capture_with(|| {
+        let (bind_at, l) = (line!(), TcpListener::bind("127.0.0.1:0").unwrap());
         let addr = l.local_addr().unwrap();
         let server = spawn_named("server", move || {
             let (accept_at, (mut s, _)) = (line!(), l.accept().unwrap());
             let mut b = [0u8; 4];
-            let (read_at, n) = (line!(), s.read(&mut b).unwrap());
+            let n = s.read(&mut b).unwrap();
             assert_eq!(&b[..n], b"ping");
             let fds = [l.as_raw_fd(), s.as_raw_fd()];
-            (accept_at, read_at, fds)
+            (bind_at, accept_at, fds)
         });
         // The server waits to accept, then to read.
         corio::cede();
@@ -1527,11 +1528,12 @@ fn sockets_waited_on_are_resources_whose_ops_are_the_waits_for_readiness() {
         c.write_all(b"ping").unwrap();
         server.join().unwrap()
     });
+    // Located where they were made: bound, accepted.
     let file = "corio/tests/tracing_spans.rs";
     let resources = resources_of(&seen);
     for r in [
-        format!("TcpListener Net {file}:{accept_at}"),
-        format!("TcpStream Net {file}:{read_at}"),
+        format!("TcpListener Net {file}:{bind_at}"),
+        format!("TcpStream Net {file}:{accept_at}"),
     ] {
         assert!(resources.contains(&r), "no {r} in {resources:?}");
     }

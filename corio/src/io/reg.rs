@@ -73,10 +73,14 @@ pub(crate) struct Registration {
     state: Rc<IoState>,
     token: mio::Token,
     fd: RawFd,
-    /// Feature `tracing`: the socket it is, and its resource once waited
-    /// on.
+    /// Feature `tracing`: the socket it is, where it was made (bound,
+    /// connected, accepted), and its resource once waited on.
     #[cfg(feature = "tracing")]
-    socket: Option<(SocketType, crate::spans::Resource)>,
+    socket: Option<(
+        SocketType,
+        Cell<&'static Location<'static>>,
+        crate::spans::Resource,
+    )>,
 }
 
 impl Registration {
@@ -96,10 +100,11 @@ impl Registration {
         })
     }
 
-    /// [`new`](Registration::new) for a socket of type `socket`: with the
-    /// feature `tracing`, a tokio-console resource whose async ops are the
-    /// blocking calls' waits for readiness (made at the first wait, where
-    /// that wait was called).
+    /// [`new`](Registration::new) for a socket of type `socket`, made by
+    /// the caller: with the feature `tracing`, a tokio-console resource
+    /// located there, whose async ops are the blocking calls' waits for
+    /// readiness (made at the first wait).
+    #[track_caller]
     pub(crate) fn socket(
         fd: RawFd,
         interest: mio::Interest,
@@ -109,11 +114,24 @@ impl Registration {
         let mut reg = Registration::new(fd, interest)?;
         #[cfg(feature = "tracing")]
         {
-            reg.socket = Some((socket, crate::spans::Resource::new()));
+            let at = Cell::new(Location::caller());
+            reg.socket = Some((socket, at, crate::spans::Resource::new()));
         }
         #[cfg(not(feature = "tracing"))]
         let _ = socket;
         Ok(reg)
+    }
+
+    /// The socket was made at `loc` (for constructors whose call chain
+    /// passes a closure, which loses the caller's location).
+    #[inline]
+    pub(crate) fn made_at(&self, loc: &'static Location<'static>) {
+        #[cfg(feature = "tracing")]
+        if let Some((_, at, _)) = &self.socket {
+            at.set(loc);
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = loc;
     }
 
     /// The readiness and wait lists this registration shares with the
@@ -260,10 +278,10 @@ impl Registration {
     #[track_caller]
     pub(crate) fn wait(&self, dir: u8, deadline: Option<Instant>) -> io::Result<()> {
         #[cfg(feature = "tracing")]
-        if let Some((socket, res)) = &self.socket
+        if let Some((socket, at, res)) = &self.socket
             && !self.state.is_ready(dir)
         {
-            let op = crate::spans::socket_wait(res, *socket, self.fd, dir, Location::caller());
+            let op = crate::spans::socket_wait(res, *socket, self.fd, dir, at.get());
             let r = wait_state(&self.state, self.fd, dir, deadline);
             if let (Some(op), Ok(())) = (op, &r) {
                 op.ready(|| {});

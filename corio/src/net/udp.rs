@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -52,6 +53,7 @@ impl fmt::Debug for UdpSocket {
 }
 
 impl UdpSocket {
+    #[track_caller]
     fn from_mio(io: mio::net::UdpSocket, how: Rc<Behaviour>) -> io::Result<UdpSocket> {
         let reg = Registration::socket(
             io.as_raw_fd(),
@@ -79,10 +81,14 @@ impl UdpSocket {
     /// # Switching
     ///
     /// Suspends the current coro only while a host name is resolved.
+    #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        each_addr(addr, |a| {
+        let loc = Location::caller();
+        let s = each_addr(addr, |a| {
             Self::from_mio(mio::net::UdpSocket::bind(*a)?, Rc::default())
-        })
+        })?;
+        s.reg.made_at(loc);
+        Ok(s)
     }
 
     /// Takes a std socket (it is made non-blocking).
@@ -101,6 +107,7 @@ impl UdpSocket {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         socket.set_nonblocking(true)?;
         Self::from_mio(mio::net::UdpSocket::from_std(socket), Rc::default())
@@ -359,6 +366,7 @@ impl UdpSocket {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         let fd = self.io.as_fd().try_clone_to_owned()?;
         let std = std::net::UdpSocket::from(fd);

@@ -98,6 +98,7 @@ impl fmt::Debug for UnixStream {
 }
 
 impl UnixListener {
+    #[track_caller]
     fn from_mio(io: mio::net::UnixListener, how: Rc<Behaviour>) -> io::Result<UnixListener> {
         let reg = Registration::socket(
             io.as_raw_fd(),
@@ -119,6 +120,7 @@ impl UnixListener {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         Self::from_mio(mio::net::UnixListener::bind(path)?, Rc::default())
     }
@@ -142,6 +144,7 @@ impl UnixListener {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
         Self::from_mio(mio::net::UnixListener::from_std(listener), Rc::default())
@@ -259,6 +262,7 @@ impl UnixListener {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         let fd = self.io.as_fd().try_clone_to_owned()?;
         let std = std::os::unix::net::UnixListener::from(fd);
@@ -330,6 +334,7 @@ impl Iterator for UnixIncoming<'_> {
 }
 
 impl UnixStream {
+    #[track_caller]
     fn from_mio(io: mio::net::UnixStream, how: Rc<Behaviour>) -> io::Result<UnixStream> {
         let reg = Registration::socket(
             io.as_raw_fd(),
@@ -398,6 +403,7 @@ impl UnixStream {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = mio::net::UnixStream::pair()?;
         Ok((

@@ -69,8 +69,9 @@
 //!   [`UdpSocket`](crate::net::UdpSocket),
 //!   [`UnixStream`](crate::net::UnixStream),
 //!   [`UnixListener`](crate::net::UnixListener); tokio shows none of its
-//!   own) are resources of the kind `Net`, with their descriptor as
-//!   attribute, and each wait of a blocking call for readiness an async op
+//!   own) are resources of the kind `Net`, located where they were made
+//!   (bound, connected, accepted), with their descriptor as attribute, and
+//!   each wait of a blocking call for readiness an async op
 //!   (`TcpStream::readable`, `TcpListener::accept`, ...). The send-able
 //!   primitives (`mpmc`, `Rouse`), other descriptors (pipes, files,
 //!   `compat`'s waits for an async task) and the hooks' waits are not

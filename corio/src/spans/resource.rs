@@ -103,8 +103,8 @@ kind!(
     UNIX_LISTENER, "tokio::net::corio", "UnixListener", "Net"
 );
 
-/// The running coro waits at `loc` until the socket `fd` (of type
-/// `socket`, whose resource is `res`) is ready for `dir` (a blocking call
+/// The running coro waits until the socket `fd` (of type `socket`, made
+/// at `loc`, whose resource is `res`) is ready for `dir` (a blocking call
 /// would block): an async op named after the socket type and the
 /// direction (`TcpStream::readable`, `TcpListener::accept`), polled as
 /// `poll_read_ready` or `poll_write_ready` (tokio's names for a

@@ -3,7 +3,8 @@
 //! `serve SOCKET`: installs `console-subscriber` (serving on the Unix
 //! socket SOCKET), spawns named coros — two that tick, one parked on a
 //! semaphore, one on a mutex, one in a long sleep, one reading a TCP
-//! connection on which nothing comes — prints `spawned NAME
+//! connection on which nothing comes — prints `socket LINE` (where that
+//! connection was accepted), `spawned NAME
 //! LINE` for each, `waits NAME LINE` (where each parked one waits) and
 //! `ready`, then lives for a minute at most.
 //!
@@ -47,7 +48,7 @@ fn serve(path: &str) {
     // thread's scheduler starts without one).
     let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let client = corio::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (mut conn, _) = listener.accept().unwrap();
+    let (accepted_at, (mut conn, _)) = (line!(), listener.accept().unwrap());
     console_subscriber::ConsoleLayer::builder()
         .server_addr(std::path::Path::new(path))
         .publish_interval(Duration::from_millis(50))
@@ -81,6 +82,7 @@ fn serve(path: &str) {
             }
         });
     }
+    println!("socket {accepted_at}");
     println!("ready");
     std::io::stdout().flush().unwrap();
     corio::sleep(Duration::from_secs(60));
