@@ -513,8 +513,10 @@ impl Scheduler {
         if !opts.suspended {
             self.ready(&c);
         }
+        // A task span only once a subscriber was registered (the bit),
+        // and then only if one wants TRACE spans.
         #[cfg(feature = "tracing")]
-        if crate::spans::tasks_wanted() {
+        if self.extras() & X_SPANS != 0 && crate::spans::tasks_wanted() {
             crate::spans::adopt_main(self.cur());
             let loc = std::panic::Location::caller();
             c.with_extra(|e| crate::spans::task_span(&c, e.and_then(|e| e.desc.as_deref()), loc));

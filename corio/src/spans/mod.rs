@@ -229,8 +229,11 @@ impl CoroSpans {
 
     /// Forgets everything (a recycled control block). Spans of a coro that
     /// is being reused were released when it ended.
+    #[inline]
     pub(crate) fn reset(&self) {
-        drop(self.0.take());
+        if !self.is_empty() {
+            drop(self.0.take());
+        }
     }
 
     /// Whether anything was ever kept for the coro (its task span, or
