@@ -353,13 +353,15 @@
 //! is readied. So the unmodified `console-subscriber` crate, and the
 //! `tokio-console` program reading it, show corio's coros with their
 //! names, spawn locations, busy and idle times and switch counts (the
-//! *Polls* column), and a [`sync::Semaphore`] that coros wait on as a
-//! resource, with their waits. `console-subscriber` refuses to start unless the
+//! *Polls* column), and the primitives (a [`sync::Semaphore`], a
+//! [`sync::Mutex`], ...), sleeps and sockets that coros wait on as
+//! resources, with their waits. `console-subscriber` refuses to start unless the
 //! program is built with `RUSTFLAGS="--cfg console_without_tokio_unstable"`
 //! (or `tokio_unstable`); the README shows how to watch the `chat` example.
 //!
-//! Without the feature nothing of this is compiled. With it and no
-//! subscriber, a switch tests one atomic and a pointer. Limits: a
+//! Without the feature nothing of this is compiled. With it, until a
+//! subscriber is registered in the process a switch pays nothing more;
+//! after that, with no span entered, it tests one atomic and a pointer. Limits: a
 //! subscriber that does not track the current span (its `current_span`
 //! says "unknown") cannot be asked what a coro entered, so only the task
 //! span follows the coro; set the subscriber globally, or per thread before

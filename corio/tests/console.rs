@@ -4,10 +4,10 @@
 //! and reads it back with `console-api`'s gRPC client as `tokio-console`
 //! does (the demo's `watch` mode): the coros appear with their names,
 //! spawn locations and switch counts (polls); the coros parked on a
-//! semaphore, on a mutex and in a long sleep are idle, each with its one
-//! waker out; the semaphore and the mutex are resources, and so is each
-//! sleep (a timer, with its duration), each with the parked coro's wait as
-//! its async op.
+//! semaphore, on a mutex, in a long sleep and reading a socket are idle,
+//! each with its one waker out; the semaphore, the mutex and the socket
+//! are resources, and so is each sleep (a timer, with its duration), each
+//! with the parked coro's wait as its async op.
 //!
 //! `console-subscriber` refuses to start unless it was compiled with
 //! `--cfg console_without_tokio_unstable` (or `tokio_unstable`); the demo
@@ -54,7 +54,12 @@ fn demo() -> PathBuf {
 }
 
 /// The demo's coros that park at once and stay parked.
-const PARKED: [&str; 3] = ["parked-on-semaphore", "parked-on-mutex", "sleeper"];
+const PARKED: [&str; 4] = [
+    "parked-on-semaphore",
+    "parked-on-mutex",
+    "sleeper",
+    "parked-on-socket",
+];
 
 /// Kills the server when the test ends, however it ends.
 struct Server(std::process::Child);
@@ -86,13 +91,14 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_reso
     // `spawned NAME LINE` per coro, `ready`, and (from the parked coros,
     // once they run) `waits NAME LINE`, where each one waits.
     let mut spawned = HashMap::new();
-    let (mut ready, mut waits) = (false, HashMap::new());
+    let (mut ready, mut waits, mut socket_at) = (false, HashMap::new(), 0);
     let stdout = server.0.stdout.take().unwrap();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("the server's output");
         let mut w = line.split(' ');
         match w.next() {
             Some("ready") => ready = true,
+            Some("socket") => socket_at = w.next().unwrap().parse::<u32>().unwrap(),
             Some("waits") => {
                 let (name, at) = (w.next().unwrap(), w.next().unwrap());
                 waits.insert(name.to_string(), at.parse::<u32>().unwrap());
@@ -106,7 +112,7 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_reso
             break;
         }
     }
-    assert_eq!(spawned.len(), 5, "{spawned:?}");
+    assert_eq!(spawned.len(), 6, "{spawned:?}");
 
     let out = util::output_within(
         Command::new(&exe).arg("watch").arg(&sock),
@@ -137,7 +143,16 @@ fn console_subscriber_shows_coros_with_names_locations_polls_idle_state_and_reso
             "no `{resource}` in:\n{text}"
         );
     }
+    // The TCP connection the reader waits on: a resource of kind `Net`,
+    // located where it was accepted, whose attribute is its descriptor.
+    let socket = format!("resource TcpStream Net {demo} {socket_at} [fd=");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&socket) && l.ends_with(']')),
+        "no `{socket}N]` in:\n{text}"
+    );
     for op in [
+        "op TcpStream::readable on TcpStream by parked-on-socket",
         "op Semaphore::down on Semaphore by parked-on-semaphore",
         "op Mutex::lock on Mutex by parked-on-mutex",
         "op corio::sleep on Sleep by sleeper",

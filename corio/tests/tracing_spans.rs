@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -1383,4 +1385,188 @@ fn the_main_coro_becomes_a_task_under_the_spans_it_has_entered() {
     // as the main coro runs.
     let (enters, exits) = (seen.task_enters["[main]"], seen.task_exits["[main]"]);
     assert!(enters >= 2 && enters == exits + 1, "{enters} {exits}");
+}
+
+/// Whether this process runs the test `name` itself: the first time, the
+/// test runs again in a process of its own (this binary, that test only)
+/// and passes if it passes there, for tests that need a process in which
+/// no subscriber was ever registered before corio's schedulers started.
+fn in_fresh_process(name: &str) -> bool {
+    const CHILD: &str = "CORIO_TRACING_FRESH_PROCESS";
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} in a process of its own: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+/// Coros `req{t,c}` (`c` in 0..3) of thread `t`, spawned before any
+/// subscriber exists: each switches until `go`, then enters its span,
+/// logs, sleeps and logs again.
+fn late_requests(t: u32, go: &'static AtomicBool) -> Vec<corio::JoinHandle<()>> {
+    (0..3)
+        .map(|c| {
+            corio::spawn(move || {
+                while !go.load(Ordering::SeqCst) {
+                    corio::sleep(Duration::from_micros(100));
+                }
+                let _s = info_span!("req", t, c).entered();
+                info!("t{t}c{c} start");
+                corio::sleep(Duration::from_millis(2));
+                info!("t{t}c{c} end");
+            })
+        })
+        .collect()
+}
+
+/// Every line of [`late_requests`] is in its own coro's span and nobody
+/// else's; the main coros' lines are in none.
+fn check_late(seen: &Seen, threads: u32) {
+    let mut n = 0;
+    for line in &seen.lines {
+        let (path, msg) = line.split_once(": ").unwrap_or(("", line));
+        if msg.starts_with("main") {
+            assert!(!path.contains("req"), "{line}");
+            continue;
+        }
+        let who = msg.split(' ').next().unwrap();
+        let (t, c) = who[1..].split_once('c').unwrap();
+        assert_eq!(path, format!("req{{t={t},c={c}}}"), "{line}");
+        n += 1;
+    }
+    assert_eq!(n, threads * 3 * 2, "{:?}", seen.lines);
+}
+
+#[test]
+fn a_global_subscriber_set_after_the_schedulers_started_is_followed() {
+    if !in_fresh_process("a_global_subscriber_set_after_the_schedulers_started_is_followed") {
+        return;
+    }
+    static GO: AtomicBool = AtomicBool::new(false);
+    // Two threads with schedulers whose coros switch before any
+    // subscriber was registered, in this process.
+    let other = corio::thread::spawn(|| {
+        for h in late_requests(1, &GO) {
+            h.join().unwrap();
+        }
+    });
+    let hs = late_requests(0, &GO);
+    corio::sleep(Duration::from_millis(5));
+    // Then a third thread sets the global default.
+    let cap = Capture::default();
+    let sub = tracing_subscriber::registry().with(cap.clone());
+    std::thread::spawn(move || {
+        tracing::subscriber::set_global_default(sub).unwrap();
+        GO.store(true, Ordering::SeqCst);
+    })
+    .join()
+    .unwrap();
+    corio::cede();
+    info!("main, while they wait");
+    for h in hs {
+        h.join().unwrap();
+    }
+    other.join().unwrap();
+    check_late(&cap.take(), 2);
+}
+
+#[test]
+fn a_default_set_in_a_running_coro_after_others_started_is_followed() {
+    if !in_fresh_process("a_default_set_in_a_running_coro_after_others_started_is_followed") {
+        return;
+    }
+    static GO: AtomicBool = AtomicBool::new(false);
+    let hs = late_requests(0, &GO);
+    corio::sleep(Duration::from_millis(5));
+    let cap = Capture::default();
+    let sub = tracing_subscriber::registry().with(cap.clone());
+    corio::spawn(move || {
+        tracing::subscriber::with_default(sub, || {
+            GO.store(true, Ordering::SeqCst);
+            corio::cede();
+            info!("main, while they wait");
+            for h in hs {
+                h.join().unwrap();
+            }
+        });
+    })
+    .join()
+    .unwrap();
+    check_late(&cap.take(), 1);
+}
+
+#[test]
+fn sockets_waited_on_are_resources_whose_ops_are_the_waits_for_readiness() {
+    use corio::net::TcpListener;
+    use std::io::{Read, Write};
+    let (seen, (bind_at, accept_at, fds)) = capture_with(|| {
+        let (bind_at, l) = (line!(), TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = l.local_addr().unwrap();
+        let server = spawn_named("server", move || {
+            let (accept_at, (mut s, _)) = (line!(), l.accept().unwrap());
+            let mut b = [0u8; 4];
+            let n = s.read(&mut b).unwrap();
+            assert_eq!(&b[..n], b"ping");
+            let fds = [l.as_raw_fd(), s.as_raw_fd()];
+            (bind_at, accept_at, fds)
+        });
+        // The server waits to accept, then to read.
+        corio::cede();
+        let mut c = corio::net::TcpStream::connect(addr).unwrap();
+        corio::sleep(Duration::from_millis(5));
+        c.write_all(b"ping").unwrap();
+        server.join().unwrap()
+    });
+    // Located where they were made: bound, accepted.
+    let file = "corio/tests/tracing_spans.rs";
+    let resources = resources_of(&seen);
+    for r in [
+        format!("TcpListener Net {file}:{bind_at}"),
+        format!("TcpStream Net {file}:{accept_at}"),
+    ] {
+        assert!(resources.contains(&r), "no {r} in {resources:?}");
+    }
+    // Each wait an async op polled by the waiting coro, inside its socket's
+    // resource, which says which descriptor it is.
+    let events = &seen.resource_events;
+    for (ty, source, fd) in [
+        ("TcpListener", "TcpListener::accept", fds[0]),
+        ("TcpStream", "TcpStream::readable", fds[1]),
+    ] {
+        for p in polls(ty, source, "poll_read_ready", "server") {
+            assert!(events.contains(&p), "no {p} in {events:#?}");
+        }
+        let state = format!("state_update fd={fd} fd.op=override @ resource:{ty} by server");
+        assert!(events.contains(&state), "no {state} in {events:#?}");
+    }
+}
+
+#[test]
+fn without_any_subscriber_corio_leaves_tracings_level_off() {
+    if !in_fresh_process("without_any_subscriber_corio_leaves_tracings_level_off") {
+        return;
+    }
+    use tracing::level_filters::LevelFilter;
+    // Schedulers made on two threads, coros switching on both: corio
+    // registers its own callsite (and maybe a probe) on the way, which
+    // must leave every `tracing` macro as cheap as it was.
+    let h = corio::spawn(|| corio::cede());
+    corio::cede();
+    h.join().unwrap();
+    corio::thread::spawn(|| corio::spawn(|| corio::cede()).join().unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(LevelFilter::current(), LevelFilter::OFF);
+    assert!(!tracing::enabled!(tracing::Level::ERROR));
 }

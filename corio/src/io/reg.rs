@@ -55,6 +55,17 @@ impl Behaviour {
     }
 }
 
+/// The socket types that are tokio-console resources (feature `tracing`):
+/// each one's waits for readiness show as async ops of its resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocketType {
+    TcpStream,
+    TcpListener,
+    UdpSocket,
+    UnixStream,
+    UnixListener,
+}
+
 /// One registered descriptor. Must be dropped before the descriptor is
 /// closed (owners declare it first, so it is dropped first).
 #[derive(Debug)]
@@ -62,6 +73,14 @@ pub(crate) struct Registration {
     state: Rc<IoState>,
     token: mio::Token,
     fd: RawFd,
+    /// Feature `tracing`: the socket it is, where it was made (bound,
+    /// connected, accepted), and its resource once waited on.
+    #[cfg(feature = "tracing")]
+    socket: Option<(
+        SocketType,
+        Cell<&'static Location<'static>>,
+        crate::spans::Resource,
+    )>,
 }
 
 impl Registration {
@@ -72,7 +91,47 @@ impl Registration {
     /// refuses `fd` (`EPERM` for regular files and directories).
     pub(crate) fn new(fd: RawFd, interest: mio::Interest) -> io::Result<Registration> {
         let (token, state) = sched().reactor()?.register(fd, interest)?;
-        Ok(Registration { state, token, fd })
+        Ok(Registration {
+            state,
+            token,
+            fd,
+            #[cfg(feature = "tracing")]
+            socket: None,
+        })
+    }
+
+    /// [`new`](Registration::new) for a socket of type `socket`, made by
+    /// the caller: with the feature `tracing`, a tokio-console resource
+    /// located there, whose async ops are the blocking calls' waits for
+    /// readiness (made at the first wait).
+    #[track_caller]
+    pub(crate) fn socket(
+        fd: RawFd,
+        interest: mio::Interest,
+        socket: SocketType,
+    ) -> io::Result<Registration> {
+        #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
+        let mut reg = Registration::new(fd, interest)?;
+        #[cfg(feature = "tracing")]
+        {
+            let at = Cell::new(Location::caller());
+            reg.socket = Some((socket, at, crate::spans::Resource::new()));
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = socket;
+        Ok(reg)
+    }
+
+    /// The socket was made at `loc` (for constructors whose call chain
+    /// passes a closure, which loses the caller's location).
+    #[inline]
+    pub(crate) fn made_at(&self, loc: &'static Location<'static>) {
+        #[cfg(feature = "tracing")]
+        if let Some((_, at, _)) = &self.socket {
+            at.set(loc);
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = loc;
     }
 
     /// The readiness and wait lists this registration shares with the
@@ -218,6 +277,17 @@ impl Registration {
     /// Unwinds if the coro is cancelled, thrown at or timed out meanwhile.
     #[track_caller]
     pub(crate) fn wait(&self, dir: u8, deadline: Option<Instant>) -> io::Result<()> {
+        #[cfg(feature = "tracing")]
+        if let Some((socket, at, res)) = &self.socket
+            && !self.state.is_ready(dir)
+        {
+            let op = crate::spans::socket_wait(res, *socket, self.fd, dir, at.get());
+            let r = wait_state(&self.state, self.fd, dir, deadline);
+            if let (Some(op), Ok(())) = (op, &r) {
+                op.ready(|| {});
+            }
+            return r;
+        }
         wait_state(&self.state, self.fd, dir, deadline)
     }
 }

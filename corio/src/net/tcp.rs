@@ -4,13 +4,14 @@ use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::panic::Location;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockRef, Socket, Type};
 
 use super::{ToSocketAddrs, each_addr};
-use crate::io::reg::{Behaviour, READ, Registration, WRITE};
+use crate::io::reg::{Behaviour, READ, Registration, SocketType, WRITE};
 
 /// Connections a listener lets the kernel queue before it accepts them
 /// (capped by `net.core.somaxconn`).
@@ -124,8 +125,12 @@ impl TcpListener {
     /// # Switching
     ///
     /// Suspends the current coro only while a host name is resolved.
+    #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        each_addr(addr, |a| Self::bind_one(a, false))
+        let loc = Location::caller();
+        let l = each_addr(addr, |a| Self::bind_one(a, false))?;
+        l.reg.made_at(loc);
+        Ok(l)
     }
 
     /// Like [`bind`](TcpListener::bind), with `SO_REUSEPORT`: several
@@ -150,10 +155,15 @@ impl TcpListener {
     /// # Switching
     ///
     /// Suspends the current coro only while a host name is resolved.
+    #[track_caller]
     pub fn bind_reuse_port(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        each_addr(addr, |a| Self::bind_one(a, true))
+        let loc = Location::caller();
+        let l = each_addr(addr, |a| Self::bind_one(a, true))?;
+        l.reg.made_at(loc);
+        Ok(l)
     }
 
+    #[track_caller]
     fn bind_one(addr: &SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
         let socket = Socket::new(
             Domain::for_address(*addr),
@@ -169,8 +179,13 @@ impl TcpListener {
         Self::from_mio(mio::net::TcpListener::from_std(socket.into()))
     }
 
+    #[track_caller]
     fn from_mio(io: mio::net::TcpListener) -> io::Result<TcpListener> {
-        let reg = Registration::new(io.as_raw_fd(), mio::Interest::READABLE)?;
+        let reg = Registration::socket(
+            io.as_raw_fd(),
+            mio::Interest::READABLE,
+            SocketType::TcpListener,
+        )?;
         Ok(TcpListener {
             reg,
             how: Rc::default(),
@@ -194,6 +209,7 @@ impl TcpListener {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         Self::from_mio(mio::net::TcpListener::from_std(listener))
@@ -312,10 +328,15 @@ impl TcpListener {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         let fd = self.io.as_fd().try_clone_to_owned()?;
         let io = mio::net::TcpListener::from_std(fd.into());
-        let reg = Registration::new(io.as_raw_fd(), mio::Interest::READABLE)?;
+        let reg = Registration::socket(
+            io.as_raw_fd(),
+            mio::Interest::READABLE,
+            SocketType::TcpListener,
+        )?;
         Ok(TcpListener {
             reg,
             how: self.how.clone(),
@@ -441,10 +462,12 @@ impl Iterator for Incoming<'_> {
 }
 
 impl TcpStream {
+    #[track_caller]
     fn from_mio(io: mio::net::TcpStream, how: Rc<Behaviour>) -> io::Result<TcpStream> {
-        let reg = Registration::new(
+        let reg = Registration::socket(
             io.as_raw_fd(),
             mio::Interest::READABLE | mio::Interest::WRITABLE,
+            SocketType::TcpStream,
         )?;
         Ok(TcpStream { reg, how, io })
     }
@@ -473,7 +496,13 @@ impl TcpStream {
     /// connection is set up.
     #[track_caller]
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        each_addr(addr, |a| Self::connect_one(a, None))
+        let loc = Location::caller();
+        each_addr(addr, |a| {
+            crate::sched::enter_blocking();
+            let s = Self::from_mio(mio::net::TcpStream::connect(*a)?, Rc::default())?;
+            s.reg.made_at(loc);
+            Self::connected(s, None)
+        })
     }
 
     /// Connects to `addr`, giving up with `TimedOut` after `timeout`.
@@ -513,6 +542,12 @@ impl TcpStream {
     fn connect_one(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
         crate::sched::enter_blocking();
         let s = Self::from_mio(mio::net::TcpStream::connect(*addr)?, Rc::default())?;
+        Self::connected(s, deadline)
+    }
+
+    /// Waits until `s`, just set connecting, is connected (or failed).
+    #[track_caller]
+    fn connected(s: TcpStream, deadline: Option<Instant>) -> io::Result<TcpStream> {
         loop {
             s.reg.wait(WRITE, deadline)?;
             if let Some(e) = s.io.take_error()? {
@@ -549,6 +584,7 @@ impl TcpStream {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
         Self::from_mio(mio::net::TcpStream::from_std(stream), Rc::default())
@@ -666,6 +702,7 @@ impl TcpStream {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         let fd = self.io.as_fd().try_clone_to_owned()?;
         let std = std::net::TcpStream::from(fd);

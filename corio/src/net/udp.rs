@@ -4,11 +4,12 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::{ToSocketAddrs, each_addr};
-use crate::io::reg::{Behaviour, READ, Registration, WRITE};
+use crate::io::reg::{Behaviour, READ, Registration, SocketType, WRITE};
 
 /// A UDP socket whose receives (and, rarely, sends) park the coro, not the
 /// thread.
@@ -52,10 +53,12 @@ impl fmt::Debug for UdpSocket {
 }
 
 impl UdpSocket {
+    #[track_caller]
     fn from_mio(io: mio::net::UdpSocket, how: Rc<Behaviour>) -> io::Result<UdpSocket> {
-        let reg = Registration::new(
+        let reg = Registration::socket(
             io.as_raw_fd(),
             mio::Interest::READABLE | mio::Interest::WRITABLE,
+            SocketType::UdpSocket,
         )?;
         Ok(UdpSocket { reg, how, io })
     }
@@ -78,10 +81,14 @@ impl UdpSocket {
     /// # Switching
     ///
     /// Suspends the current coro only while a host name is resolved.
+    #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        each_addr(addr, |a| {
+        let loc = Location::caller();
+        let s = each_addr(addr, |a| {
             Self::from_mio(mio::net::UdpSocket::bind(*a)?, Rc::default())
-        })
+        })?;
+        s.reg.made_at(loc);
+        Ok(s)
     }
 
     /// Takes a std socket (it is made non-blocking).
@@ -100,6 +107,7 @@ impl UdpSocket {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         socket.set_nonblocking(true)?;
         Self::from_mio(mio::net::UdpSocket::from_std(socket), Rc::default())
@@ -358,6 +366,7 @@ impl UdpSocket {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         let fd = self.io.as_fd().try_clone_to_owned()?;
         let std = std::net::UdpSocket::from(fd);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::io::reg::{Behaviour, READ, Registration, WRITE};
+use crate::io::reg::{Behaviour, READ, Registration, SocketType, WRITE};
 
 /// A Unix-domain stream server socket.
 ///
@@ -98,8 +98,13 @@ impl fmt::Debug for UnixStream {
 }
 
 impl UnixListener {
+    #[track_caller]
     fn from_mio(io: mio::net::UnixListener, how: Rc<Behaviour>) -> io::Result<UnixListener> {
-        let reg = Registration::new(io.as_raw_fd(), mio::Interest::READABLE)?;
+        let reg = Registration::socket(
+            io.as_raw_fd(),
+            mio::Interest::READABLE,
+            SocketType::UnixListener,
+        )?;
         Ok(UnixListener { reg, how, io })
     }
 
@@ -115,6 +120,7 @@ impl UnixListener {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         Self::from_mio(mio::net::UnixListener::bind(path)?, Rc::default())
     }
@@ -138,6 +144,7 @@ impl UnixListener {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
         Self::from_mio(mio::net::UnixListener::from_std(listener), Rc::default())
@@ -255,6 +262,7 @@ impl UnixListener {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         let fd = self.io.as_fd().try_clone_to_owned()?;
         let std = std::os::unix::net::UnixListener::from(fd);
@@ -326,10 +334,12 @@ impl Iterator for UnixIncoming<'_> {
 }
 
 impl UnixStream {
+    #[track_caller]
     fn from_mio(io: mio::net::UnixStream, how: Rc<Behaviour>) -> io::Result<UnixStream> {
-        let reg = Registration::new(
+        let reg = Registration::socket(
             io.as_raw_fd(),
             mio::Interest::READABLE | mio::Interest::WRITABLE,
+            SocketType::UnixStream,
         )?;
         Ok(UnixStream { reg, how, io })
     }
@@ -393,6 +403,7 @@ impl UnixStream {
     /// # Switching
     ///
     /// Never suspends the current coro.
+    #[track_caller]
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = mio::net::UnixStream::pair()?;
         Ok((

@@ -69,7 +69,7 @@ use std::num::NonZeroU64;
 use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, Yielder};
@@ -193,6 +193,8 @@ fn init_slow(p: usize) -> &'static Scheduler {
     let s: &'static Scheduler = Box::leak(Box::new(Scheduler::new()));
     s.ready.init();
     s.all.init();
+    #[cfg(feature = "tracing")]
+    crate::spans::scheduler_made(&s.extras, X_SPANS);
     SCHED.with(|c| c.set(s));
     // Register the destructor that tears the scheduler down at thread exit.
     TEARDOWN.with(|_| ());
@@ -218,6 +220,15 @@ pub(crate) struct SpawnOpts {
     pub(crate) suspended: bool,
 }
 
+/// [`Scheduler::extras`]: per-coro time accounting is on.
+const X_TIMES: u8 = 1 << 0;
+/// [`Scheduler::extras`]: the blocked-scheduler monitor is on.
+const X_WATCH: u8 = 1 << 1;
+/// [`Scheduler::extras`] (feature `tracing`): a `tracing` subscriber was
+/// registered, so spans may be entered in coros (`spans::gate`).
+#[cfg(feature = "tracing")]
+const X_SPANS: u8 = 1 << 2;
+
 /// One thread's scheduler (see the module docs).
 pub(crate) struct Scheduler {
     /// The running coro.
@@ -242,11 +253,14 @@ pub(crate) struct Scheduler {
     looping: Cell<bool>,
     /// Set when the loop found nothing to run during teardown.
     stalled: Cell<bool>,
-    /// Per-coro time accounting (`debug::enable_times`).
-    times: Cell<bool>,
+    /// What a switch must do besides switching, one bit each
+    /// ([`X_TIMES`], [`X_WATCH`], [`X_SPANS`]): tested once at each
+    /// switch-out and once at each switch-in, zero for a bare switch.
+    /// Atomic only because `X_SPANS` is turned on from other threads; the
+    /// switch reads it with a plain (relaxed) load.
+    extras: AtomicU8,
     /// The blocked-scheduler monitor, when on (`debug::monitor`).
     pub(crate) watch: RefCell<Option<Arc<watch::Watch>>>,
-    watching: Cell<bool>,
     stamp: Cell<(Instant, Duration)>,
     /// Control blocks of ended coros, for reuse by `spawn`.
     free: RefCell<Vec<Rc<CoroInner>>>,
@@ -291,9 +305,8 @@ impl Scheduler {
             tearing_down: Cell::new(false),
             looping: Cell::new(false),
             stalled: Cell::new(false),
-            times: Cell::new(false),
+            extras: AtomicU8::new(0),
             watch: RefCell::new(None),
-            watching: Cell::new(false),
             stamp: Cell::new((Instant::now(), Duration::ZERO)),
             free: RefCell::new(Vec::new()),
             stacks: stack::Cache::default(),
@@ -500,8 +513,10 @@ impl Scheduler {
         if !opts.suspended {
             self.ready(&c);
         }
+        // A task span only once a subscriber was registered (the bit),
+        // and then only if one wants TRACE spans.
         #[cfg(feature = "tracing")]
-        if crate::spans::tasks_wanted() {
+        if self.extras() & X_SPANS != 0 && crate::spans::tasks_wanted() {
             crate::spans::adopt_main(self.cur());
             let loc = std::panic::Location::caller();
             c.with_extra(|e| crate::spans::task_span(&c, e.and_then(|e| e.desc.as_deref()), loc));

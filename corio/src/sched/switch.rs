@@ -6,14 +6,17 @@
 use std::io;
 use std::panic::Location;
 use std::ptr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "tracing")]
+use super::X_SPANS;
 use super::inner::{
     ATTN, CANCELLED, CoroInner, HOOKS, MAIN, QUEUED, SUSPENDED, State, THROWN, TIMEDOUT, What,
 };
 use super::{
-    CancelUnwind, POLL_EVERY, SPIN_BEFORE_SLEEP, Scheduler, note_switch_out, reactor,
-    release_owned, timer, unwind, unwinding_now, watch,
+    CancelUnwind, POLL_EVERY, SPIN_BEFORE_SLEEP, Scheduler, X_TIMES, X_WATCH, note_switch_out,
+    reactor, release_owned, timer, unwind, unwinding_now, watch,
 };
 
 /// Clears a flag when dropped.
@@ -136,18 +139,13 @@ impl Scheduler {
     #[inline(always)]
     fn run_loop(&self) {
         let main: *const CoroInner = self.main.as_ptr();
-        // `switched_out(&self.main)` does the same, but the loop below
-        // compiles shorter with this order (callgrind, `work corio cede`:
-        // 0.7% more instructions with `switched_out` here).
-        if self.times.get() {
-            self.charge(&self.main);
-        }
-        if self.watching.get() {
-            self.watch_returned(&self.main);
-        }
+        // `switched_out(&self.main)`, but the main coro's spans are taken
+        // off as the main coro's (it may get its task span here).
         note_switch_out(&self.main);
-        #[cfg(feature = "tracing")]
-        crate::spans::switch_out_main(&self.main);
+        let x = self.extras();
+        if x != 0 {
+            self.switched_out_extras(&self.main, x, true);
+        }
         loop {
             let tick = self.tick.get();
             if tick == 0 {
@@ -199,12 +197,31 @@ impl Scheduler {
     #[inline(always)]
     fn switched_out(&self, c: &CoroInner) {
         note_switch_out(c);
+        let x = self.extras();
+        if x != 0 {
+            self.switched_out_extras(c, x, false);
+        }
+    }
+
+    /// What [`switched_out`](Self::switched_out) does for the bits of
+    /// `x` (`main`: `c` is the main coro).
+    #[cold]
+    #[inline(never)]
+    fn switched_out_extras(&self, c: &CoroInner, x: u8, main: bool) {
         #[cfg(feature = "tracing")]
-        crate::spans::switch_out(c);
-        if self.times.get() {
+        if x & X_SPANS != 0 {
+            if main {
+                crate::spans::switch_out_main(c);
+            } else {
+                crate::spans::switch_out(c);
+            }
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = main;
+        if x & X_TIMES != 0 {
             self.charge(c);
         }
-        if self.watching.get() {
+        if x & X_WATCH != 0 {
             self.watch_returned(c);
         }
     }
@@ -215,12 +232,41 @@ impl Scheduler {
     fn switching_in(&self, c: &CoroInner) {
         self.current.set(c);
         c.switches.set(c.switches.get() + 1);
-        if self.watching.get() {
+        c.panic_in.set(std::thread::panicking());
+        let x = self.extras();
+        if x != 0 {
+            self.switching_in_extras(c, x);
+        }
+    }
+
+    /// What [`switching_in`](Self::switching_in) does for the bits of `x`.
+    #[cold]
+    #[inline(never)]
+    fn switching_in_extras(&self, c: &CoroInner, x: u8) {
+        if x & X_WATCH != 0 {
             self.watch_resumed(c);
         }
-        c.panic_in.set(std::thread::panicking());
         #[cfg(feature = "tracing")]
-        crate::spans::switch_in(c);
+        if x & X_SPANS != 0 {
+            crate::spans::switch_in(c);
+        }
+    }
+
+    /// The [`extras`](Scheduler::extras) word.
+    #[inline(always)]
+    pub(super) fn extras(&self) -> u8 {
+        self.extras.load(Ordering::Relaxed)
+    }
+
+    /// Turns `bit` of the [`extras`](Scheduler::extras) word on or off;
+    /// returns whether it was on.
+    fn set_extra(&self, bit: u8, on: bool) -> bool {
+        let old = if on {
+            self.extras.fetch_or(bit, Ordering::Relaxed)
+        } else {
+            self.extras.fetch_and(!bit, Ordering::Relaxed)
+        };
+        old & bit != 0
     }
 
     /// Nothing is ready: fire due timers, run what other threads queued,
@@ -389,15 +435,15 @@ impl Scheduler {
 
     /// Turns per-coro time accounting on or off; returns the old setting.
     pub(crate) fn enable_times(&self, on: bool) -> bool {
-        if on && !self.times.get() {
+        if on && !self.times_enabled() {
             self.stamp
                 .set((Instant::now(), crate::sys::thread_cpu_time()));
         }
-        self.times.replace(on)
+        self.set_extra(X_TIMES, on)
     }
 
     pub(crate) fn times_enabled(&self) -> bool {
-        self.times.get()
+        self.extras() & X_TIMES != 0
     }
 
     /// Turns the blocked-scheduler monitor on (with a threshold) or off.
@@ -407,11 +453,11 @@ impl Scheduler {
         if let Some(old) = self.watch.borrow_mut().take() {
             old.stop();
         }
-        self.watching.set(false);
+        self.set_extra(X_WATCH, false);
         if let Some(t) = threshold {
             let w = watch::Watch::start(t)?;
             *self.watch.borrow_mut() = Some(w);
-            self.watching.set(true);
+            self.set_extra(X_WATCH, true);
         }
         Ok(())
     }
@@ -546,7 +592,7 @@ impl Scheduler {
     #[cold]
     #[inline(never)]
     fn cede_alone(&self, c: &CoroInner, loc: &'static Location<'static>) {
-        if self.watching.get() {
+        if self.extras() & X_WATCH != 0 {
             // Nobody else wanted the CPU: for the monitor, as good as a
             // switch out and back in here.
             c.where_.set(Some(loc));

@@ -29,6 +29,10 @@ impl Drop for Teardown {
         }
         SCHED.with(|c| c.set(DEAD as *const Scheduler));
         if clean {
+            // Off the list of schedulers that other threads write to before
+            // it is freed (a leaked one may stay).
+            #[cfg(feature = "tracing")]
+            crate::spans::scheduler_gone(&s.extras);
             // SAFETY: the pointer came from `Box::leak` in `init_slow`, the
             // slot now holds DEAD so nobody can reach it any more, and no
             // coro that could still refer to it will ever run again.

@@ -64,14 +64,30 @@
 //!   coro's task: polled once as it starts waiting, once more when it got
 //!   what it waited for. Each [`sleep`](crate::sleep) is a `Sleep` timer
 //!   resource of its own (with its duration), as tokio's `Sleep` future
-//!   is. The send-able primitives (`mpmc`, `Rouse`), sockets and the
-//!   hooks' waits are not resources.
+//!   is. Sockets ([`TcpStream`](crate::net::TcpStream),
+//!   [`TcpListener`](crate::net::TcpListener),
+//!   [`UdpSocket`](crate::net::UdpSocket),
+//!   [`UnixStream`](crate::net::UnixStream),
+//!   [`UnixListener`](crate::net::UnixListener); tokio shows none of its
+//!   own) are resources of the kind `Net`, located where they were made
+//!   (bound, connected, accepted), with their descriptor as attribute, and
+//!   each wait of a blocking call for readiness an async op
+//!   (`TcpStream::readable`, `TcpListener::accept`, ...). The send-able
+//!   primitives (`mpmc`, `Rouse`), other descriptors (pipes, files,
+//!   `compat`'s waits for an async task) and the hooks' waits are not
+//!   resources.
 //!
 //! # Cost
 //!
-//! Without the feature none of this is compiled. With it and no span
-//! entered or enabled, a switch-out tests one atomic (`LevelFilter::current()
-//! == OFF`) and a pointer, a switch-in one pointer. A wait on a resource
+//! Without the feature none of this is compiled. With it, as long as no
+//! subscriber was ever registered in the process, a switch pays nothing:
+//! the scheduler tests one word at each switch-out and switch-in anyway
+//! (time accounting, the monitor), and the feature is one more bit in it,
+//! turned on in every scheduler when a subscriber is registered (see
+//! `gate.rs` for how corio hears of that, soundly, on every thread). With
+//! the bit on and no span entered or enabled, a switch-out tests one
+//! atomic (`LevelFilter::current() == OFF`) and a pointer, a switch-in one
+//! pointer. A wait on a resource
 //! (once the primitive is known to have to wait) and a sleep test one
 //! atomic ([`tasks_wanted`]); a primitive's `Resource` is one more pointer
 //! in it (and `Channel`'s shared block). With a subscriber, each
@@ -111,9 +127,13 @@ use tracing::subscriber::NoSubscriber;
 
 use crate::sched::inner::CoroInner;
 
+mod gate;
 mod resource;
 
-pub(crate) use resource::{CHANNEL, MUTEX, RWLOCK, Resource, SEMAPHORE, SIGNAL, sleep};
+pub(crate) use gate::{scheduler_gone, scheduler_made};
+pub(crate) use resource::{
+    CHANNEL, MUTEX, RWLOCK, Resource, SEMAPHORE, SIGNAL, sleep, socket_wait,
+};
 
 /// A bound on the spans taken off the thread at one switch. Past it the
 /// subscriber is not behaving as a span stack (its current span does not
@@ -209,8 +229,11 @@ impl CoroSpans {
 
     /// Forgets everything (a recycled control block). Spans of a coro that
     /// is being reused were released when it ended.
+    #[inline]
     pub(crate) fn reset(&self) {
-        drop(self.0.take());
+        if !self.is_empty() {
+            drop(self.0.take());
+        }
     }
 
     /// Whether anything was ever kept for the coro (its task span, or

@@ -2,10 +2,13 @@
 //! resources (see the parent module's docs, *Resources*).
 
 use std::cell::OnceCell;
+use std::os::fd::RawFd;
 use std::panic::Location;
 use std::time::Duration;
 
 use tracing::Span;
+
+use crate::io::reg::{READ, SocketType};
 
 use super::{adopt_main, live, tasks_wanted};
 
@@ -78,13 +81,89 @@ kind!(
     SLEEP, "tokio::time::sleep", "Sleep", "timer"
 );
 
+kind!(
+    /// [`TcpStream`](crate::net::TcpStream): tokio does not show its
+    /// sockets; corio's are resources of the kind `Net`.
+    TCP_STREAM, "tokio::net::corio", "TcpStream", "Net"
+);
+kind!(
+    /// [`TcpListener`](crate::net::TcpListener).
+    TCP_LISTENER, "tokio::net::corio", "TcpListener", "Net"
+);
+kind!(
+    /// [`UdpSocket`](crate::net::UdpSocket).
+    UDP_SOCKET, "tokio::net::corio", "UdpSocket", "Net"
+);
+kind!(
+    /// [`UnixStream`](crate::net::UnixStream).
+    UNIX_STREAM, "tokio::net::corio", "UnixStream", "Net"
+);
+kind!(
+    /// [`UnixListener`](crate::net::UnixListener).
+    UNIX_LISTENER, "tokio::net::corio", "UnixListener", "Net"
+);
+
+/// The running coro waits until the socket `fd` (of type `socket`, made
+/// at `loc`, whose resource is `res`) is ready for `dir` (a blocking call
+/// would block): an async op named after the socket type and the
+/// direction (`TcpStream::readable`, `TcpListener::accept`), polled as
+/// `poll_read_ready` or `poll_write_ready` (tokio's names for a
+/// registration's waits). The resource's one attribute is the descriptor
+/// (`fd`). One atomic load without a subscriber.
+#[inline(always)]
+pub(crate) fn socket_wait(
+    res: &Resource,
+    socket: SocketType,
+    fd: RawFd,
+    dir: u8,
+    loc: &'static Location<'static>,
+) -> Option<AsyncOp> {
+    if !tasks_wanted() {
+        return None;
+    }
+    let read = dir == READ;
+    let (kind, source) = match (socket, read) {
+        (SocketType::TcpStream, true) => (&TCP_STREAM, "TcpStream::readable"),
+        (SocketType::TcpStream, false) => (&TCP_STREAM, "TcpStream::writable"),
+        (SocketType::TcpListener, _) => (&TCP_LISTENER, "TcpListener::accept"),
+        (SocketType::UdpSocket, true) => (&UDP_SOCKET, "UdpSocket::readable"),
+        (SocketType::UdpSocket, false) => (&UDP_SOCKET, "UdpSocket::writable"),
+        (SocketType::UnixStream, true) => (&UNIX_STREAM, "UnixStream::readable"),
+        (SocketType::UnixStream, false) => (&UNIX_STREAM, "UnixStream::writable"),
+        (SocketType::UnixListener, _) => (&UNIX_LISTENER, "UnixListener::accept"),
+    };
+    let op_name = if read {
+        "poll_read_ready"
+    } else {
+        "poll_write_ready"
+    };
+    let fd = u64::try_from(fd).unwrap_or(u64::MAX);
+    res.wait_slow(kind, source, op_name, loc, || {
+        tracing::trace!(
+            target: "runtime::resource::state_update",
+            fd,
+            fd.op = "override",
+        );
+    })
+}
+
 /// A primitive's `runtime.resource` span for tokio-console, made the first
 /// time a coro waits on it while a subscriber wants TRACE spans: the
 /// constructors are `const` (no span can be made there), and a primitive
-/// nobody waits on has no waiters to show. Its location is where it was
+/// nobody waits on has no waiters to show (sockets likewise). Its location is where it was
 /// first waited on. A span that came out disabled (this thread has no
 /// subscriber, another one does) is not kept: the next wait tries again.
 pub(crate) struct Resource(OnceCell<Box<Span>>);
+
+impl std::fmt::Debug for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Resource(made)"
+        } else {
+            "Resource(not yet)"
+        })
+    }
+}
 
 impl Resource {
     pub(crate) const fn new() -> Resource {

@@ -2,7 +2,9 @@
 //!
 //! `serve SOCKET`: installs `console-subscriber` (serving on the Unix
 //! socket SOCKET), spawns named coros — two that tick, one parked on a
-//! semaphore, one on a mutex, one in a long sleep — prints `spawned NAME
+//! semaphore, one on a mutex, one in a long sleep, one reading a TCP
+//! connection on which nothing comes — prints `socket LINE` (where that
+//! connection was accepted), `spawned NAME
 //! LINE` for each, `waits NAME LINE` (where each parked one waits) and
 //! `ready`, then lives for a minute at most.
 //!
@@ -16,7 +18,7 @@
 //! TYPE by TASK` per async op.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
@@ -42,6 +44,11 @@ fn spawn_named(name: &str, f: impl FnOnce() + 'static) -> corio::JoinHandle<()> 
 }
 
 fn serve(path: &str) {
+    // A TCP connection, made before there is a subscriber (so this
+    // thread's scheduler starts without one).
+    let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = corio::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (accepted_at, (mut conn, _)) = (line!(), listener.accept().unwrap());
     console_subscriber::ConsoleLayer::builder()
         .server_addr(std::path::Path::new(path))
         .publish_interval(Duration::from_millis(50))
@@ -63,6 +70,11 @@ fn serve(path: &str) {
         println!("waits sleeper {}", line!() + 1);
         corio::sleep(Duration::from_secs(3600));
     });
+    let _reader = spawn_named("parked-on-socket", move || {
+        let _client = client; // open, and silent
+        println!("waits parked-on-socket {}", line!() + 1);
+        let _ = conn.read(&mut [0; 1]);
+    });
     for i in 0..2 {
         let _ticker = spawn_named(&format!("ticker-{i}"), move || {
             loop {
@@ -70,11 +82,20 @@ fn serve(path: &str) {
             }
         });
     }
+    println!("socket {accepted_at}");
     println!("ready");
     std::io::stdout().flush().unwrap();
     corio::sleep(Duration::from_secs(60));
     std::process::exit(0);
 }
+
+/// The coros that park at once and stay parked.
+const PARKED: [&str; 4] = [
+    "parked-on-semaphore",
+    "parked-on-mutex",
+    "sleeper",
+    "parked-on-socket",
+];
 
 #[derive(Default)]
 struct Seen {
@@ -226,12 +247,13 @@ async fn watch(path: String) {
         let ready = ["ticker-0", "ticker-1"]
             .iter()
             .all(|n| named(n).is_some_and(|s| polls(s) >= 5))
-            && ["parked-on-semaphore", "parked-on-mutex", "sleeper"]
+            && PARKED
                 .iter()
                 .all(|n| named(n).is_some_and(|s| s.stats.is_some()))
             && waits_seen("parked-on-semaphore", "Semaphore::down")
             && waits_seen("parked-on-mutex", "Mutex::lock")
             && waits_seen("sleeper", "corio::sleep")
+            && waits_seen("parked-on-socket", "TcpStream::readable")
             && waits_seen("[main]", "corio::sleep");
         if ready {
             break;
