@@ -182,7 +182,7 @@ pub struct Generator<Y, R = (), I = ()> {
     complete: bool,
     /// Feature `tracing`: the spans it had entered when it last yielded.
     #[cfg(feature = "tracing")]
-    spans: crate::spans::GeneratorSpans,
+    spans: crate::sched::spans::GeneratorSpans,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -307,7 +307,7 @@ impl<Y: 'static, R: 'static, I: 'static> Generator<Y, R, I> {
             co,
             complete: false,
             #[cfg(feature = "tracing")]
-            spans: crate::spans::GeneratorSpans::default(),
+            spans: crate::sched::spans::GeneratorSpans::default(),
             _not_send: PhantomData,
         })
     }

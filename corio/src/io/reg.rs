@@ -66,6 +66,25 @@ pub(crate) enum SocketType {
     UnixListener,
 }
 
+#[cfg(feature = "tracing")]
+impl SocketType {
+    /// The console resource kind of a wait for readiness to read (`read`)
+    /// or write, and the wait's name.
+    fn op(self, read: bool) -> (&'static crate::spans::Kind, &'static str) {
+        use crate::spans::{TCP_LISTENER, TCP_STREAM, UDP_SOCKET, UNIX_LISTENER, UNIX_STREAM};
+        match (self, read) {
+            (SocketType::TcpStream, true) => (&TCP_STREAM, "TcpStream::readable"),
+            (SocketType::TcpStream, false) => (&TCP_STREAM, "TcpStream::writable"),
+            (SocketType::TcpListener, _) => (&TCP_LISTENER, "TcpListener::accept"),
+            (SocketType::UdpSocket, true) => (&UDP_SOCKET, "UdpSocket::readable"),
+            (SocketType::UdpSocket, false) => (&UDP_SOCKET, "UdpSocket::writable"),
+            (SocketType::UnixStream, true) => (&UNIX_STREAM, "UnixStream::readable"),
+            (SocketType::UnixStream, false) => (&UNIX_STREAM, "UnixStream::writable"),
+            (SocketType::UnixListener, _) => (&UNIX_LISTENER, "UnixListener::accept"),
+        }
+    }
+}
+
 /// One registered descriptor. Must be dropped before the descriptor is
 /// closed (owners declare it first, so it is dropped first).
 #[derive(Debug)]
@@ -281,7 +300,8 @@ impl Registration {
         if let Some((socket, at, res)) = &self.socket
             && !self.state.is_ready(dir)
         {
-            let op = crate::spans::socket_wait(res, *socket, self.fd, dir, at.get());
+            let read = dir == READ;
+            let op = crate::spans::socket_wait(res, socket.op(read), self.fd, read, at.get());
             let r = wait_state(&self.state, self.fd, dir, deadline);
             if let (Some(op), Ok(())) = (op, &r) {
                 op.ready(|| {});

@@ -250,7 +250,7 @@ impl Scheduler {
         }
         self.complete(v, Outcome::Failed(JoinError::Cancelled));
         #[cfg(feature = "tracing")]
-        crate::spans::ended_unstarted(v);
+        super::spans::ended_unstarted(v);
         // `complete` unlinked it; release the count the list owned.
         // SAFETY: the all-list owned one count, `complete` unlinked it.
         unsafe { release_owned(owned.as_ptr()) };

@@ -257,7 +257,7 @@ pub(crate) struct CoroInner {
     level: Cell<u8>,
     /// Feature `tracing`: its spans while switched out, its task span.
     #[cfg(feature = "tracing")]
-    pub(crate) spans: crate::spans::CoroSpans,
+    pub(crate) spans: super::spans::CoroSpans,
 }
 
 impl CoroInner {
@@ -287,7 +287,7 @@ impl CoroInner {
             flags: Cell::new(0),
             level: Cell::new(level),
             #[cfg(feature = "tracing")]
-            spans: crate::spans::CoroSpans::default(),
+            spans: super::spans::CoroSpans::default(),
         }
     }
 

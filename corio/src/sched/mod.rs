@@ -56,6 +56,8 @@ pub(crate) mod list;
 mod panic_note;
 pub(crate) mod queue;
 pub(crate) mod reactor;
+#[cfg(feature = "tracing")]
+pub(crate) mod spans;
 mod switch;
 mod teardown;
 pub(crate) mod timer;
@@ -194,7 +196,7 @@ fn init_slow(p: usize) -> &'static Scheduler {
     s.ready.init();
     s.all.init();
     #[cfg(feature = "tracing")]
-    crate::spans::scheduler_made(&s.extras, X_SPANS);
+    spans::scheduler_made(&s.extras, X_SPANS);
     SCHED.with(|c| c.set(s));
     // Register the destructor that tears the scheduler down at thread exit.
     TEARDOWN.with(|_| ());
@@ -367,7 +369,7 @@ impl Scheduler {
         }
         #[cfg(feature = "tracing")]
         if c.spans.any() {
-            crate::spans::readied(c);
+            spans::readied(c);
         }
         if c.has(SUSPENDED) {
             return !c.pending.replace(true);
@@ -516,10 +518,10 @@ impl Scheduler {
         // A task span only once a subscriber was registered (the bit),
         // and then only if one wants TRACE spans.
         #[cfg(feature = "tracing")]
-        if self.extras() & X_SPANS != 0 && crate::spans::tasks_wanted() {
-            crate::spans::adopt_main(self.cur());
+        if self.extras() & X_SPANS != 0 && spans::tasks_wanted() {
+            spans::adopt_main(self.cur());
             let loc = std::panic::Location::caller();
-            c.with_extra(|e| crate::spans::task_span(&c, e.and_then(|e| e.desc.as_deref()), loc));
+            c.with_extra(|e| spans::task_span(&c, e.and_then(|e| e.desc.as_deref()), loc));
         }
         Ok(c)
     }

@@ -211,9 +211,9 @@ impl Scheduler {
         #[cfg(feature = "tracing")]
         if x & X_SPANS != 0 {
             if main {
-                crate::spans::switch_out_main(c);
+                super::spans::switch_out_main(c);
             } else {
-                crate::spans::switch_out(c);
+                super::spans::switch_out(c);
             }
         }
         #[cfg(not(feature = "tracing"))]
@@ -248,7 +248,7 @@ impl Scheduler {
         }
         #[cfg(feature = "tracing")]
         if x & X_SPANS != 0 {
-            crate::spans::switch_in(c);
+            super::spans::switch_in(c);
         }
     }
 
@@ -332,7 +332,7 @@ impl Scheduler {
         );
         self.current.set(main);
         #[cfg(feature = "tracing")]
-        crate::spans::switch_in(&self.main);
+        super::spans::switch_in(&self.main);
         drop(looping);
         // The main coro's blocking call unwinds from here: what it waited
         // on may be gone by the time anybody looks again (`ps` reads it).

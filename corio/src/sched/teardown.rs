@@ -32,7 +32,7 @@ impl Drop for Teardown {
             // Off the list of schedulers that other threads write to before
             // it is freed (a leaked one may stay).
             #[cfg(feature = "tracing")]
-            crate::spans::scheduler_gone(&s.extras);
+            super::spans::scheduler_gone(&s.extras);
             // SAFETY: the pointer came from `Box::leak` in `init_slow`, the
             // slot now holds DEAD so nobody can reach it any more, and no
             // coro that could still refer to it will ever run again.
@@ -191,7 +191,7 @@ impl Scheduler {
             }
         }
         #[cfg(feature = "tracing")]
-        crate::spans::main_ended(main);
+        super::spans::main_ended(main);
         true
     }
 }

@@ -128,12 +128,8 @@ use tracing::subscriber::NoSubscriber;
 use crate::sched::inner::CoroInner;
 
 mod gate;
-mod resource;
 
 pub(crate) use gate::{scheduler_gone, scheduler_made};
-pub(crate) use resource::{
-    CHANNEL, MUTEX, RWLOCK, Resource, SEMAPHORE, SIGNAL, sleep, socket_wait,
-};
 
 /// A bound on the spans taken off the thread at one switch. Past it the
 /// subscriber is not behaving as a span stack (its current span does not
@@ -413,7 +409,7 @@ pub(crate) fn tasks_wanted() -> bool {
 /// subscriber while another thread has one that is always interested in
 /// its callsite is not disabled: it goes to the no-op subscriber (which
 /// hands out one dummy id), and must not be kept as if it were real.
-fn live(span: &Span) -> bool {
+pub(crate) fn live(span: &Span) -> bool {
     span.with_subscriber(|(_, d)| !d.is::<NoSubscriber>())
         .unwrap_or(false)
 }

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use tracing::Span;
 
-use crate::io::reg::{READ, SocketType};
-
-use super::{adopt_main, live, tasks_wanted};
+use crate::sched::spans::{adopt_main, live, tasks_wanted};
 
 /// How a kind of primitive shows in tokio-console: `make` makes its
 /// resource span (tokio's fields), `op` an async op inside it (for the
@@ -103,35 +101,25 @@ kind!(
     UNIX_LISTENER, "tokio::net::corio", "UnixListener", "Net"
 );
 
-/// The running coro waits until the socket `fd` (of type `socket`, made
-/// at `loc`, whose resource is `res`) is ready for `dir` (a blocking call
-/// would block): an async op named after the socket type and the
-/// direction (`TcpStream::readable`, `TcpListener::accept`), polled as
+/// The running coro waits until the socket `fd` (made at `loc`, whose
+/// resource of kind `kind` is `res`) is ready to read (`read`) or write (a
+/// blocking call would block): an async op named `source` after the
+/// socket type and the direction (`TcpStream::readable`,
+/// `TcpListener::accept`: the caller's choice, see `io::reg`), polled as
 /// `poll_read_ready` or `poll_write_ready` (tokio's names for a
 /// registration's waits). The resource's one attribute is the descriptor
 /// (`fd`). One atomic load without a subscriber.
 #[inline(always)]
 pub(crate) fn socket_wait(
     res: &Resource,
-    socket: SocketType,
+    (kind, source): (&'static Kind, &'static str),
     fd: RawFd,
-    dir: u8,
+    read: bool,
     loc: &'static Location<'static>,
 ) -> Option<AsyncOp> {
     if !tasks_wanted() {
         return None;
     }
-    let read = dir == READ;
-    let (kind, source) = match (socket, read) {
-        (SocketType::TcpStream, true) => (&TCP_STREAM, "TcpStream::readable"),
-        (SocketType::TcpStream, false) => (&TCP_STREAM, "TcpStream::writable"),
-        (SocketType::TcpListener, _) => (&TCP_LISTENER, "TcpListener::accept"),
-        (SocketType::UdpSocket, true) => (&UDP_SOCKET, "UdpSocket::readable"),
-        (SocketType::UdpSocket, false) => (&UDP_SOCKET, "UdpSocket::writable"),
-        (SocketType::UnixStream, true) => (&UNIX_STREAM, "UnixStream::readable"),
-        (SocketType::UnixStream, false) => (&UNIX_STREAM, "UnixStream::writable"),
-        (SocketType::UnixListener, _) => (&UNIX_LISTENER, "UnixListener::accept"),
-    };
     let op_name = if read {
         "poll_read_ready"
     } else {
