@@ -114,7 +114,7 @@ fn setting() -> u8 {
                     );
                     AUTO
                 }
-                _ if under_valgrind() => {
+                _ if crate::sys::under_valgrind() => {
                     log::info!(
                         "corio::fs: running under valgrind, which does not see io_uring's \
                          writes into memory; using worker threads"
@@ -129,15 +129,6 @@ fn setting() -> u8 {
         }
         v => v,
     }
-}
-
-/// Whether this process runs under valgrind, whose memcheck cannot see
-/// the kernel fill buffers through io_uring (it would report every byte
-/// read as uninitialised): valgrind preloads its `vgpreload_*.so` into the
-/// programs it runs.
-pub(crate) fn under_valgrind() -> bool {
-    std::env::var_os("LD_PRELOAD")
-        .is_some_and(|v| v.as_bytes().windows(9).any(|w| w == b"vgpreload"))
 }
 
 /// Chooses the back-end for every thread from now on (overrides

@@ -54,6 +54,7 @@ pub(crate) mod hooks;
 pub(crate) mod inner;
 pub(crate) mod list;
 mod panic_note;
+pub(crate) mod ps;
 pub(crate) mod queue;
 pub(crate) mod reactor;
 #[cfg(feature = "tracing")]

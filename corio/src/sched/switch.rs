@@ -328,7 +328,7 @@ impl Scheduler {
         let report = format!(
             "corio: deadlock detected: every coro of this thread is blocked, \
              none is ready, and nothing could ever wake one.\n{}",
-            crate::debug::listing(self, crate::debug::PsMode::Normal, None)
+            super::ps::listing(self, super::ps::PsMode::Normal, None)
         );
         self.current.set(main);
         #[cfg(feature = "tracing")]

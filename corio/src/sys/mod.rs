@@ -46,6 +46,19 @@ pub(crate) enum GuardKind {
     Mprotect,
 }
 
+/// Whether this process runs under valgrind, which preloads its
+/// `vgpreload_*.so` into the programs it runs. Its memcheck cannot see the
+/// kernel fill buffers through io_uring (it would report every byte read as
+/// uninitialised), nor knows `process_madvise` (so `fs` and the stacks'
+/// batched guards take their plain paths there).
+pub(crate) fn under_valgrind() -> bool {
+    std::env::var_os("LD_PRELOAD").is_some_and(|v| {
+        std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str())
+            .windows(9)
+            .any(|w| w == b"vgpreload")
+    })
+}
+
 /// Returns the current stack pointer (an address in the caller's frame).
 #[inline(always)]
 pub(crate) fn stack_pointer() -> usize {

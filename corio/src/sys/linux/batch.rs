@@ -79,7 +79,7 @@ fn self_mode() -> u8 {
 /// throw-away page through the sentinel, then through a pidfd.
 fn probe() -> u8 {
     let forced = std::env::var("CORIO_STACK_BATCH").ok();
-    if forced.as_deref() == Some("off") || crate::fs::under_valgrind() {
+    if forced.as_deref() == Some("off") || crate::sys::under_valgrind() {
         return NONE;
     }
     let page = super::page_size();
