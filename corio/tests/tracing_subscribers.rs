@@ -184,3 +184,110 @@ fn opentelemetry_spans_get_their_own_events_and_parents() {
         find("request", "1").span_context.trace_id()
     );
 }
+
+/// axum with tower-http's `TraceLayer` (its `request` span per request, at
+/// DEBUG) on corio's compat server: a handler that blocks in the middle of
+/// its poll logs inside its own request's span while the other request
+/// runs, with the `fmt` subscriber.
+#[cfg(feature = "compat")]
+#[test]
+fn tower_http_trace_layer_spans_follow_blocking_axum_handlers() {
+    use std::io::Read;
+
+    use axum::Router;
+    use axum::extract::Path;
+    use axum::routing::get;
+    use tower_http::trace::TraceLayer;
+    use tower_service::Service as _;
+
+    async fn nap(Path(ms): Path<u64>) -> &'static str {
+        info!(ms, "sleeping");
+        corio::sleep(Duration::from_millis(ms)); // parks inside the poll
+        info!(ms, "woke");
+        "ok"
+    }
+
+    let buf = Buf::default();
+    let w = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .without_time()
+        .with_ansi(false)
+        .with_target(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || w.clone())
+        .finish();
+    tracing::subscriber::with_default(sub, || {
+        let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new()
+            .route("/sleep/{ms}", get(nap))
+            .layer(TraceLayer::new_for_http());
+        let service = hyper::service::service_fn(move |req| router.clone().call(req));
+        let handler = std::rc::Rc::new(corio::compat::Http::new().handler(service));
+        let server = corio::spawn(move || {
+            let mut conns = Vec::new();
+            for _ in 0..2 {
+                let (conn, _) = listener.accept().unwrap();
+                let h = handler.clone();
+                conns.push(corio::spawn(move || h(conn)));
+            }
+            for c in conns {
+                c.join().unwrap();
+            }
+        });
+        // Far apart, so that a loaded machine cannot reorder them.
+        let clients: Vec<_> = [400, 100]
+            .into_iter()
+            .map(|ms| {
+                corio::spawn(move || {
+                    let mut c = corio::net::TcpStream::connect(addr).unwrap();
+                    let req =
+                        format!("GET /sleep/{ms} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                    c.write_all(req.as_bytes()).unwrap();
+                    let mut answer = String::new();
+                    c.read_to_string(&mut answer).unwrap();
+                    assert!(answer.ends_with("ok"), "{answer}");
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        server.join().unwrap();
+    });
+    let lines: Vec<String> = buf
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("sleeping") || l.contains("woke"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{:#?}", buf.lines());
+    for l in &lines {
+        // `INFO request{method=GET uri=/sleep/400 version=HTTP/1.1}: woke ms=400`
+        let ms = l.rsplit_once("ms=").expect(l).1;
+        assert!(
+            l.starts_with(&format!("INFO request{{method=GET uri=/sleep/{ms} ")),
+            "an event outside its own request's span: {l}"
+        );
+    }
+    // Both slept at once: the short one woke before the long one did.
+    let pos = |what: &str, ms: u32| {
+        lines
+            .iter()
+            .position(|l| l.ends_with(&format!("{what} ms={ms}")))
+            .unwrap()
+    };
+    assert!(pos("sleeping", 400) < pos("woke", 100));
+    assert!(pos("woke", 100) < pos("woke", 400));
+    // TraceLayer's own events sit in their spans too.
+    let finished: Vec<String> = buf
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("finished processing request"))
+        .collect();
+    assert_eq!(finished.len(), 2, "{finished:#?}");
+    assert!(
+        finished
+            .iter()
+            .all(|l| l.starts_with("DEBUG request{method=GET uri=/sleep/"))
+    );
+}
