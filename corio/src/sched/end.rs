@@ -434,6 +434,19 @@ pub(crate) fn unwind(
     payload: Box<dyn Any + Send>,
     at: Option<&'static Location<'static>>,
 ) -> ! {
+    panic::resume_unwind(prepare_unwind(c, payload, at))
+}
+
+/// Everything [`unwind`] does before the unwind itself, for callers that
+/// start it in a frame of their own (see `Scheduler::raise`): aborts in a
+/// `panic = "abort"` build, reports an unwinding main coro, marks `c` as
+/// unwinding. Returns the payload to unwind with.
+#[inline(always)]
+pub(crate) fn prepare_unwind(
+    c: &CoroInner,
+    payload: Box<dyn Any + Send>,
+    at: Option<&'static Location<'static>>,
+) -> Box<dyn Any + Send> {
     if cfg!(panic = "abort") {
         abort_instead(c, payload, at);
     }
@@ -445,7 +458,7 @@ pub(crate) fn unwind(
     // `Drop` cancelled `c`), and then the thread's panic flag alone cannot
     // tell that `c` unwinds too (see `unwinding_now`).
     c.unwinding.set(true);
-    panic::resume_unwind(payload)
+    payload
 }
 
 /// [`unwind`] in a build with `panic = "abort"`: says what would have

@@ -75,7 +75,7 @@ use corosensei::{Coroutine, Yielder};
 
 use crate::stack::{self, SigBuf, Stack};
 use end::entry;
-pub(crate) use end::{report_panic, unwind};
+pub(crate) use end::{prepare_unwind, report_panic, unwind};
 use inner::{CoroId, CoroInner, CoroRef, HOOKS, MAIN, QUEUED, SUSPENDED, State};
 use queue::ReadyQueue;
 use teardown::Teardown;
