@@ -590,9 +590,8 @@ impl Scheduler {
     }
 
     /// What a coro switched back in must do besides returning: enter hooks,
-    /// pending interrupts.
-    /// Returns the interrupt to unwind with, which the caller raises in its
-    /// own frame (see [`raise`](Self::raise)).
+    /// pending interrupts. Returns the interrupt to unwind with, which the
+    /// caller raises in its own frame (see [`raise`](Self::raise)).
     #[cold]
     #[inline(never)]
     fn after_switch_in(&self, c: &CoroInner) -> Option<Box<dyn Any + Send>> {
