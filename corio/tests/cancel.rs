@@ -407,3 +407,88 @@ fn checkpoint_in_a_drop_during_the_cancel_unwind_returns() {
     assert!(h.join().unwrap_err().is_cancelled());
     assert_eq!(*log.borrow(), ["generator frame"]);
 }
+
+/// Two coros cancel the same coro while its `Drop` blocks: the second
+/// cancel waits for the first, both return once the victim has ended, and
+/// the first canceller runs first (it is handed the CPU as the victim
+/// ends; the second waits like a joiner). Cancels in progress are kept by
+/// the scheduler, not by the victim: many at once must not mix up.
+#[test]
+fn two_cancels_of_one_coro_wait_for_its_end_and_the_first_canceller_runs_first() {
+    struct SlowDrop(Log);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            self.0.push("drop starts");
+            for _ in 0..3 {
+                corio::cede();
+            }
+            self.0.push("drop ends");
+        }
+    }
+    let log = Log::new();
+    for round in 0..3 {
+        log.take();
+        let l = log.clone();
+        let victim = corio::spawn(move || {
+            let _d = SlowDrop(l);
+            corio::schedule();
+        });
+        // Other cancels in progress at the same time, of other coros.
+        let others: Vec<_> = (0..4)
+            .map(|_| {
+                corio::spawn(|| {
+                    struct Cedes;
+                    impl Drop for Cedes {
+                        fn drop(&mut self) {
+                            corio::cede();
+                            corio::cede();
+                        }
+                    }
+                    let _c = Cedes;
+                    corio::schedule();
+                })
+            })
+            .collect();
+        corio::cede(); // everyone parks
+        let cancellers: Vec<_> = others
+            .iter()
+            .map(|o| {
+                let o = o.coro();
+                corio::spawn(move || o.cancel())
+            })
+            .collect();
+        let (va, vb) = (victim.coro(), victim.coro());
+        let (la, lb) = (log.clone(), log.clone());
+        let a = corio::spawn(move || {
+            la.push("a cancels");
+            va.cancel();
+            la.push("a returned");
+        });
+        let b = corio::spawn(move || {
+            lb.push("b cancels");
+            vb.cancel();
+            lb.push("b returned");
+        });
+        a.join().unwrap();
+        b.join().unwrap();
+        for c in cancellers {
+            c.join().unwrap();
+        }
+        for o in others {
+            assert!(o.join().unwrap_err().is_cancelled());
+        }
+        assert!(victim.join().unwrap_err().is_cancelled());
+        assert_eq!(
+            log.take(),
+            [
+                "a cancels",
+                "drop starts",
+                "b cancels",
+                "drop ends",
+                "a returned",
+                "b returned"
+            ],
+            "round {round}"
+        );
+    }
+}

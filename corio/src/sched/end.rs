@@ -60,8 +60,13 @@ impl Scheduler {
         } else {
             drop_reporting(c, "its return value", outcome);
         }
-        let canceller = if has_extra || c.has_extra() {
-            self.finish_extra(c)
+        if has_extra || c.has_extra() {
+            self.finish_extra(c);
+        }
+        // Only a cancelled coro can have a canceller waiting (`cancel` and
+        // `cancel_unstarted` set CANCELLED, which is never cleared).
+        let canceller = if c.has(CANCELLED) {
+            self.take_canceller(c)
         } else {
             None
         };
@@ -110,10 +115,10 @@ impl Scheduler {
     /// wakes the waker of a polled `JoinHandle`, then drops whatever that
     /// user code left behind (a coro-local first touched in a callback, a
     /// hook, a throw at itself, another callback), round after round until
-    /// nothing is left. Returns the coro waiting in `cancel` for `c`.
+    /// nothing is left.
     #[cold]
     #[inline(never)]
-    fn finish_extra(&self, c: &CoroInner) -> Option<*const CoroInner> {
+    fn finish_extra(&self, c: &CoroInner) {
         // Each round runs user code that may leave more behind; a program
         // that always does is cut off after this many, and what it left is
         // leaked (never dropped: dropping it later would run its code in the
@@ -131,7 +136,7 @@ impl Scheduler {
                 report_panic(c, "the waker of its JoinHandle", &*p);
             }
             if !self.drop_leftovers(c) && !more {
-                return c.extra_if(|e| e.canceller.take()).flatten();
+                return;
             }
         }
         eprintln!(
@@ -146,9 +151,21 @@ impl Scheduler {
             std::mem::forget(e.throw.take());
             std::mem::forget(e.terminate.take());
             std::mem::forget(e.waker.take());
-            e.canceller.take()
-        })
-        .flatten()
+        });
+    }
+
+    /// The coro waiting in `cancel` for `v`, if a cancel of `v` is in
+    /// progress.
+    fn canceller_of(&self, v: &CoroInner) -> Option<*const CoroInner> {
+        let v: *const CoroInner = v;
+        self.cancels.borrow().get(&v).copied()
+    }
+
+    /// Forgets the cancel of `v` in progress (it ended); returns the coro
+    /// waiting for it.
+    fn take_canceller(&self, v: &CoroInner) -> Option<*const CoroInner> {
+        let v: *const CoroInner = v;
+        self.cancels.borrow_mut().remove(&v)
     }
 
     /// Blocks the running coro until `c` is done (`JoinHandle::join`).
@@ -199,28 +216,29 @@ impl Scheduler {
             // unwinds (Coro's t/20).
             return;
         }
-        if v.with_extra(|e| e.is_some_and(|e| e.canceller.is_some())) {
+        if self.canceller_of(v).is_some() {
             // Somebody else's cancel of `v` is in progress: wait for it.
             return self.join_wait(v, loc);
         }
         self.dequeue(v);
         v.clear(SUSPENDED);
         v.pending.set(false);
-        v.extra_mut(|e| e.canceller = Some(me));
+        let me_ptr: *const CoroInner = me;
+        self.cancels.borrow_mut().insert(v, me_ptr);
         me.cancelling.set(true);
-        struct Waiting<'a>(&'a CoroInner, &'a CoroInner);
+        struct Waiting<'a>(&'a Scheduler, &'a CoroInner, &'a CoroInner);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
-                self.0.cancelling.set(false);
-                let me: *const CoroInner = self.0;
-                self.1.extra_if(|e| {
-                    if e.canceller == Some(me) {
-                        e.canceller = None;
-                    }
-                });
+                self.1.cancelling.set(false);
+                let me: *const CoroInner = self.1;
+                let mut cancels = self.0.cancels.borrow_mut();
+                let v: *const CoroInner = self.2;
+                if cancels.get(&v) == Some(&me) {
+                    cancels.remove(&v);
+                }
             }
         }
-        let waiting = Waiting(me, v);
+        let waiting = Waiting(self, me, v);
         self.hint.set(v);
         while !v.is_over() && !self.stalled.get() {
             me.where_.set(Some(loc));
@@ -244,7 +262,7 @@ impl Scheduler {
         // other cancel of it wait for this one.
         let owned = self.handle_of(v);
         let me: *const CoroInner = self.cur();
-        v.extra_mut(|e| e.canceller = Some(me));
+        self.cancels.borrow_mut().insert(v, me);
         if let Some(ctx) = v.take_context() {
             drop_reporting(v, "its closure", ctx);
         }
@@ -405,46 +423,34 @@ pub(crate) fn report_panic(c: &CoroInner, what: &str, payload: &(dyn Any + Send)
 /// the silent abort `resume_unwind` gives). `at` is where the interrupting
 /// call was made, when it is the coro's own (`cancel` of itself,
 /// `terminate`); otherwise the report names the blocking call it was in.
-#[cold]
-#[inline(never)]
+///
+/// Inlined into its few callers (all of them cold): every frame between a
+/// coro's blocking call and the `catch_unwind` at its root is walked twice
+/// by the unwinder (search, then cleanup), at a cost that dominates a
+/// cancel, so this one adds no frame of its own.
+#[inline(always)]
 pub(crate) fn unwind(
     c: &CoroInner,
     payload: Box<dyn Any + Send>,
     at: Option<&'static Location<'static>>,
 ) -> ! {
+    panic::resume_unwind(prepare_unwind(c, payload, at))
+}
+
+/// Everything [`unwind`] does before the unwind itself, for callers that
+/// start it in a frame of their own (see `Scheduler::raise`): aborts in a
+/// `panic = "abort"` build, reports an unwinding main coro, marks `c` as
+/// unwinding. Returns the payload to unwind with.
+#[inline(always)]
+pub(crate) fn prepare_unwind(
+    c: &CoroInner,
+    payload: Box<dyn Any + Send>,
+    at: Option<&'static Location<'static>>,
+) -> Box<dyn Any + Send> {
     if cfg!(panic = "abort") {
-        let who = match c.desc() {
-            Some(d) => format!("coro {} ({d})", c.id),
-            None => format!("coro {}", c.id),
-        };
-        let what = if payload.is::<CancelUnwind>() {
-            "was cancelled".to_string()
-        } else if payload.is::<TerminateUnwind>() {
-            "called corio::terminate()".to_string()
-        } else if payload.is::<super::TimeoutUnwind>() {
-            "ran out of time in corio::timeout()".to_string()
-        } else {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            match msg {
-                Some(m) => format!("was thrown at (Coro::throw: {m:?})"),
-                None => "was thrown at (Coro::throw)".to_string(),
-            }
-        };
-        let place = match (at, c.where_.get()) {
-            (Some(l), _) => format!(" at {l}"),
-            (None, Some(l)) => format!(" in its blocking call at {l}"),
-            (None, None) => String::new(),
-        };
-        eprintln!(
-            "corio: {who} {what}{place}: this unwinds its stack, which needs \
-             panic = \"unwind\"; the program is built with panic = \"abort\", aborting"
-        );
-        std::process::abort();
+        abort_instead(c, payload, at);
     }
-    if c.is_main() && !payload.is::<TerminateUnwind>() && !payload.is::<super::TimeoutUnwind>() {
+    if c.is_main() {
         report_main_unwind(c, &*payload, at);
     }
     // Record that `c` unwinds from here on: the thread may have been
@@ -452,7 +458,48 @@ pub(crate) fn unwind(
     // `Drop` cancelled `c`), and then the thread's panic flag alone cannot
     // tell that `c` unwinds too (see `unwinding_now`).
     c.unwinding.set(true);
-    panic::resume_unwind(payload)
+    payload
+}
+
+/// [`unwind`] in a build with `panic = "abort"`: says what would have
+/// unwound, then aborts.
+#[cold]
+#[inline(never)]
+fn abort_instead(
+    c: &CoroInner,
+    payload: Box<dyn Any + Send>,
+    at: Option<&'static Location<'static>>,
+) -> ! {
+    let who = match c.desc() {
+        Some(d) => format!("coro {} ({d})", c.id),
+        None => format!("coro {}", c.id),
+    };
+    let what = if payload.is::<CancelUnwind>() {
+        "was cancelled".to_string()
+    } else if payload.is::<TerminateUnwind>() {
+        "called corio::terminate()".to_string()
+    } else if payload.is::<super::TimeoutUnwind>() {
+        "ran out of time in corio::timeout()".to_string()
+    } else {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        match msg {
+            Some(m) => format!("was thrown at (Coro::throw: {m:?})"),
+            None => "was thrown at (Coro::throw)".to_string(),
+        }
+    };
+    let place = match (at, c.where_.get()) {
+        (Some(l), _) => format!(" at {l}"),
+        (None, Some(l)) => format!(" in its blocking call at {l}"),
+        (None, None) => String::new(),
+    };
+    eprintln!(
+        "corio: {who} {what}{place}: this unwinds its stack, which needs \
+         panic = \"unwind\"; the program is built with panic = \"abort\", aborting"
+    );
+    std::process::abort();
 }
 
 /// Reports a throw or cancel that unwinds a thread's main coro the way a
@@ -460,13 +507,18 @@ pub(crate) fn unwind(
 /// unwinding out of the thread's main function (for the program's main
 /// thread: exit code 101) says nothing of why, and a throw or cancel,
 /// unlike a panic, does not call the hook by itself. `at` is where the
-/// interrupting call was made, when it is the coro's own.
+/// interrupting call was made, when it is the coro's own. A `terminate` or
+/// a `timeout` is not reported: those are not failures.
 #[cold]
+#[inline(never)]
 fn report_main_unwind(
     main: &CoroInner,
     payload: &(dyn Any + Send),
     at: Option<&'static Location<'static>>,
 ) {
+    if payload.is::<TerminateUnwind>() || payload.is::<super::TimeoutUnwind>() {
+        return;
+    }
     if std::thread::panicking() {
         return; // already unwinding: a second panic would abort
     }

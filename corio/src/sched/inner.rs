@@ -95,8 +95,6 @@ pub(crate) struct Extra {
     pub(crate) throw: Option<Box<dyn Any + Send>>,
     pub(crate) terminate: Option<(Box<dyn Any>, &'static str)>,
     pub(crate) waker: Option<Waker>,
-    /// The coro parked in `cancel` waiting for this one to finish.
-    pub(crate) canceller: Option<*const CoroInner>,
     /// The coro waiting in `backtrace` for this one's backtrace.
     pub(crate) bt_requester: Option<*const CoroInner>,
     /// A backtrace this coro asked another one for.

@@ -67,6 +67,7 @@ pub(crate) mod wait;
 mod watch;
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashMap;
 use std::io;
 use std::num::NonZeroU64;
 use std::ptr;
@@ -79,7 +80,7 @@ use corosensei::{Coroutine, Yielder};
 
 use crate::stack::{self, SigBuf, Stack};
 use end::entry;
-pub(crate) use end::{report_panic, unwind};
+pub(crate) use end::{prepare_unwind, report_panic, unwind};
 use inner::{CoroId, CoroInner, CoroRef, HOOKS, MAIN, QUEUED, SUSPENDED, State};
 use queue::ReadyQueue;
 use teardown::Teardown;
@@ -286,6 +287,12 @@ pub(crate) struct Scheduler {
     /// queue): run before the loop looks for something to do, so that
     /// coros that each queue one operation share one system call.
     pub(crate) flush: Cell<Option<fn(&Scheduler)>>,
+    /// Cancels in progress: each victim (key) and the coro parked in
+    /// `cancel` waiting for it to end. Kept here rather than in the
+    /// victim's extra state so that a cancel allocates nothing per coro
+    /// (cancelling a million coros would otherwise allocate a million
+    /// extra states, each faulting in fresh heap).
+    cancels: RefCell<HashMap<*const CoroInner, *const CoroInner>>,
 }
 
 impl Scheduler {
@@ -319,6 +326,7 @@ impl Scheduler {
             io_waiters: Cell::new(0),
             spin_waiters: Cell::new(0),
             flush: Cell::new(None),
+            cancels: RefCell::new(HashMap::new()),
         }
     }
 

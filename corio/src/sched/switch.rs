@@ -3,8 +3,9 @@
 //! raising interrupts in a coro that is switched back in. See the module
 //! docs of `sched` for how a switch works.
 
+use std::any::Any;
 use std::io;
-use std::panic::Location;
+use std::panic::{self, Location};
 use std::ptr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use super::inner::{
 };
 use super::{
     CancelUnwind, POLL_EVERY, SPIN_BEFORE_SLEEP, Scheduler, X_TIMES, X_WATCH, note_switch_out,
-    reactor, release_owned, timer, unwind, unwinding_now, watch,
+    prepare_unwind, reactor, release_owned, timer, unwinding_now, watch,
 };
 
 /// Clears a flag when dropped.
@@ -502,8 +503,10 @@ impl Scheduler {
         // coroutine returns; we are running on that coroutine.
         unsafe { (*y).suspend(()) };
         c.what.set(What::Nothing);
-        if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
-            self.after_switch_in(c);
+        if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN)
+            && let Some(payload) = self.after_switch_in(c)
+        {
+            panic::resume_unwind(payload)
         }
     }
 
@@ -581,7 +584,10 @@ impl Scheduler {
         // coroutine returns; we are running on that coroutine.
         unsafe { (*y).suspend(()) };
         if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
-            self.after_switch_in(c);
+            // A tail call, as before `park_on` raised in its own frame:
+            // `cede` is the switch benchmarks' path, and they are sensitive
+            // to its shape (an unwind from here walks one frame more).
+            self.after_switch_in_raise(c);
         }
     }
 
@@ -637,10 +643,11 @@ impl Scheduler {
     }
 
     /// What a coro switched back in must do besides returning: enter hooks,
-    /// pending interrupts.
+    /// pending interrupts. Returns the interrupt to unwind with, which the
+    /// caller raises in its own frame (see [`raise`](Self::raise)).
     #[cold]
     #[inline(never)]
-    fn after_switch_in(&self, c: &CoroInner) {
+    fn after_switch_in(&self, c: &CoroInner) -> Option<Box<dyn Any + Send>> {
         if c.has(ATTN) {
             self.serve(c);
         }
@@ -648,7 +655,18 @@ impl Scheduler {
             super::hooks::run_enter(c);
         }
         if c.interrupted() {
-            self.raise(c);
+            return self.pending_unwind(c);
+        }
+        None
+    }
+
+    /// [`after_switch_in`](Self::after_switch_in), raising in its own
+    /// frame.
+    #[cold]
+    #[inline(never)]
+    fn after_switch_in_raise(&self, c: &CoroInner) {
+        if let Some(payload) = self.after_switch_in(c) {
+            panic::resume_unwind(payload)
         }
     }
 
@@ -749,11 +767,27 @@ impl Scheduler {
     }
 
     /// Raises the pending interrupt of `c` (the running coro) by unwinding.
-    #[cold]
+    ///
+    /// The unwind starts in the caller's own frame: the unwinder walks every
+    /// frame between here and the coro's root twice (search, then cleanup),
+    /// and that walk is most of what a cancel costs, so the decision is made
+    /// out of line and only the `resume_unwind` call is inlined.
+    #[inline(always)]
     pub(crate) fn raise(&self, c: &CoroInner) {
+        if let Some(payload) = self.pending_unwind(c) {
+            panic::resume_unwind(payload)
+        }
+    }
+
+    /// What [`raise`](Self::raise) unwinds with, if anything: the pending
+    /// interrupt of `c` (the running coro), taken, with `c` marked as
+    /// unwinding (see [`prepare_unwind`]).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn pending_unwind(&self, c: &CoroInner) -> Option<Box<dyn Any + Send>> {
         if c.cancelling.get() {
             // It finishes the cancel it is in first (Coro's t/20).
-            return;
+            return None;
         }
         if unwinding_now(c) {
             // Blocking from a `Drop` while this coro unwinds: raising now
@@ -761,22 +795,24 @@ impl Scheduler {
             // the process. The interrupt stays pending: a cancel is already
             // being carried out, a throw or timeout fires at the first
             // blocking call after the unwind (if something catches it).
-            return;
+            return None;
         }
         if c.has(CANCELLED) {
-            unwind(c, Box::new(CancelUnwind), None);
+            return Some(prepare_unwind(c, Box::new(CancelUnwind), None));
         }
         if c.has(THROWN) {
             c.clear(THROWN);
             if let Some(payload) = c.extra_mut(|e| e.throw.take()) {
-                unwind(c, payload, None);
+                return Some(prepare_unwind(c, payload, None));
             }
         }
         if c.has(TIMEDOUT) {
             c.clear(TIMEDOUT);
             if let Some(id) = c.extra_mut(|e| e.timed_out.take()) {
-                unwind(c, Box::new(super::TimeoutUnwind(id)), None);
+                let payload = Box::new(super::TimeoutUnwind(id));
+                return Some(prepare_unwind(c, payload, None));
             }
         }
+        None
     }
 }
