@@ -7,15 +7,25 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
+use super::direct::{self, Tried};
 use super::uring;
 use super::{cstr, on_worker, path_err, ring};
+
+/// [`File::direct`]: the kernel refused non-blocking reads on this file.
+const NO_DIRECT_READ: u8 = 1;
+/// [`File::direct`]: the kernel refused non-blocking writes on this file.
+const NO_DIRECT_WRITE: u8 = 2;
 
 /// An open file (`std::fs::File`'s API) whose calls park only the calling
 /// coro. Implements `Read`, `Write` and `Seek`, for `File` and `&File`.
 pub struct File {
     fd: Arc<OwnedFd>,
     path: Arc<Path>,
+    /// Which direct attempts (see `fs/direct.rs`) the kernel refused with
+    /// "not supported": not tried again on this handle.
+    direct: AtomicU8,
 }
 
 impl fmt::Debug for File {
@@ -178,10 +188,7 @@ fn open_raw(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
             }
         })?,
     };
-    Ok(File {
-        fd: Arc::new(fd),
-        path: Arc::from(path),
-    })
+    Ok(File::new(fd, Arc::from(path)))
 }
 
 /// Where a read or write happens: at the file position (advancing it), or
@@ -198,6 +205,24 @@ impl At {
             At::Cursor => uring::CURSOR,
             At::Offset(o) => o,
         }
+    }
+
+    fn offset(self) -> Option<u64> {
+        match self {
+            At::Cursor => None,
+            At::Offset(o) => Some(o),
+        }
+    }
+}
+
+/// The start of a read or write: raises a cancel, throw or timeout that
+/// waits for the coro's next blocking call, as a call that parks would
+/// (even when the direct attempt then needs no park). Nothing to do in a
+/// thread-local destructor after the scheduler was torn down.
+#[track_caller]
+fn enter() {
+    if !crate::sched::sched_torn_down() {
+        crate::sched::enter_blocking();
     }
 }
 
@@ -237,6 +262,14 @@ fn sys_write(fd: RawFd, buf: &[u8], at: At) -> io::Result<usize> {
 pub(super) const MAX_IO: usize = 1 << 30;
 
 impl File {
+    fn new(fd: OwnedFd, path: Arc<Path>) -> File {
+        File {
+            fd: Arc::new(fd),
+            path,
+            direct: AtomicU8::new(0),
+        }
+    }
+
     /// Opens `path` for reading (`std::fs::File::open`).
     ///
     /// # Errors
@@ -288,7 +321,14 @@ impl File {
         if len == 0 {
             return Ok(0);
         }
-        match ring()? {
+        let r = ring()?;
+        enter();
+        if let Some(n) = self.read_direct(&mut buf[..len], at)? {
+            return Ok(n);
+        }
+        // Waiting: through a buffer the operation owns, then copied (see
+        // `fs/direct.rs` for why not into `buf`).
+        match r {
             Some(r) => uring::read_into(&r, &self.fd, &mut buf[..len], at.uring()),
             None => {
                 let fd = self.fd.clone();
@@ -302,6 +342,60 @@ impl File {
                 Ok(data.len())
             }
         }
+    }
+
+    /// Reads into `buf` on this thread if that needs no waiting (see
+    /// `fs/direct.rs`): `None` when it would wait.
+    fn read_direct(&self, buf: &mut [u8], at: At) -> io::Result<Option<usize>> {
+        if self.direct.load(Ordering::Relaxed) & NO_DIRECT_READ != 0 {
+            return Ok(None);
+        }
+        self.direct_result(
+            direct::read(self.fd.as_raw_fd(), buf, at.offset())?,
+            NO_DIRECT_READ,
+        )
+    }
+
+    /// Writes `buf` on this thread if that needs no waiting: `None` when it
+    /// would wait.
+    fn write_direct(&self, buf: &[u8], at: At) -> io::Result<Option<usize>> {
+        if self.direct.load(Ordering::Relaxed) & NO_DIRECT_WRITE != 0 {
+            return Ok(None);
+        }
+        self.direct_result(
+            direct::write(self.fd.as_raw_fd(), buf, at.offset())?,
+            NO_DIRECT_WRITE,
+        )
+    }
+
+    fn direct_result(&self, t: Tried, refused: u8) -> io::Result<Option<usize>> {
+        Ok(match t {
+            Tried::Done(n) => Some(n),
+            Tried::Wait => None,
+            Tried::Unsupported => {
+                self.direct.fetch_or(refused, Ordering::Relaxed);
+                None
+            }
+        })
+    }
+
+    /// Reads into the spare capacity of `out` on this thread if that needs
+    /// no waiting (growing its length by the bytes read): `None` when it
+    /// would wait.
+    pub(super) fn read_direct_spare(&self, out: &mut Vec<u8>) -> io::Result<Option<usize>> {
+        if self.direct.load(Ordering::Relaxed) & NO_DIRECT_READ != 0 {
+            return Ok(None);
+        }
+        let spare = out.spare_capacity_mut();
+        let room = spare.len().min(MAX_IO);
+        let t = direct::read_uninit(self.fd.as_raw_fd(), &mut spare[..room], None)?;
+        let n = self.direct_result(t, NO_DIRECT_READ)?;
+        if let Some(n) = n {
+            // SAFETY: the kernel initialised `n ≤ room` bytes after the
+            // length.
+            unsafe { out.set_len(out.len() + n.min(room)) };
+        }
+        Ok(n)
     }
 
     /// Reads into the spare capacity of `buf` (at most 1 GiB), which the
@@ -323,7 +417,12 @@ impl File {
         if len == 0 {
             return Ok(0);
         }
-        match ring()? {
+        let r = ring()?;
+        enter();
+        if let Some(n) = self.write_direct(&buf[..len], at)? {
+            return Ok(n);
+        }
+        match r {
             Some(r) => uring::write(&r, &self.fd, &buf[..len], at.uring()),
             None => {
                 let data = buf[..len].to_vec();
@@ -462,10 +561,7 @@ impl File {
     /// As `dup(2)` (`EMFILE` when out of descriptors).
     pub fn try_clone(&self) -> io::Result<File> {
         let fd = self.fd.try_clone().map_err(|e| self.err("dup", e))?;
-        Ok(File {
-            fd: Arc::new(fd),
-            path: self.path.clone(),
-        })
+        Ok(File::new(fd, self.path.clone()))
     }
 
     fn seek_inner(&self, pos: SeekFrom) -> io::Result<u64> {
@@ -494,10 +590,7 @@ impl From<OwnedFd> for File {
     /// name it `fd N`.
     fn from(fd: OwnedFd) -> File {
         let path = PathBuf::from(format!("fd {}", fd.as_raw_fd()));
-        File {
-            fd: Arc::new(fd),
-            path: Arc::from(path.as_path()),
-        }
+        File::new(fd, Arc::from(path.as_path()))
     }
 }
 
