@@ -77,7 +77,8 @@ pub(super) fn read_uninit(
     offset: Option<u64>,
 ) -> io::Result<Tried> {
     let Some(off) = offset_arg(offset) else {
-        return Ok(Tried::Unsupported);
+        // The waiting path reports the error.
+        return Ok(Tried::Wait);
     };
     let iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -96,7 +97,8 @@ pub(super) fn read_uninit(
 /// position (or the end, for a file opened to append).
 pub(super) fn write(fd: RawFd, buf: &[u8], offset: Option<u64>) -> io::Result<Tried> {
     let Some(off) = offset_arg(offset) else {
-        return Ok(Tried::Unsupported);
+        // The waiting path reports the error.
+        return Ok(Tried::Wait);
     };
     let iov = libc::iovec {
         iov_base: buf.as_ptr().cast_mut().cast(),
