@@ -309,3 +309,35 @@ fn a_thread_that_exits_with_a_reader_parked_leaves_no_writer_behind() {
         drop(w2);
     });
 }
+
+#[test]
+fn a_fifo_opened_to_read_before_its_writer_carries_the_data() {
+    on_each_backend(|b| {
+        let p = std::env::temp_dir().join(format!("corio-fs-fifo-{}-{b:?}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is NUL-terminated.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // The reader's open does not wait for a writer where the open can
+        // be tried without waiting (io_uring, or `openat2` on the
+        // workers), and waits on a worker otherwise: either way only its
+        // coro waits, and its read waits for the data.
+        let p2 = p.clone();
+        let (tx, rx) = corio::sync::bounded::<()>(1);
+        let reader = corio::spawn(move || {
+            let r = File::open(&p2).unwrap();
+            // Read once the writer is there (before, a read finds the end).
+            rx.get().unwrap();
+            let mut buf = [0u8; 8];
+            let n = (&r).read(&mut buf).unwrap();
+            buf[..n].to_vec()
+        });
+        corio::cede();
+        let w = OpenOptions::new().write(true).open(&p).unwrap();
+        tx.put(()).unwrap();
+        corio::cede();
+        (&w).write_all(b"fifo").unwrap();
+        assert_eq!(reader.join().unwrap(), b"fifo", "{b:?}");
+        std::fs::remove_file(&p).unwrap();
+    });
+}

@@ -25,9 +25,11 @@
 //! asynchronous work); done directly it skips the ring's bookkeeping, the
 //! park and the copy through a buffer the operation owns.
 
+use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `offset` for "use and advance the file position".
 const CURSOR: libc::off_t = -1;
@@ -117,4 +119,60 @@ fn offset_arg(offset: Option<u64>) -> Option<libc::off_t> {
         None => Some(CURSOR),
         Some(o) => libc::off_t::try_from(o).ok(),
     }
+}
+
+/// Whether `openat2` with `RESOLVE_CACHED` was refused as unknown (Linux
+/// before 5.12): [`open`] then no longer tries.
+static NO_CACHED_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Opens `path` if that needs no waiting, exactly as io_uring's own first
+/// attempt at an open does: the path is looked up only through cached
+/// directory entries (`RESOLVE_CACHED`: `EAGAIN` if that is not enough),
+/// with `O_NONBLOCK` so that a FIFO does not wait for its other end, a flag
+/// cleared again after the open unless the caller asked for it. (So, as on
+/// io_uring, opening a FIFO to read does not wait for a writer; opening
+/// one to write with no reader fails here with `ENXIO` and is retried the
+/// waiting way.) `None`: not cached, an error, or a flag that may write
+/// (`O_CREAT`, `O_TRUNC`, `O_TMPFILE`, which io_uring never tries inline
+/// either) — the caller opens it the waiting way, which also gives the
+/// canonical error.
+pub(super) fn open(path: &CStr, flags: i32) -> Option<OwnedFd> {
+    if flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_TMPFILE) != 0
+        || NO_CACHED_OPEN.load(Ordering::Relaxed)
+    {
+        return None;
+    }
+    // SAFETY: all-zero is a valid `open_how` (plain integers).
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_NONBLOCK | libc::O_CLOEXEC) as u64;
+    how.mode = 0;
+    how.resolve = libc::RESOLVE_CACHED;
+    // SAFETY: `path` is NUL-terminated and `how` is a valid `open_how` of
+    // the size passed; both are only read during the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error().raw_os_error();
+        if matches!(e, Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)) {
+            NO_CACHED_OPEN.store(true, Ordering::Relaxed);
+        }
+        return None;
+    }
+    // SAFETY: the kernel just opened `fd` for us; nobody else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: fcntl takes a descriptor and numbers.
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) };
+        if r != 0 {
+            return None;
+        }
+    }
+    Some(fd)
 }

@@ -172,7 +172,17 @@ impl OpenOptions {
 #[track_caller]
 fn open_raw(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
     let c = cstr(path)?;
-    let fd = match ring()? {
+    let r = ring()?;
+    // On io_uring, opens queued together cost less than three system calls
+    // each (the direct open, the type check, clearing O_NONBLOCK): measured
+    // with `work corio fileread`, 5.2 against 6.5 µs a file. On the workers
+    // the direct open saves a thread hop (6 against 17 µs).
+    if r.is_none()
+        && let Some(f) = File::open_direct(path, &c, flags)
+    {
+        return Ok(f);
+    }
+    let fd = match r {
         Some(r) => uring::open(&r, c, flags, mode)?,
         // The worker returns an owner: if this coro is cancelled meanwhile,
         // the descriptor is closed when the result is dropped.
@@ -267,6 +277,53 @@ impl File {
             fd: Arc::new(fd),
             path,
             direct: AtomicU8::new(0),
+        }
+    }
+
+    /// Opens the regular file `path` on this thread if that needs no
+    /// waiting (see [`direct::open`]), after raising a pending interrupt as
+    /// a waiting open would.
+    #[track_caller]
+    pub(super) fn open_direct(path: &Path, c: &std::ffi::CStr, flags: i32) -> Option<File> {
+        enter();
+        direct::open(c, flags).map(|fd| File::new(fd, Arc::from(path)))
+    }
+
+    /// Reads the rest of the file into `out` (growing it): straight into
+    /// its spare capacity while the data is cached, else on `r` or a worker.
+    #[track_caller]
+    pub(super) fn read_rest(
+        &self,
+        r: Option<&uring::Ring>,
+        mut out: Vec<u8>,
+    ) -> io::Result<Vec<u8>> {
+        loop {
+            if out.capacity() == out.len() {
+                out.reserve(out.len().clamp(16 * 1024, MAX_IO / 4));
+            }
+            if let Some(n) = self.read_direct_spare(&mut out)? {
+                if n == 0 {
+                    return Ok(out);
+                }
+                continue;
+            }
+            let n = match r {
+                Some(r) => {
+                    let (n, grown) = uring::read(r, &self.fd, out, uring::CURSOR)?;
+                    out = grown;
+                    n
+                }
+                None => {
+                    let room = (out.capacity() - out.len()).min(MAX_IO);
+                    let mut chunk = vec![0u8; room];
+                    let n = self.read_inner(&mut chunk, At::Cursor)?;
+                    out.extend_from_slice(&chunk[..n]);
+                    n
+                }
+            };
+            if n == 0 {
+                return Ok(out);
+            }
         }
     }
 
@@ -398,19 +455,6 @@ impl File {
         Ok(n)
     }
 
-    /// Reads into the spare capacity of `buf` (at most 1 GiB), which the
-    /// operation owns while it is in flight; returns the bytes read and
-    /// the buffer, its length grown by them.
-    #[track_caller]
-    pub(super) fn uring_read(
-        &self,
-        r: &uring::Ring,
-        buf: Vec<u8>,
-        at: At,
-    ) -> io::Result<(usize, Vec<u8>)> {
-        uring::read(r, &self.fd, buf, at.uring())
-    }
-
     #[track_caller]
     fn write_inner(&self, buf: &[u8], at: At) -> io::Result<usize> {
         let len = buf.len().min(MAX_IO);
@@ -440,7 +484,8 @@ impl File {
     ///
     /// # Switching
     ///
-    /// Suspends the current coro while the read is in flight.
+    /// Suspends the current coro while the read waits (not for data in the
+    /// page cache, which is read at once; see the module docs).
     #[track_caller]
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.read_inner(buf, At::Offset(offset))
@@ -456,7 +501,8 @@ impl File {
     ///
     /// # Switching
     ///
-    /// Suspends the current coro while the write is in flight.
+    /// Suspends the current coro while the write waits (not when the page
+    /// cache takes it at once; see the module docs).
     #[track_caller]
     pub fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.write_inner(buf, At::Offset(offset))
