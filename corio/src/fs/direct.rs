@@ -87,10 +87,11 @@ pub(super) fn read_uninit(
         iov_len: buf.len(),
     };
     // SAFETY: `iov` describes `buf`, valid for writes of its length for
-    // the whole call; with RWF_NOWAIT the kernel writes into it only
-    // during this call (it returns EAGAIN rather than queueing work that
-    // would write later), so nothing writes into it after we return,
-    // whatever happens to the caller next.
+    // the whole call. preadv2 is a synchronous system call: the kernel
+    // writes into `buf` only before it returns (nothing is queued to write
+    // later, unlike an io_uring operation), so nothing writes into it after
+    // we return, whatever happens to the caller next. RWF_NOWAIT only keeps
+    // the call from blocking the thread.
     let n = unsafe { libc::preadv2(fd, &iov, 1, off, libc::RWF_NOWAIT) };
     classify(n)
 }

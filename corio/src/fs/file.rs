@@ -608,7 +608,11 @@ impl File {
     /// As `dup(2)` (`EMFILE` when out of descriptors).
     pub fn try_clone(&self) -> io::Result<File> {
         let fd = self.fd.try_clone().map_err(|e| self.err("dup", e))?;
-        Ok(File::new(fd, self.path.clone()))
+        let f = File::new(fd, self.path.clone());
+        // The same open file: the same answers about direct calls.
+        f.direct
+            .store(self.direct.load(Ordering::Relaxed), Ordering::Relaxed);
+        Ok(f)
     }
 
     fn seek_inner(&self, pos: SeekFrom) -> io::Result<u64> {
@@ -637,7 +641,16 @@ impl From<OwnedFd> for File {
     /// name it `fd N`.
     fn from(fd: OwnedFd) -> File {
         let path = PathBuf::from(format!("fd {}", fd.as_raw_fd()));
-        File::new(fd, Arc::from(path.as_path()))
+        // SAFETY: fcntl takes a descriptor and numbers.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        let f = File::new(fd, Arc::from(path.as_path()));
+        if flags < 0 || flags & libc::O_DIRECT != 0 {
+            // A direct-I/O read or write, even non-blocking, waits in the
+            // call for the device: keep those off the scheduler's thread.
+            f.direct
+                .store(NO_DIRECT_READ | NO_DIRECT_WRITE, Ordering::Relaxed);
+        }
+        f
     }
 }
 
