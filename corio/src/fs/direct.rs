@@ -52,9 +52,11 @@ fn classify(n: isize) -> io::Result<Tried> {
     let e = io::Error::last_os_error();
     match e.raw_os_error() {
         Some(libc::EAGAIN | libc::EINTR) => Ok(Tried::Wait),
-        // Kernels before 4.14 (EINVAL for unknown flags), files whose
-        // driver has no non-blocking path (EOPNOTSUPP).
-        Some(libc::EOPNOTSUPP | libc::EINVAL) => Ok(Tried::Unsupported),
+        // Kernels without preadv2 (ENOSYS, before 4.6) or RWF_NOWAIT
+        // (EOPNOTSUPP, before 4.14), files whose driver has no
+        // non-blocking path (EOPNOTSUPP), or that take no such call
+        // (EINVAL).
+        Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS) => Ok(Tried::Unsupported),
         _ => Err(e),
     }
 }
