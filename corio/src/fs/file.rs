@@ -7,15 +7,26 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::uring;
 use super::{cstr, on_worker, path_err, ring};
+
+mod direct_calls;
+
+/// [`File::direct`]: the kernel refused non-blocking reads on this file.
+const NO_DIRECT_READ: u8 = 1;
+/// [`File::direct`]: the kernel refused non-blocking writes on this file.
+const NO_DIRECT_WRITE: u8 = 2;
 
 /// An open file (`std::fs::File`'s API) whose calls park only the calling
 /// coro. Implements `Read`, `Write` and `Seek`, for `File` and `&File`.
 pub struct File {
     fd: Arc<OwnedFd>,
     path: Arc<Path>,
+    /// Which direct attempts (see `fs/direct.rs`) the kernel refused with
+    /// "not supported": not tried again on this handle.
+    direct: AtomicU8,
 }
 
 impl fmt::Debug for File {
@@ -162,7 +173,18 @@ impl OpenOptions {
 #[track_caller]
 fn open_raw(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
     let c = cstr(path)?;
-    let fd = match ring()? {
+    let r = ring()?;
+    // On io_uring, opens queued together cost less than two system calls
+    // each (the direct open, clearing O_NONBLOCK): `work corio fileread`
+    // gave 4.8 µs a file with the ring's opens, 5.7 with direct ones
+    // (medians of 12 interleaved runs). On the workers the direct open
+    // saves a thread hop (about 6 against 17–20 µs).
+    if r.is_none()
+        && let Some(f) = File::open_direct(path, &c, flags)
+    {
+        return Ok(f);
+    }
+    let fd = match r {
         Some(r) => uring::open(&r, c, flags, mode)?,
         // The worker returns an owner: if this coro is cancelled meanwhile,
         // the descriptor is closed when the result is dropped.
@@ -178,10 +200,7 @@ fn open_raw(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
             }
         })?,
     };
-    Ok(File {
-        fd: Arc::new(fd),
-        path: Arc::from(path),
-    })
+    Ok(File::new(fd, Arc::from(path)))
 }
 
 /// Where a read or write happens: at the file position (advancing it), or
@@ -198,6 +217,24 @@ impl At {
             At::Cursor => uring::CURSOR,
             At::Offset(o) => o,
         }
+    }
+
+    fn offset(self) -> Option<u64> {
+        match self {
+            At::Cursor => None,
+            At::Offset(o) => Some(o),
+        }
+    }
+}
+
+/// The start of a read or write: raises a cancel, throw or timeout that
+/// waits for the coro's next blocking call, as a call that parks would
+/// (even when the direct attempt then needs no park). Nothing to do in a
+/// thread-local destructor after the scheduler was torn down.
+#[track_caller]
+fn enter() {
+    if !crate::sched::sched_torn_down() {
+        crate::sched::enter_blocking();
     }
 }
 
@@ -237,6 +274,14 @@ fn sys_write(fd: RawFd, buf: &[u8], at: At) -> io::Result<usize> {
 pub(super) const MAX_IO: usize = 1 << 30;
 
 impl File {
+    fn new(fd: OwnedFd, path: Arc<Path>) -> File {
+        File {
+            fd: Arc::new(fd),
+            path,
+            direct: AtomicU8::new(0),
+        }
+    }
+
     /// Opens `path` for reading (`std::fs::File::open`).
     ///
     /// # Errors
@@ -288,7 +333,14 @@ impl File {
         if len == 0 {
             return Ok(0);
         }
-        match ring()? {
+        let r = ring()?;
+        enter();
+        if let Some(n) = self.read_direct(&mut buf[..len], at)? {
+            return Ok(n);
+        }
+        // Waiting: through a buffer the operation owns, then copied (see
+        // `fs/direct.rs` for why not into `buf`).
+        match r {
             Some(r) => uring::read_into(&r, &self.fd, &mut buf[..len], at.uring()),
             None => {
                 let fd = self.fd.clone();
@@ -304,26 +356,18 @@ impl File {
         }
     }
 
-    /// Reads into the spare capacity of `buf` (at most 1 GiB), which the
-    /// operation owns while it is in flight; returns the bytes read and
-    /// the buffer, its length grown by them.
-    #[track_caller]
-    pub(super) fn uring_read(
-        &self,
-        r: &uring::Ring,
-        buf: Vec<u8>,
-        at: At,
-    ) -> io::Result<(usize, Vec<u8>)> {
-        uring::read(r, &self.fd, buf, at.uring())
-    }
-
     #[track_caller]
     fn write_inner(&self, buf: &[u8], at: At) -> io::Result<usize> {
         let len = buf.len().min(MAX_IO);
         if len == 0 {
             return Ok(0);
         }
-        match ring()? {
+        let r = ring()?;
+        enter();
+        if let Some(n) = self.write_direct(&buf[..len], at)? {
+            return Ok(n);
+        }
+        match r {
             Some(r) => uring::write(&r, &self.fd, &buf[..len], at.uring()),
             None => {
                 let data = buf[..len].to_vec();
@@ -341,7 +385,8 @@ impl File {
     ///
     /// # Switching
     ///
-    /// Suspends the current coro while the read is in flight.
+    /// Suspends the current coro while the read waits (not for data in the
+    /// page cache, which is read at once; see the module docs).
     #[track_caller]
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.read_inner(buf, At::Offset(offset))
@@ -357,7 +402,8 @@ impl File {
     ///
     /// # Switching
     ///
-    /// Suspends the current coro while the write is in flight.
+    /// Suspends the current coro while the write waits (not when the page
+    /// cache takes it at once; see the module docs).
     #[track_caller]
     pub fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.write_inner(buf, At::Offset(offset))
@@ -462,10 +508,11 @@ impl File {
     /// As `dup(2)` (`EMFILE` when out of descriptors).
     pub fn try_clone(&self) -> io::Result<File> {
         let fd = self.fd.try_clone().map_err(|e| self.err("dup", e))?;
-        Ok(File {
-            fd: Arc::new(fd),
-            path: self.path.clone(),
-        })
+        let f = File::new(fd, self.path.clone());
+        // The same open file: the same answers about direct calls.
+        f.direct
+            .store(self.direct.load(Ordering::Relaxed), Ordering::Relaxed);
+        Ok(f)
     }
 
     fn seek_inner(&self, pos: SeekFrom) -> io::Result<u64> {
@@ -494,10 +541,16 @@ impl From<OwnedFd> for File {
     /// name it `fd N`.
     fn from(fd: OwnedFd) -> File {
         let path = PathBuf::from(format!("fd {}", fd.as_raw_fd()));
-        File {
-            fd: Arc::new(fd),
-            path: Arc::from(path.as_path()),
+        // SAFETY: fcntl takes a descriptor and numbers.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        let f = File::new(fd, Arc::from(path.as_path()));
+        if flags < 0 || flags & libc::O_DIRECT != 0 {
+            // A direct-I/O read or write, even non-blocking, waits in the
+            // call for the device: keep those off the scheduler's thread.
+            f.direct
+                .store(NO_DIRECT_READ | NO_DIRECT_WRITE, Ordering::Relaxed);
         }
+        f
     }
 }
 

@@ -25,6 +25,31 @@
 //!   every other file call, name lookup and `multicore::run` of the
 //!   process.
 //!
+//! Reads and writes of data that needs no waiting skip both: a
+//! [`File`] read (and [`read`]'s reads, on io_uring) first asks the
+//! kernel for a non-blocking read straight into the caller's buffer, on
+//! the calling thread (`preadv2` with `RWF_NOWAIT`; writes likewise with
+//! `pwritev2`). Cached data is thus read as by `std::fs`, with no copy, no
+//! park and no ring round trip, and the coro keeps the CPU as a socket read
+//! with data waiting does. Only when the kernel would wait (data not in the
+//! page cache, a pipe with nothing in it, a write that must wait for
+//! writeback) does the call go to io_uring or a worker, through a buffer
+//! of the operation's own, copied to or from the caller's: a coro that is
+//! cancelled, timed out or abandoned at thread exit while such an
+//! operation is in flight leaves it writing into memory nobody else uses.
+//! (Handing the caller's buffer itself to the kernel or a worker would not
+//! be sound even with the unwinding waiting for the operation: a
+//! thread-local's destructor can free a buffer its coro borrowed while that
+//! coro stays parked; see `fs/direct.rs`.) File systems without
+//! non-blocking buffered writes (ext4 among them) refuse the first direct
+//! write of each [`File`] with `EOPNOTSUPP`; that handle's writes then
+//! always take the waiting path. On the worker threads, opening a file
+//! without creating or truncating it is tried the same way first
+//! (`openat2` with `RESOLVE_CACHED` and `O_NONBLOCK`, which io_uring's own
+//! open also tries first), so a cached [`read`] needs no worker at all; as
+//! with io_uring's open, opening a FIFO to read then does not wait for a
+//! writer.
+//!
 //! [`backend`] tells which one this thread uses. Force one with the
 //! environment variable `CORIO_FS=threads` (or `uring`, which fails calls
 //! with an error naming the reason when io_uring is unavailable; `auto` or
@@ -299,8 +324,8 @@ fn on_worker<T: Send + 'static>(
     crate::multicore::run_in(pool, f)
 }
 
+mod direct;
 mod file;
-use file::{At, MAX_IO};
 pub use file::{File, OpenOptions};
 
 // ----- whole-file and path functions ----------------------------------------
@@ -316,25 +341,21 @@ pub use file::{File, OpenOptions};
 #[track_caller]
 pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let path = path.as_ref();
-    let Some(r) = ring().map_err(|e| path_err("open", path, e))? else {
-        // One job on a worker, not one per system call.
-        return std_call("read", path, std::fs::read);
+    let r = ring().map_err(|e| path_err("open", path, e))?;
+    let f = match &r {
+        Some(_) => File::open(path)?,
+        None => {
+            let c = cstr(path).map_err(|e| path_err("open", path, e))?;
+            match File::open_direct(path, &c, libc::O_RDONLY | libc::O_CLOEXEC) {
+                Some(f) => f,
+                // Not cached: one job on a worker, not one per system call.
+                None => return std_call("read", path, std::fs::read),
+            }
+        }
     };
-    let f = File::open(path)?;
     // Read straight into the output, growing it: no size query, no copy.
-    let mut out = Vec::with_capacity(16 * 1024);
-    loop {
-        if out.capacity() == out.len() {
-            out.reserve(out.len().clamp(16 * 1024, MAX_IO / 4));
-        }
-        let (n, grown) = f
-            .uring_read(&r, out, At::Cursor)
-            .map_err(|e| f.err("read", e))?;
-        out = grown;
-        if n == 0 {
-            return Ok(out);
-        }
-    }
+    f.read_rest(r.as_deref(), Vec::with_capacity(16 * 1024))
+        .map_err(|e| f.err("read", e))
 }
 
 /// Reads the whole file as UTF-8 (`std::fs::read_to_string`).

@@ -7,6 +7,9 @@
 //! the operation's slot, never by the waiting coro's stack: a coro that is
 //! cancelled while its operation is in flight leaves the slot behind, and
 //! the slot is freed only when the kernel reports the operation complete.
+//! Reads and writes come here only when they must wait: cached data is
+//! moved straight to or from the caller's buffer before (`direct.rs`),
+//! which is why the copy through the slot's buffer costs little.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
