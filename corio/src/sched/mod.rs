@@ -619,12 +619,13 @@ pub(crate) fn prio(c: &CoroInner) -> i32 {
 }
 
 /// Records, as `c` is switched out, whether it is unwinding: the thread
-/// panics now and did not when `c` came in (it started during this run), or
-/// it did then too and `c` was unwinding before. When the thread does not
-/// panic at all, nobody is unwinding.
-#[inline]
-fn note_switch_out(c: &CoroInner) {
-    if std::thread::panicking() {
+/// panics now (`panicking`, which is `std::thread::panicking()`) and did
+/// not when `c` came in (it started during this run), or it did then too
+/// and `c` was unwinding before. When the thread does not panic at all,
+/// nobody is unwinding.
+#[inline(always)]
+fn note_switch_out(c: &CoroInner, panicking: bool) {
+    if panicking {
         if !c.panic_in.get() {
             c.unwinding.set(true);
         }
