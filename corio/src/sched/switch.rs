@@ -144,7 +144,13 @@ impl Scheduler {
     /// mid-unwind leaves the thread's count raised) or while an unwind is
     /// in progress, and the loop's own work between the two either
     /// returns normally, leaving the count as it found it, or unwinds out
-    /// of the loop.
+    /// of the loop. Likewise the [`extras`](Scheduler::extras) word read
+    /// at a switch-out serves the switch-in that follows when nothing but
+    /// [`requeue_pick`](Self::requeue_pick) ran in between: its bits for
+    /// the times and the monitor change only when this thread asks, and
+    /// the `tracing` bit, which other threads turn on but never off, only
+    /// matters for a coro that saved spans at its own switch-out, when the
+    /// bit was already on (so on before this read too).
     ///
     /// With `requeue`, the main coro cedes: it is queued behind the coros
     /// ready at its level, and when those are the highest ready, queuing it
@@ -164,16 +170,20 @@ impl Scheduler {
         // `switched_out(main)`, but the main coro's spans are taken off as
         // the main coro's (it may get its task span here).
         note_switch_out(main, panicking);
-        let x = self.extras();
+        let mut x = self.extras();
         if x != 0 {
             self.switched_out_extras(main, x, true);
         }
-        let mut next = match picked {
-            Some(n) => n,
-            None => self.pick(),
-        };
         loop {
-            self.switching_in_p(next, panicking);
+            let next = match picked {
+                Some(n) => n,
+                None => {
+                    let n = self.pick();
+                    x = self.extras();
+                    n
+                }
+            };
+            self.switching_in_p(next, panicking, x);
             if ptr::eq(next, main) {
                 return;
             }
@@ -182,7 +192,7 @@ impl Scheduler {
             // non-main coro that is not running.
             let finished = unsafe { c.resume() };
             // `c` ceded (see `cede`): queued before anything looks at it.
-            let mut picked = None;
+            picked = None;
             if c.ceded.get() {
                 c.ceded.set(false);
                 picked = self.requeue_pick(c);
@@ -192,15 +202,12 @@ impl Scheduler {
                 }
             }
             panicking = std::thread::panicking();
-            self.switched_out_p(c, panicking);
+            x = self.extras();
+            self.switched_out_p(c, panicking, x);
             if finished {
                 // SAFETY: `c` just finished, once.
                 unsafe { self.reap(c) };
             }
-            next = match picked {
-                Some(n) => n,
-                None => self.pick(),
-            };
         }
     }
 
@@ -262,15 +269,15 @@ impl Scheduler {
     /// ceded or ended): whether it unwinds, its time, the monitor.
     #[inline(always)]
     fn switched_out(&self, c: &CoroInner) {
-        self.switched_out_p(c, std::thread::panicking());
+        self.switched_out_p(c, std::thread::panicking(), self.extras());
     }
 
     /// [`switched_out`](Self::switched_out), given
-    /// `std::thread::panicking()`.
+    /// `std::thread::panicking()` and the [`extras`](Scheduler::extras)
+    /// word.
     #[inline(always)]
-    fn switched_out_p(&self, c: &CoroInner, panicking: bool) {
+    fn switched_out_p(&self, c: &CoroInner, panicking: bool, x: u8) {
         note_switch_out(c, panicking);
-        let x = self.extras();
         if x != 0 {
             self.switched_out_extras(c, x, false);
         }
@@ -303,17 +310,17 @@ impl Scheduler {
     /// the monitor, and whether the thread panics as it comes in.
     #[inline(always)]
     fn switching_in(&self, c: &CoroInner) {
-        self.switching_in_p(c, std::thread::panicking());
+        self.switching_in_p(c, std::thread::panicking(), self.extras());
     }
 
     /// [`switching_in`](Self::switching_in), given
-    /// `std::thread::panicking()`.
+    /// `std::thread::panicking()` and the [`extras`](Scheduler::extras)
+    /// word.
     #[inline(always)]
-    fn switching_in_p(&self, c: &CoroInner, panicking: bool) {
+    fn switching_in_p(&self, c: &CoroInner, panicking: bool, x: u8) {
         self.current.set(c);
         c.switches.set(c.switches.get() + 1);
         c.panic_in.set(panicking);
-        let x = self.extras();
         if x != 0 {
             self.switching_in_extras(c, x);
         }
