@@ -18,6 +18,11 @@
 //! `cancel` and `schedule_to`), else the head of the highest non-empty
 //! ready level. When nothing is ready the thread is deadlocked: the loop
 //! panics, on the main coro's stack, with a `deadlock detected` report.
+//! A coro that cedes is queued by the loop as it comes back from it
+//! (the main coro's cede queues it before it enters the loop); when no
+//! hint is set, no look at timers is due and its level is the highest
+//! ready one, queuing it and taking the head are one rotation of that
+//! level (`Scheduler::requeue_pick`).
 //!
 //! # Interrupts
 //!
