@@ -14,6 +14,8 @@
 # 1 or 4 codegen units); fn64 (every function aligned to 64 bytes); blk64
 # (every branch target aligned to 64 bytes). Prints, per binary, the
 # minimum, lower quartile and median ns per switch over all its rounds.
+# KEEP=DIR keeps the binaries there (to look at a slow one again: under
+# callgrind, objdump, or more rounds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -54,6 +56,10 @@ for i in "${!revs[@]}"; do
         bins+=("$name")
     done
 done
+if [[ -n ${KEEP:-} ]]; then
+    mkdir -p "$KEEP"
+    for b in "${bins[@]}"; do cp "$tmp/$b" "$KEEP/"; done
+fi
 for r in $(seq "$rounds"); do
     order=("${bins[@]}")
     if ((r % 2 == 0)); then

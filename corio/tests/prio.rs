@@ -201,3 +201,75 @@ fn an_idle_coro_runs_only_when_nothing_else_is_ready() {
     idle.join().unwrap();
     assert_eq!(log.get(), ["busy", "busy", "busy", "idle", "idle", "idle"]);
 }
+
+/// A cede queues the coro behind the others of its level and runs the
+/// head, also when the scheduler does both in one step: strict round-robin
+/// between the main coro and three coros, with the ready count right at
+/// every turn (the three others queued while one runs).
+#[test]
+fn ceding_coros_and_the_main_coro_take_turns_in_order() {
+    let log = Log::new();
+    let mut hs = Vec::new();
+    for name in ["a", "b", "c"] {
+        let l = log.clone();
+        hs.push(corio::spawn(move || {
+            for round in 0..200 {
+                l.push(format!("{name}{round} {}", corio::nready()));
+                corio::cede();
+            }
+        }));
+    }
+    for round in 0..200 {
+        log.push(format!("main{round} {}", corio::nready()));
+        corio::cede();
+    }
+    for h in hs {
+        h.join().unwrap();
+    }
+    let want: Vec<String> = (0..200)
+        .flat_map(|r| ["main", "a", "b", "c"].map(|n| format!("{n}{r} 3")))
+        .collect();
+    assert_eq!(log.take(), want);
+}
+
+/// A coro that readies a higher-priority one and cedes gives it the CPU
+/// first, though the coros of its own level are waiting too; after it, they
+/// take turns as before.
+#[test]
+fn a_cede_runs_a_higher_priority_coro_readied_meanwhile_first() {
+    let log = Log::new();
+    let l = log.clone();
+    let high = corio::Builder::new()
+        .prio(PRIO_HIGH)
+        .spawn(move || {
+            for _ in 0..3 {
+                l.push("high");
+                corio::schedule();
+            }
+        })
+        .unwrap();
+    corio::cede(); // `high` runs and parks
+    let l = log.clone();
+    let hc = high.coro();
+    let a = corio::spawn(move || {
+        for i in 0..3 {
+            l.push(format!("a{i}"));
+            hc.ready();
+            corio::cede();
+        }
+    });
+    let l = log.clone();
+    let b = corio::spawn(move || {
+        for i in 0..3 {
+            l.push(format!("b{i}"));
+            corio::cede();
+        }
+    });
+    a.join().unwrap();
+    b.join().unwrap();
+    high.join().unwrap();
+    assert_eq!(
+        log.take(),
+        ["high", "a0", "high", "b0", "a1", "high", "b1", "a2", "b2"]
+    );
+}

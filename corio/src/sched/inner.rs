@@ -11,7 +11,10 @@
 //!
 //! `flags` qualify it:
 //! - `QUEUED`: linked in the ready queue (a running coro may be queued:
-//!   `current().ready()` followed by `schedule()` is how `cede` works).
+//!   `current().ready()` followed by `schedule()` is what `cede` does; a
+//!   plain coro's `cede` sets `ceded` instead, and whoever resumed it
+//!   queues it as soon as it is switched out, before anything else looks
+//!   at it).
 //! - `SUSPENDED`: `suspend()` was called; it is never picked, and an
 //!   activation that arrives meanwhile is kept in `pending`.
 //! - `TIMEDOUT`: the deadline of an enclosing `timeout` passed; the id of
@@ -250,6 +253,10 @@ pub(crate) struct CoroInner {
     pub(crate) unwinding: Cell<bool>,
     /// An activation kept while suspended.
     pub(crate) pending: Cell<bool>,
+    /// It just gave up the CPU in `cede` and is not queued yet: whoever
+    /// resumed it (the scheduler loop, or `run_now`) queues it as soon as
+    /// it is switched out, and clears this. Never set otherwise.
+    pub(crate) ceded: Cell<bool>,
     state: Cell<State>,
     flags: Cell<u8>,
     level: Cell<u8>,
@@ -281,6 +288,7 @@ impl CoroInner {
             panic_in: Cell::new(false),
             unwinding: Cell::new(false),
             pending: Cell::new(false),
+            ceded: Cell::new(false),
             state: Cell::new(State::New),
             flags: Cell::new(0),
             level: Cell::new(level),
@@ -307,6 +315,7 @@ impl CoroInner {
         self.cancelling.set(false);
         self.binds.set(0);
         self.pending.set(false);
+        self.ceded.set(false);
         self.state.set(State::New);
         self.flags.set(0);
         self.level.set(level);
@@ -342,6 +351,12 @@ impl CoroInner {
     #[inline]
     pub(crate) fn set_state(&self, s: State) {
         self.state.set(s);
+    }
+
+    /// All the flags at once.
+    #[inline]
+    pub(crate) fn flags(&self) -> u8 {
+        self.flags.get()
     }
 
     #[inline]

@@ -18,6 +18,11 @@
 //! `cancel` and `schedule_to`), else the head of the highest non-empty
 //! ready level. When nothing is ready the thread is deadlocked: the loop
 //! panics, on the main coro's stack, with a `deadlock detected` report.
+//! A coro that cedes is queued by the loop as it comes back from it
+//! (the main coro's cede queues it before it enters the loop); when no
+//! hint is set, no look at timers is due and its level is the highest
+//! ready one, queuing it and taking the head are one rotation of that
+//! level (`Scheduler::requeue_pick`).
 //!
 //! # Interrupts
 //!
@@ -619,12 +624,13 @@ pub(crate) fn prio(c: &CoroInner) -> i32 {
 }
 
 /// Records, as `c` is switched out, whether it is unwinding: the thread
-/// panics now and did not when `c` came in (it started during this run), or
-/// it did then too and `c` was unwinding before. When the thread does not
-/// panic at all, nobody is unwinding.
-#[inline]
-fn note_switch_out(c: &CoroInner) {
-    if std::thread::panicking() {
+/// panics now (`panicking`, which is `std::thread::panicking()`) and did
+/// not when `c` came in (it started during this run), or it did then too
+/// and `c` was unwinding before. When the thread does not panic at all,
+/// nobody is unwinding.
+#[inline(always)]
+fn note_switch_out(c: &CoroInner, panicking: bool) {
+    if panicking {
         if !c.panic_in.get() {
             c.unwinding.set(true);
         }

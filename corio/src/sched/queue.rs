@@ -9,10 +9,9 @@
 //! - Bit `l` of `mask` is set exactly when level `l` is non-empty.
 
 use std::cell::Cell;
-use std::ptr;
 
 use super::inner::CoroInner;
-use super::list::List;
+use super::list::{Links, List};
 
 /// Number of priority levels (`PRIO_MIN..=PRIO_MAX`).
 pub(crate) const LEVELS: usize = 8;
@@ -62,12 +61,12 @@ impl ReadyQueue {
         self.len.set(self.len.get() + 1);
     }
 
-    /// Unlinks and returns the head of the highest non-empty level, or null.
+    /// Unlinks and returns the head of the highest non-empty level.
     #[inline]
-    pub(crate) fn pop(&self) -> *const CoroInner {
+    pub(crate) fn pop(&self) -> Option<&CoroInner> {
         let mask = self.mask.get();
         if mask == 0 {
-            return ptr::null();
+            return None;
         }
         let level = 7 - mask.leading_zeros() as usize;
         let list = &self.levels[level];
@@ -76,7 +75,24 @@ impl ReadyQueue {
             self.mask.set(mask & !(1 << level));
         }
         self.len.set(self.len.get() - 1);
-        CoroInner::from_q(first)
+        // SAFETY: linked coros are alive (see the invariants).
+        Some(unsafe { coro_of(first) })
+    }
+
+    /// When the level of `c` (not linked) is the highest non-empty one:
+    /// appends `c` to it and unlinks and returns its head, as `push_back`
+    /// then `pop` would, in one step that leaves the mask and the count as
+    /// they were. Otherwise changes nothing and returns `None`.
+    #[inline]
+    pub(crate) fn rotate(&self, c: &CoroInner) -> Option<&CoroInner> {
+        let level = c.level() as usize & (LEVELS - 1);
+        if self.mask.get() >> level != 1 {
+            return None;
+        }
+        let first = self.levels[level].rotate(&c.q);
+        // SAFETY: `first` was linked, so its coro is alive (see the
+        // invariants).
+        Some(unsafe { coro_of(first) })
     }
 
     /// Unlinks `c`, which must be linked.
@@ -89,5 +105,20 @@ impl ReadyQueue {
             self.mask.set(self.mask.get() & !(1 << level));
         }
         self.len.set(self.len.get() - 1);
+    }
+}
+
+/// The coro whose ready-queue links `l` are.
+///
+/// # Safety
+/// `l` must be the `q` links of a live coro.
+#[inline(always)]
+unsafe fn coro_of<'a>(l: *const Links) -> &'a CoroInner {
+    let c = CoroInner::from_q(l);
+    // SAFETY: the caller guarantees `c` is a live coro, so not null
+    // (telling the compiler so spares callers a null test on the result).
+    unsafe {
+        std::hint::assert_unchecked(!c.is_null());
+        &*c
     }
 }

@@ -59,7 +59,7 @@ impl Scheduler {
     #[inline(always)]
     fn raw_switch_away(&self, c: &CoroInner) {
         if c.is_main() {
-            self.run_loop();
+            self.run_loop(c, false);
         } else {
             c.note_sp(crate::sys::stack_pointer());
             let y = c.yielder.get();
@@ -137,68 +137,147 @@ impl Scheduler {
     /// (its register saves and restores) is 4–9 % of a switch between the
     /// main coro and another, in every code layout tried (BENCHMARKS.md,
     /// "Switch and code layout").
+    ///
+    /// `main` is the main coro. `std::thread::panicking()` is read once per
+    /// coro resumed and serves both its switch-in and the switch-out that
+    /// follows: it changes only across a switch (a coro that suspends
+    /// mid-unwind leaves the thread's count raised) or while an unwind is
+    /// in progress, and the loop's own work between the two either
+    /// returns normally, leaving the count as it found it, or unwinds out
+    /// of the loop. Likewise the [`extras`](Scheduler::extras) word read
+    /// at a switch-out serves the switch-in that follows when nothing but
+    /// [`requeue_pick`](Self::requeue_pick) ran in between: its bits for
+    /// the times and the monitor change only when this thread asks, and
+    /// the `tracing` bit, which other threads turn on but never off, only
+    /// matters for a coro that saved spans at its own switch-out, when the
+    /// bit was already on (so on before this read too).
+    ///
+    /// With `requeue`, the main coro cedes: it is queued behind the coros
+    /// ready at its level, and when those are the highest ready, queuing it
+    /// and picking the next coro are one step ([`requeue_pick`](Self::requeue_pick)).
     #[inline(always)]
-    fn run_loop(&self) {
-        let main: *const CoroInner = self.main.as_ptr();
-        // `switched_out(&self.main)`, but the main coro's spans are taken
-        // off as the main coro's (it may get its task span here).
-        note_switch_out(&self.main);
-        let x = self.extras();
+    fn run_loop(&self, main: &CoroInner, requeue: bool) {
+        // Queued before anything looks at it (its spans, below).
+        let mut picked = None;
+        if requeue {
+            picked = self.requeue_pick(main);
+            if picked.is_none() {
+                main.set(QUEUED);
+                self.ready.push_back(main);
+            }
+        }
+        let mut panicking = std::thread::panicking();
+        // `switched_out(main)`, but the main coro's spans are taken off as
+        // the main coro's (it may get its task span here).
+        note_switch_out(main, panicking);
+        let mut x = self.extras();
         if x != 0 {
-            self.switched_out_extras(&self.main, x, true);
+            self.switched_out_extras(main, x, true);
         }
         loop {
-            let tick = self.tick.get();
-            if tick == 0 {
-                self.tick.set(POLL_EVERY);
-                self.look_around();
-            } else {
-                self.tick.set(tick - 1);
-            }
-            let mut next = self.hint.get();
-            if next.is_null() {
-                next = self.ready.pop();
-                if next.is_null() {
-                    next = self.idle();
-                } else {
-                    // SAFETY: popped coros are alive (queue invariant).
-                    unsafe { (*next).clear(QUEUED) };
+            let next = match picked {
+                Some(n) => n,
+                None => {
+                    let n = self.pick();
+                    x = self.extras();
+                    n
                 }
-            } else {
-                self.hint.set(ptr::null());
-                // SAFETY: hints are live coros (set by `cancel`,
-                // `schedule_to`, `complete`, `backtrace`, which hold them
-                // alive).
-                let h = unsafe { &*next };
-                // A coro switched to only to serve a request keeps its
-                // place in the ready queue.
-                if !h.has(ATTN) {
-                    self.dequeue(h);
-                }
-            }
-            // SAFETY: `next` is alive (see above).
-            let c = unsafe { &*next };
-            self.switching_in(c);
-            if next == main {
+            };
+            self.switching_in_p(next, panicking, x);
+            if ptr::eq(next, main) {
                 return;
             }
+            let c = next;
             // SAFETY: we are the loop, on the main stack; `c` is a live,
             // non-main coro that is not running.
             let finished = unsafe { c.resume() };
-            self.switched_out(c);
+            // `c` ceded (see `cede`): queued before anything looks at it.
+            picked = None;
+            if c.ceded.get() {
+                c.ceded.set(false);
+                picked = self.requeue_pick(c);
+                if picked.is_none() {
+                    c.set(QUEUED);
+                    self.ready.push_back(c);
+                }
+            }
+            panicking = std::thread::panicking();
+            x = self.extras();
+            self.switched_out_p(c, panicking, x);
             if finished {
-                // SAFETY: `next` (that is `c`) just finished, once.
-                unsafe { self.reap(next) };
+                // SAFETY: `c` just finished, once.
+                unsafe { self.reap(c) };
             }
         }
+    }
+
+    /// The loop's choice of the next coro to run: the hint, else the head
+    /// of the ready queue, else whatever [`idle`](Self::idle) waits for;
+    /// with the periodic look at timers and the reactor first.
+    #[inline(always)]
+    fn pick(&self) -> &CoroInner {
+        let tick = self.tick.get();
+        if tick == 0 {
+            self.tick.set(POLL_EVERY);
+            self.look_around();
+        } else {
+            self.tick.set(tick - 1);
+        }
+        let next = self.hint.get();
+        if next.is_null() {
+            return match self.ready.pop() {
+                Some(c) => {
+                    c.clear(QUEUED);
+                    c
+                }
+                // SAFETY: `idle` returns a live coro.
+                None => unsafe { &*self.idle() },
+            };
+        }
+        self.hint.set(ptr::null());
+        // SAFETY: hints are live coros (set by `cancel`, `schedule_to`,
+        // `complete`, `backtrace`, which hold them alive).
+        let h = unsafe { &*next };
+        // A coro switched to only to serve a request keeps its place in
+        // the ready queue.
+        if !h.has(ATTN) {
+            self.dequeue(h);
+        }
+        h
+    }
+
+    /// Queues `c` (which just gave up the CPU by ceding, not queued) and
+    /// picks the next coro, in one step, when that is what queuing it and
+    /// [`pick`](Self::pick) would do without looking further: no look at
+    /// timers and the reactor is due, there is no hint, and `c`'s level is
+    /// the highest with a ready coro. Otherwise changes nothing and
+    /// returns `None`.
+    #[inline(always)]
+    fn requeue_pick(&self, c: &CoroInner) -> Option<&CoroInner> {
+        let tick = self.tick.get();
+        if tick == 0 || !self.hint.get().is_null() {
+            return None;
+        }
+        let next = self.ready.rotate(c)?;
+        self.tick.set(tick - 1);
+        c.set(QUEUED);
+        next.clear(QUEUED);
+        Some(next)
     }
 
     /// The bookkeeping for `c`, which just stopped running (it parked,
     /// ceded or ended): whether it unwinds, its time, the monitor.
     #[inline(always)]
     fn switched_out(&self, c: &CoroInner) {
-        note_switch_out(c);
-        let x = self.extras();
+        self.switched_out_p(c, std::thread::panicking(), self.extras());
+    }
+
+    /// [`switched_out`](Self::switched_out), given
+    /// `std::thread::panicking()` and the [`extras`](Scheduler::extras)
+    /// word.
+    #[inline(always)]
+    fn switched_out_p(&self, c: &CoroInner, panicking: bool, x: u8) {
+        note_switch_out(c, panicking);
         if x != 0 {
             self.switched_out_extras(c, x, false);
         }
@@ -231,10 +310,17 @@ impl Scheduler {
     /// the monitor, and whether the thread panics as it comes in.
     #[inline(always)]
     fn switching_in(&self, c: &CoroInner) {
+        self.switching_in_p(c, std::thread::panicking(), self.extras());
+    }
+
+    /// [`switching_in`](Self::switching_in), given
+    /// `std::thread::panicking()` and the [`extras`](Scheduler::extras)
+    /// word.
+    #[inline(always)]
+    fn switching_in_p(&self, c: &CoroInner, panicking: bool, x: u8) {
         self.current.set(c);
         c.switches.set(c.switches.get() + 1);
-        c.panic_in.set(std::thread::panicking());
-        let x = self.extras();
+        c.panic_in.set(panicking);
         if x != 0 {
             self.switching_in_extras(c, x);
         }
@@ -286,10 +372,8 @@ impl Scheduler {
             if let Some(r) = self.reactor.get() {
                 r.drain(self);
             }
-            let next = self.ready.pop();
-            if !next.is_null() {
-                // SAFETY: popped coros are alive.
-                unsafe { (*next).clear(QUEUED) };
+            if let Some(next) = self.ready.pop() {
+                next.clear(QUEUED);
                 return next;
             }
             let deadline = self.timers.next_deadline();
@@ -575,8 +659,10 @@ impl Scheduler {
             return self.cede_alone(c, loc);
         }
         c.where_.set(Some(loc));
-        c.set(QUEUED);
-        self.ready.push_back(c);
+        // Whoever resumed `c` (the loop, or `run_now`) queues it as soon
+        // as it is switched out: the loop then queues it and picks the
+        // next coro in one step.
+        c.ceded.set(true);
         c.note_sp(crate::sys::stack_pointer());
         let y = c.yielder.get();
         // SAFETY: `c` is a running non-main coro (MAIN is clear), so its
@@ -621,6 +707,9 @@ impl Scheduler {
     #[cold]
     #[inline(never)]
     fn cede_slow(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        if c.flags() == MAIN {
+            return self.cede_main(c, loc);
+        }
         if c.interrupted() {
             self.raise(c);
         }
@@ -628,6 +717,29 @@ impl Scheduler {
             return self.cede_alone(c, loc);
         }
         self.requeue_away(c, loc);
+    }
+
+    /// `cede` for the main coro when it has no other flag (no hooks, no
+    /// interrupt, not queued or suspended, no request to serve): the
+    /// benchmarks' and many programs' main loop. The same steps as the
+    /// general path, with the flags tested once before the switch and once
+    /// after it.
+    #[inline(always)]
+    fn cede_main(&self, c: &CoroInner, loc: &'static Location<'static>) {
+        if !self.ready.has_at_least(c.level()) {
+            return self.cede_alone(c, loc);
+        }
+        c.where_.set(Some(loc));
+        // `ready(c)`: `c` is running, so neither done nor abandoned, and
+        // its flags say it is neither queued nor suspended.
+        #[cfg(feature = "tracing")]
+        if c.spans.any() {
+            super::spans::readied(c);
+        }
+        self.run_loop(c, true);
+        if c.has(HOOKS | CANCELLED | THROWN | TIMEDOUT | ATTN) {
+            self.after_switch_in_raise(c);
+        }
     }
 
     /// Readies `c` (the running coro, at `loc`) and gives up the CPU;
@@ -676,12 +788,10 @@ impl Scheduler {
         if c.interrupted() {
             self.raise(c);
         }
-        let next = self.ready.pop();
-        if next.is_null() {
+        let Some(next) = self.ready.pop() else {
             return;
-        }
-        // SAFETY: popped coros are alive.
-        unsafe { (*next).clear(QUEUED) };
+        };
+        next.clear(QUEUED);
         self.hint.set(next);
         self.requeue_away(c, loc);
     }
@@ -737,6 +847,12 @@ impl Scheduler {
         // context); we switch to it from the running coro's stack, and
         // corosensei returns here when it suspends or ends.
         let finished = unsafe { c.resume() };
+        if c.ceded.get() {
+            // `c` ceded (see `cede`): it is queued as it is switched out.
+            c.ceded.set(false);
+            c.set(QUEUED);
+            self.ready.push_back(c);
+        }
         self.switched_out(c);
         self.switching_in(me);
         // `c` may have asked for us to run next (a cancel or throw aimed at
