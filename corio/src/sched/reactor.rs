@@ -487,3 +487,30 @@ impl Reactor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Event flags decode as mio's `Event` decodes them.
+    #[test]
+    fn directions_follow_mio() {
+        let d = |f: libc::c_int| directions(f as u32);
+        assert_eq!(d(libc::EPOLLIN), READ);
+        assert_eq!(d(libc::EPOLLPRI), READ);
+        assert_eq!(d(libc::EPOLLOUT), WRITE);
+        assert_eq!(d(libc::EPOLLIN | libc::EPOLLOUT), READ | WRITE);
+        // A FIN: the read side is closed for good, writing still works.
+        assert_eq!(
+            d(libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLOUT),
+            READ | READ_CLOSED | WRITE
+        );
+        // A hang-up or an error closes both sides.
+        let both = READ | READ_CLOSED | WRITE | WRITE_CLOSED;
+        assert_eq!(d(libc::EPOLLHUP), both);
+        assert_eq!(d(libc::EPOLLERR), both);
+        assert_eq!(d(libc::EPOLLIN | libc::EPOLLERR), both);
+        // RDHUP without IN says nothing (mio's rule).
+        assert_eq!(d(libc::EPOLLRDHUP), 0);
+    }
+}
