@@ -4,9 +4,14 @@
 //! Timers live in a per-thread heap (O(log n) to arm, O(1) to disarm), so
 //! a hundred thousand sleeping coros are ordinary. The scheduler fires them
 //! when it would otherwise sleep and at least once every 64 switches. When
-//! the thread has nothing else to do it sleeps until the next deadline;
-//! with a reactor (sockets, cross-thread wakers) waiting has millisecond
-//! resolution, rounded up, so a timer never fires early.
+//! the thread has nothing else to do it sleeps until the next deadline —
+//! with a reactor (sockets, cross-thread wakers) in `epoll_pwait2`, whose
+//! timeout has the kernel's timer resolution (on kernels before 5.11, in
+//! `epoll_wait`, rounded up to whole milliseconds). A timer never fires
+//! before its deadline: a sleep never returns early. It fires late by the
+//! kernel's wake-up latency plus its timer slack (50 µs by default) when
+//! the thread is idle, and by however long the coros that run before the
+//! scheduler looks again take when it is not.
 
 use std::fmt;
 use std::io;

@@ -317,3 +317,40 @@ fn timers_cancelled_in_bulk_leave_the_rest_on_time() {
     // No timer left behind: with nothing to do, this is a deadlock.
     assert!(std::panic::catch_unwind(corio::schedule).is_err());
 }
+
+/// Whether the kernel has `epoll_pwait2` (Linux ≥ 5.11), which lets a
+/// thread with a reactor wait for less than a millisecond.
+fn kernel_has_epoll_pwait2() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']);
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (5, 11)
+}
+
+/// With a reactor (here: a listening socket), the idle scheduler waits in
+/// the poll set for the next timer. A sleep never returns before its
+/// deadline, and its timeout is not rounded up to whole milliseconds: a
+/// 100 µs sleep on an otherwise idle thread wakes well within a
+/// millisecond of its deadline. (Rounded up, every one would wake about
+/// 900 µs late; a loaded machine only delays wake-ups, so the earliest of
+/// many tries is what shows the resolution.)
+#[test]
+fn with_a_reactor_a_short_sleep_wakes_soon_after_its_deadline_and_never_before() {
+    let _listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let d = Duration::from_micros(100);
+    let mut earliest = Duration::MAX;
+    for _ in 0..50 {
+        let start = Instant::now();
+        corio::sleep(d);
+        let took = start.elapsed();
+        assert!(took >= d, "a {d:?} sleep returned after {took:?}");
+        earliest = earliest.min(took - d);
+    }
+    if kernel_has_epoll_pwait2() {
+        assert!(
+            earliest < Duration::from_micros(500),
+            "the earliest of 50 wake-ups was {earliest:?} after its deadline"
+        );
+    }
+}

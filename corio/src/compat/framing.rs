@@ -92,7 +92,7 @@ impl Framing {
                 }
                 _ => {
                     // Up to the end of the line, if it is here.
-                    let (part, end) = match bytes.iter().position(|&b| b == b'\n') {
+                    let (part, end) = match find_newline(bytes) {
                         Some(i) => (&bytes[..i], Some(i + 1)),
                         None => (bytes, None),
                     };
@@ -117,55 +117,96 @@ impl Framing {
             }
             Framing::Body(_) | Framing::ChunkData(_) | Framing::Lost => return,
         };
-        line.extend(part);
         if !ends {
+            line.extend(part);
             return;
         }
-        // The line's buffer is kept for the next line (no allocation a
-        // line).
-        let mut buf = std::mem::take(&mut line.bytes);
-        let long = std::mem::take(&mut line.long);
-        let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
-        *self = match std::mem::replace(self, Framing::Lost) {
-            Framing::Head(h) => head_line(h, text, long),
-            Framing::ChunkSize(_) => chunk_size(text, long),
-            Framing::Trailers(_) if text.is_empty() => Framing::default(),
-            other => other,
+        // A line read whole (the common case: a request's head arrives in
+        // one read) is looked at where it is; one that came in parts was
+        // kept, and its buffer is kept for the next (no allocation a line).
+        let kept = if line.bytes.is_empty() {
+            None
+        } else {
+            line.extend(part);
+            Some((
+                std::mem::take(&mut line.bytes),
+                std::mem::take(&mut line.long),
+            ))
         };
-        buf.clear();
-        if let Framing::Head(Head { line, .. })
-        | Framing::ChunkSize(line)
-        | Framing::Trailers(line) = self
+        let (text, long) = match &kept {
+            Some((buf, long)) => (&buf[..], *long),
+            None => (&part[..part.len().min(LINE)], part.len() > LINE),
+        };
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        // Heads change in place (no move of the state a line).
+        let next = match self {
+            Framing::Head(h) => head_line(h, text, long),
+            Framing::ChunkSize(_) => Some(chunk_size(text, long)),
+            Framing::Trailers(_) if text.is_empty() => Some(Framing::default()),
+            _ => None,
+        };
+        if let Some(next) = next {
+            *self = next;
+        }
+        if let Some((mut buf, _)) = kept
+            && let Framing::Head(Head { line, .. })
+            | Framing::ChunkSize(line)
+            | Framing::Trailers(line) = self
         {
+            buf.clear();
             line.bytes = buf;
         }
     }
 }
 
-/// The state after a head line.
-fn head_line(mut h: Head, text: &[u8], long: bool) -> Framing {
+/// The index of the first `\n` in `s`, eight bytes at a time.
+fn find_newline(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const NL: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes")) ^ NL;
+        // A byte of `w` is zero where `c` has a newline. The lowest flagged
+        // byte is always a real zero (a borrow only flags bytes above one).
+        let zero = w.wrapping_sub(ONES) & !w & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| at + i)
+}
+
+/// Follows a head line: changes `h`, or returns the state after it.
+fn head_line(h: &mut Head, text: &[u8], long: bool) -> Option<Framing> {
     if !h.started {
         if text.is_empty() {
             // Empty lines before a request line are ignored.
-            return Framing::Head(h);
+            return None;
         }
         h.started = true;
         h.upgrade = text.starts_with(b"CONNECT ");
-        return Framing::Head(h);
+        return None;
     }
     if text.is_empty() {
-        return match h {
+        return Some(match h {
             Head { upgrade: true, .. } => Framing::Lost,
             Head { chunked: true, .. } => Framing::ChunkSize(Line::default()),
             Head {
                 length: Some(n @ 1..),
                 ..
-            } => Framing::Body(n),
+            } => Framing::Body(*n),
             _ => Framing::default(),
-        };
+        });
     }
     let Some(colon) = text.iter().position(|&c| c == b':') else {
-        return Framing::Lost;
+        return Some(Framing::Lost);
     };
     let name = &text[..colon];
     let value = text[colon + 1..].trim_ascii();
@@ -177,24 +218,24 @@ fn head_line(mut h: Head, text: &[u8], long: bool) -> Framing {
         match (n, h.length) {
             (Some(n), None) => h.length = Some(n),
             (Some(n), Some(m)) if n == m => {}
-            _ => return Framing::Lost,
+            _ => return Some(Framing::Lost),
         }
     } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
         if long {
-            return Framing::Lost;
+            return Some(Framing::Lost);
         }
         let last = value.rsplit(|&c| c == b',').next().unwrap_or(b"");
         if !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-            return Framing::Lost;
+            return Some(Framing::Lost);
         }
         h.chunked = true;
     } else if name.eq_ignore_ascii_case(b"upgrade") {
         h.upgrade = true;
     }
     if h.chunked && h.length.is_some() {
-        return Framing::Lost;
+        return Some(Framing::Lost);
     }
-    Framing::Head(h)
+    None
 }
 
 /// The state after a chunk-size line.
@@ -231,6 +272,49 @@ mod tests {
                 f.in_body()
             })
             .collect()
+    }
+
+    #[test]
+    fn find_newline_finds_the_first() {
+        for len in 0..40 {
+            for nl in 0..len {
+                let mut v = vec![b'a'; len];
+                v[nl] = b'\n';
+                if nl + 3 < len {
+                    v[nl + 3] = b'\n';
+                }
+                // Bytes a borrow could confuse: 0x0b and 0x8a around it.
+                if nl > 0 {
+                    v[nl - 1] = 0x0b;
+                }
+                if nl + 1 < len {
+                    v[nl + 1] = 0x8a;
+                }
+                assert_eq!(find_newline(&v), Some(nl), "{v:?}");
+            }
+            assert_eq!(find_newline(&vec![0x0b; len]), None);
+        }
+    }
+
+    /// The same states whichever way the bytes are cut into reads.
+    #[test]
+    fn any_cut_gives_the_same_states() {
+        let mut all = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc".to_vec();
+        all.extend_from_slice(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+        );
+        all.extend_from_slice(b"GET / HTTP/1.1\r\nX-Long: ");
+        all.extend_from_slice(&[b'x'; 300]);
+        all.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nok");
+        let mut whole = Framing::default();
+        whole.feed(&all);
+        assert_eq!(whole, Framing::default());
+        for cut in 1..all.len() {
+            let mut f = Framing::default();
+            f.feed(&all[..cut]);
+            f.feed(&all[cut..]);
+            assert_eq!(f, whole, "cut at {cut}");
+        }
     }
 
     #[test]

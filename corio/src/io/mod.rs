@@ -18,7 +18,8 @@
 //! through `mio`), edge-triggered. A call tries the system call first; if
 //! the kernel says it would block, the coro parks until the descriptor is
 //! ready and tries again. When no coro is ready the scheduler waits in
-//! `epoll_wait`, with the nearest timer as its timeout.
+//! `epoll_pwait2` (`epoll_wait` on kernels before 5.11), with the nearest
+//! timer as its timeout.
 //!
 //! ```
 //! use std::io::{Read, Write};

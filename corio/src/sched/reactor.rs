@@ -141,6 +141,30 @@ impl IoState {
     }
 }
 
+/// The readiness bits (with their sticky `_CLOSED` companions) of an
+/// epoll event's flags, decoded as mio's `Event` decodes them.
+fn directions(flags: u32) -> u8 {
+    let f = flags as libc::c_int;
+    let has = |bit: libc::c_int| f & bit != 0;
+    let error = has(libc::EPOLLERR);
+    // Both halves closed, or a FIN received (shutdown of the read side).
+    let read_closed = has(libc::EPOLLHUP) || (has(libc::EPOLLIN) && has(libc::EPOLLRDHUP));
+    // Both halves closed, or a pipe's read end closed.
+    let write_closed = has(libc::EPOLLHUP) || (has(libc::EPOLLOUT) && error) || f == libc::EPOLLERR;
+    let mut dir = 0;
+    if read_closed || error {
+        dir |= READ | READ_CLOSED;
+    } else if has(libc::EPOLLIN) || has(libc::EPOLLPRI) {
+        dir |= READ;
+    }
+    if write_closed || error {
+        dir |= WRITE | WRITE_CLOSED;
+    } else if has(libc::EPOLLOUT) {
+        dir |= WRITE;
+    }
+    dir
+}
+
 /// A slot of the source table.
 struct Slot {
     /// Bumped when the slot is freed: tokens of the old tenant go stale.
@@ -229,7 +253,8 @@ impl Remote {
 /// One scheduler's poll set.
 pub(crate) struct Reactor {
     poll: RefCell<mio::Poll>,
-    events: RefCell<mio::Events>,
+    /// The buffer `epoll_wait` fills.
+    events: RefCell<Vec<libc::epoll_event>>,
     pub(crate) remote: Arc<Remote>,
     /// Registered descriptors, indexed by the low half of their token.
     slots: RefCell<Vec<Slot>>,
@@ -250,7 +275,7 @@ impl Reactor {
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
         Ok(Reactor {
             poll: RefCell::new(poll),
-            events: RefCell::new(mio::Events::with_capacity(1024)),
+            events: RefCell::new(Vec::with_capacity(1024)),
             remote: Arc::new(Remote {
                 waker,
                 queue: Mutex::new(Vec::new()),
@@ -376,9 +401,15 @@ impl Reactor {
     /// Waits for events for at most `timeout` (`None`: until something
     /// happens; `Some(ZERO)`: not at all), and readies the coros waiting
     /// for the descriptors that became ready.
+    ///
+    /// The wait has the kernel's timer resolution (`epoll_pwait2`), not
+    /// whole milliseconds: a timer due in 0.3 ms is not fired a millisecond
+    /// late (see `sys::epoll_wait`).
     pub(crate) fn poll(&self, s: &Scheduler, timeout: Option<Duration>) {
+        use std::os::fd::AsRawFd;
         let mut events = self.events.borrow_mut();
-        match self.poll.borrow_mut().poll(&mut events, timeout) {
+        let epfd = self.poll.borrow().as_raw_fd();
+        match crate::sys::epoll_wait(epfd, &mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -393,7 +424,7 @@ impl Reactor {
         // The waker's event needs no handling: the caller drains the queue.
         let slots = self.slots.borrow();
         for ev in events.iter() {
-            let tok = ev.token();
+            let tok = mio::Token(ev.u64 as usize);
             if tok == WAKE {
                 continue;
             }
@@ -405,17 +436,7 @@ impl Reactor {
             if token(index, slot.generation) != tok {
                 continue;
             }
-            let mut dir = 0;
-            if ev.is_read_closed() || ev.is_error() {
-                dir |= READ | READ_CLOSED;
-            } else if ev.is_readable() {
-                dir |= READ;
-            }
-            if ev.is_write_closed() || ev.is_error() {
-                dir |= WRITE | WRITE_CLOSED;
-            } else if ev.is_writable() {
-                dir |= WRITE;
-            }
+            let dir = directions(ev.events);
             if dir != 0 {
                 state.set_ready(s, dir);
                 if let Some(hook) = state.hook.get() {
@@ -464,5 +485,32 @@ impl Reactor {
         for target in batch {
             target.wake_home(s);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Event flags decode as mio's `Event` decodes them.
+    #[test]
+    fn directions_follow_mio() {
+        let d = |f: libc::c_int| directions(f as u32);
+        assert_eq!(d(libc::EPOLLIN), READ);
+        assert_eq!(d(libc::EPOLLPRI), READ);
+        assert_eq!(d(libc::EPOLLOUT), WRITE);
+        assert_eq!(d(libc::EPOLLIN | libc::EPOLLOUT), READ | WRITE);
+        // A FIN: the read side is closed for good, writing still works.
+        assert_eq!(
+            d(libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLOUT),
+            READ | READ_CLOSED | WRITE
+        );
+        // A hang-up or an error closes both sides.
+        let both = READ | READ_CLOSED | WRITE | WRITE_CLOSED;
+        assert_eq!(d(libc::EPOLLHUP), both);
+        assert_eq!(d(libc::EPOLLERR), both);
+        assert_eq!(d(libc::EPOLLIN | libc::EPOLLERR), both);
+        // RDHUP without IN says nothing (mio's rule).
+        assert_eq!(d(libc::EPOLLRDHUP), 0);
     }
 }

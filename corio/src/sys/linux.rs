@@ -10,6 +10,8 @@ use super::GuardKind;
 mod batch;
 pub(crate) use batch::BATCH_MAX;
 use batch::advise;
+mod epoll;
+pub(crate) use epoll::epoll_wait;
 
 /// `madvise` advice that installs guard markers (Linux ≥ 6.13); not yet in
 /// the `libc` crate.

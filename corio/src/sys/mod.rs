@@ -1,5 +1,5 @@
 //! Platform layer: everything that talks to the operating system about
-//! memory, signals and clocks lives here, behind one small interface.
+//! memory, signals, clocks and waiting lives here, behind one small interface.
 //!
 //! Each backend must provide:
 //!
@@ -23,6 +23,8 @@
 //!   signal stack, so the handler can run after the stack overflowed.
 //! - `stack_pointer() -> usize`: an address inside the current frame.
 //! - `thread_cpu_time() -> Duration`.
+//! - `epoll_wait(epfd, events, timeout)`: wait on an epoll set for at most
+//!   `timeout`, with sub-millisecond resolution where the kernel allows.
 
 #[cfg(target_os = "linux")]
 mod linux;
