@@ -93,23 +93,45 @@ pub struct Driver {
 }
 
 impl Driver {
+    /// Starts chromedriver on a free port. The port is found by binding
+    /// port 0 and letting it go, so another process can take it before
+    /// chromedriver binds it (tests run in parallel): a chromedriver that
+    /// exits at start is tried again on a new port, and the last one's
+    /// own words are in the panic message.
     fn start() -> Driver {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Driver::try_start() {
+                Ok(d) => return d,
+                Err(why) => last = why,
+            }
+        }
+        panic!("chromedriver exited at start, three times: {last}");
+    }
+
+    fn try_start() -> Result<Driver, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let log = std::env::temp_dir().join(format!(
+            "corio-web-chromedriver-{}-{port}.log",
+            std::process::id()
+        ));
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("chromedriver's log file"))
             .spawn()
             .expect("start chromedriver");
         let mut d = Driver { child, port };
         let end = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = d.child.try_wait() {
-                panic!("chromedriver exited at start: {status}");
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                let _ = std::fs::remove_file(&log);
+                return Err(format!("{status}: {}", said.trim()));
             }
             assert!(
                 Instant::now() < end,
@@ -117,7 +139,8 @@ impl Driver {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        d
+        let _ = std::fs::remove_file(&log);
+        Ok(d)
     }
 
     /// A fresh browser: its own profile directory, so its own cookies.
