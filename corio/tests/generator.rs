@@ -278,3 +278,60 @@ fn big_closures_values_and_results_cross_the_switch() {
         corio::GeneratorState::Yielded(_) => panic!("yielded twice"),
     }
 }
+
+/// A generator whose body cedes, resumed first by the main coro and then
+/// carried to another coro and resumed there: each cede queues the coro
+/// that drives the generator at that moment (once, behind the coros
+/// already ready), so the turns stay in order and nobody runs twice.
+#[test]
+fn a_generator_that_cedes_queues_whichever_coro_drives_it() {
+    let log = Log::new();
+    let l = log.clone();
+    let mut g = Generator::new(move |y: &Yielder<u32>, ()| {
+        for i in 0..4 {
+            l.push(format!("gen {i}"));
+            corio::cede();
+            y.yield_(i);
+        }
+    });
+    let l = log.clone();
+    let other = corio::spawn(move || {
+        for i in 0..4 {
+            l.push(format!("other {i}"));
+            corio::cede();
+        }
+    });
+    // The main coro drives it twice: each cede lets `other` take a turn.
+    assert_eq!(g.resume(()), GeneratorState::Yielded(0));
+    assert_eq!(g.resume(()), GeneratorState::Yielded(1));
+    assert_eq!(corio::nready(), 1, "only `other` is ready");
+    // Then a fresh coro drives it: its cedes queue that coro, not main.
+    let l = log.clone();
+    let carrier = corio::spawn(move || {
+        let got: Vec<u32> = std::iter::from_fn(|| match g.resume(()) {
+            GeneratorState::Yielded(v) => Some(v),
+            GeneratorState::Complete(()) => None,
+        })
+        .collect();
+        l.push("carrier done".to_string());
+        got
+    });
+    assert_eq!(carrier.join().unwrap(), [2, 3]);
+    other.join().unwrap();
+    assert_eq!(corio::nready(), 0);
+    assert_eq!(
+        log.get(),
+        [
+            "gen 0",
+            "other 0",
+            "gen 1",
+            "other 1",
+            // `other` was queued before `carrier` was spawned.
+            "other 2",
+            "gen 2",
+            "other 3",
+            "gen 3",
+            "carrier done"
+        ]
+    );
+}
