@@ -105,27 +105,14 @@ impl List {
         first
     }
 
-    /// Unlinks and returns the first node and appends `node` (not linked),
-    /// as `pop_front` then `push_back`; the list must not be empty. When
-    /// `node` is the only one linked afterwards, the same stores leave the
-    /// sentinel and `node` pointing at each other.
+    /// Unlinks and returns the first node and appends `node` (not linked):
+    /// `pop_front` then `push_back`, one call for the ready queue's
+    /// one-step cede; the list must not be empty. When `node` is the only
+    /// one linked afterwards, the sentinel and `node` point at each other.
     #[inline]
     pub(crate) fn rotate(&self, node: &Links) -> *const Links {
-        let first = self.sentinel.next.get();
-        debug_assert!(!self.is_end(first));
-        // SAFETY: a non-empty list's first node is alive, and so are the
-        // node (or sentinel) after it and the tail (or sentinel) read after
-        // the unlink.
-        unsafe {
-            let next = (*first).next.get();
-            self.sentinel.next.set(next);
-            (*next).prev.set(&self.sentinel);
-            let tail = self.sentinel.prev.get();
-            node.next.set(&self.sentinel);
-            node.prev.set(tail);
-            (*tail).next.set(node);
-        }
-        self.sentinel.prev.set(node);
+        let first = self.pop_front();
+        self.push_back(node);
         first
     }
 
