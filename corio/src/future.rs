@@ -349,13 +349,14 @@ fn poll_on_poll_stack<F: Future + ?Sized>(
     // On its own stack: not the main coro (its stack bounds are 0), not in
     // a generator, not already on the poll stack.
     let sp = crate::sys::stack_pointer();
-    if sp < me.stack_limit || sp >= me.stack_base {
+    let (base, limit) = (me.stack_base.get(), me.stack_limit.get());
+    if sp < limit || sp >= base {
         return fut.poll(cx);
     }
     let Some(stack) = take_poll_stack() else {
         return fut.poll(cx);
     };
-    if me.stack_base - me.stack_limit > stack.base() - stack.usable_low() {
+    if base - limit > stack.base() - stack.usable_low() {
         drop(Lease(Some(stack)));
         return fut.poll(cx);
     }

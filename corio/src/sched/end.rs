@@ -14,7 +14,7 @@ use super::inner::{
 };
 use super::value::Value;
 use super::wait::{self, WaitNode};
-use super::{CancelUnwind, Scheduler, TerminateUnwind, release_owned, sched, unwinding_now};
+use super::{CancelUnwind, Ctx, Scheduler, TerminateUnwind, release_owned, sched, unwinding_now};
 use crate::JoinError;
 
 impl Scheduler {
@@ -263,8 +263,13 @@ impl Scheduler {
         let owned = self.handle_of(v);
         let me: *const CoroInner = self.cur();
         self.cancels.borrow_mut().insert(v, me);
-        if let Some(ctx) = v.take_context() {
-            drop_reporting(v, "its closure", ctx);
+        match v.take_context() {
+            Ctx::Ready(ctx) => drop_reporting(v, "its closure", ctx),
+            Ctx::Deferred(cold, starter) => {
+                drop_reporting(v, "its closure", starter);
+                cold.give_back_untouched();
+            }
+            Ctx::None => {}
         }
         self.complete(v, Outcome::Failed(JoinError::Cancelled));
         #[cfg(feature = "tracing")]

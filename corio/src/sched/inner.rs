@@ -56,6 +56,26 @@ use crate::stack::Stack;
 /// scheduler and the control block carry everything.
 pub(crate) type Context = Coroutine<(), (), (), Stack>;
 
+/// Makes the coroutine of a coro deferred by [`Ctx::Deferred`]: the
+/// closure of `spawn`, which puts it on the given stack.
+pub(crate) type Starter = Box<dyn FnOnce(Stack) -> Context>;
+
+/// What a coro runs on.
+pub(crate) enum Ctx {
+    /// The main coro, and any coro once done.
+    None,
+    /// Its coroutine.
+    Ready(Context),
+    /// Not started, with a stack reserved that nothing was written to yet
+    /// (a cold one, or one the preparer readied): its first switch-in takes
+    /// a warm stack instead if one is free by then, gives this one back
+    /// untouched, and makes the coroutine.
+    /// Saves the page fault and the zeroing of a fresh page for every coro
+    /// started after another one ended, as when many short coros are
+    /// spawned before any of them runs.
+    Deferred(Stack, Starter),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
     New,
@@ -221,8 +241,8 @@ pub(crate) struct CoroInner {
     /// Links in the scheduler's list of live coros, in creation order.
     pub(crate) a: Links,
     pub(crate) id: CoroId,
-    /// The coroutine; `None` for the main coro and once done.
-    ctx: UnsafeCell<Option<Context>>,
+    /// The coroutine (see [`Ctx`]).
+    ctx: UnsafeCell<Ctx>,
     /// The yielder of `ctx`, valid from its first switch-in until done.
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// Where it last blocked or ceded.
@@ -233,8 +253,8 @@ pub(crate) struct CoroInner {
     pub(crate) switches: Cell<u64>,
     /// Top and bottom of its stack (both 0 for the main coro), and the
     /// lowest stack pointer seen at a switch-out.
-    pub(crate) stack_base: usize,
-    pub(crate) stack_limit: usize,
+    pub(crate) stack_base: Cell<usize>,
+    pub(crate) stack_limit: Cell<usize>,
     pub(crate) low_sp: Cell<usize>,
     /// Coros blocked in `join` on this one.
     pub(crate) joiners: WaitList,
@@ -271,12 +291,12 @@ impl CoroInner {
             q: Links::new(),
             a: Links::new(),
             id,
-            ctx: UnsafeCell::new(None),
+            ctx: UnsafeCell::new(Ctx::None),
             yielder: Cell::new(ptr::null()),
             where_: Cell::new(None),
             switches: Cell::new(0),
-            stack_base,
-            stack_limit,
+            stack_base: Cell::new(stack_base),
+            stack_limit: Cell::new(stack_limit),
             low_sp: Cell::new(stack_base),
             joiners: WaitList::new(),
             outcome: Cell::new(None),
@@ -302,13 +322,11 @@ impl CoroInner {
     pub(crate) fn reinit(&mut self, id: CoroId, level: u8, stack_base: usize, stack_limit: usize) {
         debug_assert!(self.joiners.is_empty());
         self.id = id;
-        self.ctx = UnsafeCell::new(None);
+        self.ctx = UnsafeCell::new(Ctx::None);
         self.yielder.set(ptr::null());
         self.where_.set(None);
         self.switches.set(0);
-        self.stack_base = stack_base;
-        self.stack_limit = stack_limit;
-        self.low_sp.set(stack_base);
+        self.set_stack(stack_base, stack_limit);
         self.outcome.set(None);
         self.extra.set(None);
         self.has_handle.set(false);
@@ -340,7 +358,14 @@ impl CoroInner {
     /// Size of its stack as requested (page rounded); the top 16 bytes of
     /// it hold the owner word read by the overflow reporter.
     pub(crate) fn stack_size(&self) -> usize {
-        self.stack_base + crate::stack::TOP_RESERVED - self.stack_limit
+        self.stack_base.get() + crate::stack::TOP_RESERVED - self.stack_limit.get()
+    }
+
+    /// Records the top and bottom of its stack, not used yet.
+    pub(crate) fn set_stack(&self, stack_base: usize, stack_limit: usize) {
+        self.stack_base.set(stack_base);
+        self.stack_limit.set(stack_limit);
+        self.low_sp.set(stack_base);
     }
 
     #[inline]
@@ -417,35 +442,36 @@ impl CoroInner {
     pub(crate) fn note_sp(&self, sp: usize) {
         // A coro that blocks inside a generator it drives is on the
         // generator's stack: that says nothing about its own depth.
-        if sp < self.low_sp.get() && sp >= self.stack_limit {
+        if sp < self.low_sp.get() && sp >= self.stack_limit.get() {
             self.low_sp.set(sp);
         }
     }
 
     /// Deepest stack use seen at a switch-out, in bytes.
     pub(crate) fn stack_used(&self) -> usize {
-        self.stack_base.saturating_sub(self.low_sp.get())
+        self.stack_base.get().saturating_sub(self.low_sp.get())
     }
 
-    /// Installs the coroutine of a freshly spawned coro.
-    pub(crate) fn set_context(&self, ctx: Context) {
+    /// Installs what a freshly spawned coro runs on.
+    pub(crate) fn set_context(&self, ctx: Ctx) {
         // SAFETY: only the owning thread's scheduler touches `ctx`, never
         // while a reference from `resume` or `take_context` is alive.
-        unsafe { *self.ctx.get() = Some(ctx) };
+        unsafe { *self.ctx.get() = ctx };
     }
 
-    /// Removes the coroutine (to drop an unstarted one, or to recycle the
-    /// stack of a finished one).
-    pub(crate) fn take_context(&self) -> Option<Context> {
+    /// Removes what it runs on (to drop an unstarted one, or to recycle
+    /// the stack of a finished one).
+    pub(crate) fn take_context(&self) -> Ctx {
         // SAFETY: as in `set_context`; the coroutine is not running (callers
         // are the scheduler loop after it returned, or `cancel` on a coro
         // that never started).
-        unsafe { (*self.ctx.get()).take() }
+        unsafe { std::mem::replace(&mut *self.ctx.get(), Ctx::None) }
     }
 
     /// Switches into the coroutine; returns `true` when it finished. A coro
     /// without a coroutine (one that never started and is being cancelled)
-    /// is not switched to.
+    /// is not switched to; a deferred one gets its coroutine first (see
+    /// [`Ctx::Deferred`]).
     ///
     /// # Safety
     /// The coro must be live, not main, and suspended: not running, and not
@@ -457,11 +483,38 @@ impl CoroInner {
     pub(crate) unsafe fn resume(&self) -> bool {
         // SAFETY: the caller guarantees nobody else holds `ctx` and the
         // coroutine is suspended, so this is the only reference to it.
-        let ctx = unsafe { (*self.ctx.get()).as_mut() };
-        match ctx {
-            Some(ctx) => matches!(ctx.resume(()), CoroutineResult::Return(())),
-            None => false,
+        match unsafe { &mut *self.ctx.get() } {
+            Ctx::Ready(ctx) => matches!(ctx.resume(()), CoroutineResult::Return(())),
+            Ctx::None => false,
+            // SAFETY: as above.
+            Ctx::Deferred(..) => unsafe { self.start() },
         }
+    }
+
+    /// Makes the coroutine of a deferred coro, on a warm stack if the
+    /// thread has a free one (its cold one goes back untouched) and on its
+    /// cold one if not, and switches into it.
+    ///
+    /// # Safety
+    /// As for [`resume`](Self::resume).
+    #[cold]
+    #[inline(never)]
+    unsafe fn start(&self) -> bool {
+        let Ctx::Deferred(cold, starter) = self.take_context() else {
+            unreachable!("`resume` saw a deferred coro")
+        };
+        let stack = match super::take_warm_stack() {
+            Some(warm) => {
+                cold.give_back_untouched();
+                warm
+            }
+            None => cold,
+        };
+        self.set_stack(stack.base(), stack.usable_low());
+        stack.set_owner(self as *const CoroInner as usize);
+        self.set_context(Ctx::Ready(starter(stack)));
+        // SAFETY: the caller's guarantees hold for the coroutine just made.
+        unsafe { self.resume() }
     }
 
     /// Runs `f` on the extra state, allocating it on first use. `f` must

@@ -86,7 +86,7 @@ use corosensei::{Coroutine, Yielder};
 use crate::stack::{self, SigBuf, Stack};
 use end::entry;
 pub(crate) use end::{prepare_unwind, report_panic, unwind};
-use inner::{CoroId, CoroInner, CoroRef, HOOKS, MAIN, QUEUED, SUSPENDED, State};
+use inner::{Context, CoroId, CoroInner, CoroRef, Ctx, HOOKS, MAIN, QUEUED, SUSPENDED, State};
 use queue::ReadyQueue;
 use teardown::Teardown;
 
@@ -492,11 +492,12 @@ impl Scheduler {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let stack = match opts.stack_size {
-            Some(n) => Stack::acquire(stack::usable_size(n)?)?,
+        // A cold default-size stack is only reserved: see `Ctx::Deferred`.
+        let (stack, warm) = match opts.stack_size {
+            Some(n) => (Stack::acquire(stack::usable_size(n)?)?, true),
             None => match self.stacks.take() {
-                Some(stack) => stack,
-                None => Stack::acquire(stack::DEFAULT_STACK_SIZE)?,
+                Some(stack) => (stack, true),
+                None => Stack::acquire_noting(stack::DEFAULT_STACK_SIZE)?,
             },
         };
         let (base, low, id) = (stack.base(), stack.usable_low(), self.next_id());
@@ -514,16 +515,15 @@ impl Scheduler {
         if let Some(name) = opts.name {
             c.extra_mut(|e| e.desc = Some(name));
         }
-        stack.set_owner(c.as_ptr() as usize);
-        // corosensei copies the closure onto the new stack and refuses more
-        // than 1 KiB: a bigger one travels in a box.
-        let ctx = if std::mem::size_of::<F>() <= stack::MAX_INLINE_CLOSURE {
-            Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, f))
+        if warm {
+            stack.set_owner(c.as_ptr() as usize);
+            c.set_context(Ctx::Ready(context(stack, f)));
         } else {
-            let f = Box::new(f);
-            Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, *f))
-        };
-        c.set_context(ctx);
+            c.set_context(Ctx::Deferred(
+                stack,
+                Box::new(move |stack| context(stack, f)),
+            ));
+        }
         c.has_handle.set(true);
         self.link_all(c.clone());
         if !opts.suspended {
@@ -539,6 +539,35 @@ impl Scheduler {
         }
         Ok(c)
     }
+}
+
+/// The coroutine running `f` on `stack`.
+fn context<F, T>(stack: Stack, f: F) -> Context
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    // corosensei copies the closure onto the new stack and refuses more
+    // than 1 KiB: a bigger one travels in a box.
+    if std::mem::size_of::<F>() <= stack::MAX_INLINE_CLOSURE {
+        Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, f))
+    } else {
+        let f = Box::new(f);
+        Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, *f))
+    }
+}
+
+/// A free default-size stack whose pages are likely resident: from this
+/// thread's scheduler cache, or its pool.
+fn take_warm_stack() -> Option<Stack> {
+    let p = SCHED.with(Cell::get);
+    if p as usize > DEAD {
+        // SAFETY: see `sched`.
+        if let Some(stack) = unsafe { (*p).stacks.take() } {
+            return Some(stack);
+        }
+    }
+    Stack::take_warm(stack::DEFAULT_STACK_SIZE)
 }
 
 /// Releases the strong count that the all-list owned for `p`.

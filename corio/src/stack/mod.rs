@@ -19,6 +19,13 @@
 //! it holds at most 1,024 prepared stacks per size. It is off by default:
 //! it pays only when the other CPU is idle.
 //!
+//! A coro spawned when no free stack is warm (none in the thread's cache
+//! or pool) only reserves a cold one and writes nothing to it; when it
+//! first runs, it takes a warm stack if another coro has ended meanwhile,
+//! and gives the cold one back untouched. So short coros spawned by the
+//! thousand before any of them runs share a few stacks, where each would
+//! otherwise cost a fresh page.
+//!
 //! A stack is only address space until it is touched: a coro that parks
 //! after a shallow call chain costs one resident page (4 KiB), and the
 //! default size ([`DEFAULT_STACK_SIZE`], 256 KiB) is a limit, not a cost.
@@ -103,7 +110,7 @@ pub(crate) fn set_owner(owner: Owner) {
 pub(crate) fn owner() -> Option<&'static Owner> {
     OWNER.get()
 }
-use region::{Slot, acquire_global, release_global};
+use region::{Slot, release_global};
 
 /// Usable bytes of a coro stack when [`Builder::stack_size`] is not given:
 /// 256 KiB. Only touched pages cost memory.
@@ -163,18 +170,43 @@ impl Stack {
     /// Takes a stack of at least `size` usable bytes (already validated by
     /// [`usable_size`]) from the pool, or maps a new one.
     pub(crate) fn acquire(size: usize) -> io::Result<Stack> {
+        Self::acquire_noting(size).map(|(stack, _)| stack)
+    }
+
+    /// [`acquire`](Self::acquire), saying whether the stack comes from
+    /// this thread's pool (recently used: its top pages are likely
+    /// resident). One from elsewhere may cost a page fault, the zeroing of
+    /// a page, at its first touch; a caller that has not written to it yet
+    /// may still trade it for a warm one ([`take_warm`](Self::take_warm))
+    /// and give it back with [`give_back_untouched`](Self::give_back_untouched).
+    pub(crate) fn acquire_noting(size: usize) -> io::Result<(Stack, bool)> {
         // The overflow reporter runs on the thread's alternate signal
         // stack: a thread that only ever runs generators needs one too.
         ensure_altstack();
-        let slot = POOL
-            .try_with(|pool| pool.borrow_mut().take(size))
+        if let Some(stack) = Self::take_warm(size) {
+            return Ok((stack, true));
+        }
+        let slot = region::acquire_global(size)?;
+        Ok((Stack { slot }, false))
+    }
+
+    /// A stack of `size` usable bytes from this thread's pool (recently
+    /// used, so its top pages are likely resident), if it has one.
+    pub(crate) fn take_warm(size: usize) -> Option<Stack> {
+        POOL.try_with(|pool| pool.borrow_mut().take(size))
             .ok()
-            .flatten();
-        let slot = match slot {
-            Some(slot) => slot,
-            None => acquire_global(size)?,
-        };
-        Ok(Stack { slot })
+            .flatten()
+            .map(|slot| Stack { slot })
+    }
+
+    /// Gives back a stack that [`acquire_noting`](Self::acquire_noting)
+    /// said was not from the pool, and that nothing was written to since
+    /// (its owner word neither): it goes where newly carved stacks wait,
+    /// and is the next one handed out.
+    pub(crate) fn give_back_untouched(self) {
+        let slot = self.slot;
+        std::mem::forget(self);
+        region::return_untouched(slot);
     }
 
     /// Top of the stack (it grows down from here).

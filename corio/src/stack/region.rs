@@ -246,6 +246,14 @@ pub(crate) fn acquire_global(size: usize) -> io::Result<Slot> {
     Ok(slot)
 }
 
+/// Takes back a slot handed out by [`acquire_global`] and not written to
+/// since: it is as good as a newly carved one (a prepared one stays
+/// prepared), guard in place, and the next one handed out.
+pub(crate) fn return_untouched(slot: Slot) {
+    let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    class_of(&mut classes, slot.size()).fresh.push(slot);
+}
+
 /// Returns slots to the shared free lists, giving their pages back first:
 /// one `MADV_DONTNEED` per 1,024 slots where the kernel takes them batched.
 pub(crate) fn release_global(slots: impl IntoIterator<Item = Slot>) {
