@@ -11,13 +11,13 @@
 //! `madvise` guards are installed 1,024 slots at a time with one
 //! `process_madvise` call on the calling process where the kernel accepts
 //! it, and free stacks are given back the same way;
-//! `CORIO_STACK_BATCH=off` makes it one `madvise` per slot. With
-//! `CORIO_STACK_PREPARE=on`, on a machine with two CPUs or more, a thread
-//! that spawns thousands of coros gets help from a preparer thread (named
+//! `CORIO_STACK_BATCH=off` makes it one `madvise` per slot. On a machine
+//! with two CPUs or more, a thread that spawns thousands of coros at once
+//! (more than 2,048 on new stacks) gets help from a preparer thread (named
 //! `corio-stacks`) that carves and guards slots ahead of it and faults
 //! their top pages in, so that the page zeroing happens on the other CPU;
-//! it holds at most 1,024 prepared stacks per size. It is off by default:
-//! it pays only when the other CPU is idle.
+//! it holds at most 1,024 prepared stacks per size.
+//! `CORIO_STACK_PREPARE=off` turns it off.
 //!
 //! A coro spawned when no free stack is warm (none in the thread's cache
 //! or pool) only reserves a cold one and writes nothing to it; when it

@@ -21,14 +21,17 @@
 //!
 //! # When it works, and how far ahead
 //!
-//! Only when asked for with `CORIO_STACK_PREPARE=on`, with `madvise`
-//! guards that the kernel takes batched through `process_madvise`, on a
-//! machine with more than one CPU, and not under valgrind. It is off by
-//! default because it pays only when the second CPU is free: a million
-//! parked coros took 0.62× the time with it in a quiet period of a shared
-//! 2-vCPU machine, the same time in a busy one, and 100,000 sleepers took
-//! about 1.15× (see `BENCHMARKS.md`, "Fresh stacks"). It is started by the first spawn that finds a
-//! class's `fresh` list below [`LOW_WATER`] and is woken again the same way.
+//! With `madvise` guards that the kernel takes batched through
+//! `process_madvise`, on a machine with more than one CPU, and not under
+//! valgrind; `CORIO_STACK_PREPARE=off` turns it off. It starts only once a
+//! burst is under way: when a spawn finds a class's `fresh` list below
+//! [`LOW_WATER`] after [`BURST`] slots of that size were handed out from
+//! it, so a program that never spawns thousands of coros at once never
+//! has the thread; it is woken again the same way. It pays when the
+//! second CPU has time: on a 2-vCPU machine, a million parked coros took
+//! 0.75× the time with it, and 100,000 sleepers 0.75×, both in a quiet
+//! period; with the other CPU kept busy, 0.77–0.90× and 0.90–1.0×
+//! (`BENCHMARKS.md`, "Fresh stacks").
 //! It fills a class up to as many slots as the class has ever handed out
 //! from `fresh`, at most [`AHEAD_MAX`] (one batch: 4 MiB of top pages), so
 //! a program never has more prepared-but-unused stacks than it has used,
@@ -47,6 +50,9 @@ use crate::sys;
 
 /// Below this many fresh slots, a spawn wakes the preparer.
 pub(super) const LOW_WATER: usize = CARVE_BATCH;
+
+/// Slots of one size handed out from `fresh` before the preparer helps.
+pub(super) const BURST: usize = 2 * CARVE_BATCH;
 
 /// The most fresh slots the preparer keeps ready per class: one batch (its
 /// top pages are 4 MiB of memory that nobody uses until a burst goes on).
@@ -77,7 +83,7 @@ fn enabled() -> bool {
         ON => true,
         OFF => false,
         _ => {
-            let on = std::env::var("CORIO_STACK_PREPARE").as_deref() == Ok("on")
+            let on = std::env::var("CORIO_STACK_PREPARE").as_deref() != Ok("off")
                 && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
                 && guard_kind() == GuardKind::Madvise
                 && sys::guards_batched();
@@ -89,7 +95,9 @@ fn enabled() -> bool {
 
 /// Whether `class` wants the preparer's help now.
 pub(super) fn wanted(class: &Class) -> bool {
-    enabled() && class.fresh.len() + class.in_transit < class.taken.min(AHEAD_MAX)
+    class.taken >= BURST
+        && class.fresh.len() + class.in_transit < class.taken.min(AHEAD_MAX)
+        && enabled()
 }
 
 /// Wakes the preparer, starting it the first time. Called with the global
