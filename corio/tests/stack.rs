@@ -278,24 +278,27 @@ fn every_stack_of_a_carved_batch_has_its_guard_page() {
         return;
     }
     if let Some(role) = child_role() {
-        let Some(n) = role.strip_prefix("batch-") else {
-            return;
+        // `batch-N`: 64 KiB stacks, taken at the spawn; `default-N`: default
+        // stacks, reserved at the spawn and traded at the start for one the
+        // preparer readied.
+        let (n, sized) = match (role.strip_prefix("batch-"), role.strip_prefix("default-")) {
+            (Some(n), _) => (n, true),
+            (_, Some(n)) => (n, false),
+            _ => return,
         };
         let n: usize = n.parse().unwrap();
+        let builder = || {
+            let b = corio::Builder::new();
+            if sized { b.stack_size(64 * 1024) } else { b }
+        };
         // `n` parked coros take the slots before the diver's, in the same
         // size class (slots are handed out in address order).
         let parked: Vec<_> = (0..n)
-            .map(|_| {
-                corio::Builder::new()
-                    .stack_size(64 * 1024)
-                    .spawn(corio::schedule)
-                    .unwrap()
-            })
+            .map(|_| builder().spawn(corio::schedule).unwrap())
             .collect();
         corio::cede();
-        let h = corio::Builder::new()
+        let h = builder()
             .name(format!("diver after {n}"))
-            .stack_size(64 * 1024)
             .spawn(|| recurse_forever(0))
             .unwrap();
         h.join().ok();
@@ -304,21 +307,30 @@ fn every_stack_of_a_carved_batch_has_its_guard_page() {
     }
     // With two CPUs or more, past 2,048 the preparer thread carves batches
     // ahead and touches their top pages (unless CORIO_STACK_PREPARE=off).
-    let cases: [(usize, &[(&str, &str)]); 7] = [
-        (0, &[]),
-        (700, &[]),
-        (1023, &[]),
-        (1024, &[]),
-        (700, &[("CORIO_STACK_BATCH", "off")]),
-        (9000, &[("CORIO_STACK_PREPARE", "off")]),
-        (9000, &[]),
+    // Default-size coros that park reserve their stacks at the spawn and,
+    // past 2,048, start on the preparer's.
+    let cases: [(&str, usize, &[(&str, &str)]); 9] = [
+        ("batch", 0, &[]),
+        ("batch", 700, &[]),
+        ("batch", 1023, &[]),
+        ("batch", 1024, &[]),
+        ("batch", 700, &[("CORIO_STACK_BATCH", "off")]),
+        ("batch", 9000, &[("CORIO_STACK_PREPARE", "off")]),
+        ("batch", 9000, &[]),
+        ("default", 9000, &[]),
+        ("default", 9000, &[("CORIO_STACK_PREPARE", "off")]),
     ];
-    for (n, env) in cases {
+    for (kind, n, env) in cases {
         let out = run_child(
             "every_stack_of_a_carved_batch_has_its_guard_page",
-            &format!("batch-{n}"),
+            &format!("{kind}-{n}"),
             env,
         );
+        let size = if kind == "batch" {
+            64 * 1024
+        } else {
+            corio::stack::DEFAULT_STACK_SIZE
+        };
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             out.status.signal(),
@@ -327,7 +339,7 @@ fn every_stack_of_a_carved_batch_has_its_guard_page() {
         );
         assert!(
             stderr.contains(&format!(
-                "(diver after {n}) overflowed its stack of 65536 bytes"
+                "(diver after {n}) overflowed its stack of {size} bytes"
             )),
             "{n} {env:?}: {stderr}"
         );
@@ -603,10 +615,12 @@ fn coros_spawned_before_any_runs_start_on_the_stacks_of_those_that_ended() {
         println!("REUSE {base} {spawned} {short} {pooled_short} {before_cancel} {cancelled}");
         return;
     }
+    // Without the preparer thread, whose batches ahead (up to 16 MiB of top
+    // pages) would blur the count.
     let out = run_child(
         "coros_spawned_before_any_runs_start_on_the_stacks_of_those_that_ended",
         "reuse",
-        &[],
+        &[("CORIO_STACK_PREPARE", "off")],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Vec<u64> = stdout
@@ -629,8 +643,8 @@ fn coros_spawned_before_any_runs_start_on_the_stacks_of_those_that_ended() {
          {N} cancelled unstarted: {before_cancel} -> {cancelled}"
     );
     // A stack page per coro would be 80,000 KiB, at the spawns or while
-    // they run; the control blocks, handles and the preparer's batch take
-    // about 30 MiB in a debug build.
+    // they run; the control blocks and handles take about 30 MiB in a
+    // debug build.
     assert!(
         spawned < base + 48 * 1024,
         "the spawns wrote to no stack: {v:?}"

@@ -265,9 +265,9 @@ impl Scheduler {
         self.cancels.borrow_mut().insert(v, me);
         match v.take_context() {
             Ctx::Ready(ctx) => drop_reporting(v, "its closure", ctx),
-            Ctx::Deferred(cold, starter) => {
+            Ctx::Deferred(reserve, starter) => {
                 drop_reporting(v, "its closure", starter);
-                cold.give_back_untouched();
+                reserve.give_back();
             }
             Ctx::None => {}
         }

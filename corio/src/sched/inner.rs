@@ -50,7 +50,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use super::list::Links;
 use super::value::Value;
 use super::wait::WaitList;
-use crate::stack::Stack;
+use crate::stack::{Reserve, Stack};
 
 /// The corosensei coroutine of a coro: no values cross the switch; the
 /// scheduler and the control block carry everything.
@@ -73,7 +73,7 @@ pub(crate) enum Ctx {
     /// Saves the page fault and the zeroing of a fresh page for every coro
     /// started after another one ended, as when many short coros are
     /// spawned before any of them runs.
-    Deferred(Stack, Starter),
+    Deferred(Reserve, Starter),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -500,15 +500,15 @@ impl CoroInner {
     #[cold]
     #[inline(never)]
     unsafe fn start(&self) -> bool {
-        let Ctx::Deferred(cold, starter) = self.take_context() else {
+        let Ctx::Deferred(reserve, starter) = self.take_context() else {
             unreachable!("`resume` saw a deferred coro")
         };
-        let stack = match super::take_warm_stack() {
+        let stack = match super::take_cached_stack() {
             Some(warm) => {
-                cold.give_back_untouched();
+                reserve.give_back();
                 warm
             }
-            None => cold,
+            None => reserve.into_stack(),
         };
         self.set_stack(stack.base(), stack.usable_low());
         stack.set_owner(self as *const CoroInner as usize);

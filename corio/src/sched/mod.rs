@@ -492,15 +492,20 @@ impl Scheduler {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        // A cold default-size stack is only reserved: see `Ctx::Deferred`.
-        let (stack, warm) = match opts.stack_size {
-            Some(n) => (Stack::acquire(stack::usable_size(n)?)?, true),
+        // A default-size stack that is not warm is only reserved: see
+        // `Ctx::Deferred`.
+        let stack = match opts.stack_size {
+            Some(n) => Ok(Stack::acquire(stack::usable_size(n)?)?),
             None => match self.stacks.take() {
-                Some(stack) => (stack, true),
-                None => Stack::acquire_noting(stack::DEFAULT_STACK_SIZE)?,
+                Some(stack) => Ok(stack),
+                None => Stack::acquire_or_reserve(stack::DEFAULT_STACK_SIZE)?,
             },
         };
-        let (base, low, id) = (stack.base(), stack.usable_low(), self.next_id());
+        let (base, low) = match &stack {
+            Ok(stack) => (stack.base(), stack.usable_low()),
+            Err(reserve) => reserve.bounds(),
+        };
+        let id = self.next_id();
         let recycled = self.free.borrow_mut().pop();
         let c = match recycled {
             Some(mut rc) => {
@@ -515,14 +520,15 @@ impl Scheduler {
         if let Some(name) = opts.name {
             c.extra_mut(|e| e.desc = Some(name));
         }
-        if warm {
-            stack.set_owner(c.as_ptr() as usize);
-            c.set_context(Ctx::Ready(context(stack, f)));
-        } else {
-            c.set_context(Ctx::Deferred(
-                stack,
+        match stack {
+            Ok(stack) => {
+                stack.set_owner(c.as_ptr() as usize);
+                c.set_context(Ctx::Ready(context(stack, f)));
+            }
+            Err(reserve) => c.set_context(Ctx::Deferred(
+                reserve,
                 Box::new(move |stack| context(stack, f)),
-            ));
+            )),
         }
         c.has_handle.set(true);
         self.link_all(c.clone());
@@ -557,17 +563,16 @@ where
     }
 }
 
-/// A free default-size stack whose pages are likely resident: from this
-/// thread's scheduler cache, or its pool.
-fn take_warm_stack() -> Option<Stack> {
+/// A stack from this thread's scheduler cache (recently freed, default
+/// size), if it has one.
+fn take_cached_stack() -> Option<Stack> {
     let p = SCHED.with(Cell::get);
     if p as usize > DEAD {
         // SAFETY: see `sched`.
-        if let Some(stack) = unsafe { (*p).stacks.take() } {
-            return Some(stack);
-        }
+        unsafe { (*p).stacks.take() }
+    } else {
+        None
     }
-    Stack::take_warm(stack::DEFAULT_STACK_SIZE)
 }
 
 /// Releases the strong count that the all-list owned for `p`.

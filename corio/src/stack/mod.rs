@@ -20,11 +20,13 @@
 //! `CORIO_STACK_PREPARE=off` turns it off.
 //!
 //! A coro spawned when no free stack is warm (none in the thread's cache
-//! or pool) only reserves a cold one and writes nothing to it; when it
-//! first runs, it takes a warm stack if another coro has ended meanwhile,
-//! and gives the cold one back untouched. So short coros spawned by the
-//! thousand before any of them runs share a few stacks, where each would
-//! otherwise cost a fresh page.
+//! or pool) only reserves one and writes nothing to it; when it first
+//! runs, it takes a warm stack if another coro has ended meanwhile, else
+//! one the preparer readied, and gives the reserve back untouched. So
+//! short coros spawned by the thousand before any of them runs share a few
+//! stacks, where each would otherwise cost a fresh page. The reserve is
+//! taken at the spawn, so a spawn fails where it always did (out of
+//! address space or mappings), never later.
 //!
 //! A stack is only address space until it is touched: a coro that parks
 //! after a shallow call chain costs one resident page (4 KiB), and the
@@ -170,24 +172,29 @@ impl Stack {
     /// Takes a stack of at least `size` usable bytes (already validated by
     /// [`usable_size`]) from the pool, or maps a new one.
     pub(crate) fn acquire(size: usize) -> io::Result<Stack> {
-        Self::acquire_noting(size).map(|(stack, _)| stack)
-    }
-
-    /// [`acquire`](Self::acquire), saying whether the stack comes from
-    /// this thread's pool (recently used: its top pages are likely
-    /// resident). One from elsewhere may cost a page fault, the zeroing of
-    /// a page, at its first touch; a caller that has not written to it yet
-    /// may still trade it for a warm one ([`take_warm`](Self::take_warm))
-    /// and give it back with [`give_back_untouched`](Self::give_back_untouched).
-    pub(crate) fn acquire_noting(size: usize) -> io::Result<(Stack, bool)> {
         // The overflow reporter runs on the thread's alternate signal
         // stack: a thread that only ever runs generators needs one too.
         ensure_altstack();
         if let Some(stack) = Self::take_warm(size) {
-            return Ok((stack, true));
+            return Ok(stack);
         }
-        let slot = region::acquire_global(size)?;
-        Ok((Stack { slot }, false))
+        let (slot, _) = region::acquire_global(size, false)?;
+        Ok(Stack { slot })
+    }
+
+    /// A stack from this thread's pool (`Ok(Ok)`: recently used, its top
+    /// pages are likely resident), or else a [`Reserve`] (`Ok(Err)`) for a
+    /// coro that is not started yet.
+    pub(crate) fn acquire_or_reserve(size: usize) -> io::Result<Result<Stack, Reserve>> {
+        ensure_altstack();
+        if let Some(stack) = Self::take_warm(size) {
+            return Ok(Ok(stack));
+        }
+        let (slot, prepared) = region::acquire_global(size, true)?;
+        Ok(Err(Reserve {
+            stack: Stack { slot },
+            prepared,
+        }))
     }
 
     /// A stack of `size` usable bytes from this thread's pool (recently
@@ -197,16 +204,6 @@ impl Stack {
             .ok()
             .flatten()
             .map(|slot| Stack { slot })
-    }
-
-    /// Gives back a stack that [`acquire_noting`](Self::acquire_noting)
-    /// said was not from the pool, and that nothing was written to since
-    /// (its owner word neither): it goes where newly carved stacks wait,
-    /// and is the next one handed out.
-    pub(crate) fn give_back_untouched(self) {
-        let slot = self.slot;
-        std::mem::forget(self);
-        region::return_untouched(slot);
     }
 
     /// Top of the stack (it grows down from here).
@@ -256,6 +253,51 @@ unsafe impl corosensei::stack::Stack for Stack {
     fn limit(&self) -> corosensei::stack::StackPointer {
         corosensei::stack::StackPointer::new(self.slot.limit())
             .expect("a mapped stack is never at address zero")
+    }
+}
+
+/// A stack held for a coro that has not started, that nothing was written
+/// to yet (not even its owner word): a cold one, which would cost a page
+/// fault and the zeroing of a page at its first touch, or one the preparer
+/// thread readied. When the coro starts it may still trade it for a warm
+/// one and give it back untouched, where it is the next one handed out.
+#[derive(Debug)]
+pub(crate) struct Reserve {
+    stack: Stack,
+    prepared: bool,
+}
+
+impl Reserve {
+    /// Bounds of the reserved stack: its top and its lowest usable address.
+    pub(crate) fn bounds(&self) -> (usize, usize) {
+        (self.stack.base(), self.stack.usable_low())
+    }
+
+    /// The stack to start on: a warm one from this thread's pool, else one
+    /// the preparer readied when this one is cold, else this one. The one
+    /// not used goes back untouched.
+    pub(crate) fn into_stack(self) -> Stack {
+        let size = self.stack.slot.size();
+        let better = Stack::take_warm(size).or_else(|| {
+            (!self.prepared)
+                .then(|| region::take_prepared(size))
+                .flatten()
+                .map(|slot| Stack { slot })
+        });
+        match better {
+            Some(stack) => {
+                self.give_back();
+                stack
+            }
+            None => self.stack,
+        }
+    }
+
+    /// Gives the reserved stack back untouched.
+    pub(crate) fn give_back(self) {
+        let slot = self.stack.slot;
+        std::mem::forget(self.stack);
+        region::return_untouched(slot, self.prepared);
     }
 }
 

@@ -157,6 +157,11 @@ struct Class {
     /// Slots carved with their guard in place and never used, the next to
     /// hand out last.
     fresh: Vec<Slot>,
+    /// Slots the preparer readied: guard in place, top page resident.
+    /// Handed out to whoever writes to a stack at once; a reserve for a
+    /// coro that has not started takes a cold slot first, and the coro
+    /// trades it for one of these when it starts (see `take_prepared`).
+    prepared: Vec<Slot>,
     /// The chunk being carved and the index of its next never-used slot.
     carving: Option<(&'static Chunk, usize)>,
     /// Slots ever handed out from `fresh`: how far ahead the preparer may
@@ -164,9 +169,6 @@ struct Class {
     taken: usize,
     /// Slots the preparer has reserved and not yet put in `fresh`.
     in_transit: usize,
-    /// Whether slots in `fresh` may have a resident top page (the
-    /// preparer's).
-    warm_fresh: bool,
     /// `taken` at the last decay look (see [`decay_fresh`]).
     taken_seen: usize,
 }
@@ -222,36 +224,63 @@ pub(crate) fn guard_kind() -> GuardKind {
 }
 
 /// Takes a free slot of `size` usable bytes from the shared free lists, or
-/// carves a new one. `size` is already validated and page rounded.
-pub(crate) fn acquire_global(size: usize) -> io::Result<Slot> {
+/// carves a new one (`size` is already validated and page rounded), and
+/// says whether the preparer readied it. A `reserve` is not written to
+/// before its coro starts: it takes a cold slot before a prepared one, and
+/// the other way round otherwise.
+pub(crate) fn acquire_global(size: usize, reserve: bool) -> io::Result<(Slot, bool)> {
     let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     let class = class_of(&mut classes, size);
     if let Some(slot) = class.kept.pop() {
-        return Ok(slot);
+        return Ok((slot, false));
     }
     if let Some(slot) = class.free.pop() {
-        return Ok(slot);
+        return Ok((slot, false));
     }
-    if class.fresh.is_empty() {
-        carve(class)?;
-    }
-    let slot = class
-        .fresh
-        .pop()
-        .expect("a successful carve leaves at least one fresh slot");
+    let taken = match class.prepared.pop() {
+        Some(slot) if !reserve || class.fresh.is_empty() => (slot, true),
+        other => {
+            class.prepared.extend(other);
+            if class.fresh.is_empty() {
+                carve(class)?;
+            }
+            let slot = class.fresh.pop();
+            (
+                slot.expect("a successful carve leaves at least one fresh slot"),
+                false,
+            )
+        }
+    };
     class.taken += 1;
-    if class.fresh.len() < prepare::LOW_WATER && prepare::wanted(class) {
+    if prepare::wanted(class) {
         prepare::wake();
     }
-    Ok(slot)
+    Ok(taken)
 }
 
-/// Takes back a slot handed out by [`acquire_global`] and not written to
-/// since: it is as good as a newly carved one (a prepared one stays
-/// prepared), guard in place, and the next one handed out.
-pub(crate) fn return_untouched(slot: Slot) {
+/// A slot the preparer readied, if one is waiting: for a coro starting on
+/// the reserve it took at its spawn, which it gives back.
+pub(crate) fn take_prepared(size: usize) -> Option<Slot> {
     let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
-    class_of(&mut classes, slot.size()).fresh.push(slot);
+    let class = classes.iter_mut().find(|c| c.size == size)?;
+    let slot = class.prepared.pop()?;
+    if prepare::wanted(class) {
+        prepare::wake();
+    }
+    Some(slot)
+}
+
+/// Takes back a slot handed out by [`acquire_global`] as a reserve and not
+/// written to since: it is as good as a newly carved (or `prepared`) one,
+/// guard in place, and the next one handed out.
+pub(crate) fn return_untouched(slot: Slot, prepared: bool) {
+    let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let class = class_of(&mut classes, slot.size());
+    if prepared {
+        class.prepared.push(slot);
+    } else {
+        class.fresh.push(slot);
+    }
 }
 
 /// Returns slots to the shared free lists, giving their pages back first:
@@ -279,22 +308,23 @@ pub(crate) fn release_global(slots: impl IntoIterator<Item = Slot>) {
     }
 }
 
-/// A decay step for prepared stacks: gives back the top pages the preparer
-/// faulted in for slots still in `fresh` when no slot was taken from it
-/// since the previous step (a pool's decay step, at most one per decay
-/// period and stack size).
+/// A decay step for prepared stacks: gives back the top pages of the slots
+/// in `prepared`, which become `fresh` again, when no slot was taken since
+/// the previous step (a pool's decay step, at most one per decay period
+/// and stack size).
 pub(crate) fn decay_fresh() {
     let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     let page = sys::page_size();
     let mut ranges = Vec::new();
-    for c in classes.iter_mut().filter(|c| c.warm_fresh) {
-        if c.taken == c.taken_seen {
-            ranges.extend(c.fresh.iter().map(|s| (s.base() - page, page)));
-            c.warm_fresh = false;
+    for c in classes.iter_mut() {
+        if c.taken == c.taken_seen && !c.prepared.is_empty() {
+            ranges.extend(c.prepared.iter().map(|s| (s.base() - page, page)));
+            let prepared = std::mem::take(&mut c.prepared);
+            c.fresh.extend(prepared);
         }
         c.taken_seen = c.taken;
     }
-    // SAFETY: each range is the top page of a slot in `fresh`, which nobody
+    // SAFETY: each range is the top page of a slot in `fresh` that nobody
     // uses (its guard is below, far from the top), and the lock is still
     // held, so none of them can be handed out meanwhile.
     unsafe { sys::release_all(&ranges) };
@@ -328,7 +358,7 @@ fn carve(class: &mut Class) -> io::Result<()> {
         class.carving = saved;
         return Err(guard_error(e));
     }
-    push_fresh(class, chunk, next, end);
+    push_fresh(class, chunk, next, end, false);
     Ok(())
 }
 
@@ -372,9 +402,9 @@ fn ready(
     Ok(())
 }
 
-/// Puts slots `first..end` of `chunk`, guards installed, in `fresh` so that
-/// they are handed out in address order.
-fn push_fresh(class: &mut Class, chunk: &'static Chunk, first: usize, end: usize) {
+/// Puts slots `first..end` of `chunk`, guards installed, in `fresh` (or
+/// `prepared`) so that they are handed out in address order.
+fn push_fresh(class: &mut Class, chunk: &'static Chunk, first: usize, end: usize, prepared: bool) {
     for i in (first..end).rev() {
         let slot = Slot::new(chunk, i);
         // Tell valgrind that this range is a stack, so that switching onto
@@ -384,7 +414,11 @@ fn push_fresh(class: &mut Class, chunk: &'static Chunk, first: usize, end: usize
             (slot.limit() + chunk.guard) as *mut u8,
             slot.size(),
         ));
-        class.fresh.push(slot);
+        if prepared {
+            class.prepared.push(slot);
+        } else {
+            class.fresh.push(slot);
+        }
     }
 }
 

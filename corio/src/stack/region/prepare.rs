@@ -1,6 +1,6 @@
 //! The stack preparer: a helper thread that carves slots a few batches ahead
 //! of threads that spawn many coros, and faults their top pages in (by
-//! writing their owner word), so that a spawn finds its stack ready (guard
+//! writing their owner word), so that a coro finds its stack ready (guard
 //! installed, top page resident) and the page zeroing happens on another
 //! CPU.
 //!
@@ -10,37 +10,49 @@
 //! global lock it reserves a batch (it advances the class's carving index,
 //! so no other thread can carve those slots and none can take them); it
 //! installs their guards and touches their top pages without the lock;
-//! then, under the lock again, it puts them in `fresh`, from where spawns
-//! take them. Chunks are leaked and never unmapped, so the addresses it
-//! works on stay mapped whatever other threads do (exit, forget their
-//! handles, panic) and whatever happens to the thread pools. The thread
-//! holds nothing but `'static` data, is detached, and ends with the
-//! process; nothing in its loop panics (a poisoned lock is used as is, as
-//! everywhere in this module). A process forked while a batch is in transit
-//! loses those slots' address space in the child, nothing else.
+//! then, under the lock again, it puts them in `prepared`, from where
+//! starting coros and eager spawns take them. Chunks are leaked and never
+//! unmapped, so the addresses it works on stay mapped whatever other
+//! threads do (exit, forget their handles, panic) and whatever happens to
+//! the thread pools. The thread holds nothing but `'static` data, is
+//! detached, and ends with the process; nothing in its loop panics (a
+//! poisoned lock is used as is, as everywhere in this module). A process
+//! forked while a batch is in transit loses those slots' address space in
+//! the child, nothing else.
+//!
+//! # Who takes the prepared slots
+//!
+//! A default-size spawn with no warm stack at hand only *reserves* a slot
+//! (see `Reserve`): a cold one from `fresh` first, since nothing is written
+//! to it before the coro starts. When the coro starts, it trades a cold
+//! reserve for a prepared slot if one is waiting, and gives the reserve
+//! back untouched. So however fast a thread spawns, the preparer's pages go
+//! to the coros that start next, in the order they start. The cost: a
+//! traded reserve keeps its page-table share (about 520 bytes a slot) until
+//! a later spawn reserves it again.
 //!
 //! # When it works, and how far ahead
 //!
 //! With `madvise` guards that the kernel takes batched through
 //! `process_madvise`, on a machine with more than one CPU, and not under
 //! valgrind; `CORIO_STACK_PREPARE=off` turns it off. It starts only once a
-//! burst is under way: when a spawn finds a class's `fresh` list below
-//! [`LOW_WATER`] after [`BURST`] slots of that size were handed out from
-//! it, so a program that never spawns thousands of coros at once never
-//! has the thread; it is woken again the same way. It pays when the
-//! second CPU has time: on a 2-vCPU machine, a million parked coros took
-//! 0.75× the time with it, and 100,000 sleepers 0.75×, both in a quiet
-//! period; with the other CPU kept busy, 0.77–0.90× and 0.90–1.0×
-//! (`BENCHMARKS.md`, "Fresh stacks").
-//! It fills a class up to as many slots as the class has ever handed out
-//! from `fresh`, at most [`AHEAD_MAX`] (one batch: 4 MiB of top pages), so
-//! a program never has more prepared-but-unused stacks than it has used,
-//! and never more than 1,024 per stack size. Prepared slots keep their top page until a
-//! coro uses them, or until a decay step of a thread's pool finds that no
-//! fresh slot was taken since its previous step (after a burst: about two
-//! decay periods, like the pooled stacks). With one CPU a fault moved to the helper saves nothing,
-//! so the spawning thread carves alone, as it also does whenever the
-//! preparer is behind (work sharing).
+//! burst is under way, after [`BURST`] slots of one size were handed out
+//! from the shared lists, so a program that never spawns thousands of
+//! coros at once never has the thread; it is woken whenever a slot is
+//! taken while it is wanted. It keeps a class's `prepared` list filled up
+//! to as many slots as the class has ever handed out, at most
+//! [`AHEAD_MAX`] (four batches: 16 MiB of top pages), so a program never
+//! has more prepared-but-unused stacks than it has used. Prepared slots
+//! keep their top page until a coro uses them, or until a decay step of a
+//! thread's pool finds that no slot was taken since its previous step
+//! (after a burst: about two decay periods, like the pooled stacks). With
+//! one CPU a fault moved to the helper saves nothing, so the thread carves
+//! and faults alone, as it also does whenever the preparer is behind (work
+//! sharing).
+//!
+//! It pays when the second CPU has time, and measured on a 2-vCPU machine
+//! it did not lose when the other CPU was busy (`BENCHMARKS.md`, "Fresh
+//! stacks").
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Condvar, Once};
@@ -48,17 +60,14 @@ use std::sync::{Condvar, Once};
 use super::{CARVE_BATCH, Class, GLOBAL, GuardKind, guard_kind, push_fresh, ready, reserve};
 use crate::sys;
 
-/// Below this many fresh slots, a spawn wakes the preparer.
-pub(super) const LOW_WATER: usize = CARVE_BATCH;
-
 /// Slots of one size handed out from `fresh` before the preparer helps.
 pub(super) const BURST: usize = 2 * CARVE_BATCH;
 
-/// The most fresh slots the preparer keeps ready per class: one batch (its
-/// top pages are 4 MiB of memory that nobody uses until a burst goes on).
-/// More does not make it faster while it is behind the spawning thread,
-/// which is the case it is for.
-pub(super) const AHEAD_MAX: usize = CARVE_BATCH;
+/// The most slots the preparer keeps ready per class: four batches (their
+/// top pages are 16 MiB of memory that nobody uses until a burst goes on).
+/// Four did better than one on a million parked coros: 2.1–2.4 s against
+/// 2.4–3.4 s for the whole process, three rounds.
+pub(super) const AHEAD_MAX: usize = 4 * CARVE_BATCH;
 
 const UNKNOWN: u8 = 0;
 const ON: u8 = 1;
@@ -96,7 +105,7 @@ fn enabled() -> bool {
 /// Whether `class` wants the preparer's help now.
 pub(super) fn wanted(class: &Class) -> bool {
     class.taken >= BURST
-        && class.fresh.len() + class.in_transit < class.taken.min(AHEAD_MAX)
+        && class.prepared.len() + class.in_transit < class.taken.min(AHEAD_MAX)
         && enabled()
 }
 
@@ -152,8 +161,7 @@ fn run() {
         if let Some(c) = classes.iter_mut().find(|c| c.size == size) {
             c.in_transit -= n;
             if ok {
-                push_fresh(c, chunk, first, end);
-                c.warm_fresh = true;
+                push_fresh(c, chunk, first, end, true);
             }
         }
         if !ok {
