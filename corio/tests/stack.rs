@@ -309,7 +309,8 @@ fn every_stack_of_a_carved_batch_has_its_guard_page() {
     // ahead and touches their top pages (unless CORIO_STACK_PREPARE=off).
     // Default-size coros that park reserve their stacks at the spawn and,
     // past 2,048, start on the preparer's.
-    let cases: [(&str, usize, &[(&str, &str)]); 9] = [
+    type Env = &'static [(&'static str, &'static str)];
+    let cases: [(&str, usize, Env); 9] = [
         ("batch", 0, &[]),
         ("batch", 700, &[]),
         ("batch", 1023, &[]),
