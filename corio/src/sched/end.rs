@@ -14,7 +14,9 @@ use super::inner::{
 };
 use super::value::Value;
 use super::wait::{self, WaitNode};
-use super::{CancelUnwind, Ctx, Scheduler, TerminateUnwind, release_owned, sched, unwinding_now};
+use super::{
+    CancelUnwind, Deferred, Scheduler, TerminateUnwind, release_owned, sched, unwinding_now,
+};
 use crate::JoinError;
 
 impl Scheduler {
@@ -263,13 +265,13 @@ impl Scheduler {
         let owned = self.handle_of(v);
         let me: *const CoroInner = self.cur();
         self.cancels.borrow_mut().insert(v, me);
-        match v.take_context() {
-            Ctx::Ready(ctx) => drop_reporting(v, "its closure", ctx),
-            Ctx::Deferred(reserve, starter) => {
-                drop_reporting(v, "its closure", starter);
-                reserve.give_back();
-            }
-            Ctx::None => {}
+        if let Some(ctx) = v.take_context() {
+            drop_reporting(v, "its closure", ctx);
+        }
+        if let Some(d) = v.take_deferred() {
+            let Deferred { reserve, starter } = *d;
+            drop_reporting(v, "its closure", starter);
+            reserve.give_back();
         }
         self.complete(v, Outcome::Failed(JoinError::Cancelled));
         #[cfg(feature = "tracing")]

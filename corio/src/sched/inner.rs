@@ -60,20 +60,16 @@ pub(crate) type Context = Coroutine<(), (), (), Stack>;
 /// closure of `spawn`, which puts it on the given stack.
 pub(crate) type Starter = Box<dyn FnOnce(Stack) -> Context>;
 
-/// What a coro runs on.
-pub(crate) enum Ctx {
-    /// The main coro, and any coro once done.
-    None,
-    /// Its coroutine.
-    Ready(Context),
-    /// Not started, with a stack reserved that nothing was written to yet
-    /// (a cold one, or one the preparer readied): its first switch-in takes
-    /// a warm stack instead if one is free by then, gives this one back
-    /// untouched, and makes the coroutine.
-    /// Saves the page fault and the zeroing of a fresh page for every coro
-    /// started after another one ended, as when many short coros are
-    /// spawned before any of them runs.
-    Deferred(Reserve, Starter),
+/// A coro that has not started, with a stack reserved that nothing was
+/// written to yet (a cold one, or one the preparer readied): its first
+/// switch-in takes a warm stack instead if one is free by then, gives the
+/// reserve back untouched, and makes the coroutine. Saves the page fault
+/// and the zeroing of a fresh page for every coro started after another
+/// one ended, as when many short coros are spawned before any of them
+/// runs.
+pub(crate) struct Deferred {
+    pub(crate) reserve: Reserve,
+    pub(crate) starter: Starter,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,8 +237,11 @@ pub(crate) struct CoroInner {
     /// Links in the scheduler's list of live coros, in creation order.
     pub(crate) a: Links,
     pub(crate) id: CoroId,
-    /// The coroutine (see [`Ctx`]).
-    ctx: UnsafeCell<Ctx>,
+    /// The coroutine; `None` for the main coro, once done, and while
+    /// `deferred`.
+    ctx: UnsafeCell<Option<Context>>,
+    /// What makes the coroutine of a coro spawned without a warm stack.
+    deferred: Cell<Option<Box<Deferred>>>,
     /// The yielder of `ctx`, valid from its first switch-in until done.
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// Where it last blocked or ceded.
@@ -291,7 +290,8 @@ impl CoroInner {
             q: Links::new(),
             a: Links::new(),
             id,
-            ctx: UnsafeCell::new(Ctx::None),
+            ctx: UnsafeCell::new(None),
+            deferred: Cell::new(None),
             yielder: Cell::new(ptr::null()),
             where_: Cell::new(None),
             switches: Cell::new(0),
@@ -322,7 +322,8 @@ impl CoroInner {
     pub(crate) fn reinit(&mut self, id: CoroId, level: u8, stack_base: usize, stack_limit: usize) {
         debug_assert!(self.joiners.is_empty());
         self.id = id;
-        self.ctx = UnsafeCell::new(Ctx::None);
+        self.ctx = UnsafeCell::new(None);
+        self.deferred.set(None);
         self.yielder.set(ptr::null());
         self.where_.set(None);
         self.switches.set(0);
@@ -452,26 +453,36 @@ impl CoroInner {
         self.stack_base.get().saturating_sub(self.low_sp.get())
     }
 
-    /// Installs what a freshly spawned coro runs on.
-    pub(crate) fn set_context(&self, ctx: Ctx) {
+    /// Installs the coroutine of a freshly spawned coro.
+    pub(crate) fn set_context(&self, ctx: Context) {
         // SAFETY: only the owning thread's scheduler touches `ctx`, never
         // while a reference from `resume` or `take_context` is alive.
-        unsafe { *self.ctx.get() = ctx };
+        unsafe { *self.ctx.get() = Some(ctx) };
     }
 
-    /// Removes what it runs on (to drop an unstarted one, or to recycle
-    /// the stack of a finished one).
-    pub(crate) fn take_context(&self) -> Ctx {
+    /// Removes the coroutine (to drop an unstarted one, or to recycle the
+    /// stack of a finished one).
+    pub(crate) fn take_context(&self) -> Option<Context> {
         // SAFETY: as in `set_context`; the coroutine is not running (callers
         // are the scheduler loop after it returned, or `cancel` on a coro
         // that never started).
-        unsafe { std::mem::replace(&mut *self.ctx.get(), Ctx::None) }
+        unsafe { (*self.ctx.get()).take() }
     }
 
-    /// Switches into the coroutine; returns `true` when it finished. A coro
-    /// without a coroutine (one that never started and is being cancelled)
-    /// is not switched to; a deferred one gets its coroutine first (see
-    /// [`Ctx::Deferred`]).
+    /// Defers the coroutine of a freshly spawned coro to its first switch-in.
+    pub(crate) fn set_deferred(&self, d: Box<Deferred>) {
+        self.deferred.set(Some(d));
+    }
+
+    /// Removes what would make its coroutine (to drop an unstarted coro).
+    pub(crate) fn take_deferred(&self) -> Option<Box<Deferred>> {
+        self.deferred.take()
+    }
+
+    /// Switches into the coroutine; returns `true` when it finished. A
+    /// deferred coro gets its coroutine first (see [`Deferred`]); a coro
+    /// with neither (one that never started and is being cancelled) is not
+    /// switched to.
     ///
     /// # Safety
     /// The coro must be live, not main, and suspended: not running, and not
@@ -483,26 +494,27 @@ impl CoroInner {
     pub(crate) unsafe fn resume(&self) -> bool {
         // SAFETY: the caller guarantees nobody else holds `ctx` and the
         // coroutine is suspended, so this is the only reference to it.
-        match unsafe { &mut *self.ctx.get() } {
-            Ctx::Ready(ctx) => matches!(ctx.resume(()), CoroutineResult::Return(())),
-            Ctx::None => false,
+        let ctx = unsafe { (*self.ctx.get()).as_mut() };
+        match ctx {
+            Some(ctx) => matches!(ctx.resume(()), CoroutineResult::Return(())),
             // SAFETY: as above.
-            Ctx::Deferred(..) => unsafe { self.start() },
+            None => unsafe { self.start() },
         }
     }
 
     /// Makes the coroutine of a deferred coro, on a warm stack if the
-    /// thread has a free one (its cold one goes back untouched) and on its
-    /// cold one if not, and switches into it.
+    /// thread has a free one (the reserve goes back untouched) and on its
+    /// reserve if not, and switches into it; `false` if it has none.
     ///
     /// # Safety
     /// As for [`resume`](Self::resume).
     #[cold]
     #[inline(never)]
     unsafe fn start(&self) -> bool {
-        let Ctx::Deferred(reserve, starter) = self.take_context() else {
-            unreachable!("`resume` saw a deferred coro")
+        let Some(d) = self.deferred.take() else {
+            return false;
         };
+        let Deferred { reserve, starter } = *d;
         let stack = match super::take_cached_stack() {
             Some(warm) => {
                 reserve.give_back();
@@ -512,7 +524,7 @@ impl CoroInner {
         };
         self.set_stack(stack.base(), stack.usable_low());
         stack.set_owner(self as *const CoroInner as usize);
-        self.set_context(Ctx::Ready(starter(stack)));
+        self.set_context(starter(stack));
         // SAFETY: the caller's guarantees hold for the coroutine just made.
         unsafe { self.resume() }
     }

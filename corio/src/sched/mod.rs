@@ -86,7 +86,7 @@ use corosensei::{Coroutine, Yielder};
 use crate::stack::{self, SigBuf, Stack};
 use end::entry;
 pub(crate) use end::{prepare_unwind, report_panic, unwind};
-use inner::{Context, CoroId, CoroInner, CoroRef, Ctx, HOOKS, MAIN, QUEUED, SUSPENDED, State};
+use inner::{Context, CoroId, CoroInner, CoroRef, Deferred, HOOKS, MAIN, QUEUED, SUSPENDED, State};
 use queue::ReadyQueue;
 use teardown::Teardown;
 
@@ -493,7 +493,7 @@ impl Scheduler {
         T: 'static,
     {
         // A default-size stack that is not warm is only reserved: see
-        // `Ctx::Deferred`.
+        // `Deferred`.
         let stack = match opts.stack_size {
             Some(n) => Ok(Stack::acquire(stack::usable_size(n)?)?),
             None => match self.stacks.take() {
@@ -523,12 +523,12 @@ impl Scheduler {
         match stack {
             Ok(stack) => {
                 stack.set_owner(c.as_ptr() as usize);
-                c.set_context(Ctx::Ready(context(stack, f)));
+                c.set_context(context(stack, f));
             }
-            Err(reserve) => c.set_context(Ctx::Deferred(
+            Err(reserve) => c.set_deferred(Box::new(Deferred {
                 reserve,
-                Box::new(move |stack| context(stack, f)),
-            )),
+                starter: Box::new(move |stack| context(stack, f)),
+            })),
         }
         c.has_handle.set(true);
         self.link_all(c.clone());
