@@ -490,7 +490,7 @@ impl CoroInner {
     /// loop resumes coros from the main coro's stack; `run_now` resumes a
     /// parked or new `select!` helper on top of the running coro). Nothing
     /// else may hold a reference into `ctx` meanwhile.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn resume(&self) -> bool {
         // SAFETY: the caller guarantees nobody else holds `ctx` and the
         // coroutine is suspended, so this is the only reference to it.
