@@ -323,7 +323,8 @@ impl CoroInner {
         debug_assert!(self.joiners.is_empty());
         self.id = id;
         self.ctx = UnsafeCell::new(None);
-        self.deferred.set(None);
+        // Taken when it started, or by `cancel_unstarted`.
+        debug_assert!(self.deferred.get_mut().is_none());
         self.yielder.set(ptr::null());
         self.where_.set(None);
         self.switches.set(0);

@@ -525,10 +525,7 @@ impl Scheduler {
                 stack.set_owner(c.as_ptr() as usize);
                 c.set_context(context(stack, f));
             }
-            Err(reserve) => c.set_deferred(Box::new(Deferred {
-                reserve,
-                starter: Box::new(move |stack| context(stack, f)),
-            })),
+            Err(reserve) => defer(&c, reserve, f),
         }
         c.has_handle.set(true);
         self.link_all(c.clone());
@@ -561,6 +558,21 @@ where
         let f = Box::new(f);
         Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| entry(y, *f))
     }
+}
+
+/// Defers `c`, which will run `f`, to its first switch-in (see
+/// [`Deferred`]); out of line, to keep the spawn from a warm stack short.
+#[cold]
+#[inline(never)]
+fn defer<F, T>(c: &CoroInner, reserve: stack::Reserve, f: F)
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    c.set_deferred(Box::new(Deferred {
+        reserve,
+        starter: Box::new(move |stack| context(stack, f)),
+    }));
 }
 
 /// A stack from this thread's scheduler cache (recently freed, default
