@@ -339,12 +339,30 @@ impl Cache {
         }
     }
 
-    /// Hands every cached stack to the pool.
+    /// Hands every cached stack to the pool; when the thread's pool is
+    /// gone (a scheduler that ends after it), gives them back as the pool
+    /// would have: all at once, or, on the main thread, which is inside
+    /// `exit`, not at all (see `Pool::drop`).
     pub(crate) fn flush(&self) {
         // SAFETY: as in `take`.
         let slots = std::mem::take(unsafe { &mut *self.slots.get() });
-        for slot in slots {
-            release(slot, 0);
+        let left = POOL
+            .try_with(|pool| match pool.try_borrow_mut() {
+                Ok(mut pool) => {
+                    for &slot in &slots {
+                        pool.put(slot);
+                    }
+                    false
+                }
+                Err(_) => true,
+            })
+            .unwrap_or(true);
+        if left {
+            if crate::sys::is_main_thread() {
+                region::keep_global(slots);
+            } else {
+                release_global(slots);
+            }
         }
     }
 
