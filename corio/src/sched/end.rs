@@ -15,7 +15,7 @@ use super::inner::{
 use super::value::Value;
 use super::wait::{self, WaitNode};
 use super::{
-    CancelUnwind, Deferred, Scheduler, TerminateUnwind, release_owned, sched, unwinding_now,
+    CancelUnwind, Ctx, Deferred, Scheduler, TerminateUnwind, release_owned, sched, unwinding_now,
 };
 use crate::JoinError;
 
@@ -265,13 +265,13 @@ impl Scheduler {
         let owned = self.handle_of(v);
         let me: *const CoroInner = self.cur();
         self.cancels.borrow_mut().insert(v, me);
-        if let Some(ctx) = v.take_context() {
-            drop_reporting(v, "its closure", ctx);
-        }
-        if let Some(d) = v.take_deferred() {
-            let Deferred { reserve, starter } = *d;
-            drop_reporting(v, "its closure", starter);
-            reserve.give_back();
+        match v.take_context() {
+            Ctx::Ready(ctx) => drop_reporting(v, "its closure", ctx),
+            Ctx::Without(Some(Deferred { reserve, starter })) => {
+                drop_reporting(v, "its closure", starter);
+                reserve.give_back();
+            }
+            Ctx::Without(None) => {}
         }
         self.complete(v, Outcome::Failed(JoinError::Cancelled));
         #[cfg(feature = "tracing")]

@@ -56,9 +56,20 @@ use crate::stack::{Reserve, Stack};
 /// scheduler and the control block carry everything.
 pub(crate) type Context = Coroutine<(), (), (), Stack>;
 
-/// Makes the coroutine of a coro deferred by [`Ctx::Deferred`]: the
+/// Makes the coroutine of a [`Deferred`] coro: the
 /// closure of `spawn`, which puts it on the given stack.
 pub(crate) type Starter = Box<dyn FnOnce(Stack) -> Context>;
+
+/// What a coro runs on.
+pub(crate) enum Ctx {
+    /// Its coroutine.
+    Ready(Context),
+    /// No coroutine yet (`Some`: see [`Deferred`]), or none at all: the
+    /// main coro, and any coro once done. (Two variants, so that the whole
+    /// takes no more room than `Option<Context>`, and telling `Ready` apart
+    /// is one comparison.)
+    Without(Option<Deferred>),
+}
 
 /// A coro that has not started, with a stack reserved that nothing was
 /// written to yet (a cold one, or one the preparer readied): its first
@@ -237,11 +248,8 @@ pub(crate) struct CoroInner {
     /// Links in the scheduler's list of live coros, in creation order.
     pub(crate) a: Links,
     pub(crate) id: CoroId,
-    /// The coroutine; `None` for the main coro, once done, and while
-    /// `deferred`.
-    ctx: UnsafeCell<Option<Context>>,
-    /// What makes the coroutine of a coro spawned without a warm stack.
-    deferred: Cell<Option<Box<Deferred>>>,
+    /// The coroutine (see [`Ctx`]).
+    ctx: UnsafeCell<Ctx>,
     /// The yielder of `ctx`, valid from its first switch-in until done.
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// Where it last blocked or ceded.
@@ -290,8 +298,7 @@ impl CoroInner {
             q: Links::new(),
             a: Links::new(),
             id,
-            ctx: UnsafeCell::new(None),
-            deferred: Cell::new(None),
+            ctx: UnsafeCell::new(Ctx::Without(None)),
             yielder: Cell::new(ptr::null()),
             where_: Cell::new(None),
             switches: Cell::new(0),
@@ -322,9 +329,7 @@ impl CoroInner {
     pub(crate) fn reinit(&mut self, id: CoroId, level: u8, stack_base: usize, stack_limit: usize) {
         debug_assert!(self.joiners.is_empty());
         self.id = id;
-        self.ctx = UnsafeCell::new(None);
-        // Taken when it started, or by `cancel_unstarted`.
-        debug_assert!(self.deferred.get_mut().is_none());
+        self.ctx = UnsafeCell::new(Ctx::Without(None));
         self.yielder.set(ptr::null());
         self.where_.set(None);
         self.switches.set(0);
@@ -456,28 +461,28 @@ impl CoroInner {
 
     /// Installs the coroutine of a freshly spawned coro.
     pub(crate) fn set_context(&self, ctx: Context) {
+        self.set_ctx(Ctx::Ready(ctx));
+    }
+
+    /// Defers the coroutine of a freshly spawned coro to its first
+    /// switch-in (see [`Deferred`]).
+    pub(crate) fn set_deferred(&self, reserve: Reserve, starter: Starter) {
+        self.set_ctx(Ctx::Without(Some(Deferred { reserve, starter })));
+    }
+
+    fn set_ctx(&self, ctx: Ctx) {
         // SAFETY: only the owning thread's scheduler touches `ctx`, never
         // while a reference from `resume` or `take_context` is alive.
-        unsafe { *self.ctx.get() = Some(ctx) };
+        unsafe { *self.ctx.get() = ctx };
     }
 
-    /// Removes the coroutine (to drop an unstarted one, or to recycle the
-    /// stack of a finished one).
-    pub(crate) fn take_context(&self) -> Option<Context> {
-        // SAFETY: as in `set_context`; the coroutine is not running (callers
+    /// Removes what it runs on (to drop an unstarted coro, or to recycle
+    /// the stack of a finished one).
+    pub(crate) fn take_context(&self) -> Ctx {
+        // SAFETY: as in `set_ctx`; the coroutine is not running (callers
         // are the scheduler loop after it returned, or `cancel` on a coro
         // that never started).
-        unsafe { (*self.ctx.get()).take() }
-    }
-
-    /// Defers the coroutine of a freshly spawned coro to its first switch-in.
-    pub(crate) fn set_deferred(&self, d: Box<Deferred>) {
-        self.deferred.set(Some(d));
-    }
-
-    /// Removes what would make its coroutine (to drop an unstarted coro).
-    pub(crate) fn take_deferred(&self) -> Option<Box<Deferred>> {
-        self.deferred.take()
+        unsafe { std::mem::replace(&mut *self.ctx.get(), Ctx::Without(None)) }
     }
 
     /// Switches into the coroutine; returns `true` when it finished. A
@@ -495,11 +500,10 @@ impl CoroInner {
     pub(crate) unsafe fn resume(&self) -> bool {
         // SAFETY: the caller guarantees nobody else holds `ctx` and the
         // coroutine is suspended, so this is the only reference to it.
-        let ctx = unsafe { (*self.ctx.get()).as_mut() };
-        match ctx {
-            Some(ctx) => matches!(ctx.resume(()), CoroutineResult::Return(())),
+        match unsafe { &mut *self.ctx.get() } {
+            Ctx::Ready(ctx) => matches!(ctx.resume(()), CoroutineResult::Return(())),
             // SAFETY: as above.
-            None => unsafe { self.start() },
+            _ => unsafe { self.start() },
         }
     }
 
@@ -512,10 +516,9 @@ impl CoroInner {
     #[cold]
     #[inline(never)]
     unsafe fn start(&self) -> bool {
-        let Some(d) = self.deferred.take() else {
+        let Ctx::Without(Some(Deferred { reserve, starter })) = self.take_context() else {
             return false;
         };
-        let Deferred { reserve, starter } = *d;
         let stack = match super::take_cached_stack() {
             Some(warm) => {
                 reserve.give_back();
@@ -529,8 +532,9 @@ impl CoroInner {
         // Not through `resume`, which would then be recursive, and so not
         // inlined into the scheduler's switch any more.
         // SAFETY: as in `resume`, whose guarantees the caller gives.
-        let ctx = unsafe { (*self.ctx.get()).as_mut() };
-        let ctx = ctx.expect("the coroutine was just installed");
+        let Ctx::Ready(ctx) = (unsafe { &mut *self.ctx.get() }) else {
+            unreachable!("the coroutine was just installed")
+        };
         matches!(ctx.resume(()), CoroutineResult::Return(()))
     }
 

@@ -86,7 +86,9 @@ use corosensei::{Coroutine, Yielder};
 use crate::stack::{self, SigBuf, Stack};
 use end::entry;
 pub(crate) use end::{prepare_unwind, report_panic, unwind};
-use inner::{Context, CoroId, CoroInner, CoroRef, Deferred, HOOKS, MAIN, QUEUED, SUSPENDED, State};
+use inner::{
+    Context, CoroId, CoroInner, CoroRef, Ctx, Deferred, HOOKS, MAIN, QUEUED, SUSPENDED, State,
+};
 use queue::ReadyQueue;
 use teardown::Teardown;
 
@@ -569,10 +571,7 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    c.set_deferred(Box::new(Deferred {
-        reserve,
-        starter: Box::new(move |stack| context(stack, f)),
-    }));
+    c.set_deferred(reserve, Box::new(move |stack| context(stack, f)));
 }
 
 /// A stack from this thread's scheduler cache (recently freed, default

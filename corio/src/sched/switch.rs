@@ -16,7 +16,7 @@ use super::inner::{
     ATTN, CANCELLED, CoroInner, HOOKS, MAIN, QUEUED, SUSPENDED, State, THROWN, TIMEDOUT, What,
 };
 use super::{
-    CancelUnwind, POLL_EVERY, SPIN_BEFORE_SLEEP, Scheduler, X_TIMES, X_WATCH, note_switch_out,
+    CancelUnwind, Ctx, POLL_EVERY, SPIN_BEFORE_SLEEP, Scheduler, X_TIMES, X_WATCH, note_switch_out,
     prepare_unwind, reactor, release_owned, timer, unwinding_now, watch,
 };
 
@@ -498,7 +498,7 @@ impl Scheduler {
         // SAFETY: `p` is alive: its all-list count was handed to us by
         // `complete` and is released below.
         let c = unsafe { &*p };
-        if let Some(ctx) = c.take_context() {
+        if let Ctx::Ready(ctx) = c.take_context() {
             self.stacks.put(ctx.into_stack(), c.stack_used());
         }
         // SAFETY: `complete` unlinked `c` from the all-list and left us its

@@ -191,10 +191,7 @@ impl Stack {
             return Ok(Ok(stack));
         }
         let (slot, prepared) = region::acquire_global(size, true)?;
-        Ok(Err(Reserve {
-            stack: Stack { slot },
-            prepared,
-        }))
+        Ok(Err(Reserve(region::Marked::new(slot, prepared))))
     }
 
     /// A stack of `size` usable bytes from this thread's pool (recently
@@ -261,43 +258,48 @@ unsafe impl corosensei::stack::Stack for Stack {
 /// fault and the zeroing of a page at its first touch, or one the preparer
 /// thread readied. When the coro starts it may still trade it for a warm
 /// one and give it back untouched, where it is the next one handed out.
+/// (Two words: whether the preparer readied it is the mark.) Dropped, it
+/// goes back untouched.
 #[derive(Debug)]
-pub(crate) struct Reserve {
-    stack: Stack,
-    prepared: bool,
-}
+pub(crate) struct Reserve(region::Marked);
 
 impl Reserve {
     /// Bounds of the reserved stack: its top and its lowest usable address.
     pub(crate) fn bounds(&self) -> (usize, usize) {
-        (self.stack.base(), self.stack.usable_low())
+        let slot = self.0.slot();
+        (slot.stack_top(), slot.usable_low())
     }
 
     /// The stack to start on: a warm one from this thread's pool, else one
     /// the preparer readied when this one is cold, else this one. The one
     /// not used goes back untouched.
     pub(crate) fn into_stack(self) -> Stack {
-        let size = self.stack.slot.size();
-        let better = Stack::take_warm(size).or_else(|| {
-            (!self.prepared)
-                .then(|| region::take_prepared(size))
+        let (slot, prepared) = (self.0.slot(), self.0.bit());
+        let better = Stack::take_warm(slot.size()).or_else(|| {
+            (!prepared)
+                .then(|| region::take_prepared(slot.size()))
                 .flatten()
                 .map(|slot| Stack { slot })
         });
         match better {
-            Some(stack) => {
-                self.give_back();
-                stack
+            // `self` goes back as it is dropped.
+            Some(stack) => stack,
+            None => {
+                std::mem::forget(self);
+                Stack { slot }
             }
-            None => self.stack,
         }
     }
 
     /// Gives the reserved stack back untouched.
     pub(crate) fn give_back(self) {
-        let slot = self.stack.slot;
-        std::mem::forget(self.stack);
-        region::return_untouched(slot, self.prepared);
+        drop(self);
+    }
+}
+
+impl Drop for Reserve {
+    fn drop(&mut self) {
+        region::return_untouched(self.0.slot(), self.0.bit());
     }
 }
 

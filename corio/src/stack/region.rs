@@ -85,6 +85,34 @@ pub(crate) struct Slot {
     base: usize,
 }
 
+/// A slot and one bit about it, in the two words of a slot: the bit is
+/// kept in the low bit of the slot's base, which is page aligned.
+#[derive(Debug)]
+pub(crate) struct Marked {
+    chunk: &'static Chunk,
+    word: usize,
+}
+
+impl Marked {
+    pub(crate) fn new(slot: Slot, bit: bool) -> Marked {
+        Marked {
+            chunk: slot.chunk,
+            word: slot.base | bit as usize,
+        }
+    }
+
+    pub(crate) fn slot(&self) -> Slot {
+        Slot {
+            chunk: self.chunk,
+            base: self.word & !1,
+        }
+    }
+
+    pub(crate) fn bit(&self) -> bool {
+        self.word & 1 != 0
+    }
+}
+
 impl Slot {
     fn new(chunk: &'static Chunk, index: usize) -> Slot {
         Slot {
