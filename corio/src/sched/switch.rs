@@ -493,7 +493,7 @@ impl Scheduler {
     /// `p` is a coro whose `resume` just returned finished: `complete`
     /// unlinked it from the all-list and left its strong count to the
     /// caller, and nothing has reaped it yet.
-    #[inline]
+    #[inline(always)]
     unsafe fn reap(&self, p: *const CoroInner) {
         // SAFETY: `p` is alive: its all-list count was handed to us by
         // `complete` and is released below.
