@@ -289,6 +289,9 @@ pub(crate) fn acquire_global(size: usize, reserve: bool) -> io::Result<(Slot, bo
 /// A slot the preparer readied, if one is waiting: for a coro starting on
 /// the reserve it took at its spawn, which it gives back.
 pub(crate) fn take_prepared(size: usize) -> Option<Slot> {
+    if !prepare::started() {
+        return None;
+    }
     let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     let class = classes.iter_mut().find(|c| c.size == size)?;
     let slot = class.prepared.pop()?;

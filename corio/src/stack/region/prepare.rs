@@ -126,6 +126,12 @@ pub(super) fn wake() {
     }
 }
 
+/// Whether the preparer was ever started in this process: until then no
+/// slot is prepared, and a starting coro need not look (nor take the lock).
+pub(super) fn started() -> bool {
+    START.is_completed()
+}
+
 /// The preparer's loop (see the module docs).
 fn run() {
     let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
