@@ -661,6 +661,69 @@ fn coros_spawned_before_any_runs_start_on_the_stacks_of_those_that_ended() {
     );
 }
 
+/// Whether this process has a thread named `corio-stacks` (the preparer).
+fn preparer_running() -> bool {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .any(|comm| comm.trim() == "corio-stacks")
+}
+
+/// The preparer thread starts only once a burst is under way (2,048 new
+/// stacks of one size), where the machine has two CPUs and the kernel
+/// batches guard installs, and never with `CORIO_STACK_PREPARE=off`.
+#[test]
+fn the_preparer_thread_starts_only_for_a_burst() {
+    if let Some(role) = child_role() {
+        let Some(rest) = role.strip_prefix("prepare-") else {
+            return;
+        };
+        let gate = std::rc::Rc::new(corio::sync::Signal::new());
+        let park = |n: usize| -> Vec<_> {
+            (0..n)
+                .map(|_| {
+                    let g = gate.clone();
+                    corio::spawn(move || g.wait())
+                })
+                .collect()
+        };
+        let mut hs = park(1000);
+        corio::cede();
+        let small = preparer_running();
+        hs.extend(park(20_000));
+        corio::cede();
+        // It is started by a spawn, and may take a moment to be named.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut burst = preparer_running();
+        while !burst && rest == "default" && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            burst = preparer_running();
+        }
+        gate.broadcast();
+        for h in hs {
+            h.join().unwrap();
+        }
+        println!("PREPARER {small} {burst}");
+        return;
+    }
+    let can = util::emulator().is_none()
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+        && corio::stack::guard_mechanism() == "madvise"
+        && std::env::var("CORIO_STACK_BATCH").as_deref() != Ok("off");
+    for (role, env, want) in [
+        ("prepare-default", &[][..], can),
+        ("prepare-off", &[("CORIO_STACK_PREPARE", "off")][..], false),
+    ] {
+        let out = run_child("the_preparer_thread_starts_only_for_a_burst", role, env);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("PREPARER false {want}")),
+            "{role}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds() {
     const CORO: u64 = 4000;
