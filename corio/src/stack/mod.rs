@@ -131,6 +131,10 @@ pub const MAX_STACK_SIZE: usize = 1 << 44;
 /// Depth below which a stack's pages are given back after deep use.
 const TRIM_KEEP: usize = 64 * 1024;
 
+/// Untouched reserves a thread keeps per stack size (address space and
+/// a share of a page table each, 4 GiB of addresses for the default size).
+const UNTOUCHED_CAP: usize = 16 * 1024;
+
 /// Stacks every thread keeps warm through decay.
 const WARM_FLOOR: usize = 64;
 
@@ -190,7 +194,14 @@ impl Stack {
         if let Some(stack) = Self::take_warm(size) {
             return Ok(Ok(stack));
         }
-        let (slot, prepared) = region::acquire_global(size, true)?;
+        let untouched = POOL
+            .try_with(|pool| pool.try_borrow_mut().ok()?.take_untouched(size))
+            .ok()
+            .flatten();
+        let (slot, prepared) = match untouched {
+            Some(slot) => (slot, false),
+            None => region::acquire_global(size, true)?,
+        };
         Ok(Err(Reserve(region::Marked::new(slot, prepared))))
     }
 
@@ -299,7 +310,19 @@ impl Reserve {
 
 impl Drop for Reserve {
     fn drop(&mut self) {
-        region::return_untouched(self.0.slot(), self.0.bit());
+        let (slot, prepared) = (self.0.slot(), self.0.bit());
+        // A cold one stays with the thread for its next reserve (no lock);
+        // a prepared one goes where the other threads can use its page.
+        let kept = !prepared
+            && POOL
+                .try_with(|pool| {
+                    pool.try_borrow_mut()
+                        .is_ok_and(|mut pool| pool.put_untouched(slot))
+                })
+                .unwrap_or(false);
+        if !kept {
+            region::return_untouched(slot, prepared);
+        }
     }
 }
 
@@ -400,6 +423,10 @@ struct LocalClass {
     size: usize,
     /// Free stacks, most recently used last.
     warm: Vec<Slot>,
+    /// Reserves given back untouched (see [`Reserve`]): no page of them
+    /// is resident, so they do not decay; the next reserves of this
+    /// thread take them first, and no lock.
+    untouched: Vec<Slot>,
     /// Fewest stacks `warm` held since the last decay step: that many were
     /// not needed during the whole period.
     low_water: usize,
@@ -436,15 +463,14 @@ impl Pool {
         Some(slot)
     }
 
-    #[inline]
-    fn put(&mut self, slot: Slot) {
-        let size = slot.size();
-        let class = match self.classes.iter().position(|c| c.size == size) {
+    fn class_mut(&mut self, size: usize) -> &mut LocalClass {
+        match self.classes.iter().position(|c| c.size == size) {
             Some(i) => &mut self.classes[i],
             None => {
                 self.classes.push(LocalClass {
                     size,
                     warm: Vec::new(),
+                    untouched: Vec::new(),
                     low_water: 0,
                     releases: 0,
                     last_decay: Instant::now(),
@@ -452,7 +478,31 @@ impl Pool {
                 let last = self.classes.len() - 1;
                 &mut self.classes[last]
             }
-        };
+        }
+    }
+
+    fn take_untouched(&mut self, size: usize) -> Option<Slot> {
+        self.classes
+            .iter_mut()
+            .find(|c| c.size == size)?
+            .untouched
+            .pop()
+    }
+
+    /// Keeps an untouched reserve, unless the thread holds
+    /// [`UNTOUCHED_CAP`] of its size already.
+    fn put_untouched(&mut self, slot: Slot) -> bool {
+        let class = self.class_mut(slot.size());
+        if class.untouched.len() >= UNTOUCHED_CAP {
+            return false;
+        }
+        class.untouched.push(slot);
+        true
+    }
+
+    #[inline]
+    fn put(&mut self, slot: Slot) {
+        let class = self.class_mut(slot.size());
         class.warm.push(slot);
         class.releases += 1;
         if class.releases >= DECAY_EVERY {
@@ -485,6 +535,7 @@ impl Pool {
             let surplus = class.warm.len().saturating_sub(keep);
             release_global(class.warm.drain(..surplus));
             class.low_water = class.warm.len();
+            region::return_untouched_all(class.untouched.drain(..));
         }
     }
 }
@@ -500,6 +551,7 @@ impl Drop for Pool {
             // reused, first, by other threads.
             for class in &mut self.classes {
                 region::keep_global(class.warm.drain(..));
+                region::return_untouched_all(class.untouched.drain(..));
             }
         } else {
             self.trim(0);

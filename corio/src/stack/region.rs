@@ -314,6 +314,17 @@ pub(crate) fn return_untouched(slot: Slot, prepared: bool) {
     }
 }
 
+/// [`return_untouched`] for cold slots of one size, all at once.
+pub(crate) fn return_untouched_all(slots: impl IntoIterator<Item = Slot>) {
+    let mut slots = slots.into_iter().peekable();
+    let Some(first) = slots.peek() else {
+        return;
+    };
+    let size = first.size();
+    let mut classes = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    class_of(&mut classes, size).fresh.extend(slots);
+}
+
 /// Returns slots to the shared free lists, giving their pages back first:
 /// one `MADV_DONTNEED` per 1,024 slots where the kernel takes them batched.
 pub(crate) fn release_global(slots: impl IntoIterator<Item = Slot>) {
