@@ -560,6 +560,26 @@ fn deep_recursion_works_on_a_big_stack() {
     assert_eq!(h.join().unwrap(), 10_000);
 }
 
+/// Runs `test` as a child in `role` and parses the `n` numbers it prints
+/// after `tag`.
+fn child_numbers(test: &str, role: &str, env: &[(&str, &str)], tag: &str, n: usize) -> Vec<u64> {
+    let out = run_child(test, role, env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .split_once(tag)
+        .unwrap_or_else(|| {
+            panic!(
+                "child output: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .1
+        .split_whitespace()
+        .take(n)
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
+
 /// A coro spawned when no free stack is warm only reserves a cold one; if
 /// another coro has ended by the time it first runs, it runs on that one's
 /// stack and gives the cold one back untouched. So 20,000 short coros
@@ -618,25 +638,13 @@ fn coros_spawned_before_any_runs_start_on_the_stacks_of_those_that_ended() {
     }
     // Without the preparer thread, whose batches ahead (up to 16 MiB of top
     // pages) would blur the count.
-    let out = run_child(
+    let v = child_numbers(
         "coros_spawned_before_any_runs_start_on_the_stacks_of_those_that_ended",
         "reuse",
         &[("CORIO_STACK_PREPARE", "off")],
+        "REUSE ",
+        6,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Vec<u64> = stdout
-        .split_once("REUSE ")
-        .unwrap_or_else(|| {
-            panic!(
-                "child output: {stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-        .1
-        .split_whitespace()
-        .take(6)
-        .map(|x| x.parse().unwrap())
-        .collect();
     let (base, spawned, short, pooled, before_cancel, cancelled) =
         (v[0], v[1], v[2], v[3], v[4], v[5]);
     println!(
@@ -765,20 +773,13 @@ fn an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds() {
         return;
     }
     // With the preparer on: its prepared top pages go back too.
-    let out = run_child(
+    let v = child_numbers(
         "an_idle_thread_gives_the_stacks_of_a_burst_back_within_seconds",
         "burst",
         &[("CORIO_STACK_PREPARE", "on")],
+        "BURST ",
+        7,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Vec<u64> = stdout
-        .split_once("BURST ")
-        .expect("child output")
-        .1
-        .split_whitespace()
-        .take(7)
-        .map(|x| x.parse().unwrap())
-        .collect();
     let (base, peak, pooled, ended, pooled_idle, idle, took) =
         (v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
     println!(
@@ -838,25 +839,13 @@ fn a_thread_that_ends_gives_its_pooled_stacks_back() {
         println!("THREAD {base} {peak} {}", status_kib("VmRSS:"));
         return;
     }
-    let out = run_child(
+    let v = child_numbers(
         "a_thread_that_ends_gives_its_pooled_stacks_back",
         "thread-ends",
         &[],
+        "THREAD ",
+        3,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Vec<u64> = stdout
-        .split_once("THREAD ")
-        .unwrap_or_else(|| {
-            panic!(
-                "child output: {stdout} {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-        .1
-        .split_whitespace()
-        .take(3)
-        .map(|x| x.parse().unwrap())
-        .collect();
     let (base, peak, after) = (v[0], v[1], v[2]);
     assert!(peak > base + 50 * 1024, "2,000 coros touched 64 MiB: {v:?}");
     assert!(
