@@ -853,3 +853,84 @@ fn a_thread_that_ends_gives_its_pooled_stacks_back() {
         "the ended thread's stacks went back to the system: {v:?}"
     );
 }
+
+/// A deferred spawn keeps its closure until the coro starts: in a block the
+/// thread recycles when it is small, in a box when it is big or aligned
+/// beyond 16 bytes. Every shape comes out whole when the coro runs, and is
+/// dropped exactly once when the coro is cancelled before it ran, also
+/// when its drop panics.
+#[test]
+fn deferred_closures_of_every_shape_run_or_drop_once() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[repr(align(32))]
+    #[derive(Clone, Copy)]
+    struct Wide(u64);
+
+    struct Counted(Rc<Cell<u32>>, bool);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+            if self.1 {
+                panic!("a drop that panics");
+            }
+        }
+    }
+
+    for round in 0..3u64 {
+        // No warm stack: every spawn below is deferred.
+        corio::stack::trim();
+        let small = corio::spawn(move || round + 1);
+        let words = [round; 8]; // 64 bytes: the biggest block
+        let block = corio::spawn(move || words.iter().sum::<u64>());
+        let more = [round; 9]; // 72 bytes: a box
+        let boxed = corio::spawn(move || more.iter().sum::<u64>());
+        let huge = [round; 100]; // beyond what corosensei takes in place
+        let huger = corio::spawn(move || huge.iter().sum::<u64>());
+        let wide = Wide(round);
+        let aligned = corio::spawn(move || {
+            assert_eq!(&wide as *const Wide as usize % 32, 0);
+            wide.0
+        });
+        let empty = corio::spawn(|| 7u64);
+        assert_eq!(small.join().unwrap(), round + 1);
+        assert_eq!(block.join().unwrap(), 8 * round);
+        assert_eq!(boxed.join().unwrap(), 9 * round);
+        assert_eq!(huger.join().unwrap(), 100 * round);
+        assert_eq!(aligned.join().unwrap(), round);
+        assert_eq!(empty.join().unwrap(), 7);
+
+        // Cancelled before they ran: each closure dropped once, in a block
+        // or in a box, a panicking drop reported and contained.
+        corio::stack::trim();
+        let drops = Rc::new(Cell::new(0));
+        let hs = vec![
+            {
+                let c = Counted(drops.clone(), false);
+                corio::Builder::new()
+                    .spawn_suspended(move || drop(c))
+                    .unwrap()
+            },
+            {
+                let c = (Counted(drops.clone(), false), [round; 12]);
+                corio::Builder::new()
+                    .spawn_suspended(move || drop(c))
+                    .unwrap()
+            },
+            {
+                let c = Counted(drops.clone(), true);
+                corio::Builder::new()
+                    .spawn_suspended(move || drop(c))
+                    .unwrap()
+            },
+        ];
+        for h in &hs {
+            h.cancel();
+        }
+        for h in hs {
+            assert!(h.join().unwrap_err().is_cancelled());
+        }
+        assert_eq!(drops.get(), 3, "round {round}");
+    }
+}

@@ -48,6 +48,7 @@ use std::task::Waker;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::list::Links;
+use super::starter::Starter;
 use super::value::Value;
 use super::wait::WaitList;
 use crate::stack::{Reserve, Stack};
@@ -55,10 +56,6 @@ use crate::stack::{Reserve, Stack};
 /// The corosensei coroutine of a coro: no values cross the switch; the
 /// scheduler and the control block carry everything.
 pub(crate) type Context = Coroutine<(), (), (), Stack>;
-
-/// Makes the coroutine of a [`Deferred`] coro: the
-/// closure of `spawn`, which puts it on the given stack.
-pub(crate) type Starter = Box<dyn FnOnce(Stack) -> Context>;
 
 /// What a coro runs on.
 pub(crate) enum Ctx {
@@ -470,10 +467,16 @@ impl CoroInner {
         self.set_ctx(Ctx::Without(Some(Deferred { reserve, starter })));
     }
 
+    /// Installs `ctx` where there is nothing (a new or recycled control
+    /// block, or one `start` just emptied): the old value is not dropped,
+    /// which spares a call per spawn and start; were there something, it
+    /// would leak, never be freed twice.
     fn set_ctx(&self, ctx: Ctx) {
         // SAFETY: only the owning thread's scheduler touches `ctx`, never
         // while a reference from `resume` or `take_context` is alive.
-        unsafe { *self.ctx.get() = ctx };
+        let old = unsafe { std::mem::replace(&mut *self.ctx.get(), ctx) };
+        debug_assert!(matches!(old, Ctx::Without(None)));
+        std::mem::forget(old);
     }
 
     /// Removes what it runs on (to drop an unstarted coro, or to recycle
@@ -528,7 +531,7 @@ impl CoroInner {
         };
         self.set_stack(stack.base(), stack.usable_low());
         stack.set_owner(self as *const CoroInner as usize);
-        self.set_context(starter(stack));
+        self.set_context(starter.start(stack));
         // Not through `resume`, which would then be recursive, and so not
         // inlined into the scheduler's switch any more.
         // SAFETY: as in `resume`, whose guarantees the caller gives.

@@ -64,6 +64,7 @@ pub(crate) mod queue;
 pub(crate) mod reactor;
 #[cfg(feature = "tracing")]
 pub(crate) mod spans;
+mod starter;
 mod switch;
 mod teardown;
 pub(crate) mod timer;
@@ -571,7 +572,7 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    c.set_deferred(reserve, Box::new(move |stack| context(stack, f)));
+    c.set_deferred(reserve, starter::Starter::new(f));
 }
 
 /// A stack from this thread's scheduler cache (recently freed, default
