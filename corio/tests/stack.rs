@@ -934,3 +934,52 @@ fn deferred_closures_of_every_shape_run_or_drop_once() {
         assert_eq!(drops.get(), 3, "round {round}");
     }
 }
+
+/// A thread that ends with deferred coros it never ran drops each closure
+/// once (a panicking drop contained) and gives their reserves back; the
+/// closure blocks outlive nothing (valgrind checks the frees in CI).
+#[test]
+fn a_thread_that_ends_drops_the_closures_of_coros_that_never_ran() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    struct Counted(Arc<AtomicU32>, bool);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            if self.1 {
+                panic!("a drop that panics at thread exit");
+            }
+        }
+    }
+
+    let (drops, ran) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let (d, r) = (drops.clone(), ran.clone());
+    std::thread::spawn(move || {
+        corio::stack::trim();
+        for i in 0..300u32 {
+            let small = Counted(d.clone(), i == 7);
+            let big = (Counted(d.clone(), false), [i; 40]);
+            let (r1, r2) = (r.clone(), r.clone());
+            let (h1, h2) = (
+                corio::spawn(move || {
+                    r1.fetch_add(1, Ordering::Relaxed);
+                    drop(small)
+                }),
+                corio::Builder::new()
+                    .spawn_suspended(move || {
+                        r2.fetch_add(1, Ordering::Relaxed);
+                        drop(big)
+                    })
+                    .unwrap(),
+            );
+            // Never joined, never run: the thread ends first.
+            std::mem::forget(h1);
+            drop(h2);
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(ran.load(Ordering::Relaxed), 0, "thread exit cancels them");
+    assert_eq!(drops.load(Ordering::Relaxed), 600);
+}
