@@ -983,3 +983,52 @@ fn a_thread_that_ends_drops_the_closures_of_coros_that_never_ran() {
     assert_eq!(ran.load(Ordering::Relaxed), 0, "thread exit cancels them");
     assert_eq!(drops.load(Ordering::Relaxed), 600);
 }
+
+/// The other ways a deferred coro's closure can go: a throw aimed at it
+/// before it ran (the closure moves onto a stack, the body never runs, the
+/// closure is dropped there), and a cancel before it ran whose closure's
+/// drop blocks (it runs in the canceller, which may park).
+#[test]
+fn deferred_closures_under_throw_and_a_blocking_drop() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    struct Sleepy(Rc<Cell<u32>>);
+    impl Drop for Sleepy {
+        fn drop(&mut self) {
+            corio::sleep(Duration::from_millis(1));
+            self.0.set(self.0.get() + 1);
+        }
+    }
+
+    corio::stack::trim();
+    let drops = Rc::new(Cell::new(0));
+    let ran = Rc::new(Cell::new(false));
+    let (s, r) = (Sleepy(drops.clone()), ran.clone());
+    let thrown = corio::spawn(move || {
+        r.set(true);
+        drop(s);
+    });
+    thrown.coro().throw("before it ran");
+    let err = thrown.join().unwrap_err();
+    match err {
+        corio::JoinError::Panicked(p) => {
+            assert_eq!(p.downcast_ref::<&str>(), Some(&"before it ran"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!ran.get());
+    assert_eq!(drops.get(), 1);
+
+    corio::stack::trim();
+    let s = Sleepy(drops.clone());
+    let h = corio::Builder::new()
+        .spawn_suspended(move || drop(s))
+        .unwrap();
+    let other = corio::spawn(|| 5);
+    h.cancel();
+    assert!(h.join().unwrap_err().is_cancelled());
+    assert_eq!(drops.get(), 2);
+    assert_eq!(other.join().unwrap(), 5);
+}

@@ -16,7 +16,7 @@
 //! (more than 2,048 on new stacks) gets help from a preparer thread (named
 //! `corio-stacks`) that carves and guards slots ahead of it and faults
 //! their top pages in, so that the page zeroing happens on the other CPU;
-//! it holds at most 1,024 prepared stacks per size.
+//! it holds at most 4,096 prepared stacks per size (16 MiB of top pages).
 //! `CORIO_STACK_PREPARE=off` turns it off.
 //!
 //! A coro spawned when no free stack is warm (none in the thread's cache
