@@ -392,6 +392,7 @@ impl Scheduler {
             if let Some(decay) = crate::stack::idle_decay(now) {
                 timeout = Some(timeout.map_or(decay, |t| t.min(decay)));
             }
+            self.trim_free();
             if self.spin_waiters.get() > 0
                 && let Some(r) = self.reactor.get()
                 && r.spin_for_wake(timeout.map_or(SPIN_BEFORE_SLEEP, |t| t.min(SPIN_BEFORE_SLEEP)))
