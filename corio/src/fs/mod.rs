@@ -50,6 +50,15 @@
 //! with io_uring's open, opening a FIFO to read then does not wait for a
 //! writer.
 //!
+//! With io_uring, while eight or more file operations of a thread are in
+//! flight at once, its opens go to a second ring whose kernel thread polls
+//! for submissions (`IORING_SETUP_SQPOLL`, shown as `iou-sqp-PID`): the path
+//! walk then runs on another CPU beside the thread's own reads. That thread
+//! spins for at most 1 ms after the last such open, then sleeps; with fewer
+//! operations in flight, opens complete during their submit on the calling
+//! thread as before. Not on one CPU or under valgrind;
+//! `CORIO_FS_SQPOLL=off` turns it off.
+//!
 //! [`backend`] tells which one this thread uses. Force one with the
 //! environment variable `CORIO_FS=threads` (or `uring`, which fails calls
 //! with an error naming the reason when io_uring is unavailable; `auto` or

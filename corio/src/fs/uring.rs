@@ -10,24 +10,45 @@
 //! Reads and writes come here only when they must wait: cached data is
 //! moved straight to or from the caller's buffer before (`direct.rs`),
 //! which is why the copy through the slot's buffer costs little.
+//!
+//! A second ring, made when first needed, has a kernel thread that polls
+//! its submission queue (`IORING_SETUP_SQPOLL`) and so does the
+//! operations' work on another CPU. Opens go there while [`BUSY`] or more
+//! operations of the thread are in flight: the path walk, the largest part
+//! of opening and reading a small cached file, then runs beside the
+//! thread's own direct reads instead of in turn with them. With fewer in
+//! flight, opens stay on the first ring, where a cached open completes
+//! during the submit itself and no thread spins. The polling thread sleeps
+//! after [`SQ_IDLE_MS`] without submissions. Not made on one CPU, under
+//! valgrind, or with `CORIO_FS_SQPOLL=off`.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use io_uring::{IoUring, opcode, squeue};
+use io_uring::{IoUring, squeue};
 
 use crate::io::reg::IoWaiting;
 use crate::sched::inner::{CoroInner, What};
 use crate::sched::{Scheduler, sched, try_sched};
 
+mod ops;
+
+pub(crate) use ops::{CURSOR, fsync, mkdir, open, read, read_into, rename, unlink, write};
+
 /// Entries in the submission queue.
 const ENTRIES: u32 = 256;
+/// Operations of a thread in flight from which its opens go to the polled
+/// ring (see the module docs).
+const BUSY: u32 = 8;
+/// Milliseconds the polled ring's kernel thread waits for submissions
+/// (spinning) before it sleeps.
+const SQ_IDLE_MS: u32 = 1;
 /// Entries in the completion queue: room for many operations in flight
 /// (more are kept by the kernel and fetched on the next reap).
 const CQ_ENTRIES: u32 = 4096;
@@ -70,6 +91,11 @@ struct Op {
 
 pub(crate) struct Ring {
     ring: RefCell<IoUring>,
+    /// A kernel thread polls the submission queue (see the module docs):
+    /// what is queued is the kernel's as soon as it is written.
+    polled: bool,
+    /// Operations in flight (slots not free).
+    pending: Cell<u32>,
     /// Signalled by the kernel on every completion.
     event: OwnedFd,
     token: mio::Token,
@@ -89,6 +115,9 @@ const SPARE_MAX: usize = 4 << 20;
 thread_local! {
     /// This thread's ring: `None` inside when it could not be made.
     static RING: OnceCell<Option<Rc<Ring>>> = const { OnceCell::new() };
+    /// This thread's polled ring (see the module docs): `None` inside when
+    /// it could not be made or is not wanted.
+    static POLLED: OnceCell<Option<Rc<Ring>>> = const { OnceCell::new() };
     static WARNED: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -96,7 +125,7 @@ thread_local! {
 /// io_uring (too old, disabled by `kernel.io_uring_disabled`, seccomp).
 pub(crate) fn ring() -> Option<Rc<Ring>> {
     RING.try_with(|r| {
-        r.get_or_init(|| match Ring::new() {
+        r.get_or_init(|| match Ring::new(false) {
             Ok(r) => Some(Rc::new(r)),
             Err(e) => {
                 if !WARNED.replace(true) {
@@ -111,14 +140,53 @@ pub(crate) fn ring() -> Option<Rc<Ring>> {
     .flatten()
 }
 
+/// The thread's ring in `cell`, if it was made.
+fn made(cell: &'static std::thread::LocalKey<OnceCell<Option<Rc<Ring>>>>) -> Option<Rc<Ring>> {
+    cell.try_with(|r| r.get().cloned().flatten()).ok().flatten()
+}
+
+/// The ring for an open while the thread has `r`: the polled ring when
+/// [`BUSY`] or more operations are in flight and it can be had, unless it
+/// has as many in flight as its submission queue holds (its kernel thread
+/// takes entries when it gets to them, so a full queue cannot be emptied
+/// by a submit as the first ring's can).
+fn for_open(r: &Ring) -> Option<Rc<Ring>> {
+    let polled = made(&POLLED);
+    let in_polled = polled.as_ref().map_or(0, |p| p.pending.get());
+    if r.pending.get() + in_polled < BUSY || in_polled >= ENTRIES {
+        return None;
+    }
+    polled.or_else(|| {
+        POLLED
+            .try_with(|p| {
+                p.get_or_init(|| {
+                    let wanted = std::env::var("CORIO_FS_SQPOLL").as_deref() != Ok("off")
+                        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+                        && !crate::sys::under_valgrind();
+                    // A kernel that refuses it (before 5.11 it needs
+                    // privileges) leaves the first ring to do everything.
+                    wanted.then(|| Ring::new(true).ok().map(Rc::new)).flatten()
+                })
+                .clone()
+            })
+            .ok()
+            .flatten()
+    })
+}
+
 /// Whether this thread could make a ring (makes it if not made yet).
 pub(crate) fn available() -> bool {
     ring().is_some()
 }
 
 impl Ring {
-    fn new() -> io::Result<Ring> {
-        let ring = IoUring::builder().setup_cqsize(CQ_ENTRIES).build(ENTRIES)?;
+    fn new(polled: bool) -> io::Result<Ring> {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(CQ_ENTRIES);
+        if polled {
+            builder.setup_sqpoll(SQ_IDLE_MS);
+        }
+        let ring = builder.build(ENTRIES)?;
         // SAFETY: eventfd has no memory-safety preconditions.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -130,9 +198,13 @@ impl Ring {
         let (token, state) = sched()
             .reactor()?
             .register(event.as_raw_fd(), mio::Interest::READABLE)?;
-        state.hook.set(Some(on_event));
+        state
+            .hook
+            .set(Some(if polled { on_polled_event } else { on_event }));
         Ok(Ring {
             ring: RefCell::new(ring),
+            polled,
+            pending: Cell::new(0),
             event,
             token,
             ops: RefCell::new(Vec::new()),
@@ -179,6 +251,7 @@ impl Ring {
             parked: false,
             keep,
         };
+        self.pending.set(self.pending.get() + 1);
         (idx, op.generation)
     }
 
@@ -187,6 +260,7 @@ impl Ring {
         let op = &mut ops[idx as usize];
         op.generation = op.generation.wrapping_add(1);
         self.free.borrow_mut().push(idx);
+        self.pending.set(self.pending.get().saturating_sub(1));
         std::mem::replace(&mut op.state, OpState::Free)
     }
 
@@ -359,6 +433,13 @@ impl Ring {
         while !self.unsubmitted.borrow().is_empty() {
             let submitted = self.ring.borrow_mut().submit();
             let err = match submitted {
+                // The kernel thread takes the entries from the queue on its
+                // own (the count says how many it had not taken yet, and
+                // may be 0); `submit` woke it if it slept.
+                Ok(_) if self.polled => {
+                    self.unsubmitted.borrow_mut().clear();
+                    continue;
+                }
                 Ok(n) if n > 0 => {
                     let mut q = self.unsubmitted.borrow_mut();
                     let n = n.min(q.len());
@@ -399,13 +480,18 @@ impl Ring {
             if op.generation != generation {
                 continue;
             }
-            let OpState::Pending {
-                waiter,
-                parked,
-                keep,
-            } = std::mem::replace(&mut op.state, OpState::Free)
-            else {
-                continue;
+            let (waiter, parked, keep) = match std::mem::replace(&mut op.state, OpState::Free) {
+                OpState::Pending {
+                    waiter,
+                    parked,
+                    keep,
+                } => (waiter, parked, keep),
+                // Not pending (the kernel did take it, then): its waiter
+                // sees what is there.
+                other => {
+                    op.state = other;
+                    continue;
+                }
             };
             // The kernel may still read the entry and use this memory.
             std::mem::forget(keep);
@@ -413,6 +499,7 @@ impl Ring {
                 // Abandoned: the slot stays out of use (not on the free
                 // list), like its memory.
                 op.generation = op.generation.wrapping_add(1);
+                self.pending.set(self.pending.get().saturating_sub(1));
                 continue;
             }
             op.state = OpState::Done {
@@ -430,7 +517,7 @@ impl Ring {
 
 /// The scheduler's flush hook (see `Scheduler::flush`).
 fn flush_hook(s: &Scheduler) {
-    if let Some(ring) = RING.try_with(|r| r.get().cloned().flatten()).ok().flatten() {
+    for ring in [made(&RING), made(&POLLED)].into_iter().flatten() {
         ring.flush(s);
     }
 }
@@ -494,9 +581,18 @@ impl Drop for Ring {
     }
 }
 
-/// The reactor's hook for the eventfd: drain it, reap the ring.
+/// The reactor's hook for the first ring's eventfd.
 fn on_event(s: &Scheduler) {
-    let ring = RING.try_with(|r| r.get().cloned().flatten()).ok().flatten();
+    drain_and_reap(s, made(&RING));
+}
+
+/// The reactor's hook for the polled ring's eventfd.
+fn on_polled_event(s: &Scheduler) {
+    drain_and_reap(s, made(&POLLED));
+}
+
+/// Drains `ring`'s eventfd and reaps it.
+fn drain_and_reap(s: &Scheduler, ring: Option<Rc<Ring>>) {
     if let Some(ring) = ring {
         let mut counter = [0u8; 8];
         // SAFETY: reads at most 8 bytes into `counter`; the eventfd is
@@ -510,186 +606,4 @@ fn on_event(s: &Scheduler) {
         };
         ring.reap(s);
     }
-}
-
-/// The result of an operation as an `io::Result` (negative = `-errno`).
-fn check(res: i32) -> io::Result<u32> {
-    if res < 0 {
-        Err(io::Error::from_raw_os_error(-res))
-    } else {
-        Ok(res as u32)
-    }
-}
-
-/// A raw descriptor for an `io_uring` entry.
-fn fd(fd: RawFd) -> io_uring::types::Fd {
-    io_uring::types::Fd(fd)
-}
-
-// ----- operations --------------------------------------------------------
-//
-// Each one submits one entry and parks the calling coro until it
-// completes. `fs/no_uring.rs` has the same functions for builds without
-// the `io-uring` feature.
-
-/// `offset` for "use and advance the file position".
-pub(crate) const CURSOR: u64 = u64::MAX;
-
-/// Most bytes one read or write moves (the entry's length is a `u32`).
-const MAX_LEN: usize = 1 << 30;
-
-/// The pointer to a kept path (null for none).
-fn c_ptr(path: &Option<CString>) -> *const libc::c_char {
-    path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr())
-}
-
-/// Submits the operation `build` makes on `path` relative to the working
-/// directory (`build` gets `AT_FDCWD` and the path's pointer; the path
-/// stays alive until the operation completes). `opens`: the result is a
-/// new descriptor (see [`Keep::opens`]). Returns the kernel's result.
-#[track_caller]
-fn submit_at(
-    r: &Ring,
-    path: CString,
-    opens: bool,
-    build: impl FnOnce(io_uring::types::Fd, *const libc::c_char) -> squeue::Entry,
-) -> io::Result<i32> {
-    let keep = Keep {
-        path: Some(path),
-        opens,
-        ..Keep::default()
-    };
-    let (res, _) = r.submit(keep, |k| build(fd(libc::AT_FDCWD), c_ptr(&k.path)))?;
-    Ok(res)
-}
-
-/// Submits the operation `build` makes on `file` with `buf` (`build` gets
-/// the descriptor and the buffer; both stay alive until the operation
-/// completes). Returns the kernel's result and the buffer.
-#[track_caller]
-fn submit_on(
-    r: &Ring,
-    file: &Arc<OwnedFd>,
-    buf: Vec<u8>,
-    build: impl FnOnce(io_uring::types::Fd, &mut Vec<u8>) -> squeue::Entry,
-) -> io::Result<(i32, Vec<u8>)> {
-    let keep = Keep {
-        buf,
-        fd: Some(file.clone()),
-        ..Keep::default()
-    };
-    let raw = fd(file.as_raw_fd());
-    let (res, keep) = r.submit(keep, |k| build(raw, &mut k.buf))?;
-    Ok((res, keep.buf))
-}
-
-/// Opens `path` relative to the working directory.
-#[track_caller]
-pub(crate) fn open(r: &Ring, path: CString, flags: i32, mode: u32) -> io::Result<OwnedFd> {
-    let res = submit_at(r, path, true, |cwd, p| {
-        opcode::OpenAt::new(cwd, p).flags(flags).mode(mode).build()
-    })?;
-    let raw = check(res)? as RawFd;
-    // SAFETY: the kernel just opened `raw` for us; nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-/// Reads into the spare capacity of `buf` (at most 1 GiB), which
-/// the operation owns while it is in flight; returns the bytes read and
-/// the buffer, its length grown by them.
-#[track_caller]
-pub(crate) fn read(
-    r: &Ring,
-    file: &Arc<OwnedFd>,
-    buf: Vec<u8>,
-    offset: u64,
-) -> io::Result<(usize, Vec<u8>)> {
-    let start = buf.len();
-    let room = (buf.capacity() - start).min(MAX_LEN);
-    let (res, mut buf) = submit_on(r, file, buf, |f, buf| {
-        // SAFETY: `start + room` is within the capacity.
-        let p = unsafe { buf.as_mut_ptr().add(start) };
-        opcode::Read::new(f, p, room as u32).offset(offset).build()
-    })?;
-    let n = check(res)? as usize;
-    // SAFETY: the kernel wrote `n ≤ room` bytes after `start`.
-    unsafe { buf.set_len(start + n.min(room)) };
-    Ok((n, buf))
-}
-
-/// Reads into `out` through a buffer the operation owns.
-#[track_caller]
-pub(crate) fn read_into(
-    r: &Ring,
-    file: &Arc<OwnedFd>,
-    out: &mut [u8],
-    offset: u64,
-) -> io::Result<usize> {
-    let (n, data) = read(r, file, r.spare(out.len()), offset)?;
-    out[..n].copy_from_slice(&data[data.len() - n..]);
-    r.give_back(data);
-    Ok(n)
-}
-
-/// Writes `data` (at most 1 GiB) from a copy the operation owns.
-#[track_caller]
-pub(crate) fn write(r: &Ring, file: &Arc<OwnedFd>, data: &[u8], offset: u64) -> io::Result<usize> {
-    let len = data.len().min(MAX_LEN);
-    let mut buf = r.spare(len);
-    buf.extend_from_slice(&data[..len]);
-    let (res, buf) = submit_on(r, file, buf, |f, buf| {
-        opcode::Write::new(f, buf.as_ptr(), len as u32)
-            .offset(offset)
-            .build()
-    })?;
-    r.give_back(buf);
-    Ok(check(res)? as usize)
-}
-
-/// `fsync`, or `fdatasync` with `data_only`.
-#[track_caller]
-pub(crate) fn fsync(r: &Ring, file: &Arc<OwnedFd>, data_only: bool) -> io::Result<()> {
-    let flags = if data_only {
-        io_uring::types::FsyncFlags::DATASYNC
-    } else {
-        io_uring::types::FsyncFlags::empty()
-    };
-    let (res, _) = submit_on(r, file, Vec::new(), |f, _| {
-        opcode::Fsync::new(f).flags(flags).build()
-    })?;
-    check(res).map(drop)
-}
-
-/// `renameat` relative to the working directory.
-#[track_caller]
-pub(crate) fn rename(r: &Ring, from: CString, to: CString) -> io::Result<()> {
-    let keep = Keep {
-        path: Some(from),
-        path2: Some(to),
-        ..Keep::default()
-    };
-    let (res, _) = r.submit(keep, |k| {
-        let (a, b) = (c_ptr(&k.path), c_ptr(&k.path2));
-        opcode::RenameAt::new(fd(libc::AT_FDCWD), a, fd(libc::AT_FDCWD), b).build()
-    })?;
-    check(res).map(drop)
-}
-
-/// `unlinkat` relative to the working directory (`rmdir` with `dir`).
-#[track_caller]
-pub(crate) fn unlink(r: &Ring, path: CString, dir: bool) -> io::Result<()> {
-    let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
-    let res = submit_at(r, path, false, |cwd, p| {
-        opcode::UnlinkAt::new(cwd, p).flags(flags).build()
-    })?;
-    check(res).map(drop)
-}
-
-/// `mkdirat` relative to the working directory.
-#[track_caller]
-pub(crate) fn mkdir(r: &Ring, path: CString, mode: u32) -> io::Result<()> {
-    let res = submit_at(r, path, false, |cwd, p| {
-        opcode::MkDirAt::new(cwd, p).mode(mode).build()
-    })?;
-    check(res).map(drop)
 }

@@ -1,0 +1,154 @@
+//! The polled io_uring ring (`corio::fs` docs, "Back-ends"): opens move to
+//! a ring whose kernel thread polls its submissions only while many file
+//! operations are in flight, and never when `CORIO_FS_SQPOLL=off`.
+//!
+//! Each case runs in a child process of its own, since the kernel's
+//! polling thread (`iou-sqp-PID` in `/proc/self/task`) belongs to the
+//! process and lives as long as the ring.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use util::{child_role, run_child};
+
+const FILES: usize = 2_000;
+
+/// The kernel's polling threads of this process.
+fn polling_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("iou-sqp"))
+        .count()
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// `FILES` files in a fresh directory, file `i` holding `i` as text
+/// repeated to 4 KiB.
+fn make_files(dir: &Path) -> Vec<PathBuf> {
+    (0..FILES)
+        .map(|i| {
+            let p = dir.join(format!("f{i}"));
+            std::fs::write(&p, content(i)).unwrap();
+            p
+        })
+        .collect()
+}
+
+fn content(i: usize) -> Vec<u8> {
+    format!("{i:>8}").repeat(512).into_bytes()
+}
+
+/// Reads every file with `conc` coros at a time, checking each one.
+fn read_all(files: &[PathBuf], conc: usize) {
+    let next = std::rc::Rc::new(std::cell::Cell::new(0));
+    let hs: Vec<_> = (0..conc)
+        .map(|_| {
+            let (files, next) = (files.to_vec(), next.clone());
+            corio::spawn(move || {
+                loop {
+                    let i = next.get();
+                    if i >= files.len() {
+                        break;
+                    }
+                    next.set(i + 1);
+                    let data = corio::fs::read(&files[i]).unwrap();
+                    assert!(data == content(i), "file {i} read back wrong");
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+}
+
+/// Runs as a child: reads the files as `role` says, then prints how many
+/// polling threads the process has.
+fn child(role: &str) {
+    let dir = std::env::temp_dir().join(format!("corio-fs-polled-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = make_files(&dir);
+    match role {
+        "one-at-a-time" => read_all(&files, 1),
+        "many" => read_all(&files, 64),
+        "cancelled" => {
+            // Coros cancelled while their opens are in flight on either
+            // ring leave no descriptor behind. (Both rings, their eventfds
+            // and the reactor are made first.)
+            read_all(&files, 64);
+            let base = open_fds();
+            for _ in 0..20 {
+                let hs: Vec<_> = (0..64)
+                    .map(|k| {
+                        let files = files.clone();
+                        corio::spawn(move || {
+                            for f in files.iter().skip(k * 31) {
+                                drop(corio::fs::File::open(f).unwrap());
+                            }
+                        })
+                    })
+                    .collect();
+                corio::sleep(Duration::from_millis(2));
+                for h in hs {
+                    h.cancel();
+                }
+            }
+            let t = Instant::now();
+            while open_fds() > base && t.elapsed() < Duration::from_secs(5) {
+                corio::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(open_fds(), base, "descriptors left by cancelled opens");
+        }
+        other => panic!("unknown role {other}"),
+    }
+    println!("POLLING {}", polling_threads());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// How many polling threads the child with `role` (and `env`) ended with.
+fn polling_after(role: &str, env: &[(&str, &str)]) -> usize {
+    let out = run_child("the_polled_ring_is_used_only_under_load", role, env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child {role} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    util::word_after(&stdout, "POLLING")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("child {role} printed: {stdout}"))
+}
+
+#[test]
+fn the_polled_ring_is_used_only_under_load() {
+    if let Some(role) = child_role() {
+        return child(&role);
+    }
+    if util::not_under_emulation("the emulator refuses io_uring") {
+        return;
+    }
+    if corio::fs::backend() != corio::fs::Backend::Uring {
+        eprintln!("not judged: the kernel refuses io_uring here");
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        polling_after("one-at-a-time", &[]),
+        0,
+        "one open at a time never needs the polling thread"
+    );
+    let many = polling_after("many", &[]);
+    if cpus > 1 {
+        assert_eq!(many, 1, "64 readers at once open through the polled ring");
+    } else {
+        assert_eq!(many, 0, "on one CPU there is no polled ring");
+    }
+    assert_eq!(polling_after("many", &[("CORIO_FS_SQPOLL", "off")]), 0);
+    polling_after("cancelled", &[]);
+}
