@@ -635,7 +635,10 @@ fn stack_cache_len() -> usize {
 impl Scheduler {
     /// Before the thread sleeps: frees the control blocks kept beyond
     /// [`FREE_KEEP_IDLE`], so that a burst's blocks do not stay with a
-    /// thread that has gone quiet.
+    /// thread that has gone quiet. Out of line: it is called from the
+    /// scheduler loop, whose switch path must not move for it.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn trim_free(&self) {
         if let Ok(mut free) = self.free.try_borrow_mut()
             && free.len() > FREE_KEEP_IDLE
