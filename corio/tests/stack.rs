@@ -878,6 +878,21 @@ fn deferred_closures_of_every_shape_run_or_drop_once() {
         }
     }
 
+    /// One word: kept in the starter itself.
+    struct OneWord(Rc<Cell<u32>>);
+    impl Drop for OneWord {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    struct OneWordPanics(Rc<Cell<u32>>);
+    impl Drop for OneWordPanics {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+            panic!("a drop that panics, in the starter's word");
+        }
+    }
+
     for round in 0..3u64 {
         // No warm stack: every spawn below is deferred.
         corio::stack::trim();
@@ -894,7 +909,19 @@ fn deferred_closures_of_every_shape_run_or_drop_once() {
             wide.0
         });
         let empty = corio::spawn(|| 7u64);
+        let ran = Rc::new(Cell::new(0));
+        let word = OneWord(ran.clone());
+        let one_word = corio::spawn(move || {
+            let w = word;
+            w.0.get()
+        });
         assert_eq!(small.join().unwrap(), round + 1);
+        assert_eq!(one_word.join().unwrap(), 0);
+        assert_eq!(
+            ran.get(),
+            1,
+            "the one-word closure dropped once, after it ran"
+        );
         assert_eq!(block.join().unwrap(), 8 * round);
         assert_eq!(boxed.join().unwrap(), 9 * round);
         assert_eq!(huger.join().unwrap(), 100 * round);
@@ -924,6 +951,18 @@ fn deferred_closures_of_every_shape_run_or_drop_once() {
                     .spawn_suspended(move || drop(c))
                     .unwrap()
             },
+            {
+                let c = OneWord(drops.clone());
+                corio::Builder::new()
+                    .spawn_suspended(move || drop(c))
+                    .unwrap()
+            },
+            {
+                let c = OneWordPanics(drops.clone());
+                corio::Builder::new()
+                    .spawn_suspended(move || drop(c))
+                    .unwrap()
+            },
         ];
         for h in &hs {
             h.cancel();
@@ -931,7 +970,7 @@ fn deferred_closures_of_every_shape_run_or_drop_once() {
         for h in hs {
             assert!(h.join().unwrap_err().is_cancelled());
         }
-        assert_eq!(drops.get(), 3, "round {round}");
+        assert_eq!(drops.get(), 5, "round {round}");
     }
 }
 
@@ -950,6 +989,13 @@ fn a_thread_that_ends_drops_the_closures_of_coros_that_never_ran() {
             if self.1 {
                 panic!("a drop that panics at thread exit");
             }
+        }
+    }
+
+    struct Counted1(Arc<AtomicU32>);
+    impl Drop for Counted1 {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -973,15 +1019,19 @@ fn a_thread_that_ends_drops_the_closures_of_coros_that_never_ran() {
                     })
                     .unwrap(),
             );
+            // One word: kept in the starter itself.
+            let word = Counted1(d.clone());
+            let h3 = corio::spawn(move || drop(word));
             // Never joined, never run: the thread ends first.
             std::mem::forget(h1);
             drop(h2);
+            drop(h3);
         }
     })
     .join()
     .unwrap();
     assert_eq!(ran.load(Ordering::Relaxed), 0, "thread exit cancels them");
-    assert_eq!(drops.load(Ordering::Relaxed), 600);
+    assert_eq!(drops.load(Ordering::Relaxed), 900);
 }
 
 /// The other ways a deferred coro's closure can go: a throw aimed at it
