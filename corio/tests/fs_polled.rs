@@ -24,6 +24,25 @@ fn polling_threads() -> usize {
         .count()
 }
 
+/// Whether the kernel lets this process make a ring with a polling thread
+/// (`IORING_SETUP_SQPOLL`; before Linux 5.11 it needs privileges).
+fn sqpoll_allowed() -> bool {
+    // `struct io_uring_params`: 120 bytes; `flags` is the third word and
+    // `sq_thread_idle` the fifth.
+    let mut params = [0u32; 30];
+    params[2] = 1 << 1; // IORING_SETUP_SQPOLL
+    params[4] = 1;
+    // SAFETY: io_uring_setup reads and writes only the 120-byte params
+    // struct it is given, which `params` is.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    unsafe { libc::close(fd as i32) };
+    true
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -144,10 +163,11 @@ fn the_polled_ring_is_used_only_under_load() {
         "one open at a time never needs the polling thread"
     );
     let many = polling_after("many", &[]);
-    if cpus > 1 {
+    if cpus > 1 && sqpoll_allowed() {
         assert_eq!(many, 1, "64 readers at once open through the polled ring");
     } else {
-        assert_eq!(many, 0, "on one CPU there is no polled ring");
+        eprintln!("not judged: one CPU, or the kernel refuses SQPOLL here; then no polled ring");
+        assert_eq!(many, 0);
     }
     assert_eq!(polling_after("many", &[("CORIO_FS_SQPOLL", "off")]), 0);
     polling_after("cancelled", &[]);
