@@ -1,10 +1,12 @@
-//! The polled io_uring ring (`corio::fs` docs, "Back-ends"): opens move to
-//! a ring whose kernel thread polls its submissions only while many file
-//! operations are in flight, and never when `CORIO_FS_SQPOLL=off`.
+//! Opens on another CPU under load (`corio::fs` docs): on io_uring, a ring
+//! whose kernel thread polls its submissions (`iou-sqp-PID` in
+//! `/proc/self/task`); on the worker threads, corio's own helper thread
+//! (`corio-opener`). Either is used only while many file operations are
+//! under way, never when `CORIO_FS_SQPOLL=off`, and a cancelled open
+//! leaves no descriptor behind.
 //!
-//! Each case runs in a child process of its own, since the kernel's
-//! polling thread (`iou-sqp-PID` in `/proc/self/task`) belongs to the
-//! process and lives as long as the ring.
+//! Each case runs in a child process of its own, since those threads
+//! belong to the process.
 
 mod util;
 
@@ -15,13 +17,19 @@ use util::{child_role, run_child};
 
 const FILES: usize = 2_000;
 
-/// The kernel's polling threads of this process.
-fn polling_threads() -> usize {
+/// This process's threads whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.starts_with("iou-sqp"))
+        .filter(|comm| comm.starts_with(prefix))
         .count()
+}
+
+/// The polling threads of this process: the kernel's for io_uring, or
+/// corio's helper on the worker threads.
+fn polling_threads() -> usize {
+    threads_named("iou-sqp") + threads_named("corio-opener")
 }
 
 /// Whether the kernel lets this process make a ring with a polling thread
@@ -96,6 +104,18 @@ fn child(role: &str) {
     match role {
         "one-at-a-time" => read_all(&files, 1),
         "many" => read_all(&files, 64),
+        "thread-exit" => {
+            // A thread that read under load, then ended: its helper ends
+            // with it.
+            let files2 = files.clone();
+            std::thread::spawn(move || read_all(&files2, 64))
+                .join()
+                .unwrap();
+            let t = Instant::now();
+            while polling_threads() > 0 && t.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         "cancelled" => {
             // Coros cancelled while their opens are in flight on either
             // ring leave no descriptor behind. (Both rings, their eventfds
@@ -171,4 +191,32 @@ fn the_polled_ring_is_used_only_under_load() {
     }
     assert_eq!(polling_after("many", &[("CORIO_FS_SQPOLL", "off")]), 0);
     polling_after("cancelled", &[]);
+}
+
+#[test]
+fn the_worker_threads_open_on_a_helper_only_under_load() {
+    if child_role().is_some() {
+        return; // the child runs the test named in `polling_after`
+    }
+    if util::not_under_emulation("the helper thread's name is the emulator's") {
+        return;
+    }
+    let threads = [("CORIO_FS", "threads")];
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(polling_after("one-at-a-time", &threads), 0);
+    let many = polling_after("many", &threads);
+    if cpus > 1 {
+        assert_eq!(many, 1, "64 readers at once open on the helper thread");
+    } else {
+        eprintln!("not judged: one CPU; then no helper thread");
+        assert_eq!(many, 0);
+    }
+    let off = [("CORIO_FS", "threads"), ("CORIO_FS_SQPOLL", "off")];
+    assert_eq!(polling_after("many", &off), 0);
+    polling_after("cancelled", &threads);
+    assert_eq!(
+        polling_after("thread-exit", &threads),
+        0,
+        "the helper ends with its thread"
+    );
 }

@@ -50,14 +50,16 @@
 //! with io_uring's open, opening a FIFO to read then does not wait for a
 //! writer.
 //!
-//! With io_uring, while eight or more file operations of a thread are in
-//! flight at once, its opens go to a second ring whose kernel thread polls
-//! for submissions (`IORING_SETUP_SQPOLL`, shown as `iou-sqp-PID`): the path
-//! walk then runs on another CPU beside the thread's own reads. That thread
+//! While eight or more file operations of a thread are under way at once,
+//! its opens run on another CPU, beside the thread's own reads: with
+//! io_uring, on a second ring whose kernel thread polls for submissions
+//! (`IORING_SETUP_SQPOLL`, shown as `iou-sqp-PID`); on the worker threads,
+//! on a helper thread of corio's (`corio-opener`), which tries each open
+//! without waiting and hands back the ones that would wait. Either thread
 //! spins for at most 1 ms after the last such open, then sleeps; with fewer
-//! operations in flight, opens complete during their submit on the calling
-//! thread as before. Not on one CPU or under valgrind;
-//! `CORIO_FS_SQPOLL=off` turns it off.
+//! operations under way, opens complete on the calling thread as before.
+//! Not on one CPU (nor, for the ring, under valgrind);
+//! `CORIO_FS_SQPOLL=off` turns both off.
 //!
 //! [`backend`] tells which one this thread uses. Force one with the
 //! environment variable `CORIO_FS=threads` (or `uring`, which fails calls
@@ -335,6 +337,7 @@ fn on_worker<T: Send + 'static>(
 
 mod direct;
 mod file;
+mod opener;
 pub use file::{File, OpenOptions};
 
 // ----- whole-file and path functions ----------------------------------------

@@ -15,9 +15,15 @@ use crate::fs::uring;
 impl File {
     /// Opens `path` on this thread if that needs no
     /// waiting (see [`direct::open`]), after raising a pending interrupt as
-    /// a waiting open would.
+    /// a waiting open would; while the thread is busy, on its helper
+    /// thread instead (`fs/opener.rs`), which tries the same.
     #[track_caller]
     pub(in crate::fs) fn open_direct(path: &Path, c: &std::ffi::CStr, flags: i32) -> Option<File> {
+        if let Some(helper) = crate::fs::opener::for_open() {
+            return helper
+                .open(c.to_owned(), flags)
+                .map(|fd| File::new(fd, Arc::from(path)));
+        }
         enter();
         direct::open(c, flags).map(|fd| File::new(fd, Arc::from(path)))
     }
