@@ -19,7 +19,10 @@ impl File {
     /// thread instead (`fs/opener.rs`), which tries the same.
     #[track_caller]
     pub(in crate::fs) fn open_direct(path: &Path, c: &std::ffi::CStr, flags: i32) -> Option<File> {
-        if let Some(helper) = crate::fs::opener::for_open() {
+        // Opens that may write are never tried without waiting (see
+        // `direct::open`): no use handing them to the helper.
+        let may_write = flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_TMPFILE) != 0;
+        if !may_write && let Some(helper) = crate::fs::opener::for_open() {
             return helper
                 .open(c.to_owned(), flags)
                 .map(|fd| File::new(fd, Arc::from(path)));
