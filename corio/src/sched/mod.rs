@@ -365,6 +365,21 @@ impl Scheduler {
         unsafe { CoroRef::clone_raw(self.current.get()) }
     }
 
+    /// Before the thread sleeps: frees the control blocks kept beyond
+    /// [`FREE_KEEP_IDLE`], so that a burst's blocks do not stay with a
+    /// thread that has gone quiet. Out of line: it is called from the
+    /// scheduler loop, whose switch path must not move for it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn trim_free(&self) {
+        if let Ok(mut free) = self.free.try_borrow_mut()
+            && free.len() > FREE_KEEP_IDLE
+        {
+            free.truncate(FREE_KEEP_IDLE);
+            free.shrink_to(FREE_KEEP_IDLE);
+        }
+    }
+
     /// Number of queued coros.
     #[inline]
     pub(crate) fn nready(&self) -> usize {
@@ -632,23 +647,6 @@ fn stack_cache_len() -> usize {
 /// Takes the control block of an ended coro whose last handle is going
 /// away, and keeps it for the next spawn. Blocks that cannot be reused (the
 /// main coro's, any after teardown, or beyond the cap) are freed.
-impl Scheduler {
-    /// Before the thread sleeps: frees the control blocks kept beyond
-    /// [`FREE_KEEP_IDLE`], so that a burst's blocks do not stay with a
-    /// thread that has gone quiet. Out of line: it is called from the
-    /// scheduler loop, whose switch path must not move for it.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn trim_free(&self) {
-        if let Ok(mut free) = self.free.try_borrow_mut()
-            && free.len() > FREE_KEEP_IDLE
-        {
-            free.truncate(FREE_KEEP_IDLE);
-            free.shrink_to(FREE_KEEP_IDLE);
-        }
-    }
-}
-
 pub(crate) fn recycle(rc: Rc<CoroInner>) {
     let p = SCHED.with(Cell::get);
     if p as usize <= DEAD || !rc.is_done() {
