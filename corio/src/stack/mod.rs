@@ -328,7 +328,7 @@ impl Drop for Reserve {
 
 /// A small LIFO of free default-size stacks kept by a thread's scheduler,
 /// in front of the thread's pool: a spawn that finds one here touches no
-/// thread-local, no lock and no size class.
+/// thread-local, no lock and no size class. Their owner words are 0.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
     slots: std::cell::UnsafeCell<Vec<Slot>>,
@@ -421,7 +421,7 @@ fn release(slot: Slot, depth: usize) {
 #[derive(Debug)]
 struct LocalClass {
     size: usize,
-    /// Free stacks, most recently used last.
+    /// Free stacks, most recently used last; their owner words are 0.
     warm: Vec<Slot>,
     /// Reserves given back untouched (see [`Reserve`]): no page of them
     /// is resident, so they do not decay; the next reserves of this
