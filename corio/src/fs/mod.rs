@@ -338,6 +338,7 @@ fn on_worker<T: Send + 'static>(
 mod direct;
 mod file;
 mod opener;
+mod slots;
 pub use file::{File, OpenOptions};
 
 // ----- whole-file and path functions ----------------------------------------

@@ -19,19 +19,17 @@
 //! queue of results was empty, so a busy scheduler picks up many results
 //! per event. Not made on one CPU, or with `CORIO_FS_SQPOLL=off`.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::panic::Location;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::io::reg::IoWaiting;
-use crate::sched::inner::{CoroInner, What};
+use super::slots::Slots;
 use crate::sched::{Scheduler, sched, try_sched};
 
 /// Coros ready or waiting on opens from which opens go to the helper.
@@ -72,29 +70,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-enum State {
-    Free,
-    /// Handed to the helper; `waiter` is the coro in [`Opener::open`], or
-    /// null once it left (cancelled): the result is then closed.
-    Pending {
-        waiter: *const CoroInner,
-        parked: bool,
-    },
-    Done(Option<OwnedFd>),
-}
-
-struct Slot {
-    generation: u32,
-    state: State,
-}
-
 /// A thread's side of its helper.
 pub(crate) struct Opener {
     shared: Arc<Shared>,
-    slots: RefCell<Vec<Slot>>,
-    free: RefCell<Vec<u32>>,
     /// Opens handed over and not yet answered (or answered, not yet taken).
-    pending: std::cell::Cell<usize>,
+    slots: Slots<(), Option<OwnedFd>>,
     token: mio::Token,
 }
 
@@ -128,7 +108,7 @@ fn made() -> Option<Rc<Opener>> {
 pub(crate) fn for_open() -> Option<Rc<Opener>> {
     let s = try_sched()?;
     let made = made();
-    let waiting = made.as_ref().map_or(0, |o| o.pending.get());
+    let waiting = made.as_ref().map_or(0, |o| o.slots.pending() as usize);
     if s.nready() + waiting < BUSY {
         return None;
     }
@@ -186,9 +166,8 @@ impl Opener {
         state.hook.set(Some(on_event));
         Ok(Opener {
             shared,
-            slots: RefCell::new(Vec::new()),
-            free: RefCell::new(Vec::new()),
-            pending: std::cell::Cell::new(0),
+            // Dropping an abandoned answer closes its descriptor.
+            slots: Slots::new(|fd, ()| drop(fd)),
             token,
         })
     }
@@ -197,13 +176,12 @@ impl Opener {
     /// would wait (open it the usual way then).
     #[track_caller]
     pub(crate) fn open(&self, path: CString, flags: i32) -> Option<OwnedFd> {
-        let loc = Location::caller();
         let (s, me) = crate::sched::enter_blocking();
         if self.shared.stop.load(Ordering::Relaxed) {
             // The thread is ending (see `Held`): nobody would answer.
             return None;
         }
-        let slot = self.alloc(me);
+        let slot = self.slots.alloc((), me);
         {
             let mut jobs = lock(&self.shared.jobs);
             jobs.push_back(Job { slot, path, flags });
@@ -212,56 +190,7 @@ impl Opener {
                 self.shared.wake.notify_one();
             }
         }
-        let leave = Leave { opener: self, slot };
-        let _counted = IoWaiting::enter(s);
-        loop {
-            {
-                let mut slots = self.slots.borrow_mut();
-                match &mut slots[slot.0 as usize].state {
-                    State::Done(_) => break,
-                    State::Pending { parked, .. } => *parked = true,
-                    State::Free => unreachable!("slot freed under its waiter"),
-                }
-            }
-            s.park_on(loc, What::File);
-            if let State::Pending { parked, .. } =
-                &mut self.slots.borrow_mut()[slot.0 as usize].state
-            {
-                *parked = false;
-            }
-        }
-        std::mem::forget(leave);
-        match self.release(slot.0) {
-            State::Done(fd) => fd,
-            _ => unreachable!("checked above"),
-        }
-    }
-
-    fn alloc(&self, waiter: *const CoroInner) -> (u32, u32) {
-        let mut slots = self.slots.borrow_mut();
-        let idx = self.free.borrow_mut().pop().unwrap_or_else(|| {
-            slots.push(Slot {
-                generation: 0,
-                state: State::Free,
-            });
-            (slots.len() - 1) as u32
-        });
-        let s = &mut slots[idx as usize];
-        s.state = State::Pending {
-            waiter,
-            parked: false,
-        };
-        self.pending.set(self.pending.get() + 1);
-        (idx, s.generation)
-    }
-
-    fn release(&self, idx: u32) -> State {
-        let mut slots = self.slots.borrow_mut();
-        let s = &mut slots[idx as usize];
-        s.generation = s.generation.wrapping_add(1);
-        self.free.borrow_mut().push(idx);
-        self.pending.set(self.pending.get() - 1);
-        std::mem::replace(&mut s.state, State::Free)
+        self.slots.wait(s, slot).0
     }
 
     /// Takes the helper's results: readies their coros, closes the
@@ -278,31 +207,8 @@ impl Opener {
             )
         };
         let done = std::mem::take(&mut *lock(&self.shared.done));
-        for ((idx, generation), fd) in done {
-            let abandoned = {
-                let mut slots = self.slots.borrow_mut();
-                let slot = &mut slots[idx as usize];
-                if slot.generation != generation {
-                    continue;
-                }
-                match std::mem::replace(&mut slot.state, State::Done(fd)) {
-                    State::Pending { waiter, .. } if waiter.is_null() => true,
-                    State::Pending { waiter, parked } => {
-                        if parked {
-                            // SAFETY: a non-null, parked waiter is parked in
-                            // `open` for this slot; it nulls the pointer
-                            // before it leaves (see `Leave`).
-                            s.ready(unsafe { &*waiter });
-                        }
-                        false
-                    }
-                    _ => unreachable!("a slot is answered once"),
-                }
-            };
-            if abandoned {
-                // Dropping the result closes its descriptor.
-                self.release(idx);
-            }
+        for (slot, fd) in done {
+            self.slots.answer(s, slot, fd);
         }
     }
 }
@@ -326,37 +232,6 @@ impl Drop for Opener {
             r.deregister(self.shared.event.as_raw_fd(), self.token);
         }
         self.stop();
-    }
-}
-
-/// A waiter unwinding (cancelled, thrown at, timed out) before its answer
-/// came: the answer, when it comes, is closed.
-struct Leave<'a> {
-    opener: &'a Opener,
-    slot: (u32, u32),
-}
-
-impl Drop for Leave<'_> {
-    fn drop(&mut self) {
-        let answered = {
-            let mut slots = self.opener.slots.borrow_mut();
-            let slot = &mut slots[self.slot.0 as usize];
-            if slot.generation != self.slot.1 {
-                return;
-            }
-            match &mut slot.state {
-                State::Pending { waiter, .. } => {
-                    *waiter = std::ptr::null();
-                    false
-                }
-                State::Done(_) => true,
-                State::Free => false,
-            }
-        };
-        if answered {
-            // Dropping the answer closes its descriptor.
-            self.opener.release(self.slot.0);
-        }
     }
 }
 

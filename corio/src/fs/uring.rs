@@ -27,14 +27,12 @@ use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use io_uring::{IoUring, squeue};
 
-use crate::io::reg::IoWaiting;
-use crate::sched::inner::{CoroInner, What};
+use super::slots::Slots;
 use crate::sched::{Scheduler, sched, try_sched};
 
 mod ops;
@@ -67,40 +65,16 @@ struct Keep {
     pub(crate) opens: bool,
 }
 
-enum OpState {
-    Free,
-    /// Submitted; `waiter` is the coro waiting for it in `submit`, or null
-    /// once that coro left (cancelled): then the slot frees itself on
-    /// completion.
-    Pending {
-        waiter: *const CoroInner,
-        /// The waiter is parked (else it is still running in `submit`).
-        parked: bool,
-        keep: Keep,
-    },
-    Done {
-        res: i32,
-        keep: Keep,
-    },
-}
-
-struct Op {
-    generation: u32,
-    state: OpState,
-}
-
 pub(crate) struct Ring {
     ring: RefCell<IoUring>,
     /// A kernel thread polls the submission queue (see the module docs):
     /// what is queued is the kernel's as soon as it is written.
     polled: bool,
-    /// Operations in flight (slots not free).
-    pending: Cell<u32>,
     /// Signalled by the kernel on every completion.
     event: OwnedFd,
     token: mio::Token,
-    ops: RefCell<Vec<Op>>,
-    free: RefCell<Vec<u32>>,
+    /// The operations in flight, each owning what the kernel may use.
+    ops: Slots<Keep, i32>,
     /// Buffers of finished operations, kept for the next ones.
     spares: RefCell<Vec<Vec<u8>>>,
     /// Operations in the submission queue that the kernel has not taken
@@ -152,8 +126,8 @@ fn made(cell: &'static std::thread::LocalKey<OnceCell<Option<Rc<Ring>>>>) -> Opt
 /// by a submit as the first ring's can).
 fn for_open(r: &Ring) -> Option<Rc<Ring>> {
     let polled = made(&POLLED);
-    let in_polled = polled.as_ref().map_or(0, |p| p.pending.get());
-    if r.pending.get() + in_polled < BUSY || in_polled >= ENTRIES {
+    let in_polled = polled.as_ref().map_or(0, |p| p.ops.pending());
+    if r.ops.pending() + in_polled < BUSY || in_polled >= ENTRIES {
         return None;
     }
     polled.or_else(|| {
@@ -204,11 +178,9 @@ impl Ring {
         Ok(Ring {
             ring: RefCell::new(ring),
             polled,
-            pending: Cell::new(0),
             event,
             token,
-            ops: RefCell::new(Vec::new()),
-            free: RefCell::new(Vec::new()),
+            ops: Slots::new(abandon),
             spares: RefCell::new(Vec::new()),
             unsubmitted: RefCell::new(VecDeque::new()),
         })
@@ -233,37 +205,6 @@ impl Ring {
         }
     }
 
-    fn alloc(&self, keep: Keep, waiter: *const CoroInner) -> (u32, u32) {
-        let mut ops = self.ops.borrow_mut();
-        let idx = match self.free.borrow_mut().pop() {
-            Some(i) => i,
-            None => {
-                ops.push(Op {
-                    generation: 0,
-                    state: OpState::Free,
-                });
-                (ops.len() - 1) as u32
-            }
-        };
-        let op = &mut ops[idx as usize];
-        op.state = OpState::Pending {
-            waiter,
-            parked: false,
-            keep,
-        };
-        self.pending.set(self.pending.get() + 1);
-        (idx, op.generation)
-    }
-
-    fn release(&self, idx: u32) -> OpState {
-        let mut ops = self.ops.borrow_mut();
-        let op = &mut ops[idx as usize];
-        op.generation = op.generation.wrapping_add(1);
-        self.free.borrow_mut().push(idx);
-        self.pending.set(self.pending.get().saturating_sub(1));
-        std::mem::replace(&mut op.state, OpState::Free)
-    }
-
     /// Reaps every completion: records results and readies their coros,
     /// frees the slots of abandoned operations.
     fn reap(&self, s: &Scheduler) {
@@ -285,48 +226,8 @@ impl Ring {
             }
         }
         for (data, res) in done {
-            let (idx, generation) = ((data & 0xffff_ffff) as u32, (data >> 32) as u32);
-            let abandoned = {
-                let mut ops = self.ops.borrow_mut();
-                let Some(op) = ops.get_mut(idx as usize) else {
-                    continue;
-                };
-                if op.generation != generation {
-                    continue;
-                }
-                match std::mem::replace(&mut op.state, OpState::Free) {
-                    OpState::Pending { waiter, keep, .. } if waiter.is_null() => {
-                        if keep.opens && res >= 0 {
-                            // SAFETY: the kernel just opened `res` for an
-                            // open whose caller is gone: nobody owns it.
-                            drop(unsafe { OwnedFd::from_raw_fd(res) });
-                        }
-                        Some(keep)
-                    }
-                    OpState::Pending {
-                        waiter,
-                        parked,
-                        keep,
-                    } => {
-                        op.state = OpState::Done { res, keep };
-                        if parked {
-                            // SAFETY: a non-null, parked waiter is parked
-                            // in `submit` for this slot; it nulls the
-                            // pointer before it leaves (see `Leave`).
-                            s.ready(unsafe { &*waiter });
-                        }
-                        None
-                    }
-                    other => {
-                        op.state = other;
-                        None
-                    }
-                }
-            };
-            if let Some(keep) = abandoned {
-                self.release(idx);
-                drop(keep);
-            }
+            let key = ((data & 0xffff_ffff) as u32, (data >> 32) as u32);
+            self.ops.answer(s, key, res);
         }
     }
 
@@ -339,23 +240,16 @@ impl Ring {
         keep: Keep,
         build: impl FnOnce(&mut Keep) -> squeue::Entry,
     ) -> io::Result<(i32, Keep)> {
-        let loc = Location::caller();
         let (s, me) = crate::sched::enter_blocking();
-        let (idx, generation) = self.alloc(keep, me);
-        let entry = {
-            let mut ops = self.ops.borrow_mut();
-            let OpState::Pending { keep, .. } = &mut ops[idx as usize].state else {
-                unreachable!("a fresh slot is pending");
-            };
-            // The pointers in the entry point into heap memory owned by
-            // `keep` (Vec and CString buffers), which does not move when
-            // the slot table grows.
-            build(keep).user_data(u64::from(generation) << 32 | u64::from(idx))
-        };
-        if let Err(e) = self.queue(s, &entry, (idx, generation)) {
-            if let OpState::Pending { keep, .. } = self.release(idx) {
-                drop(keep);
-            }
+        let key = self.ops.alloc(keep, me);
+        // The pointers in the entry point into heap memory owned by `keep`
+        // (Vec and CString buffers), which does not move when the slot
+        // table grows.
+        let entry = self.ops.with_keep(key, |keep| {
+            build(keep).user_data(u64::from(key.1) << 32 | u64::from(key.0))
+        });
+        if let Err(e) = self.queue(s, &entry, key) {
+            drop(self.ops.release(key.0));
             return Err(e);
         }
         if s.nready() == 0 {
@@ -368,34 +262,7 @@ impl Ring {
             // submits them all with one system call when it looks around.
             s.flush.set(Some(flush_hook));
         }
-        let leave = Leave {
-            ring: self,
-            idx,
-            generation,
-        };
-        let _counted = IoWaiting::enter(s);
-        loop {
-            {
-                let mut ops = self.ops.borrow_mut();
-                let op = &mut ops[idx as usize];
-                match &mut op.state {
-                    OpState::Done { .. } => break,
-                    OpState::Pending { parked, .. } => *parked = true,
-                    OpState::Free => unreachable!("slot freed under its waiter"),
-                }
-            }
-            s.park_on(loc, What::File);
-            if let OpState::Pending { parked, .. } = &mut self.ops.borrow_mut()[idx as usize].state
-            {
-                // Readied by something else: running again.
-                *parked = false;
-            }
-        }
-        std::mem::forget(leave);
-        match self.release(idx) {
-            OpState::Done { res, keep } => Ok((res, keep)),
-            _ => unreachable!("checked above"),
-        }
+        Ok(self.ops.wait(s, key))
     }
 
     /// Puts one entry in the submission queue, without a system call
@@ -474,45 +341,22 @@ impl Ring {
     fn fail_unsubmitted(&self, s: &Scheduler, err: &io::Error) {
         let errno = err.raw_os_error().unwrap_or(libc::EIO);
         let failed: Vec<_> = self.unsubmitted.borrow_mut().drain(..).collect();
-        for (idx, generation) in failed {
-            let mut ops = self.ops.borrow_mut();
-            let op = &mut ops[idx as usize];
-            if op.generation != generation {
-                continue;
-            }
-            let (waiter, parked, keep) = match std::mem::replace(&mut op.state, OpState::Free) {
-                OpState::Pending {
-                    waiter,
-                    parked,
-                    keep,
-                } => (waiter, parked, keep),
-                // Not pending (the kernel did take it, then): its waiter
-                // sees what is there.
-                other => {
-                    op.state = other;
-                    continue;
-                }
-            };
+        for key in failed {
             // The kernel may still read the entry and use this memory.
-            std::mem::forget(keep);
-            if waiter.is_null() {
-                // Abandoned: the slot stays out of use (not on the free
-                // list), like its memory.
-                op.generation = op.generation.wrapping_add(1);
-                self.pending.set(self.pending.get().saturating_sub(1));
-                continue;
-            }
-            op.state = OpState::Done {
-                res: -errno,
-                keep: Keep::default(),
-            };
-            if parked {
-                // SAFETY: a non-null, parked waiter is parked in `submit`
-                // for this slot (see `reap`).
-                s.ready(unsafe { &*waiter });
-            }
+            std::mem::forget(self.ops.fail(s, key, -errno, Keep::default()));
         }
     }
+}
+
+/// Disposes of the result of an operation whose waiter left: an open's
+/// new descriptor is closed (nobody owns it), the memory freed.
+fn abandon(res: i32, keep: Keep) {
+    if keep.opens && res >= 0 {
+        // SAFETY: the kernel opened `res` for an open whose caller is gone,
+        // and the result was not handed to anyone: nobody else owns it.
+        drop(unsafe { OwnedFd::from_raw_fd(res) });
+    }
+    drop(keep);
 }
 
 /// The scheduler's flush hook (see `Scheduler::flush`).
@@ -526,45 +370,6 @@ fn flush_hook(s: &Scheduler) {
 /// operations fail.
 const FLUSH_RETRIES: u32 = 100;
 
-/// A waiter unwinding (cancelled, thrown at, timed out) while its
-/// operation is in flight: the slot stays until the kernel is done.
-struct Leave<'a> {
-    ring: &'a Ring,
-    idx: u32,
-    generation: u32,
-}
-
-impl Drop for Leave<'_> {
-    fn drop(&mut self) {
-        let finished = {
-            let mut ops = self.ring.ops.borrow_mut();
-            let op = &mut ops[self.idx as usize];
-            if op.generation != self.generation {
-                return;
-            }
-            match &mut op.state {
-                OpState::Pending { waiter, .. } => {
-                    *waiter = std::ptr::null();
-                    false
-                }
-                OpState::Done { .. } => true,
-                OpState::Free => false,
-            }
-        };
-        if finished {
-            // The result came but will not be used.
-            if let OpState::Done { res, keep } = self.ring.release(self.idx)
-                && keep.opens
-                && res >= 0
-            {
-                // SAFETY: an open's new descriptor that its caller never
-                // took: nobody owns it.
-                drop(unsafe { OwnedFd::from_raw_fd(res) });
-            }
-        }
-    }
-}
-
 impl Drop for Ring {
     fn drop(&mut self) {
         if let Some(r) = try_sched().and_then(|s| s.reactor_if_made()) {
@@ -573,10 +378,8 @@ impl Drop for Ring {
         // Operations still in flight: the kernel may write into their
         // memory until it has torn the ring down, after this returns. Leak
         // it rather than free it under the kernel's feet.
-        for op in self.ops.get_mut().drain(..) {
-            if let OpState::Pending { keep, .. } = op.state {
-                std::mem::forget(keep);
-            }
+        for keep in self.ops.drain_pending() {
+            std::mem::forget(keep);
         }
     }
 }

@@ -1,0 +1,271 @@
+//! The waiters of operations answered out of line — the io_uring rings'
+//! completions and the open helper's results: a table of slots, each named
+//! by `(index, generation)` so that a late answer for a slot since reused
+//! is told apart and ignored.
+//!
+//! A slot owns what the operation needs kept alive (`K`: for io_uring, the
+//! memory the kernel reads and writes) until the operation is answered,
+//! whether or not its coro still waits: a coro that unwinds while parked
+//! (cancelled, thrown at, timed out) leaves the slot behind, and the answer,
+//! when it comes, is handed to the table's `abandon` function (which closes
+//! an opened descriptor nobody will take) and the slot freed.
+
+use std::cell::{Cell, RefCell};
+use std::panic::Location;
+
+use crate::io::reg::IoWaiting;
+use crate::sched::Scheduler;
+use crate::sched::inner::{CoroInner, What};
+
+/// A slot's name: `(index, generation)`.
+pub(crate) type Key = (u32, u32);
+
+pub(crate) enum State<K, R> {
+    Free,
+    /// In flight; `waiter` is the coro waiting for it in [`Slots::wait`],
+    /// or null once that coro left: then the answer goes to `abandon`.
+    Pending {
+        waiter: *const CoroInner,
+        /// The waiter is parked (else it is still running).
+        parked: bool,
+        keep: K,
+    },
+    Done {
+        res: R,
+        keep: K,
+    },
+}
+
+struct Slot<K, R> {
+    generation: u32,
+    state: State<K, R>,
+}
+
+pub(crate) struct Slots<K, R> {
+    table: RefCell<Vec<Slot<K, R>>>,
+    free: RefCell<Vec<u32>>,
+    /// Slots not free: operations in flight, or answered and not yet taken.
+    pending: Cell<u32>,
+    /// Disposes of an answer whose waiter left.
+    abandon: fn(R, K),
+}
+
+impl<K, R> Slots<K, R> {
+    pub(crate) fn new(abandon: fn(R, K)) -> Slots<K, R> {
+        Slots {
+            table: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            pending: Cell::new(0),
+            abandon,
+        }
+    }
+
+    /// Operations in flight, or answered and not yet taken.
+    #[inline]
+    pub(crate) fn pending(&self) -> u32 {
+        self.pending.get()
+    }
+
+    /// A pending slot for an operation of `waiter` that keeps `keep`.
+    pub(crate) fn alloc(&self, keep: K, waiter: *const CoroInner) -> Key {
+        let mut table = self.table.borrow_mut();
+        let idx = self.free.borrow_mut().pop().unwrap_or_else(|| {
+            table.push(Slot {
+                generation: 0,
+                state: State::Free,
+            });
+            u32::try_from(table.len() - 1).expect("fewer than 2^32 operations in flight")
+        });
+        let slot = &mut table[idx as usize];
+        slot.state = State::Pending {
+            waiter,
+            parked: false,
+            keep,
+        };
+        self.pending.set(self.pending.get() + 1);
+        (idx, slot.generation)
+    }
+
+    /// Runs `f` on what the pending slot `key` keeps (to point an operation
+    /// into it).
+    #[cfg_attr(
+        not(feature = "io-uring"),
+        expect(dead_code, reason = "used by the io_uring rings only")
+    )]
+    pub(crate) fn with_keep<T>(&self, key: Key, f: impl FnOnce(&mut K) -> T) -> T {
+        let mut table = self.table.borrow_mut();
+        let State::Pending { keep, .. } = &mut table[key.0 as usize].state else {
+            unreachable!("a fresh slot is pending");
+        };
+        f(keep)
+    }
+
+    /// Frees slot `idx`, returning its state.
+    pub(crate) fn release(&self, idx: u32) -> State<K, R> {
+        let mut table = self.table.borrow_mut();
+        let slot = &mut table[idx as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.borrow_mut().push(idx);
+        self.pending.set(self.pending.get().saturating_sub(1));
+        std::mem::replace(&mut slot.state, State::Free)
+    }
+
+    /// Records the answer `res` for `key`: readies its parked waiter, or,
+    /// if the waiter left, frees the slot and hands the answer to
+    /// `abandon`. An answer for a slot since reused, or already answered
+    /// (see [`fail`](Self::fail)), is ignored.
+    pub(crate) fn answer(&self, s: &Scheduler, key: Key, res: R) {
+        let abandoned = {
+            let mut table = self.table.borrow_mut();
+            let Some(slot) = table.get_mut(key.0 as usize) else {
+                return;
+            };
+            if slot.generation != key.1 {
+                return;
+            }
+            match std::mem::replace(&mut slot.state, State::Free) {
+                State::Pending { waiter, keep, .. } if waiter.is_null() => Some((res, keep)),
+                State::Pending {
+                    waiter,
+                    parked,
+                    keep,
+                } => {
+                    slot.state = State::Done { res, keep };
+                    if parked {
+                        // SAFETY: a non-null, parked waiter is parked in
+                        // `wait` for this slot; it nulls the pointer before
+                        // it leaves (see `Leave`).
+                        s.ready(unsafe { &*waiter });
+                    }
+                    None
+                }
+                other => {
+                    slot.state = other;
+                    None
+                }
+            }
+        };
+        if let Some((res, keep)) = abandoned {
+            self.release(key.0);
+            (self.abandon)(res, keep);
+        }
+    }
+
+    /// Ends the pending operation `key` with `res` without its answer (the
+    /// kernel refused it for good, but may still take it): what the slot
+    /// kept is returned, for the caller to leak, and `keep` takes its
+    /// place. A slot whose waiter left is retired, never reused, like its
+    /// memory. `None` if `key` is not pending.
+    #[cfg_attr(
+        not(feature = "io-uring"),
+        expect(dead_code, reason = "used by the io_uring rings only")
+    )]
+    pub(crate) fn fail(&self, s: &Scheduler, key: Key, res: R, keep: K) -> Option<K> {
+        let mut table = self.table.borrow_mut();
+        let slot = &mut table[key.0 as usize];
+        if slot.generation != key.1 {
+            return None;
+        }
+        let (waiter, parked, kept) = match std::mem::replace(&mut slot.state, State::Free) {
+            State::Pending {
+                waiter,
+                parked,
+                keep,
+            } => (waiter, parked, keep),
+            other => {
+                slot.state = other;
+                return None;
+            }
+        };
+        if waiter.is_null() {
+            // Out of use: not on the free list.
+            slot.generation = slot.generation.wrapping_add(1);
+            self.pending.set(self.pending.get().saturating_sub(1));
+            return Some(kept);
+        }
+        slot.state = State::Done { res, keep };
+        if parked {
+            // SAFETY: as in `answer`.
+            s.ready(unsafe { &*waiter });
+        }
+        Some(kept)
+    }
+
+    /// Parks the current coro, `me`, until `key` is answered; frees the
+    /// slot and returns the answer with what the slot kept. Should the coro
+    /// unwind meanwhile, the slot stays behind (see the module docs).
+    #[track_caller]
+    pub(crate) fn wait(&self, s: &'static Scheduler, key: Key) -> (R, K) {
+        let loc = Location::caller();
+        let leave = Leave { slots: self, key };
+        let _counted = IoWaiting::enter(s);
+        loop {
+            {
+                let mut table = self.table.borrow_mut();
+                match &mut table[key.0 as usize].state {
+                    State::Done { .. } => break,
+                    State::Pending { parked, .. } => *parked = true,
+                    State::Free => unreachable!("slot freed under its waiter"),
+                }
+            }
+            s.park_on(loc, What::File);
+            if let State::Pending { parked, .. } =
+                &mut self.table.borrow_mut()[key.0 as usize].state
+            {
+                // Readied by something else: running again.
+                *parked = false;
+            }
+        }
+        std::mem::forget(leave);
+        match self.release(key.0) {
+            State::Done { res, keep } => (res, keep),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// Every slot in flight, emptied: what each keeps (for a ring that ends
+    /// while the kernel may still write into that memory).
+    #[cfg_attr(
+        not(feature = "io-uring"),
+        expect(dead_code, reason = "used by the io_uring rings only")
+    )]
+    pub(crate) fn drain_pending(&mut self) -> impl Iterator<Item = K> + '_ {
+        self.table
+            .get_mut()
+            .drain(..)
+            .filter_map(|slot| match slot.state {
+                State::Pending { keep, .. } => Some(keep),
+                _ => None,
+            })
+    }
+}
+
+/// A waiter unwinding while its operation is in flight: the slot stays
+/// until the answer comes; an answer that came already is abandoned.
+struct Leave<'a, K, R> {
+    slots: &'a Slots<K, R>,
+    key: Key,
+}
+
+impl<K, R> Drop for Leave<'_, K, R> {
+    fn drop(&mut self) {
+        let answered = {
+            let mut table = self.slots.table.borrow_mut();
+            let slot = &mut table[self.key.0 as usize];
+            if slot.generation != self.key.1 {
+                return;
+            }
+            match &mut slot.state {
+                State::Pending { waiter, .. } => {
+                    *waiter = std::ptr::null();
+                    false
+                }
+                State::Done { .. } => true,
+                State::Free => false,
+            }
+        };
+        if answered && let State::Done { res, keep } = self.slots.release(self.key.0) {
+            (self.slots.abandon)(res, keep);
+        }
+    }
+}
