@@ -89,7 +89,7 @@ impl<K, R> Slots<K, R> {
     /// Runs `f` on what the pending slot `key` keeps (to point an operation
     /// into it).
     #[cfg_attr(
-        not(feature = "io-uring"),
+        not(any(feature = "io-uring", test)),
         expect(dead_code, reason = "used by the io_uring rings only")
     )]
     pub(crate) fn with_keep<T>(&self, key: Key, f: impl FnOnce(&mut K) -> T) -> T {
@@ -157,7 +157,7 @@ impl<K, R> Slots<K, R> {
     /// place. A slot whose waiter left is retired, never reused, like its
     /// memory. `None` if `key` is not pending.
     #[cfg_attr(
-        not(feature = "io-uring"),
+        not(any(feature = "io-uring", test)),
         expect(dead_code, reason = "used by the io_uring rings only")
     )]
     pub(crate) fn fail(&self, s: &Scheduler, key: Key, res: R, keep: K) -> Option<K> {
@@ -226,7 +226,7 @@ impl<K, R> Slots<K, R> {
     /// Every slot in flight, emptied: what each keeps (for a ring that ends
     /// while the kernel may still write into that memory).
     #[cfg_attr(
-        not(feature = "io-uring"),
+        not(any(feature = "io-uring", test)),
         expect(dead_code, reason = "used by the io_uring rings only")
     )]
     pub(crate) fn drain_pending(&mut self) -> impl Iterator<Item = K> + '_ {
@@ -267,5 +267,144 @@ impl<K, R> Drop for Leave<'_, K, R> {
         if answered && let State::Done { res, keep } = self.slots.release(self.key.0) {
             (self.slots.abandon)(res, keep);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::sched::sched;
+
+    type Table = Rc<Slots<&'static str, i32>>;
+
+    thread_local! {
+        static ABANDONED: RefCell<Vec<(i32, &'static str)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn note(res: i32, keep: &'static str) {
+        ABANDONED.with(|a| a.borrow_mut().push((res, keep)));
+    }
+
+    /// The answers given to `abandon` since the last call.
+    fn abandoned() -> Vec<(i32, &'static str)> {
+        ABANDONED.with(RefCell::take)
+    }
+
+    fn table() -> Table {
+        Rc::new(Slots::new(note))
+    }
+
+    /// A coro parked in `wait` on a new slot that keeps `keep`.
+    fn waiter(t: &Table, keep: &'static str) -> (Key, crate::JoinHandle<(i32, &'static str)>) {
+        let key = Rc::new(Cell::new(None));
+        let h = crate::spawn({
+            let (t, key) = (t.clone(), key.clone());
+            move || {
+                let (s, me) = crate::sched::enter_blocking();
+                let k = t.alloc(keep, me);
+                key.set(Some(k));
+                t.wait(s, k)
+            }
+        });
+        crate::cede();
+        (key.get().expect("the waiter ran"), h)
+    }
+
+    #[test]
+    fn an_answer_wakes_its_waiter_and_frees_the_slot() {
+        let t = table();
+        let (key, h) = waiter(&t, "buf");
+        assert_eq!(t.pending(), 1);
+        assert_eq!(t.with_keep(key, |keep| *keep), "buf");
+        t.answer(sched(), key, 7);
+        assert_eq!(h.join().unwrap(), (7, "buf"));
+        assert_eq!(t.pending(), 0);
+        assert!(abandoned().is_empty());
+    }
+
+    #[test]
+    fn an_answer_for_an_earlier_tenant_is_ignored() {
+        let t = table();
+        let (old, h) = waiter(&t, "a");
+        t.answer(sched(), old, 1);
+        assert_eq!(h.join().unwrap(), (1, "a"));
+        let (new, h) = waiter(&t, "b");
+        assert_eq!(new.0, old.0, "the slot is reused");
+        assert_ne!(new.1, old.1, "in a new generation");
+        t.answer(sched(), old, 99);
+        t.answer(sched(), (old.0 + 100, 0), 99);
+        assert_eq!(t.pending(), 1);
+        t.answer(sched(), new, 2);
+        assert_eq!(h.join().unwrap(), (2, "b"));
+        assert!(abandoned().is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_waiter_leaves_its_slot_until_the_answer() {
+        let t = table();
+        let (key, h) = waiter(&t, "kept");
+        h.cancel();
+        assert_eq!(t.pending(), 1, "the slot outlives its waiter");
+        assert!(abandoned().is_empty());
+        t.answer(sched(), key, 5);
+        assert_eq!(abandoned(), [(5, "kept")]);
+        assert_eq!(t.pending(), 0);
+        t.answer(sched(), key, 6);
+        assert!(abandoned().is_empty(), "a second answer is ignored");
+    }
+
+    #[test]
+    fn an_answer_its_waiter_never_took_is_abandoned_when_it_unwinds() {
+        let t = table();
+        let (key, h) = waiter(&t, "x");
+        t.answer(sched(), key, 3);
+        h.cancel();
+        assert_eq!(abandoned(), [(3, "x")]);
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn a_failed_operation_ends_its_waiter_and_hands_back_what_it_kept() {
+        let t = table();
+        let (key, h) = waiter(&t, "lent");
+        assert_eq!(t.fail(sched(), key, -5, "empty"), Some("lent"));
+        t.answer(sched(), key, 8);
+        assert_eq!(
+            h.join().unwrap(),
+            (-5, "empty"),
+            "a late answer changes nothing"
+        );
+        assert_eq!(t.fail(sched(), key, -5, "again"), None);
+        assert!(abandoned().is_empty());
+    }
+
+    #[test]
+    fn a_failed_operation_whose_waiter_left_retires_its_slot() {
+        let t = table();
+        let (key, h) = waiter(&t, "lent");
+        h.cancel();
+        assert_eq!(t.fail(sched(), key, -5, "empty"), Some("lent"));
+        assert_eq!(t.pending(), 0);
+        t.answer(sched(), key, 1);
+        assert!(abandoned().is_empty(), "its late answer is ignored");
+        let (next, h) = waiter(&t, "next");
+        assert_ne!(next.0, key.0, "a retired slot is never reused");
+        t.answer(sched(), next, 2);
+        assert_eq!(h.join().unwrap(), (2, "next"));
+    }
+
+    #[test]
+    fn an_ending_table_gives_up_what_its_operations_in_flight_keep() {
+        let mut t = table();
+        let (done, h) = waiter(&t, "done");
+        t.answer(sched(), done, 0);
+        h.join().unwrap();
+        let (_, h) = waiter(&t, "in flight");
+        h.cancel();
+        let t = Rc::get_mut(&mut t).expect("the waiters are gone");
+        assert_eq!(t.drain_pending().collect::<Vec<_>>(), ["in flight"]);
     }
 }
