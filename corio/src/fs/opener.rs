@@ -14,7 +14,12 @@
 //! opens, and the descriptor it returns.
 //!
 //! The helper spins for [`SPIN`] after its last open before it sleeps on a
-//! condition variable; a submit wakes it only then. It reports through an
+//! condition variable; a submit wakes it only then. It does not spin on the
+//! CPU its calling thread last submitted from: there it would take that
+//! thread's time while another CPU may be idle (the kernel, which placed it
+//! there on a wake-up while the other CPU was busy, does not move a task
+//! that keeps running soon). It sleeps instead, and the next wake-up places
+//! it on an idle CPU if there is one. It reports through an
 //! eventfd registered with the thread's reactor, written only when its
 //! queue of results was empty, so a busy scheduler picks up many results
 //! per event. Not made on one CPU, or with `CORIO_FS_SQPOLL=off`.
@@ -25,7 +30,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -64,6 +69,8 @@ struct Shared {
     event: OwnedFd,
     /// The calling thread is gone: the helper ends.
     stop: AtomicBool,
+    /// The CPU the calling thread last handed a job over from.
+    caller_cpu: AtomicI32,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -148,6 +155,7 @@ impl Opener {
             done: Mutex::new(Vec::new()),
             event,
             stop: AtomicBool::new(false),
+            caller_cpu: AtomicI32::new(-1),
         });
         let theirs = shared.clone();
         std::thread::Builder::new()
@@ -185,6 +193,7 @@ impl Opener {
         {
             let mut jobs = lock(&self.shared.jobs);
             jobs.push_back(Job { slot, path, flags });
+            self.shared.caller_cpu.store(cpu(), Ordering::Relaxed);
             self.shared.queued.fetch_add(1, Ordering::Release);
             if self.shared.sleeping.load(Ordering::Relaxed) {
                 self.shared.wake.notify_one();
@@ -244,6 +253,12 @@ fn on_event(s: &Scheduler) {
 
 /// The helper thread: opens what it is given, spinning for more before it
 /// sleeps, until its thread's opener is dropped.
+/// The CPU the calling thread runs on (-1 if unknown).
+fn cpu() -> i32 {
+    // SAFETY: sched_getcpu has no preconditions.
+    unsafe { libc::sched_getcpu() }
+}
+
 fn helper(shared: &Shared) {
     let mut taken = 0;
     loop {
@@ -254,7 +269,9 @@ fn helper(shared: &Shared) {
         while shared.queued.load(Ordering::Acquire) == taken {
             std::hint::spin_loop();
             spins += 1;
-            if spins.is_multiple_of(256) && spun.elapsed() >= SPIN {
+            if spins.is_multiple_of(256)
+                && (spun.elapsed() >= SPIN || cpu() == shared.caller_cpu.load(Ordering::Relaxed))
+            {
                 break;
             }
         }
