@@ -30,6 +30,10 @@
 //!   pte_kib=P` (`VmRSS`, `VmPTE` of the process while all are parked).
 //! - `cancel` (corio only): n coros parked, then all cancelled (each unwinds
 //!   its stack); ms for the cancels alone.
+//! - `cancel-warm` (corio only): the same for n coros in batches of 1,000,
+//!   whose stacks and control blocks stay in the caches; µs per cancel.
+//! - `unwind` (corio only, no coros): n times `catch_unwind` around a
+//!   function that calls `resume_unwind`, the floor of a cancel; µs each.
 //! - `fileread`: read n files of 4 KiB (`$SUITE_FILES/f000000`…, made by the
 //!   runner, in the page cache), 64 tasks at a time, once to warm up and
 //!   once timed; µs per file.
@@ -264,6 +268,33 @@ fn corio(workload: &str, n: u64) {
                 h.join().expect("coro");
             }
             report(t.elapsed().as_secs_f64() * 1e3, "ms");
+        }
+        "cancel-warm" => {
+            let mut cancels = Duration::ZERO;
+            let mut done = 0;
+            while done < n {
+                let batch = (n - done).min(1000);
+                let hs: Vec<_> = (0..batch).map(|_| corio::spawn(corio::schedule)).collect();
+                corio::cede();
+                let t = Instant::now();
+                for h in &hs {
+                    h.cancel();
+                }
+                cancels += t.elapsed();
+                done += batch;
+            }
+            report(per(n, cancels) / 1e3, "us");
+        }
+        "unwind" => {
+            #[inline(never)]
+            fn raise() {
+                std::panic::resume_unwind(Box::new(()));
+            }
+            let t = Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(std::panic::catch_unwind(raise).is_err());
+            }
+            report(per(n, t.elapsed()) / 1e3, "us");
         }
         "cancel" => {
             let hs: Vec<_> = (0..n).map(|_| corio::spawn(corio::schedule)).collect();
