@@ -259,6 +259,13 @@ fn cpu() -> i32 {
     unsafe { libc::sched_getcpu() }
 }
 
+/// Whether the helper runs on the CPU its caller last handed a job over
+/// from (known CPUs only).
+fn on_callers_cpu(shared: &Shared) -> bool {
+    let here = cpu();
+    here >= 0 && here == shared.caller_cpu.load(Ordering::Relaxed)
+}
+
 fn helper(shared: &Shared) {
     let mut taken = 0;
     loop {
@@ -269,9 +276,7 @@ fn helper(shared: &Shared) {
         while shared.queued.load(Ordering::Acquire) == taken {
             std::hint::spin_loop();
             spins += 1;
-            if spins.is_multiple_of(256)
-                && (spun.elapsed() >= SPIN || cpu() == shared.caller_cpu.load(Ordering::Relaxed))
-            {
+            if spins.is_multiple_of(256) && (spun.elapsed() >= SPIN || on_callers_cpu(shared)) {
                 break;
             }
         }
