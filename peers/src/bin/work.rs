@@ -30,6 +30,8 @@
 //!   pte_kib=P` (`VmRSS`, `VmPTE` of the process while all are parked).
 //! - `cancel` (corio only): n coros parked, then all cancelled (each unwinds
 //!   its stack); ms for the cancels alone.
+//! - `cancel-set` (corio only): n coros parked in a `JoinSet`, then
+//!   `cancel_all`; ms for the cancels.
 //! - `cancel-warm` (corio only): the same for n coros in batches of 1,000,
 //!   whose stacks and control blocks stay in the caches; µs per cancel.
 //! - `unwind` (corio only, no coros): n times `catch_unwind` around a
@@ -267,6 +269,16 @@ fn corio(workload: &str, n: u64) {
             for h in hs {
                 h.join().expect("coro");
             }
+            report(t.elapsed().as_secs_f64() * 1e3, "ms");
+        }
+        "cancel-set" => {
+            let mut set = corio::JoinSet::new();
+            for _ in 0..n {
+                set.spawn(corio::schedule);
+            }
+            corio::cede();
+            let t = Instant::now();
+            set.cancel_all();
             report(t.elapsed().as_secs_f64() * 1e3, "ms");
         }
         "cancel-warm" => {
