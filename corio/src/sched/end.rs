@@ -206,6 +206,7 @@ impl Scheduler {
             }
             return self.throw(v, Box::new(CancelUnwind));
         }
+        warm_unwind_scratch(v);
         v.set(CANCELLED);
         if ptr::eq(me, v) {
             if !unwinding_now(v) {
@@ -442,6 +443,26 @@ pub(crate) fn unwind(
     at: Option<&'static Location<'static>>,
 ) -> ! {
     panic::resume_unwind(prepare_unwind(c, payload, at))
+}
+
+/// Stack the unwinder writes below the frame that raises: libgcc's
+/// `_Unwind_RaiseException` keeps two register contexts and a frame state
+/// there, with the personality routine's and std's frames below them
+/// (1.9 KiB measured on x86-64 with libgcc 12).
+const UNWIND_SCRATCH: usize = 3 * 1024;
+
+/// Asks the caches for the stack the unwinder of `v`, a coro about to be
+/// cancelled, will write: the 3 KiB below its deepest stack pointer, where
+/// a coro parked long is usually parked. It has never been that deep, or
+/// not since its page was cleared: the unwinder's writes would each wait
+/// for memory in turn (about thirty lines), a fifth of a cancel of a coro
+/// parked a second earlier. Asked for before the switch, the lines come
+/// together. A guess that misses (a coro parked above its deepest point)
+/// costs 48 prefetches and nothing else.
+#[inline]
+fn warm_unwind_scratch(v: &CoroInner) {
+    let low = v.low_sp.get();
+    crate::sys::prefetch_write(low.saturating_sub(UNWIND_SCRATCH), UNWIND_SCRATCH);
 }
 
 /// Everything [`unwind`] does before the unwind itself, for callers that

@@ -61,6 +61,31 @@ pub(crate) fn under_valgrind() -> bool {
     })
 }
 
+/// Asks the caches for the `len` bytes from `addr`, to be written soon: a
+/// hint that reads nothing into the program, changes nothing it can see,
+/// and never faults, whatever the address (a guard page, a page not mapped
+/// yet). A no-op on targets without such an instruction.
+#[inline(always)]
+pub(crate) fn prefetch_write(addr: usize, len: usize) {
+    for line in (addr & !63..addr.saturating_add(len)).step_by(64) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `prefetchw` is a hint: it never faults and touches no
+        // register or memory the program sees (CPUs without it run it as a
+        // no-op).
+        unsafe {
+            std::arch::asm!("prefetchw [{}]", in(reg) line, options(nostack, preserves_flags, readonly))
+        };
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: `prfm` is a hint: it never faults and touches no register
+        // or memory the program sees.
+        unsafe {
+            std::arch::asm!("prfm pstl1keep, [{}]", in(reg) line, options(nostack, preserves_flags, readonly))
+        };
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let _ = line;
+    }
+}
+
 /// Returns the current stack pointer (an address in the caller's frame).
 #[inline(always)]
 pub(crate) fn stack_pointer() -> usize {
@@ -86,5 +111,37 @@ pub(crate) fn stack_pointer() -> usize {
     {
         let marker = 0u8;
         std::hint::black_box(&marker) as *const u8 as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prefetch is a hint: on memory that is not there, or that may not
+    /// be touched, it does nothing (the SAFETY comments rely on it).
+    #[test]
+    fn prefetch_write_never_faults() {
+        prefetch_write(0, 4096);
+        let page = page_size();
+        // SAFETY: a fresh anonymous mapping, unmapped below; nothing else
+        // uses it.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            prefetch_write(p as usize, 2 * page);
+            assert_eq!(libc::munmap(p, 2 * page), 0);
+            // Unmapped now.
+            prefetch_write(p as usize, 2 * page);
+        }
+        // Lengths that run past the end of the address space stop there.
+        prefetch_write(usize::MAX - 63, 4096);
     }
 }
