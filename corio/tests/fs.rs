@@ -769,3 +769,248 @@ fn opens_under_load_survive_timeouts_throws_and_thread_exit() {
         assert!(opened > 0, "round {round}: nothing was opened");
     }
 }
+
+/// `n` files under `d`, each holding its own name.
+fn named_files(d: &TempDir, prefix: &str, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let p = d.path(&format!("{prefix}{i}"));
+            std::fs::write(&p, format!("{prefix}{i}")).unwrap();
+            p
+        })
+        .collect()
+}
+
+/// Coros that read `paths` round and round until `stop`: enough operations
+/// under way that opens go to the polled ring or the worker threads'
+/// helper, whose waits are the slot table's.
+fn load(paths: &[PathBuf], stop: &Rc<std::cell::Cell<bool>>) -> Vec<corio::JoinHandle<()>> {
+    (0..32)
+        .map(|k| {
+            let (paths, stop) = (paths.to_vec(), stop.clone());
+            corio::spawn(move || {
+                for p in paths.iter().cycle().skip(k) {
+                    if stop.get() {
+                        return;
+                    }
+                    fs::read(p).unwrap();
+                }
+            })
+        })
+        .collect()
+}
+
+/// A generator whose body reads files parks the coro that resumes it, which
+/// is whichever coro has it at the time: the wait's waiter is that coro,
+/// not the generator. Drivers take turns with one generator; then timeouts
+/// cut resumes short while the body waits on an open, unwinding the
+/// generator's stack from under its driver. Contents come back right, in
+/// order, and no descriptor is left behind.
+#[test]
+fn a_generator_reads_files_for_whichever_coro_resumes_it() {
+    use corio::{Generator, GeneratorState, Yielder};
+    use std::cell::RefCell;
+    let d = TempDir::new("generator");
+    let paths = named_files(&d, "g", 64);
+    let dir = d.0.clone();
+    within_secs(120, move || {
+        let stop = Rc::new(std::cell::Cell::new(false));
+        let loaders = load(&paths, &stop);
+        let body_paths = paths.clone();
+        let g = Generator::new(move |y: &Yielder<(usize, Vec<u8>)>, ()| {
+            for (i, p) in body_paths.iter().enumerate() {
+                y.yield_((i, fs::read(p).unwrap()));
+            }
+        });
+        let shared = Rc::new(RefCell::new(Some(g)));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let drivers: Vec<_> = (0..8)
+            .map(|_| {
+                let (shared, seen) = (shared.clone(), seen.clone());
+                corio::spawn(move || {
+                    loop {
+                        let Some(mut g) = shared.borrow_mut().take() else {
+                            corio::cede();
+                            continue;
+                        };
+                        match g.resume(()) {
+                            GeneratorState::Yielded((i, data)) => {
+                                assert_eq!(data, format!("g{i}").into_bytes());
+                                seen.borrow_mut().push(i);
+                                *shared.borrow_mut() = Some(g);
+                                corio::cede();
+                            }
+                            GeneratorState::Complete(()) => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        // One driver sees the end; the others are cancelled while waiting
+        // for a turn.
+        while seen.borrow().len() < 64 {
+            corio::sleep(Duration::from_millis(1));
+        }
+        corio::sleep(Duration::from_millis(5));
+        for h in &drivers {
+            h.cancel();
+        }
+        assert_eq!(*seen.borrow(), (0..64).collect::<Vec<_>>());
+
+        // Timeouts mid-resume: the body is parked in an open (or a read)
+        // when the driver's deadline passes.
+        let mut cut = 0;
+        for round in 0..200 {
+            let p = paths[round % paths.len()].clone();
+            let mut g = Generator::new(move |y: &Yielder<Vec<u8>>, ()| {
+                loop {
+                    y.yield_(fs::read(&p).unwrap());
+                }
+            });
+            match corio::timeout(Duration::from_micros(5 + round as u64 % 40), || {
+                g.resume(())
+            }) {
+                Ok(GeneratorState::Yielded(data)) => {
+                    assert_eq!(data, format!("g{}", round % 64).into_bytes())
+                }
+                Ok(GeneratorState::Complete(())) => unreachable!("the body loops"),
+                // Interrupted while the body waited: the unwind went
+                // through the generator's stack and completed it.
+                Err(_) if g.is_complete() => cut += 1,
+                // Late without an interrupt (the body had yielded): it
+                // goes on where it was.
+                Err(_) => match g.resume(()) {
+                    GeneratorState::Yielded(data) => {
+                        assert_eq!(data, format!("g{}", round % 64).into_bytes())
+                    }
+                    GeneratorState::Complete(()) => unreachable!("the body loops"),
+                },
+            }
+        }
+        eprintln!("{cut} of 200 resumes cut mid-wait");
+        stop.set(true);
+        for h in loaders {
+            h.join().unwrap();
+        }
+        // Answers for the cut waits may come after them: give them time,
+        // then every descriptor on these files must be closed.
+        let t = std::time::Instant::now();
+        let open = || {
+            std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|l| l.starts_with(&dir))
+                .count()
+        };
+        while open() > 0 && t.elapsed() < Duration::from_secs(10) {
+            corio::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(open(), 0, "descriptors left open ({cut} resumes cut)");
+        // The thread's files still work.
+        assert_eq!(fs::read(&paths[5]).unwrap(), b"g5");
+    });
+}
+
+/// A `Drop` that reads a file, run while its coro unwinds from a cancel
+/// that found it waiting on an open: the read waits like any other (an
+/// unwinding coro is not interrupted again, even by a throw aimed at it
+/// meanwhile) and reads the right bytes.
+#[test]
+fn a_drop_reads_files_while_its_coro_unwinds_from_a_waiting_open() {
+    struct ReadOnDrop {
+        path: PathBuf,
+        log: Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+    }
+    impl Drop for ReadOnDrop {
+        fn drop(&mut self) {
+            let data = fs::read(&self.path).unwrap();
+            self.log.borrow_mut().push(data);
+        }
+    }
+    let d = TempDir::new("drop-reads");
+    let paths = named_files(&d, "d", 64);
+    let dir = d.0.clone();
+    within_secs(120, move || {
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let reads = Rc::new(std::cell::Cell::new(0u32));
+        let hs: Vec<_> = (0..48)
+            .map(|k| {
+                let (paths, log, reads) = (paths.clone(), log.clone(), reads.clone());
+                corio::spawn(move || {
+                    let _guard = ReadOnDrop {
+                        path: paths[k].clone(),
+                        log,
+                    };
+                    for p in paths.iter().cycle().skip(k) {
+                        fs::read(p).unwrap();
+                        reads.set(reads.get() + 1);
+                    }
+                })
+            })
+            .collect();
+        while reads.get() < 500 {
+            corio::sleep(Duration::from_millis(1));
+        }
+        for (k, h) in hs.iter().enumerate() {
+            if k % 3 == 0 {
+                // Lands while the victim unwinds (its guard may be waiting
+                // on its own read): it waits for the unwind to finish.
+                let c = h.coro();
+                drop(corio::spawn(move || c.throw("late")));
+            }
+            h.cancel();
+        }
+        let mut got = log.borrow().clone();
+        got.sort();
+        let mut want: Vec<Vec<u8>> = (0..48).map(|k| format!("d{k}").into_bytes()).collect();
+        want.sort();
+        assert_eq!(got, want, "every guard read its own file");
+        for h in hs {
+            assert!(h.join().is_err(), "a cancelled coro has no value");
+        }
+        let t = std::time::Instant::now();
+        let open = || {
+            std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|l| l.starts_with(&dir))
+                .count()
+        };
+        while open() > 0 && t.elapsed() < Duration::from_secs(10) {
+            corio::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(open(), 0, "descriptors left open");
+    });
+}
+
+/// A coro that only reads cached files never has to wait, and so never
+/// switches by itself; its file calls still count toward the loop's look
+/// at timers and the reactor, and cede when that is due: a sleeper, and a
+/// coro waiting on another coro, get their turn.
+#[test]
+fn a_coro_reading_cached_files_in_a_loop_lets_the_others_run() {
+    let d = TempDir::new("quick-loop");
+    let paths = named_files(&d, "q", 4);
+    within_secs(60, move || {
+        let stop = Rc::new(std::cell::Cell::new(false));
+        let reads = Rc::new(std::cell::Cell::new(0u64));
+        let reader = {
+            let (stop, reads) = (stop.clone(), reads.clone());
+            corio::spawn(move || {
+                for p in paths.iter().cycle() {
+                    if stop.get() {
+                        return;
+                    }
+                    assert_eq!(fs::read(p).unwrap().len(), 2);
+                    reads.set(reads.get() + 1);
+                }
+            })
+        };
+        let waiter = corio::spawn(|| corio::sleep(Duration::from_millis(5)));
+        corio::sleep(Duration::from_millis(20));
+        waiter.join().unwrap();
+        stop.set(true);
+        reader.join().unwrap();
+        assert!(reads.get() > 0, "the reader ran too");
+    });
+}

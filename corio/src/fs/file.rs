@@ -229,12 +229,15 @@ impl At {
 
 /// The start of a read or write: raises a cancel, throw or timeout that
 /// waits for the coro's next blocking call, as a call that parks would
-/// (even when the direct attempt then needs no park). Nothing to do in a
-/// thread-local destructor after the scheduler was torn down.
+/// (even when the direct attempt then needs no park), and counts as a
+/// switch toward the loop's periodic look around, ceding when it is due
+/// (see `count_quick_call`). Nothing to do in a thread-local destructor
+/// after the scheduler was torn down.
 #[track_caller]
 fn enter() {
     if !crate::sched::sched_torn_down() {
-        crate::sched::enter_blocking();
+        let (s, _) = crate::sched::enter_blocking();
+        crate::sched::count_quick_call(s);
     }
 }
 

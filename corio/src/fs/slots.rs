@@ -199,6 +199,7 @@ impl<K, R> Slots<K, R> {
         let loc = Location::caller();
         let leave = Leave { slots: self, key };
         let _counted = IoWaiting::enter(s);
+        let mut switched = false;
         loop {
             {
                 let mut table = self.table.borrow_mut();
@@ -209,12 +210,20 @@ impl<K, R> Slots<K, R> {
                 }
             }
             s.park_on(loc, What::File);
+            switched = true;
             if let State::Pending { parked, .. } =
                 &mut self.table.borrow_mut()[key.0 as usize].state
             {
                 // Readied by something else: running again.
                 *parked = false;
             }
+        }
+        if !switched {
+            // Answered at once (a cached open completes in its submit):
+            // counted as a switch, ceding when a look around is due (see
+            // `count_quick_call`). An interrupt raised there leaves through
+            // `leave`, which disposes of the answer.
+            crate::sched::count_quick_call(s);
         }
         std::mem::forget(leave);
         match self.release(key.0) {

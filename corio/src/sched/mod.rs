@@ -181,6 +181,25 @@ pub(crate) fn enter_blocking() -> (&'static Scheduler, &'static CoroInner) {
     (s, me)
 }
 
+/// For a call that may block but often completes at once, without a
+/// switch (a file call on cached data): counts toward the loop's periodic
+/// look at timers and the reactor as a switch does, and when that is due,
+/// cedes. A coro making nothing but such calls then still lets the other
+/// coros run, and the answers they wait for (a helper's, a worker's) be
+/// taken in; without it, it kept the thread to itself.
+#[track_caller]
+#[inline]
+pub(crate) fn count_quick_call(s: &Scheduler) {
+    let tick = s.tick.get();
+    if tick > 0 {
+        s.tick.set(tick - 1);
+    } else {
+        // The cede's pick (or, alone, `cede_alone`) finds the count at 0:
+        // it looks around and starts it again.
+        s.cede(std::panic::Location::caller());
+    }
+}
+
 /// The scheduler of the current thread if it has a live one (never creates
 /// one): for destructors, which may run after the scheduler is gone.
 pub(crate) fn try_sched() -> Option<&'static Scheduler> {
