@@ -335,6 +335,14 @@ fn on_worker<T: Send + 'static>(
     crate::multicore::run_in(pool, f)
 }
 
+/// Whether opens may go to a thread of their own under load (the polled
+/// ring's kernel thread, or the worker threads' helper): not on one CPU,
+/// nor with `CORIO_FS_SQPOLL=off`.
+fn offload_wanted() -> bool {
+    std::env::var("CORIO_FS_SQPOLL").as_deref() != Ok("off")
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
 mod direct;
 mod file;
 mod opener;

@@ -28,7 +28,7 @@ use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -123,9 +123,7 @@ pub(crate) fn for_open() -> Option<Rc<Opener>> {
         OPENER
             .try_with(|o| {
                 o.get_or_init(|| {
-                    let wanted = std::env::var("CORIO_FS_SQPOLL").as_deref() != Ok("off")
-                        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-                    wanted
+                    super::offload_wanted()
                         .then(|| Opener::new().ok().map(|o| Held(Rc::new(o))))
                         .flatten()
                 })
@@ -139,13 +137,7 @@ pub(crate) fn for_open() -> Option<Rc<Opener>> {
 
 impl Opener {
     fn new() -> io::Result<Opener> {
-        // SAFETY: eventfd has no memory-safety preconditions.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by eventfd and is owned by nobody.
-        let event = unsafe { OwnedFd::from_raw_fd(fd) };
+        let event = crate::sys::eventfd()?;
         let raw = event.as_raw_fd();
         let shared = Arc::new(Shared {
             jobs: Mutex::new(VecDeque::new()),
@@ -205,24 +197,13 @@ impl Opener {
     /// Takes the helper's results: readies their coros, closes the
     /// descriptors of those that left.
     fn reap(&self, s: &Scheduler) {
-        let mut counter = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into `counter`; the eventfd is
-        // non-blocking.
-        unsafe {
-            libc::read(
-                self.shared.event.as_raw_fd(),
-                counter.as_mut_ptr().cast(),
-                counter.len(),
-            )
-        };
+        crate::sys::eventfd_drain(&self.shared.event);
         let done = std::mem::take(&mut *lock(&self.shared.done));
         for (slot, fd) in done {
             self.slots.answer(s, slot, fd);
         }
     }
-}
 
-impl Opener {
     /// Ends the helper thread (after the open it may be doing).
     fn stop(&self) {
         stop(&self.shared);
@@ -251,8 +232,6 @@ fn on_event(s: &Scheduler) {
     }
 }
 
-/// The helper thread: opens what it is given, spinning for more before it
-/// sleeps, until its thread's opener is dropped.
 /// The CPU the calling thread runs on (-1 if unknown).
 fn cpu() -> i32 {
     // SAFETY: sched_getcpu has no preconditions.
@@ -266,6 +245,8 @@ fn on_callers_cpu(shared: &Shared) -> bool {
     here >= 0 && here == shared.caller_cpu.load(Ordering::Relaxed)
 }
 
+/// The helper thread: opens what it is given, spinning for more before it
+/// sleeps, until its thread's opener is dropped.
 fn helper(shared: &Shared) {
     let mut taken = 0;
     loop {

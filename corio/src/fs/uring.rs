@@ -134,9 +134,7 @@ fn for_open(r: &Ring) -> Option<Rc<Ring>> {
         POLLED
             .try_with(|p| {
                 p.get_or_init(|| {
-                    let wanted = std::env::var("CORIO_FS_SQPOLL").as_deref() != Ok("off")
-                        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
-                        && !crate::sys::under_valgrind();
+                    let wanted = super::offload_wanted() && !crate::sys::under_valgrind();
                     // A kernel that refuses it (before 5.11 it needs
                     // privileges) leaves the first ring to do everything.
                     wanted.then(|| Ring::new(true).ok().map(Rc::new)).flatten()
@@ -161,13 +159,7 @@ impl Ring {
             builder.setup_sqpoll(SQ_IDLE_MS);
         }
         let ring = builder.build(ENTRIES)?;
-        // SAFETY: eventfd has no memory-safety preconditions.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by eventfd and is owned by nobody.
-        let event = unsafe { OwnedFd::from_raw_fd(fd) };
+        let event = crate::sys::eventfd()?;
         ring.submitter().register_eventfd(event.as_raw_fd())?;
         let (token, state) = sched()
             .reactor()?
@@ -397,16 +389,7 @@ fn on_polled_event(s: &Scheduler) {
 /// Drains `ring`'s eventfd and reaps it.
 fn drain_and_reap(s: &Scheduler, ring: Option<Rc<Ring>>) {
     if let Some(ring) = ring {
-        let mut counter = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into `counter`; the eventfd is
-        // non-blocking.
-        unsafe {
-            libc::read(
-                ring.event.as_raw_fd(),
-                counter.as_mut_ptr().cast(),
-                counter.len(),
-            )
-        };
+        crate::sys::eventfd_drain(&ring.event);
         ring.reap(s);
     }
 }

@@ -150,6 +150,27 @@ pub(crate) fn guards_batched() -> bool {
 
 /// Whether the calling thread is the process's main thread (whose
 /// thread-local destructors run inside `exit`).
+/// A new non-blocking eventfd (close-on-exec), at 0.
+pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: eventfd has no memory-safety preconditions.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by eventfd and is owned by nobody.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets an eventfd of [`eventfd`]'s back to 0 (nothing to read is fine).
+pub(crate) fn eventfd_drain(fd: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    let mut counter = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into `counter`; the eventfd is
+    // non-blocking.
+    unsafe { libc::read(fd.as_raw_fd(), counter.as_mut_ptr().cast(), counter.len()) };
+}
+
 pub(crate) fn is_main_thread() -> bool {
     // SAFETY: getpid and gettid have no preconditions.
     unsafe { libc::getpid() == libc::gettid() }
