@@ -191,6 +191,10 @@ pub(crate) fn enter_blocking() -> (&'static Scheduler, &'static CoroInner) {
 #[inline]
 pub(crate) fn count_quick_call(s: &Scheduler) {
     let tick = s.tick.get();
+    if s.in_loop() {
+        // The loop's own work (a hook of it) must not switch.
+        return;
+    }
     if tick > 0 {
         s.tick.set(tick - 1);
     } else {

@@ -600,7 +600,6 @@ impl Scheduler {
     /// (`epoll_wait`, `io_uring_enter`, a sleep until the next timer) only
     /// in `idle` and `look_around`, which set the mark; the switches in
     /// between pay nothing for it.
-    #[cfg_attr(not(feature = "hook"), allow(dead_code))]
     #[inline]
     pub(crate) fn in_loop(&self) -> bool {
         self.looping.get()
