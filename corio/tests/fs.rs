@@ -770,6 +770,24 @@ fn opens_under_load_survive_timeouts_throws_and_thread_exit() {
     }
 }
 
+/// How many descriptors of this process are open on files under `dir`,
+/// once that number reaches 0 or 10 s have passed (answers for abandoned
+/// opens may still be on their way).
+fn fds_settle_under(dir: &Path) -> usize {
+    let open = || {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|l| l.starts_with(dir))
+            .count()
+    };
+    let t = std::time::Instant::now();
+    while open() > 0 && t.elapsed() < Duration::from_secs(10) {
+        corio::sleep(Duration::from_millis(10));
+    }
+    open()
+}
+
 /// `n` files under `d`, each holding its own name.
 fn named_files(d: &TempDir, prefix: &str, n: usize) -> Vec<PathBuf> {
     (0..n)
@@ -892,20 +910,12 @@ fn a_generator_reads_files_for_whichever_coro_resumes_it() {
         for h in loaders {
             h.join().unwrap();
         }
-        // Answers for the cut waits may come after them: give them time,
-        // then every descriptor on these files must be closed.
-        let t = std::time::Instant::now();
-        let open = || {
-            std::fs::read_dir("/proc/self/fd")
-                .unwrap()
-                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter(|l| l.starts_with(&dir))
-                .count()
-        };
-        while open() > 0 && t.elapsed() < Duration::from_secs(10) {
-            corio::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(open(), 0, "descriptors left open ({cut} resumes cut)");
+        // Answers for the cut waits may come after them.
+        assert_eq!(
+            fds_settle_under(&dir),
+            0,
+            "descriptors left open ({cut} resumes cut)"
+        );
         // The thread's files still work.
         assert_eq!(fs::read(&paths[5]).unwrap(), b"g5");
     });
@@ -968,18 +978,7 @@ fn a_drop_reads_files_while_its_coro_unwinds_from_a_waiting_open() {
         for h in hs {
             assert!(h.join().is_err(), "a cancelled coro has no value");
         }
-        let t = std::time::Instant::now();
-        let open = || {
-            std::fs::read_dir("/proc/self/fd")
-                .unwrap()
-                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter(|l| l.starts_with(&dir))
-                .count()
-        };
-        while open() > 0 && t.elapsed() < Duration::from_secs(10) {
-            corio::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(open(), 0, "descriptors left open");
+        assert_eq!(fds_settle_under(&dir), 0, "descriptors left open");
     });
 }
 
