@@ -148,8 +148,6 @@ pub(crate) fn guards_batched() -> bool {
     batch::batched(MADV_GUARD_INSTALL)
 }
 
-/// Whether the calling thread is the process's main thread (whose
-/// thread-local destructors run inside `exit`).
 /// A new non-blocking eventfd (close-on-exec), at 0.
 pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
@@ -171,6 +169,8 @@ pub(crate) fn eventfd_drain(fd: &std::os::fd::OwnedFd) {
     unsafe { libc::read(fd.as_raw_fd(), counter.as_mut_ptr().cast(), counter.len()) };
 }
 
+/// Whether the calling thread is the process's main thread (whose
+/// thread-local destructors run inside `exit`).
 pub(crate) fn is_main_thread() -> bool {
     // SAFETY: getpid and gettid have no preconditions.
     unsafe { libc::getpid() == libc::gettid() }
