@@ -288,6 +288,9 @@ pub(crate) struct Scheduler {
     id_end: Cell<u64>,
     /// Set while the thread-local destructor cancels what is left.
     tearing_down: Cell<bool>,
+    /// Set once the thread's timer slack was looked at (see
+    /// `sys::tighten_timer_slack`), before its first timed wait.
+    slack_set: Cell<bool>,
     /// Set while the loop itself runs (not a coro it resumed): code called
     /// from there (an idle sleep, a `Drop` of a finished coro's value) must
     /// not park. Read by the `hook` feature's entry points.
@@ -350,6 +353,7 @@ impl Scheduler {
             next_id: Cell::new(block + 1),
             id_end: Cell::new(block + ID_BLOCK),
             tearing_down: Cell::new(false),
+            slack_set: Cell::new(false),
             looping: Cell::new(false),
             stalled: Cell::new(false),
             extras: AtomicU8::new(0),

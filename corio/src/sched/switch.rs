@@ -399,6 +399,9 @@ impl Scheduler {
             {
                 continue;
             }
+            if timeout.is_some() && !self.slack_set.replace(true) {
+                crate::sys::tighten_timer_slack();
+            }
             match (self.reactor.get(), timeout) {
                 (Some(r), timeout) => r.poll(self, timeout),
                 // No reactor, so no other thread can wake us: sleep until
