@@ -257,6 +257,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             shared
                 .waiter
                 .store(s.cur() as *const CoroInner as *mut _, Ordering::Relaxed);
+            crate::sched::count_syscall_park(s);
             s.park_on(loc, crate::sched::inner::What::Future);
             shared.waiter.store(std::ptr::null_mut(), Ordering::Relaxed);
             if armed.as_ref().is_some_and(|(_, t)| t.fired()) {

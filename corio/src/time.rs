@@ -3,7 +3,8 @@
 //!
 //! Timers live in a per-thread heap (O(log n) to arm, O(1) to disarm), so
 //! a hundred thousand sleeping coros are ordinary. The scheduler fires them
-//! when it would otherwise sleep and at least once every 64 switches.
+//! when it would otherwise sleep and at least once every 64 switches (16
+//! when the coros switching wait for sockets, timers, futures or files).
 //! When the thread has nothing else to do it sleeps until the next
 //! deadline — with a reactor (sockets, cross-thread wakers) in
 //! `epoll_pwait2`, whose timeout has the kernel's timer resolution (on
@@ -126,6 +127,7 @@ fn arm_and_park(deadline: Instant, duration: Duration, loc: &'static Location<'s
     #[cfg(feature = "tracing")]
     let op = crate::spans::sleep(duration, loc);
     while !timer.fired() {
+        crate::sched::count_syscall_park(s);
         s.park_on(loc, crate::sched::inner::What::Sleep);
     }
     #[cfg(feature = "tracing")]

@@ -209,6 +209,7 @@ impl<K, R> Slots<K, R> {
                     State::Free => unreachable!("slot freed under its waiter"),
                 }
             }
+            crate::sched::count_syscall_park(s);
             s.park_on(loc, What::File);
             switched = true;
             if let State::Pending { parked, .. } =

@@ -132,6 +132,10 @@ impl Ctx {
     /// and thrown at the coro again, for its next blocking corio call.
     fn park(&self, loc: &'static Location<'static>, what: What) {
         let s = self.s;
+        if !matches!(what, What::Nothing) {
+            // A wait for a descriptor or a sleep, after system calls.
+            crate::sched::count_syscall_park(s);
+        }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| s.park_quiet(loc, what))) {
             s.throw(self.me, payload);
         }

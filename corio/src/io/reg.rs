@@ -332,6 +332,7 @@ pub(crate) fn wait_state(
     let _counted = IoWaiting::enter(s);
     loop {
         list.push_back(node.as_ref());
+        crate::sched::count_syscall_park(s);
         s.park_on(loc, crate::sched::inner::What::Fd(fd, dir));
         if state.is_ready(dir) {
             list.remove(&node);

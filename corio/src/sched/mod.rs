@@ -141,6 +141,10 @@ const FREE_KEEP_IDLE: usize = 1024;
 /// once every this many switches.
 const POLL_EVERY: u32 = 64;
 
+/// How many switches a park for a descriptor, a timer, a future or a file
+/// counts as toward [`POLL_EVERY`] (see [`count_syscall_park`]).
+const SYSCALL_PARK: u32 = 4;
+
 /// How long an idle scheduler spins for a result from another thread
 /// before it sleeps (see `Scheduler::spin_waiters`).
 const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
@@ -202,6 +206,23 @@ pub(crate) fn count_quick_call(s: &Scheduler) {
         // it looks around and starts it again.
         s.cede(std::panic::Location::caller());
     }
+}
+
+/// For a park that follows system calls (a wait for a descriptor, a
+/// timer, a future, a file): counts [`SYSCALL_PARK`] switches toward the
+/// loop's periodic look at timers and the reactor instead of one, so that
+/// coros doing I/O have the loop look every 16 of their switches rather
+/// than every 64.
+///
+/// Their switches are microseconds apart, not nanoseconds: 64 of them kept
+/// a peer's next request waiting in its socket for half a millisecond
+/// while due timers and earlier wake-ups ran (an axum handler sleeping
+/// 10 ms under 256 connections answered 0.2 ms later at the median than
+/// with 16). Coros that only cede or pass values keep the long period: a
+/// look costs an `epoll_wait` once a reactor exists.
+#[inline]
+pub(crate) fn count_syscall_park(s: &Scheduler) {
+    s.tick.set(s.tick.get().saturating_sub(SYSCALL_PARK - 1));
 }
 
 /// The scheduler of the current thread if it has a live one (never creates

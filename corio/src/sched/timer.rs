@@ -11,7 +11,8 @@
 //! live ones, so a stream of timeouts that never fire cannot grow them
 //! without bound). Expired entries are
 //! fired by the scheduler, when it would otherwise sleep and at least once
-//! every 64 switches: firing marks the slot and readies its coro.
+//! every 64 switches (see `POLL_EVERY`): firing marks the slot and
+//! readies its coro.
 //!
 //! # Invariants
 //! - A slot is either free (not armed, listed in `free`) or armed by
