@@ -321,6 +321,27 @@ impl Sample {
     fn us_per_req(&self) -> f64 {
         self.cpu_ns as f64 / 1e3 / self.requests as f64
     }
+
+    /// wrk's median and 99th percentile latency, in milliseconds.
+    fn latency_ms(&self) -> Option<(f64, f64)> {
+        let (a, b) = self.latency.as_ref()?;
+        Some((wrk_ms(a)?, wrk_ms(b)?))
+    }
+}
+
+/// A latency as wrk prints it (`378.00us`, `2.24ms`, `1.20s`), in
+/// milliseconds.
+fn wrk_ms(s: &str) -> Option<f64> {
+    let (num, scale) = if let Some(v) = s.strip_suffix("us") {
+        (v, 1e-3)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1e3)
+    } else {
+        return None;
+    };
+    Some(num.parse::<f64>().ok()? * scale)
 }
 
 /// Where the binaries live and how to run cargo.
@@ -457,8 +478,12 @@ fn main() {
             let check = i.workload.wrk() && !responses.iter().any(|(n, _)| n == i.name);
             match measure(&env, i, &opts, check) {
                 Ok((s, resp)) => {
+                    let latency = match &s.latency {
+                        Some((a, b)) => format!("  p50 {a} p99 {b}"),
+                        None => String::new(),
+                    };
                     eprintln!(
-                        "run {}/{} {:<18} {:>7.3} µs/req  {:>9.0} req/s  {} requests  errors {}  client CPU {:.0}%",
+                        "run {}/{} {:<18} {:>7.3} µs/req  {:>9.0} req/s  {} requests  errors {}  client CPU {:.0}%{latency}",
                         run + 1,
                         opts.runs,
                         i.name,
@@ -1199,7 +1224,11 @@ fn report(
             ),
         };
         let _ = writeln!(r, "{title}\n");
-        let lat = if w.wrk() { " p50 / p99 latency |" } else { "" };
+        let lat = if w.wrk() {
+            " p50 latency, ms, median (min–max) / p99, median |"
+        } else {
+            ""
+        };
         let lat_sep = if w.wrk() { "---|" } else { "" };
         let _ = writeln!(
             r,
@@ -1209,6 +1238,7 @@ fn report(
         let _ = writeln!(r, "|---|---:|---:|---:|{lat_sep}---:|---:|");
         let base = rows.iter().find(|(_, i)| i.baseline).map(|(k, _)| *k);
         let mut medians: Vec<(&str, f64, f64)> = Vec::new();
+        let mut p50_ratios: Vec<(&str, Vec<f64>)> = Vec::new();
         for (k, i) in &rows {
             let got: Vec<&Sample> = samples.iter().filter_map(|row| row[*k].as_ref()).collect();
             if got.is_empty() {
@@ -1241,14 +1271,28 @@ fn report(
             };
             let errors: u64 = got.iter().map(|s| s.errors).sum();
             let latency = if w.wrk() {
-                let mid = got[got.len() / 2];
-                match &mid.latency {
-                    Some((a, b)) => format!(" {a} / {b} |"),
-                    None => " — |".into(),
+                let lat: Vec<(f64, f64)> = got.iter().filter_map(|s| s.latency_ms()).collect();
+                if lat.len() == got.len() {
+                    let p50: Vec<f64> = lat.iter().map(|l| l.0).collect();
+                    let mut p99: Vec<f64> = lat.iter().map(|l| l.1).collect();
+                    format!(" {} / {:.2} |", spread(&p50, 2, false), median(&mut p99))
+                } else {
+                    " — |".into()
                 }
             } else {
                 String::new()
             };
+            if let (Some(b), false, true) = (base, i.baseline, w.wrk()) {
+                let r: Vec<f64> = samples
+                    .iter()
+                    .filter_map(|row| {
+                        Some(row[*k].as_ref()?.latency_ms()?.0 / row[b].as_ref()?.latency_ms()?.0)
+                    })
+                    .collect();
+                if !r.is_empty() {
+                    p50_ratios.push((i.name, r));
+                }
+            }
             let _ = writeln!(
                 r,
                 "| {} | {} | {} | {} |{latency} {errors} | {}/{} |",
@@ -1268,6 +1312,20 @@ fn report(
             medians.push((i.short, ratio_m, median(&mut rps_m)));
         }
         let _ = writeln!(r);
+        if let Some(b) = base.filter(|_| !p50_ratios.is_empty()) {
+            let name = rows
+                .iter()
+                .find(|(k, _)| *k == b)
+                .map_or("", |(_, i)| i.name);
+            for (n, v) in &p50_ratios {
+                let _ = writeln!(
+                    r,
+                    "- p50 latency of `{n}` ÷ `{name}`, per-run ratios: median {}",
+                    spread(v, 3, false)
+                );
+            }
+            let _ = writeln!(r);
+        }
         // The targets, when corio and the peers it is held to ran.
         let (limit, rival, rival_name) = match w {
             Workload::Echo => (1.03, "tokio", "tokio current_thread"),
@@ -1448,7 +1506,17 @@ Transfer/sec:      7.00MB
             s.latency,
             Some(("378.00us".to_string(), "2.24ms".to_string()))
         );
+        assert_eq!(s.latency_ms(), Some((0.378, 2.24)));
         assert!(parse_wrk("unable to connect to 127.0.0.1:7201 Connection refused").is_none());
+    }
+
+    #[test]
+    fn reads_wrk_latencies_in_milliseconds() {
+        assert_eq!(wrk_ms("750.00us"), Some(0.75));
+        assert_eq!(wrk_ms("10.14ms"), Some(10.14));
+        assert_eq!(wrk_ms("1.50s"), Some(1500.0));
+        assert_eq!(wrk_ms("12"), None);
+        assert_eq!(wrk_ms("fast ms"), None);
     }
 
     #[test]
