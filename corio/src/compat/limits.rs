@@ -121,8 +121,11 @@ pub(super) fn refuse(stream: TcpStream) {
 pub(super) struct BodyDeadline<S> {
     pub(super) inner: RefCell<S>,
     pub(super) deadline: Rc<Cell<Option<Instant>>>,
-    /// Since when the handler has been running (`None` once it answered).
-    pub(super) in_flight: Rc<Cell<Option<Instant>>>,
+    /// The number of the request whose handler is running (`None` once it
+    /// answered), for the watcher (see `track::watch`).
+    pub(super) in_flight: Rc<Cell<Option<u64>>>,
+    /// Requests taken on this connection.
+    pub(super) requests: Cell<u64>,
     pub(super) timeout: Option<Duration>,
 }
 
@@ -136,13 +139,16 @@ where
     type Future = Answered<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let now = Instant::now();
+        // The clock is read only for a request with a body: the watcher
+        // needs no time, only the request's number.
         if let Some(t) = self.timeout
             && !req.body().is_end_stream()
         {
-            self.deadline.set(now.checked_add(t));
+            self.deadline.set(Instant::now().checked_add(t));
         }
-        self.in_flight.set(Some(now));
+        let n = self.requests.get().wrapping_add(1);
+        self.requests.set(n);
+        self.in_flight.set(Some(n));
         Answered {
             fut: Box::pin(self.inner.borrow_mut().call(req)),
             deadline: self.deadline.clone(),
@@ -155,7 +161,7 @@ where
 pub(super) struct Answered<F> {
     pub(super) fut: Pin<Box<F>>,
     pub(super) deadline: Rc<Cell<Option<Instant>>>,
-    pub(super) in_flight: Rc<Cell<Option<Instant>>>,
+    pub(super) in_flight: Rc<Cell<Option<u64>>>,
 }
 
 impl<F: Future> Future for Answered<F> {

@@ -450,6 +450,7 @@ impl Http {
             inner: RefCell::new(service),
             deadline,
             in_flight: in_flight.clone(),
+            requests: Cell::new(0),
             timeout: self.body_timeout,
         };
         let mut conn = pin!(self.builder.serve_connection(io, service));

@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The shutdown switch and the connections it must reach.
 pub(super) struct Graceful {
@@ -30,9 +30,11 @@ pub(super) struct Watched {
     pub(super) fd: std::os::fd::RawFd,
     /// The coro serving it.
     pub(super) coro: crate::Coro,
-    /// Since when its request has been in flight (the handler has not
+    /// The number of its request in flight (whose handler has not
     /// answered yet).
-    pub(super) in_flight: Rc<Cell<Option<Instant>>>,
+    pub(super) in_flight: Rc<Cell<Option<u64>>>,
+    /// The request the watcher found in flight at its last look.
+    pub(super) seen: Cell<Option<u64>>,
     /// Whether [`ClientGone`] was thrown at `coro`.
     pub(super) thrown: Rc<Cell<bool>>,
 }
@@ -73,6 +75,10 @@ pub(super) fn peer_gone(fd: std::os::fd::RawFd) -> bool {
 /// coro of each connection whose handler has been running that long and
 /// whose client has gone (as hyper on tokio drops the handler's future
 /// when its connection goes). Ends when no connection is open.
+///
+/// A handler has been running at least that long when the watcher finds
+/// the same request in flight as at its look before: requests are
+/// numbered, so no clock is read per request.
 pub(super) fn watch(g: std::rc::Weak<Graceful>) {
     loop {
         crate::sleep(WATCH_EVERY);
@@ -80,14 +86,10 @@ pub(super) fn watch(g: std::rc::Weak<Graceful>) {
         if g.live.get() == 0 {
             return;
         }
-        let now = Instant::now();
         for w in g.watched.borrow().iter().flatten() {
-            if !w.thrown.get()
-                && w.in_flight
-                    .get()
-                    .is_some_and(|t| now.duration_since(t) >= WATCH_EVERY)
-                && peer_gone(w.fd)
-            {
+            let now = w.in_flight.get();
+            let before = w.seen.replace(now);
+            if !w.thrown.get() && now.is_some() && now == before && peer_gone(w.fd) {
                 // Its blocking call (now, or the next) unwinds: the
                 // handler's `Drop`s run, `serve_connection` catches it and
                 // the connection closes.
@@ -149,7 +151,7 @@ impl<'a> Conn<'a> {
     pub(super) fn watch(
         &self,
         fd: std::os::fd::RawFd,
-        in_flight: Rc<Cell<Option<Instant>>>,
+        in_flight: Rc<Cell<Option<u64>>>,
     ) -> Watch<'a> {
         let mut watched = self.g.watched.borrow_mut();
         if watched.len() <= self.slot {
@@ -159,6 +161,7 @@ impl<'a> Conn<'a> {
             fd,
             coro: crate::current(),
             in_flight,
+            seen: Cell::new(None),
             thrown: Rc::new(Cell::new(false)),
         });
         Watch {
