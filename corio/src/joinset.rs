@@ -414,11 +414,20 @@ impl<T: 'static> JoinSet<T> {
     #[track_caller]
     pub fn cancel_all(&mut self) {
         let loc = Location::caller();
-        // Last slot first; each handle leaves the set before its cancel,
-        // so an interrupt leaves the set consistent.
+        // Each handle leaves the set before its cancel, so an interrupt
+        // leaves the set consistent.
         for slot in (0..self.slots.len()).rev() {
             if self.slots[slot].handle.is_some() {
+                let generation = self.slots[slot].generation;
                 cancel_and_wait(self.remove(slot), loc);
+                // The victim's end was just queued behind the others: take
+                // it out again, so that cancelling a million coros does not
+                // grow the queue by a million entries (16 MiB of fresh
+                // pages, a tenth of the time).
+                let mut ended = self.shared.ended.borrow_mut();
+                if ended.back() == Some(&(slot, generation)) {
+                    ended.pop_back();
+                }
             }
         }
         self.shared.ended.borrow_mut().clear();
