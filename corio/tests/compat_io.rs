@@ -169,6 +169,36 @@ fn vectored_writes_small_and_large_arrive_whole_and_in_order() {
 }
 
 #[test]
+fn a_small_vectored_write_to_a_full_socket_waits_and_arrives_whole() {
+    // A write far bigger than the socket's buffers is cut by a timeout
+    // once they are full; the small write after it finds no room, parks,
+    // and is copied and sent again when the reader makes room.
+    util::within(LIMIT, "vectored full", || {
+        let (a, b) = pair();
+        let huge: Vec<u8> = (0..64_000_000usize).map(|i| (i % 253) as u8).collect();
+        let parts = [b"head: ".to_vec(), b"x".repeat(100), b"end".to_vec()];
+        let reader = corio::spawn(move || {
+            corio::sleep(Duration::from_millis(300));
+            let mut got = Vec::new();
+            (&b).read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut io = Io::new(&a);
+        let cut = corio::timeout(Duration::from_millis(100), || {
+            corio::block_on(io.write_all(&huge))
+        });
+        assert!(cut.is_err(), "64 MB fit in the socket's buffers");
+        corio::block_on(write_all_vectored(&mut io, &parts));
+        let got = reader.join().unwrap();
+        let tail = parts.concat();
+        assert!(got.len() > tail.len() && got.len() < huge.len());
+        let (sent, last) = got.split_at(got.len() - tail.len());
+        assert!(sent == &huge[..sent.len()], "the cut write came back changed");
+        assert_eq!(last, &tail[..]);
+    });
+}
+
+#[test]
 fn lines_codec_framed_over_io_talks_to_a_blocking_peer() {
     util::within(LIMIT, "framed", || {
         let (a, b) = pair();

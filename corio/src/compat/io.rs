@@ -497,13 +497,11 @@ fn sys_send_flat(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), to.as_mut_ptr().cast::<u8>(), b.len()) };
         at += b.len();
     }
-    // SAFETY: the first `at` bytes of `flat` were initialised above.
-    let n = unsafe { libc::send(fd, flat.as_ptr().cast(), at, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    // SAFETY: the first `at` bytes of `flat` were initialised above, and
+    // `MaybeUninit<u8>` has `u8`'s layout.
+    sys_send(fd, unsafe {
+        std::slice::from_raw_parts(flat.as_ptr().cast::<u8>(), at)
+    })
 }
 
 /// `sendmsg(2)` of `bufs` (at most [`IOV_MAX`]), without `SIGPIPE`.
