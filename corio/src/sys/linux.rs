@@ -183,31 +183,23 @@ const DEFAULT_TIMER_SLACK_NS: libc::c_ulong = 50_000;
 
 /// The timer slack a scheduler thread waits with (see
 /// [`tighten_timer_slack`]).
-pub(crate) const TIMER_SLACK_NS: libc::c_ulong = 10_000;
+const TIMER_SLACK_NS: libc::c_ulong = 10_000;
 
 /// Lowers the calling thread's timer slack from the kernel's default to
 /// [`TIMER_SLACK_NS`], so that a timed `epoll_pwait2` ends within 10 µs of
 /// the next timer instead of within 50. A thread whose slack is not the
-/// default (its program chose one) keeps it. Returns the slack in force.
+/// default (its program chose one) keeps it.
 ///
 /// The scheduler merges its own timers already; the kernel's extra 50 µs
 /// made every coro woken by a timer answer later, and under load, with
 /// timers falling due together, each of them queued behind the others.
-pub(crate) fn tighten_timer_slack() -> libc::c_ulong {
+pub(crate) fn tighten_timer_slack() {
     // SAFETY: PR_GET_TIMERSLACK takes no pointer; it returns the slack.
     let now = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) };
-    let Ok(now) = libc::c_ulong::try_from(now) else {
-        return DEFAULT_TIMER_SLACK_NS;
-    };
-    if now != DEFAULT_TIMER_SLACK_NS {
-        return now;
-    }
-    // SAFETY: PR_SET_TIMERSLACK takes a value, no pointer; it changes the
-    // calling thread only.
-    if unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, TIMER_SLACK_NS) } == 0 {
-        TIMER_SLACK_NS
-    } else {
-        now
+    if libc::c_ulong::try_from(now) == Ok(DEFAULT_TIMER_SLACK_NS) {
+        // SAFETY: PR_SET_TIMERSLACK takes a value, no pointer; it changes
+        // the calling thread only. Refused, the slack stays as it was.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, TIMER_SLACK_NS) };
     }
 }
 

@@ -6,9 +6,10 @@
 //! 5.11 has `epoll_pwait2`, whose timeout is a `timespec`; the kernel then
 //! wakes the thread at the deadline plus its timer slack (50 µs by
 //! default; a scheduler's thread lowers it to 10, see
-//! `sys::tighten_timer_slack`), as `nanosleep` would. Where the call is missing (an older
-//! kernel, a seccomp filter that does not know it, valgrind) the first
-//! failure makes every later wait use `epoll_wait`, rounding up.
+//! `sys::tighten_timer_slack`), as `nanosleep` would. Where the call is
+//! missing (an older kernel, a seccomp filter that does not know it,
+//! valgrind) the first failure makes every later wait use `epoll_wait`,
+//! rounding up.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
