@@ -182,10 +182,11 @@ impl Opener {
             return None;
         }
         let slot = self.slots.alloc((), me);
+        let here = cpu();
         {
             let mut jobs = lock(&self.shared.jobs);
             jobs.push_back(Job { slot, path, flags });
-            self.shared.caller_cpu.store(cpu(), Ordering::Relaxed);
+            self.shared.caller_cpu.store(here, Ordering::Relaxed);
             self.shared.queued.fetch_add(1, Ordering::Release);
             if self.shared.sleeping.load(Ordering::Relaxed) {
                 self.shared.wake.notify_one();
