@@ -422,8 +422,8 @@ impl<T: 'static> JoinSet<T> {
                 cancel_and_wait(self.remove(slot), loc);
                 // The victim's end was just queued behind the others: take
                 // it out again, so that cancelling a million coros does not
-                // grow the queue by a million entries (16 MiB of fresh
-                // pages, a tenth of the time).
+                // grow the queue by a million entries (16 MiB, kept as its
+                // capacity until the set is dropped).
                 let mut ended = self.shared.ended.borrow_mut();
                 if ended.back() == Some(&(slot, generation)) {
                     ended.pop_back();
