@@ -118,9 +118,15 @@ fn at_a_look_coros_readied_by_descriptors_go_before_coros_whose_timers_fell_due(
     corio::cede(); // both park
     assert!(order.borrow().is_empty());
     // Both become ready while the thread is busy (without a switch): the
-    // next look finds the byte and the due timer together.
+    // next look finds the byte and the due timer together. A spin, not
+    // `thread::sleep`: with the `hook` feature that sleep is a corio
+    // sleep, whose idle wait would fire the timer on its own first
+    // whenever more than its 100 µs passed before it.
     tx.write_all(b"x").unwrap();
-    std::thread::sleep(Duration::from_millis(2));
+    let busy = std::time::Instant::now();
+    while busy.elapsed() < Duration::from_millis(2) {
+        std::hint::spin_loop();
+    }
     let players = play(40, |_| {});
     for p in players {
         p.join().unwrap();
