@@ -193,7 +193,10 @@ fn a_small_vectored_write_to_a_full_socket_waits_and_arrives_whole() {
         let tail = parts.concat();
         assert!(got.len() > tail.len() && got.len() < huge.len());
         let (sent, last) = got.split_at(got.len() - tail.len());
-        assert!(sent == &huge[..sent.len()], "the cut write came back changed");
+        assert!(
+            sent == &huge[..sent.len()],
+            "the cut write came back changed"
+        );
         assert_eq!(last, &tail[..]);
     });
 }
